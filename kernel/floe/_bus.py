@@ -1,0 +1,386 @@
+"""The event bus: the live view of what the journal records.
+
+Handlers subscribe to an event name or a glob pattern (``task.*``, ``*``) with a
+priority from 1 (first) to 5 (last); ties keep subscription order. ``publish`` delivers
+to the handlers subscribed at the moment it is called, sequentially or concurrently,
+and either reports failures as ``event.handler.failed`` or raises the first one.
+
+Events the kernel emits about runs go through :meth:`EventBus.post`: a bounded, lossless
+queue drained by one task the kernel owns, so a slow observer never stalls a run and
+every subscriber sees those events in the order they were posted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from fnmatch import fnmatchcase
+from typing import Any, Final, Literal
+
+import anyio
+import attrs
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._errors import ConfigError, FloeError
+
+__all__ = ["BusStatistics", "EventBus", "Handler", "HandlerFilter", "SubscriptionHandle"]
+
+Handler = Callable[[Any], Awaitable[object] | object]
+"""A bus handler: ``handler(data)``, sync or async."""
+HandlerFilter = Callable[[str, Any], bool]
+"""``filter(event_name, data) -> bool``: whether the handler sees this event."""
+
+Delivery = Literal["sequential", "concurrent"]
+OnError = Literal["continue", "raise"]
+
+HANDLER_FAILED: Final = "event.handler.failed"
+_SEQUENTIAL: Final = "sequential"
+_CONCURRENT: Final = "concurrent"
+_CONTINUE: Final = "continue"
+_RAISE: Final = "raise"
+_GLOB_CHARS: Final = frozenset("*?[")
+
+logger = logging.getLogger("floe.bus")
+
+
+@attrs.frozen(eq=False)
+class SubscriptionHandle:
+    """What :meth:`EventBus.subscribe` returns; pass it to :meth:`EventBus.unsubscribe`."""
+
+    event: str
+    owner: str
+    priority: int
+    id: int
+
+
+@attrs.frozen
+class BusStatistics:
+    """Counters of one bus since it was created."""
+
+    subscriptions: int
+    published: int
+    delivered: int
+    failed: int
+    queued: int
+    """Events posted to the kernel queue and not yet delivered."""
+    queue_capacity: int
+    queue_high_water: int
+    """The most events that were ever waiting in the queue at once."""
+
+
+class _Subscription:
+    __slots__ = ("filter", "fired", "handle", "handler", "inline", "is_async", "once")
+
+    def __init__(
+        self,
+        handle: SubscriptionHandle,
+        handler: Handler,
+        filter: HandlerFilter | None,
+        once: bool,
+        inline: bool,
+    ) -> None:
+        self.handle = handle
+        self.handler = handler
+        self.filter = filter
+        self.once = once
+        self.inline = inline
+        self.fired = False
+        self.is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+        )
+
+
+class EventBus:
+    """Publish/subscribe with priorities, filters, globs and two delivery modes."""
+
+    def __init__(self, *, queue_size: int = 10_000) -> None:
+        if not isinstance(queue_size, int) or isinstance(queue_size, bool) or queue_size < 1:
+            raise ConfigError(
+                f"Invalid bus queue size {queue_size!r}",
+                why="The kernel's event queue needs room for at least one event.",
+                fix="Pass a whole number >= 1 (setting 'bus_queue_size').",
+            )
+        self._ids = itertools.count(1)
+        self._exact: dict[str, list[_Subscription]] = {}
+        self._globs: list[_Subscription] = []
+        self._by_handle: dict[SubscriptionHandle, _Subscription] = {}
+        self._plans: dict[str, tuple[_Subscription, ...]] = {}
+        self._published = 0
+        self._delivered = 0
+        self._failed = 0
+        self._queue_size = queue_size
+        self._queued = 0
+        self._high_water = 0
+        self._send: MemoryObjectSendStream[tuple[str, Any]] | None = None
+        self._receive: MemoryObjectReceiveStream[tuple[str, Any]] | None = None
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        event: str,
+        owner: str,
+        handler: Handler,
+        *,
+        priority: int = 3,
+        filter: HandlerFilter | None = None,
+        once: bool = False,
+        inline: bool = False,
+    ) -> SubscriptionHandle:
+        """Call *handler* with the data of every matching event; return a handle.
+
+        *event* is an event name or a glob (``task.*``, ``*``). *owner* names the
+        subscriber, for :meth:`unsubscribe_all` and failure reports. *priority* runs
+        from 1 (first) to 5 (last). *filter(event_name, data)* gates delivery; a
+        filter that raises counts as a failing handler. ``once=True`` removes the
+        subscription after its first delivery. Sync handlers run in a worker thread
+        unless ``inline=True`` (for handlers that never block).
+        """
+        if not isinstance(event, str) or not event:
+            raise ConfigError(
+                f"Invalid event name {event!r}",
+                why="Subscriptions need a non-empty event name or glob pattern.",
+                fix="Pass a string such as 'task.completed' or 'task.*'.",
+            )
+        if not isinstance(owner, str) or not owner:
+            raise ConfigError(
+                f"Invalid subscription owner {owner!r}",
+                why="The owner names the subscriber in failure reports and unsubscribe_all().",
+                fix="Pass a non-empty string, e.g. your component's name.",
+            )
+        if not callable(handler):
+            raise ConfigError(
+                f"Handler for {event!r} is not callable: {handler!r}",
+                fix="Pass a function or coroutine function taking the event data.",
+                context={"owner": owner},
+            )
+        if type(priority) is not int or not 1 <= priority <= 5:
+            raise ConfigError(
+                f"Invalid priority {priority!r} for a handler of {event!r}",
+                why="Priorities are whole numbers from 1 (runs first) to 5 (runs last).",
+                fix="Pass priority=1, 2, 3 (the default), 4 or 5.",
+                context={"owner": owner},
+            )
+        if filter is not None and not callable(filter):
+            raise ConfigError(
+                f"Filter for {event!r} is not callable: {filter!r}",
+                fix="Pass filter=lambda event_name, data: ... returning a bool.",
+                context={"owner": owner},
+            )
+        handle = SubscriptionHandle(event=event, owner=owner, priority=priority, id=next(self._ids))
+        subscription = _Subscription(handle, handler, filter, once, inline)
+        if _GLOB_CHARS.isdisjoint(event):
+            self._exact.setdefault(event, []).append(subscription)
+        else:
+            self._globs.append(subscription)
+        self._by_handle[handle] = subscription
+        self._plans.clear()
+        return handle
+
+    def unsubscribe(self, handle: SubscriptionHandle) -> bool:
+        """Remove one subscription: True the first time, False after (or for a stranger)."""
+        subscription = self._by_handle.pop(handle, None) if isinstance(handle, SubscriptionHandle) else None
+        if subscription is None:
+            return False
+        self._discard(subscription)
+        return True
+
+    def unsubscribe_all(self, owner: str) -> int:
+        """Remove every subscription of *owner*; return how many there were."""
+        mine = [s for s in self._by_handle.values() if s.handle.owner == owner]
+        for subscription in mine:
+            del self._by_handle[subscription.handle]
+            self._discard(subscription)
+        return len(mine)
+
+    def subscriptions(self, event: str | None = None) -> list[SubscriptionHandle]:
+        """The live subscriptions (of those matching *event*), in delivery order."""
+        if event is None:
+            return sorted((s.handle for s in self._by_handle.values()), key=_delivery_order)
+        return [s.handle for s in self._plan(event)]
+
+    def _discard(self, subscription: _Subscription) -> None:
+        event = subscription.handle.event
+        bucket = self._exact.get(event)
+        if bucket is not None and subscription in bucket:
+            bucket.remove(subscription)
+            if not bucket:
+                del self._exact[event]
+        elif subscription in self._globs:
+            self._globs.remove(subscription)
+        self._plans.clear()
+
+    def _plan(self, event: str) -> tuple[_Subscription, ...]:
+        plan = self._plans.get(event)
+        if plan is None:
+            matching = list(self._exact.get(event, ()))
+            matching += [s for s in self._globs if fnmatchcase(event, s.handle.event)]
+            matching.sort(key=lambda s: _delivery_order(s.handle))
+            plan = self._plans[event] = tuple(matching)
+        return plan
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(
+        self,
+        event: str,
+        data: Any = None,
+        *,
+        delivery: Delivery = "sequential",
+        on_error: OnError = "continue",
+    ) -> None:
+        """Deliver *data* to every handler subscribed to *event* right now.
+
+        ``delivery="sequential"`` awaits handlers one by one in priority order;
+        ``"concurrent"`` starts them all (in priority order) and waits for all.
+        ``on_error="continue"`` reports each failure as ``event.handler.failed``
+        and goes on; ``"raise"`` raises the first failure (concurrently: after
+        cancelling the other handlers). With no subscribers this is a no-op.
+        """
+        if delivery is not _SEQUENTIAL and delivery != _SEQUENTIAL and delivery != _CONCURRENT:
+            raise _bad_option("delivery", delivery, ("sequential", "concurrent"))
+        if on_error is not _CONTINUE and on_error != _CONTINUE and on_error != _RAISE:
+            raise _bad_option("on_error", on_error, ("continue", "raise"))
+        plan = self._plans.get(event)
+        if plan is None:
+            plan = self._plan(event)
+        self._published += 1
+        if not plan:
+            return
+        if delivery == _CONCURRENT and len(plan) > 1:
+            await self._publish_concurrently(event, data, plan, on_error == _RAISE)
+            return
+        raising = on_error == _RAISE
+        for subscription in plan:
+            try:
+                await self._deliver(subscription, event, data)
+            except Exception as error:
+                if raising:
+                    self._failed += 1
+                    raise
+                await self._report(subscription, event, error)
+
+    async def _deliver(self, subscription: _Subscription, event: str, data: Any) -> None:
+        check = subscription.filter
+        if check is not None and not check(event, data):
+            return
+        if subscription.once:
+            if subscription.fired:
+                return
+            subscription.fired = True
+            self.unsubscribe(subscription.handle)
+        if subscription.is_async:
+            await subscription.handler(data)  # type: ignore[misc]
+        elif subscription.inline:
+            result = subscription.handler(data)
+            if inspect.isawaitable(result):
+                await result
+        else:
+            result = await anyio.to_thread.run_sync(subscription.handler, data)
+            if inspect.isawaitable(result):
+                await result
+        self._delivered += 1
+
+    async def _publish_concurrently(
+        self, event: str, data: Any, plan: tuple[_Subscription, ...], raising: bool
+    ) -> None:
+        failures: list[Exception] = []
+
+        async def deliver(subscription: _Subscription, scope: anyio.CancelScope) -> None:
+            try:
+                await self._deliver(subscription, event, data)
+            except Exception as error:
+                if raising:
+                    if not failures:
+                        failures.append(error)
+                        scope.cancel()
+                    return
+                await self._report(subscription, event, error)
+
+        async with anyio.create_task_group() as group:
+            for subscription in plan:
+                group.start_soon(deliver, subscription, group.cancel_scope)
+        if failures:
+            self._failed += 1
+            raise failures[0]
+
+    async def _report(self, subscription: _Subscription, event: str, error: Exception) -> None:
+        self._failed += 1
+        owner = subscription.handle.owner
+        if event == HANDLER_FAILED:
+            # never recursive: a failing failure handler is only logged
+            logger.error("Handler of %r (owner %r) failed", event, owner, exc_info=error)
+            return
+        logger.warning("Handler of %r (owner %r) failed: %r", event, owner, error)
+        await self.publish(
+            HANDLER_FAILED, {"event_name": event, "owner": owner, "exception": error}
+        )
+
+    # -- the kernel's lossless queue ----------------------------------------------------
+
+    async def post(self, event: str, data: Any = None) -> None:
+        """Queue *event* for ordered, non-blocking delivery by the kernel's drain task.
+
+        Waits only when the queue is full (it never drops events). Before the drain
+        task runs (no kernel), the event is published directly.
+        """
+        send = self._send
+        if send is None:
+            await self.publish(event, data)
+            return
+        self._queued += 1
+        if self._queued > self._high_water:
+            self._high_water = self._queued
+        try:
+            send.send_nowait((event, data))
+        except anyio.WouldBlock:
+            await send.send((event, data))
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Drain the queue until :meth:`close`; the kernel starts this in its task group."""
+        if self._send is not None:
+            raise FloeError(
+                "The event bus is already running",
+                why="One bus has one drain task; a second would break per-subscriber order.",
+                fix="Start EventBus.run() once per bus (the kernel does it for you).",
+            )
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[str, Any]](
+            self._queue_size
+        )
+        task_status.started()
+        async with self._receive:
+            async for event, data in self._receive:
+                self._queued -= 1
+                await self.publish(event, data)
+
+    def close(self) -> None:
+        """Stop accepting queued events; the drain task delivers what is queued, then ends."""
+        send, self._send = self._send, None
+        if send is not None:
+            send.close()
+
+    def statistics(self) -> BusStatistics:
+        return BusStatistics(
+            subscriptions=len(self._by_handle),
+            published=self._published,
+            delivered=self._delivered,
+            failed=self._failed,
+            queued=self._queued,
+            queue_capacity=self._queue_size,
+            queue_high_water=self._high_water,
+        )
+
+
+def _delivery_order(handle: SubscriptionHandle) -> tuple[int, int]:
+    return (handle.priority, handle.id)
+
+
+def _bad_option(name: str, value: object, choices: tuple[str, ...]) -> ConfigError:
+    return ConfigError(
+        f"Invalid {name} {value!r} for publish()",
+        why=f"{name} must be one of: {', '.join(choices)}.",
+        fix=f"Pass {name}={choices[0]!r} (the default) or {name}={choices[1]!r}.",
+    )

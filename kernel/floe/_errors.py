@@ -1,0 +1,145 @@
+"""The error hierarchy: every public entry point raises a :class:`FloeError`.
+
+A ``FloeError`` answers four questions for the person reading it: *what* went wrong,
+*why*, how to *fix* it, and the *context* (the run, file, key, plugin ...). Each
+subclass also derives from the builtin exception it resembles, so ``except ValueError``
+in existing code keeps working.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConfigError",
+    "ExitCode",
+    "FloeError",
+    "ImportPathError",
+    "NonDeterminismError",
+    "NotFoundError",
+    "PersistenceError",
+    "PluginError",
+    "SequenceConflictError",
+    "SerializationError",
+    "StateError",
+    "TaskTimeoutError",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes of the ``floe`` command line."""
+
+    OK = 0
+    """Success."""
+    RUN_FAILED = 1
+    """The command ran, but what it ran failed (a workflow raised, a message was rejected)."""
+    USAGE = 2
+    """Bad arguments, settings or configuration: nothing was run."""
+    INTERNAL = 3
+    """An unexpected error inside floe or a plugin."""
+
+
+class FloeError(Exception):
+    """Base class of every error floe raises on purpose.
+
+    ``str(error)`` is the *what* line, followed by ``Why:``, ``Fix:`` and ``Context:``
+    lines for the parts that are present.
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.INTERNAL
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        why: str | None = None,
+        fix: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(what)
+        self.what = what
+        self.why = why
+        self.fix = fix
+        self.context: dict[str, Any] = dict(context or {})
+
+    def __str__(self) -> str:
+        lines = [self.what]
+        if self.why:
+            lines.append(f"Why: {self.why}")
+        if self.fix:
+            lines.append(f"Fix: {self.fix}")
+        if self.context:
+            details = ", ".join(f"{key}={value!r}" for key, value in self.context.items())
+            lines.append(f"Context: {details}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.what!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only arguments are lost by the default exception pickling
+        return (_rebuild, (type(self), self.what, self.why, self.fix, self.context))
+
+
+def _rebuild(
+    cls: type[FloeError], what: str, why: str | None, fix: str | None, context: dict[str, Any]
+) -> FloeError:
+    return cls(what, why=why, fix=fix, context=context)
+
+
+class ConfigError(FloeError, ValueError):
+    """Settings or a configuration file hold a value floe cannot use."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PluginError(FloeError, RuntimeError):
+    """A plugin failed to import, register or validate."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ImportPathError(FloeError, ImportError):
+    """A dotted path (``package.module:name``) does not resolve."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StateError(FloeError, LookupError):
+    """A state, component or machine is unknown or used in a way it does not allow."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(FloeError, LookupError):
+    """A run, snapshot or other stored record does not exist."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PersistenceError(FloeError, ValueError):
+    """A store cannot read or write what it was asked to (corrupt data, newer format ...)."""
+
+
+class SequenceConflictError(PersistenceError):
+    """Another writer appended to the run's journal first (optimistic concurrency)."""
+
+
+class SerializationError(FloeError, TypeError):
+    """A value cannot be turned into JSON by floe's converter (or back)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NonDeterminismError(FloeError, RuntimeError):
+    """Replay met a step whose recorded name differs from the code's."""
+
+    exit_code = ExitCode.RUN_FAILED
+
+
+class TaskTimeoutError(FloeError, TimeoutError):
+    """A task attempt ran past its timeout."""
+
+    exit_code = ExitCode.RUN_FAILED

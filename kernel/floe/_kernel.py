@@ -1,0 +1,281 @@
+"""The kernel: plugins, settings, bus, store and state registry in one task group."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import pluggy
+from anyio.abc import TaskGroup, TaskStatus
+
+from . import hookspecs
+from ._builtin import KERNEL_PLUGINS
+from ._bus import EventBus
+from ._errors import FloeError
+from ._hooks import Hooks
+from ._logging import CorrelationFilter
+from ._models import Event
+from ._plugins import PluginInfo, load_plugins
+from ._resources import ArtifactStore, SecretStore
+from ._retry import RetryOptions, RetryPolicy
+from ._settings import Settings, level_number, load_settings
+from ._states import StateRegistry
+from ._store import Store
+
+__all__ = ["Kernel", "Service", "current_kernel", "open_kernel"]
+
+Service = Callable[..., Awaitable[None]]
+"""``async def service(*, task_status)``: a background service the kernel runs."""
+
+_current: ContextVar[Kernel | None] = ContextVar("floe_current_kernel", default=None)
+
+
+def current_kernel() -> Kernel:
+    """The kernel running in this task (set inside ``async with kernel``)."""
+    kernel = _current.get()
+    if kernel is None:
+        raise FloeError(
+            "No floe kernel is running here",
+            why="This call needs a kernel's store, bus and plugins.",
+            fix="Run it inside 'async with floe.open_kernel() as kernel:' "
+            "or through a sync entry point that starts one.",
+        )
+    return kernel
+
+
+class Kernel:
+    """The microkernel, an async context manager owning its task group.
+
+    Constructing a kernel loads its plugins (synchronously, in the documented order);
+    entering it configures them, opens the store, starts the bus's drain task and the
+    plugins' services; leaving it stops the services, drains the bus and closes the
+    store, in that order.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        plugins: Sequence[object] = (),
+        entry_points: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        strict = self.settings.strict_plugins or os.environ.get("FLOE_STRICT_PLUGINS") == "1"
+        self.plugin_manager = pluggy.PluginManager("floe")
+        self.plugin_manager.add_hookspecs(hookspecs)
+        from . import __version__
+
+        self.plugins: list[PluginInfo] = load_plugins(
+            self.plugin_manager,
+            kernel_plugins=KERNEL_PLUGINS,
+            settings_plugins=self.settings.plugins,
+            explicit=plugins,
+            disabled=self.settings.disable_plugins,
+            strict=strict,
+            entry_points=entry_points,
+            kernel_version=__version__,
+        )
+        self.plugin_manager.check_pending()
+        self.hooks = Hooks(self.plugin_manager)
+        self.bus = EventBus(queue_size=self.settings.bus_queue_size)
+        self.states = StateRegistry()
+        self._store: Store | None = None
+        self._artifacts: ArtifactStore | None = None
+        self._secrets: SecretStore | None = None
+        self._task_group: TaskGroup | None = None
+        self._service_scopes: list[anyio.CancelScope] = []
+        self._token: Token[Kernel | None] | None = None
+        self._log_handlers: list[logging.Handler] = []
+        self._entered = False
+
+    # -- resources ----------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        return self._require(self._store, "store")
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return self._require(self._artifacts, "artifact store (setting 'artifact_store')")
+
+    @property
+    def secrets(self) -> SecretStore:
+        return self._require(self._secrets, "secret store (setting 'secrets')")
+
+    @property
+    def task_group(self) -> TaskGroup:
+        return self._require(self._task_group, "task group")
+
+    def retry_policy(self, options: RetryOptions) -> RetryPolicy:
+        """The retry policy plugins choose for *options* (one code path for all retries)."""
+        return self.hooks.retry_policy(options)
+
+    def _require(self, value: Any, what: str) -> Any:
+        if value is None:
+            raise FloeError(
+                f"The kernel has no {what}",
+                why="It is opened when the kernel starts, if configured."
+                if self._entered
+                else "The kernel has not been started.",
+                fix="Use the kernel inside 'async with kernel:' and configure the resource.",
+            )
+        return value
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise FloeError(
+                "This kernel was already started",
+                fix="Create a new Kernel (floe.open_kernel()) for each 'async with'.",
+            )
+        self._entered = True
+        self.hooks.configure(self.settings)
+        self.hooks.register_states(self.states)
+        self._attach_log_handlers()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        try:
+            await self._start(task_group)
+        except BaseException as error:
+            await self._shutdown(type(error), error, error.__traceback__)
+            raise
+        self._token = _current.set(self)
+        return self
+
+    async def _start(self, task_group: TaskGroup) -> None:
+        store = self.hooks.open_store(self.settings.store)
+        await store.__aenter__()
+        self._store = store
+        if self.settings.artifact_store:
+            artifacts = self.hooks.open_artifact_store(self.settings.artifact_store)
+            self._artifacts = await artifacts.__aenter__()
+        if self.settings.secrets:
+            secrets = self.hooks.open_secrets(self.settings.secrets)
+            self._secrets = await secrets.__aenter__()
+        await task_group.start(self.bus.run)
+        self.hooks.subscribe(self.bus)
+        for service in self.hooks.services(self):
+            await self.start_service(service)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        await self._shutdown(exc_type, exc, tb)
+
+    async def _shutdown(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            for scope in self._service_scopes:
+                scope.cancel()
+            self._service_scopes.clear()
+            self.bus.close()
+            if self._task_group is not None:
+                task_group, self._task_group = self._task_group, None
+                # waits for the services to stop and the bus to deliver what is queued
+                await task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            await self._close_resources(exc_type, exc, tb)
+            self._detach_log_handlers()
+
+    async def _close_resources(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            for attribute in ("_secrets", "_artifacts", "_store"):
+                resource = getattr(self, attribute)
+                if resource is not None:
+                    setattr(self, attribute, None)
+                    await resource.__aexit__(exc_type, exc, tb)
+
+    def _attach_log_handlers(self) -> None:
+        if self.settings.log_format == "off":
+            return
+        logger = logging.getLogger("floe")
+        logger.setLevel(level_number(self.settings))
+        for handler in self.hooks.log_handlers(self.settings):
+            handler.addFilter(CorrelationFilter())
+            logger.addHandler(handler)
+            self._log_handlers.append(handler)
+
+    def _detach_log_handlers(self) -> None:
+        logger = logging.getLogger("floe")
+        for handler in self._log_handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        self._log_handlers.clear()
+
+    # -- the spine: journal and bus -----------------------------------------------------
+
+    async def record(self, events: Sequence[Event], *, run: Any = None) -> None:
+        """Append *events* to their run's journal, then post them to the bus in order.
+
+        The journal is the durable truth and is written first; observers see an event
+        only once it is stored.
+        """
+        if not events:
+            return
+        await self.store.append_events(events[0].run_id, events, run=run)
+        for event in events:
+            await self.bus.post(event.kind, event)
+
+    async def start_service(self, service: Service, *, name: str | None = None) -> Any:
+        """Run *service* in the kernel's task group until the kernel closes.
+
+        Waits until the service calls ``task_status.started(value)``; returns the value.
+        """
+        task_group = self.task_group
+        scope = anyio.CancelScope()
+        self._service_scopes.append(scope)
+
+        async def supervised(*, task_status: TaskStatus[Any]) -> None:
+            with scope:
+                await service(task_status=task_status)
+
+        return await task_group.start(supervised, name=name or _service_name(service))
+
+
+def _service_name(service: Service) -> str:
+    return getattr(service, "__qualname__", None) or repr(service)
+
+
+def open_kernel(
+    settings: Settings | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    plugins: Sequence[object] = (),
+    entry_points: bool = True,
+    **overrides: Any,
+) -> Kernel:
+    """Build a kernel from settings (read from every source, then *overrides*).
+
+    Use it as ``async with floe.open_kernel(store="memory://") as kernel: ...``.
+    """
+    if settings is None:
+        settings = load_settings(root, **overrides)
+    elif overrides:
+        raise FloeError(
+            "open_kernel() takes settings or setting overrides, not both",
+            fix="Pass load_settings(..., **overrides) as settings, or only the overrides.",
+        )
+    return Kernel(settings, plugins=plugins, entry_points=entry_points)
+

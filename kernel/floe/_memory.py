@@ -1,0 +1,190 @@
+"""The in-memory store (``memory://``): the kernel's own, for tests and ephemeral runs."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import anyio
+import attrs
+
+from ._errors import NotFoundError, PersistenceError
+from ._models import CacheEntry, Event, Run, RunQuery, Snapshot, utcnow
+from ._store import Store, check_append, check_keep_last, check_limit
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(Store):
+    """Everything in dicts; gone when the process ends. Leases work within the process."""
+
+    supports_leases: ClassVar[bool] = True
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._runs: dict[str, Run] = {}
+        self._order: dict[str, int] = {}
+        self._journals: dict[str, list[Event]] = {}
+        self._cache: dict[str, CacheEntry] = {}
+        self._snapshots: dict[str, list[Snapshot]] = {}
+        self._ids = itertools.count(1)
+
+    async def create_run(self, run: Run) -> None:
+        await anyio.lowlevel.checkpoint()
+        if run.run_id in self._runs:
+            raise PersistenceError(
+                f"Run {run.run_id!r} already exists in {self.url}",
+                fix="Use a new run id, or load the existing run with get_run().",
+                context={"run_id": run.run_id},
+            )
+        self._runs[run.run_id] = attrs.evolve(run, last_seq=0)
+        self._order[run.run_id] = next(self._ids)
+        self._journals[run.run_id] = []
+
+    async def get_run(self, run_id: str) -> Run | None:
+        await anyio.lowlevel.checkpoint()
+        return self._runs.get(run_id)
+
+    async def update_run(self, run: Run) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._replace(run)
+
+    def _replace(self, run: Run) -> None:
+        current = self._runs.get(run.run_id)
+        if current is None:
+            raise NotFoundError(
+                f"Run {run.run_id!r} does not exist in {self.url}",
+                fix="Create the run with create_run() first.",
+                context={"run_id": run.run_id},
+            )
+        self._runs[run.run_id] = attrs.evolve(run, last_seq=current.last_seq)
+
+    async def append_events(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> None:
+        await anyio.lowlevel.checkpoint()
+        current = self._runs.get(run_id)
+        check_append(run_id, events, current.last_seq if current else None, where=self.url)
+        assert current is not None
+        if run is not None:
+            self._replace(run)
+        self._journals[run_id].extend(events)
+        if events:
+            self._runs[run_id] = attrs.evolve(self._runs[run_id], last_seq=events[-1].seq)
+
+    async def read_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        await anyio.lowlevel.checkpoint()
+        journal = self._journals.get(run_id, [])
+        selected = journal[max(after_seq, 0) :]
+        return selected if limit is None else selected[: check_limit(limit)]
+
+    async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
+        await anyio.lowlevel.checkpoint()
+        runs = [
+            run
+            for run in self._runs.values()
+            if (query.status is None or run.status == query.status)
+            and (query.name is None or run.name == query.name)
+            and (query.kind is None or run.kind == query.kind)
+            and (query.parent_id is None or run.parent_id == query.parent_id)
+        ]
+        runs.sort(key=lambda run: (run.created_at, self._order[run.run_id]), reverse=True)
+        return runs[query.offset : query.offset + query.limit]
+
+    async def get_cached(self, key: str) -> CacheEntry | None:
+        await anyio.lowlevel.checkpoint()
+        entry = self._cache.get(key)
+        return None if entry is None or entry.expired() else entry
+
+    async def put_cached(self, entry: CacheEntry) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._cache[entry.key] = entry
+
+    async def save_snapshot(self, snapshot: Snapshot) -> int:
+        await anyio.lowlevel.checkpoint()
+        snapshot_id = next(self._ids)
+        self._snapshots.setdefault(snapshot.component, []).append(
+            attrs.evolve(snapshot, snapshot_id=snapshot_id)
+        )
+        return snapshot_id
+
+    def _newest_first(self, component: str) -> list[Snapshot]:
+        return sorted(
+            self._snapshots.get(component, []),
+            key=lambda s: (s.created_at, s.snapshot_id),
+            reverse=True,
+        )
+
+    async def latest_snapshot(self, component: str) -> Snapshot | None:
+        await anyio.lowlevel.checkpoint()
+        newest = self._newest_first(component)
+        return newest[0] if newest else None
+
+    async def list_snapshots(self, component: str, *, limit: int = 10) -> list[Snapshot]:
+        await anyio.lowlevel.checkpoint()
+        return self._newest_first(component)[: check_limit(limit)]
+
+    async def prune_snapshots(self, component: str, *, keep_last: int = 10) -> int:
+        check_keep_last(keep_last)
+        await anyio.lowlevel.checkpoint()
+        newest = self._newest_first(component)
+        kept, dropped = newest[:keep_last], newest[keep_last:]
+        if kept:
+            self._snapshots[component] = sorted(kept, key=lambda s: s.snapshot_id or 0)
+        else:
+            self._snapshots.pop(component, None)
+        return len(dropped)
+
+    async def claim_runs(
+        self,
+        owner: str,
+        *,
+        limit: int = 1,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> list[Run]:
+        check_limit(limit)
+        await anyio.lowlevel.checkpoint()
+        now = now or utcnow()
+        claimable = sorted(
+            (
+                run
+                for run in self._runs.values()
+                if run.runnable_at is not None
+                and run.runnable_at <= now
+                and (run.lease_expires_at is None or run.lease_expires_at <= now)
+            ),
+            key=lambda run: (run.runnable_at, self._order[run.run_id]),
+        )[:limit]
+        expires = now + timedelta(seconds=lease_seconds)
+        claimed = []
+        for run in claimable:
+            leased = attrs.evolve(run, lease_owner=owner, lease_expires_at=expires)
+            self._runs[run.run_id] = leased
+            claimed.append(leased)
+        return claimed
+
+    async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
+        await anyio.lowlevel.checkpoint()
+        run = self._runs.get(run_id)
+        now = utcnow()
+        if (
+            run is None
+            or run.lease_owner != owner
+            or (run.lease_expires_at is not None and run.lease_expires_at <= now)
+        ):
+            return False
+        self._runs[run_id] = attrs.evolve(
+            run, lease_expires_at=now + timedelta(seconds=lease_seconds)
+        )
+        return True
+
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        run = self._runs.get(run_id)
+        if run is not None and run.lease_owner == owner:
+            self._runs[run_id] = attrs.evolve(run, lease_owner=None, lease_expires_at=None)

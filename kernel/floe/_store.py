@@ -1,0 +1,259 @@
+"""The store protocol: where runs, journals, cached results and snapshots live.
+
+A store is an async context manager (open on enter, close on exit). Stores are
+provided by plugins through ``floe_open_store(url)``; every implementation passes the
+contract suite in :mod:`floe.testing`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import anyio
+import attrs
+
+from ._errors import ConfigError, FloeError, NotFoundError, PersistenceError, SequenceConflictError
+from ._models import CacheEntry, Event, Run, RunQuery, Snapshot
+
+__all__ = ["Store", "StoreURL", "check_append", "check_keep_last", "check_limit"]
+
+
+@attrs.frozen
+class StoreURL:
+    """A parsed store URL: ``scheme://[host]/path?key=value``.
+
+    ``sqlite:///.floe/floe.db`` has the relative path ``.floe/floe.db``;
+    ``sqlite:////var/lib/floe.db`` the absolute path ``/var/lib/floe.db``.
+    """
+
+    raw: str
+    scheme: str
+    host: str
+    path: str
+    query: Mapping[str, str]
+
+    @classmethod
+    def parse(cls, url: str) -> StoreURL:
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigError(
+                f"Malformed store URL {url!r}",
+                why="A store URL names its backend by scheme, as in 'sqlite:///.floe/floe.db'.",
+                fix="Use memory://, sqlite:///PATH, json:///DIR or another scheme a plugin provides.",
+                context={"url": url},
+            )
+        parts = urlsplit(url)
+        if not parts.scheme:
+            raise ConfigError(
+                f"Malformed store URL {url!r}: no scheme",
+                fix="Start the URL with a scheme, e.g. 'sqlite:///.floe/floe.db'.",
+                context={"url": url},
+            )
+        path = unquote(parts.path)
+        # the slash after the (empty) authority is a separator: "///rel" is relative,
+        # "////abs" absolute
+        if path.startswith("/"):
+            path = path[1:]
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        return cls(raw=url, scheme=parts.scheme.lower(), host=parts.netloc, path=path, query=query)
+
+    def option(self, key: str, choices: Sequence[str], default: str) -> str:
+        """A query option restricted to *choices* (case-insensitive)."""
+        value = self.query.get(key, default).lower()
+        if value not in choices:
+            raise ConfigError(
+                f"Invalid {key}={self.query.get(key)!r} in store URL {self.raw!r}",
+                why=f"{key} must be one of: {', '.join(choices)}.",
+                fix=f"Use ?{key}={default} or leave the option out.",
+                context={"url": self.raw},
+            )
+        return value
+
+    def reject_unknown_options(self, known: Sequence[str]) -> None:
+        unknown = sorted(set(self.query) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"Unknown option {unknown[0]!r} in store URL {self.raw!r}",
+                why=f"The {self.scheme} store understands: {', '.join(known) or 'no options'}.",
+                fix="Remove the option or correct its spelling.",
+                context={"url": self.raw},
+            )
+
+
+class Store(abc.ABC):
+    """The persistence contract shared by every backend.
+
+    Methods are async and run their blocking I/O off the event loop. A store is used
+    as ``async with store: ...``; :meth:`open` and :meth:`close` do the work.
+    """
+
+    url: str = ""
+    supports_leases: ClassVar[bool] = False
+    """Whether :meth:`claim_runs` and friends work (multi-worker backends)."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Default: nothing to do."""
+        await anyio.lowlevel.checkpoint()
+
+    async def close(self) -> None:
+        """Flush and release every resource. Default: nothing to do."""
+        await anyio.lowlevel.checkpoint()
+
+    # -- runs and their journals ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_run(self, run: Run) -> None:
+        """Store a new run; a run with the same id is a :class:`PersistenceError`."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> Run | None:
+        """The run with ``last_seq`` filled in, or None."""
+
+    @abc.abstractmethod
+    async def update_run(self, run: Run) -> None:
+        """Replace a stored run's record (the journal is untouched)."""
+
+    @abc.abstractmethod
+    async def append_events(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> None:
+        """Append *events* to the run's journal atomically, with *run* updated in the same
+        transaction when given.
+
+        The first event's ``seq`` must be the journal's last ``seq`` plus one and the rest
+        must follow without gaps; otherwise another writer got there first and the call
+        raises :class:`SequenceConflictError`, appending nothing.
+        """
+
+    @abc.abstractmethod
+    async def read_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """The run's events with ``seq > after_seq``, in order."""
+
+    @abc.abstractmethod
+    async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
+        """Runs matching *query*, newest first (ties: most recently created first)."""
+
+    # -- the task-result cache ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_cached(self, key: str) -> CacheEntry | None:
+        """The entry under *key*, or None when missing or expired."""
+
+    @abc.abstractmethod
+    async def put_cached(self, entry: CacheEntry) -> None:
+        """Store or replace the entry under ``entry.key``."""
+
+    # -- component snapshots --------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def save_snapshot(self, snapshot: Snapshot) -> int:
+        """Store a snapshot; return its id (increasing with insertion order)."""
+
+    @abc.abstractmethod
+    async def latest_snapshot(self, component: str) -> Snapshot | None:
+        """The newest snapshot of *component* (ties: the last inserted), or None."""
+
+    @abc.abstractmethod
+    async def list_snapshots(self, component: str, *, limit: int = 10) -> list[Snapshot]:
+        """Snapshots of *component*, newest first (ties: the last inserted first)."""
+
+    @abc.abstractmethod
+    async def prune_snapshots(self, component: str, *, keep_last: int = 10) -> int:
+        """Delete all but the newest *keep_last* snapshots; return how many went."""
+
+    # -- leases for workers (optional) ----------------------------------------------------
+
+    async def claim_runs(
+        self,
+        owner: str,
+        *,
+        limit: int = 1,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> list[Run]:
+        """Lease up to *limit* runnable runs (``runnable_at <= now``, no live lease)."""
+        raise self._unsupported("claim_runs")
+
+    async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
+        """Extend *owner*'s lease; False when the lease was lost."""
+        raise self._unsupported("renew_lease")
+
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        """Give up *owner*'s lease on the run."""
+        raise self._unsupported("release_lease")
+
+    def _unsupported(self, method: str) -> FloeError:
+        return FloeError(
+            f"The store {self.url or type(self).__name__} does not support {method}()",
+            why="Leases are for stores shared by several workers.",
+            fix="Check Store.supports_leases before claiming runs, or use a store that has it.",
+        )
+
+
+def check_append(
+    run_id: str, events: Sequence[Event], last_seq: int | None, *, where: str
+) -> None:
+    """The validation every store does before appending: run exists, seqs follow on."""
+    if last_seq is None:
+        raise NotFoundError(
+            f"Cannot append to run {run_id!r}: it does not exist in {where}",
+            fix="Create the run with create_run() first.",
+            context={"run_id": run_id},
+        )
+    if not events:
+        return
+    for offset, event in enumerate(events):
+        if event.run_id != run_id:
+            raise PersistenceError(
+                f"Event {event.kind!r} belongs to run {event.run_id!r}, not {run_id!r}",
+                fix="Append each run's events to that run.",
+                context={"run_id": run_id},
+            )
+        expected = last_seq + 1 + offset
+        if event.seq != expected:
+            conflict = SequenceConflictError if event.seq <= last_seq else PersistenceError
+            raise conflict(
+                f"Journal of run {run_id!r} is at seq {last_seq}; cannot append seq {event.seq}",
+                why="Another writer appended first."
+                if event.seq <= last_seq
+                else "Sequence numbers must follow on without gaps.",
+                fix="Reload the run's journal and continue from its last event.",
+                context={"run_id": run_id, "expected_seq": expected, "got_seq": event.seq},
+            )
+
+
+def check_keep_last(keep_last: Any) -> int:
+    if type(keep_last) is not int or keep_last < 1:
+        raise ConfigError(
+            f"Invalid keep_last={keep_last!r} for prune_snapshots()",
+            why="Pruning keeps at least the newest snapshot.",
+            fix="Pass keep_last as a whole number >= 1.",
+        )
+    return keep_last
+
+
+def check_limit(limit: Any, *, name: str = "limit") -> int:
+    if type(limit) is not int or limit < 1:
+        raise ConfigError(
+            f"Invalid {name}={limit!r}",
+            fix=f"Pass {name} as a whole number >= 1.",
+        )
+    return limit

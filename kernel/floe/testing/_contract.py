@@ -1,0 +1,350 @@
+"""The store contract: the behaviour every ``floe.Store`` must show.
+
+Subclass :class:`StoreContract` in a test module and provide a ``store_url`` fixture;
+the store is opened through the plugin hooks exactly as the kernel opens it, so the
+suite also checks that your plugin is discovered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import anyio
+import pytest
+
+from .._errors import ConfigError, NotFoundError, PersistenceError, SequenceConflictError
+from .._kernel import Kernel
+from .._models import CacheEntry, ErrorInfo, Event, Run, RunQuery, RunStatus, Snapshot, utcnow
+from .._settings import Settings
+from .._store import Store
+
+__all__ = ["StoreContract", "open_store"]
+
+
+def open_store(url: str, *, plugins: tuple[object, ...] = ()) -> Store:
+    """An unopened store for *url*, found through the plugin hooks as the kernel does."""
+    kernel = Kernel(Settings(store=url, log_format="off", strict_plugins=True), plugins=plugins)
+    return kernel.hooks.open_store(url)
+
+
+def _events(run_id: str, first: int, count: int, kind: str = "task.completed") -> list[Event]:
+    return [
+        Event(run_id=run_id, seq=seq, kind=kind, step=f"step#{seq}", data={"n": seq})
+        for seq in range(first, first + count)
+    ]
+
+
+class StoreContract:
+    """Contract tests for a store; subclasses define the ``store_url`` fixture."""
+
+    pytestmark: ClassVar[Any] = pytest.mark.anyio
+
+    durable: ClassVar[bool] = True
+    """Whether data survives closing and reopening the same URL."""
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        raise NotImplementedError("subclasses of StoreContract define a store_url fixture")
+
+    @pytest.fixture
+    async def store(self, store_url: str) -> AsyncIterator[Store]:
+        async with open_store(store_url) as store:
+            yield store
+
+    @pytest.fixture
+    def reopen(self, store_url: str) -> Callable[[], Store]:
+        return lambda: open_store(store_url)
+
+    # -- runs ---------------------------------------------------------------------------
+
+    async def test_create_and_get_run(self, store: Store) -> None:
+        run = Run(
+            run_id="r-1",
+            name="hello",
+            input={"who": "world", "nested": [1, 2.5, None, "é"]},
+            metadata={"tag": "x"},
+            error=ErrorInfo(type="builtins.ValueError", message="boom"),
+        )
+        await store.create_run(run)
+        loaded = await store.get_run("r-1")
+        assert loaded == run
+        assert await store.get_run("missing") is None
+
+    async def test_create_existing_run_fails_and_keeps_the_original(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="first"))
+        with pytest.raises(PersistenceError, match="already exists"):
+            await store.create_run(Run(run_id="r-1", name="second"))
+        loaded = await store.get_run("r-1")
+        assert loaded is not None
+        assert loaded.name == "first"
+
+    async def test_update_run(self, store: Store) -> None:
+        run = Run(run_id="r-1", name="hello")
+        await store.create_run(run)
+        done = Run(
+            run_id="r-1",
+            name="hello",
+            status=RunStatus.COMPLETED,
+            output=[1, 2, 3],
+            created_at=run.created_at,
+        )
+        await store.update_run(done)
+        assert await store.get_run("r-1") == done
+
+    async def test_update_missing_run_fails(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            await store.update_run(Run(run_id="nope", name="x"))
+        assert await store.get_run("nope") is None
+
+    # -- journals -----------------------------------------------------------------------
+
+    async def test_append_and_read_events(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        first, second = _events("r-1", 1, 3), _events("r-1", 4, 2)
+        await store.append_events("r-1", first)
+        await store.append_events("r-1", second)
+        events = await store.read_events("r-1")
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert events == first + second
+        assert [e.seq for e in await store.read_events("r-1", after_seq=3)] == [4, 5]
+        assert [e.seq for e in await store.read_events("r-1", after_seq=1, limit=2)] == [2, 3]
+        run = await store.get_run("r-1")
+        assert run is not None
+        assert run.last_seq == 5
+        assert await store.read_events("missing") == []
+
+    async def test_append_empty_is_a_no_op(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        await store.append_events("r-1", [])
+        assert await store.read_events("r-1") == []
+
+    async def test_stale_writer_is_fenced(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        await store.append_events("r-1", _events("r-1", 1, 2))
+        with pytest.raises(SequenceConflictError):
+            await store.append_events("r-1", _events("r-1", 2, 2, kind="stale"))
+        events = await store.read_events("r-1")
+        assert [e.kind for e in events] == ["task.completed"] * 2
+
+    async def test_gap_in_sequence_is_refused(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        with pytest.raises(PersistenceError):
+            await store.append_events("r-1", _events("r-1", 2, 1))
+        assert await store.read_events("r-1") == []
+
+    async def test_append_to_missing_run_fails(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            await store.append_events("ghost", _events("ghost", 1, 1))
+
+    async def test_append_with_run_update_is_atomic(self, store: Store) -> None:
+        run = Run(run_id="r-1", name="hello")
+        await store.create_run(run)
+        done = Run(
+            run_id="r-1", name="hello", status=RunStatus.COMPLETED, created_at=run.created_at
+        )
+        await store.append_events("r-1", _events("r-1", 1, 1, kind="run.completed"), run=done)
+        loaded = await store.get_run("r-1")
+        assert loaded is not None
+        assert loaded.status is RunStatus.COMPLETED
+        failed = Run(run_id="r-1", name="hello", status=RunStatus.FAILED, created_at=run.created_at)
+        with pytest.raises(SequenceConflictError):
+            await store.append_events("r-1", _events("r-1", 1, 1), run=failed)
+        loaded = await store.get_run("r-1")
+        assert loaded is not None
+        assert loaded.status is RunStatus.COMPLETED
+
+    async def test_two_writers_one_winner(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        outcomes: list[str] = []
+
+        async def writer(name: str) -> None:
+            try:
+                await store.append_events("r-1", _events("r-1", 1, 1, kind=name))
+            except SequenceConflictError:
+                outcomes.append("lost")
+            else:
+                outcomes.append("won")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer, "a")
+            group.start_soon(writer, "b")
+        assert sorted(outcomes) == ["lost", "won"]
+        assert len(await store.read_events("r-1")) == 1
+
+    async def test_concurrent_appends_to_many_runs(self, store: Store) -> None:
+        count = 50
+        for index in range(count):
+            await store.create_run(Run(run_id=f"r-{index}", name="many"))
+
+        async def steps(run_id: str) -> None:
+            for seq in range(1, 6):
+                await store.append_events(run_id, _events(run_id, seq, 1))
+
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(steps, f"r-{index}")
+        for index in range(count):
+            events = await store.read_events(f"r-{index}")
+            assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+
+    # -- listing ------------------------------------------------------------------------
+
+    async def test_list_runs_filters_and_orders(self, store: Store) -> None:
+        now = utcnow()
+        for index in range(6):
+            await store.create_run(
+                Run(
+                    run_id=f"r-{index}",
+                    name="even" if index % 2 == 0 else "odd",
+                    kind="graph" if index == 5 else "workflow",
+                    status=RunStatus.COMPLETED if index < 3 else RunStatus.RUNNING,
+                    parent_id="r-0" if index in (1, 2) else None,
+                    created_at=now + timedelta(seconds=index),
+                )
+            )
+        assert [r.run_id for r in await store.list_runs()] == [f"r-{i}" for i in range(5, -1, -1)]
+        assert [r.run_id for r in await store.list_runs(RunQuery(name="even"))] == [
+            "r-4",
+            "r-2",
+            "r-0",
+        ]
+        completed = await store.list_runs(RunQuery(status=RunStatus.COMPLETED))
+        assert [r.run_id for r in completed] == ["r-2", "r-1", "r-0"]
+        assert [r.run_id for r in await store.list_runs(RunQuery(kind="graph"))] == ["r-5"]
+        children = await store.list_runs(RunQuery(parent_id="r-0"))
+        assert [r.run_id for r in children] == ["r-2", "r-1"]
+        page = await store.list_runs(RunQuery(limit=2, offset=1))
+        assert [r.run_id for r in page] == ["r-4", "r-3"]
+
+    async def test_list_runs_ties_newest_insert_first(self, store: Store) -> None:
+        moment = utcnow()
+        for index in range(3):
+            await store.create_run(Run(run_id=f"t-{index}", name="tie", created_at=moment))
+        assert [r.run_id for r in await store.list_runs()] == ["t-2", "t-1", "t-0"]
+
+    # -- cache --------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("value", [0, "", None, [], {}, False, {"deep": [1, {"x": "y"}]}])
+    async def test_cache_round_trip_including_falsy_values(self, store: Store, value: Any) -> None:
+        await store.put_cached(CacheEntry(key="k", value=value))
+        entry = await store.get_cached("k")
+        assert entry is not None
+        assert entry.value == value
+        assert await store.get_cached("other") is None
+
+    async def test_cache_replace_and_expiry(self, store: Store) -> None:
+        await store.put_cached(CacheEntry(key="k", value=1))
+        await store.put_cached(CacheEntry(key="k", value=2))
+        entry = await store.get_cached("k")
+        assert entry is not None
+        assert entry.value == 2
+        past = utcnow() - timedelta(seconds=1)
+        await store.put_cached(CacheEntry(key="old", value=3, expires_at=past))
+        assert await store.get_cached("old") is None
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    async def test_snapshots_latest_and_history(self, store: Store) -> None:
+        assert await store.latest_snapshot("c") is None
+        assert await store.list_snapshots("c") == []
+        base = utcnow()
+        first = await store.save_snapshot(
+            Snapshot(component="c", state="A", rules=[{"r": 1}], metadata={"v": "1"}, created_at=base)
+        )
+        second = await store.save_snapshot(
+            Snapshot(component="c", state="B", created_at=base + timedelta(seconds=2))
+        )
+        # inserted later but older: history is by time, not insertion
+        third = await store.save_snapshot(
+            Snapshot(component="c", state="C", created_at=base + timedelta(seconds=1))
+        )
+        assert first < second < third
+        latest = await store.latest_snapshot("c")
+        assert latest is not None
+        assert latest.state == "B"
+        history = await store.list_snapshots("c")
+        assert [s.state for s in history] == ["B", "C", "A"]
+        assert history[-1].rules == [{"r": 1}]
+        assert history[-1].metadata == {"v": "1"}
+        assert [s.state for s in await store.list_snapshots("c", limit=1)] == ["B"]
+        assert await store.list_snapshots("other") == []
+
+    async def test_snapshot_ties_go_to_the_last_inserted(self, store: Store) -> None:
+        moment = utcnow()
+        for state in ("A", "B", "C"):
+            await store.save_snapshot(Snapshot(component="c", state=state, created_at=moment))
+        latest = await store.latest_snapshot("c")
+        assert latest is not None
+        assert latest.state == "C"
+        assert [s.state for s in await store.list_snapshots("c")] == ["C", "B", "A"]
+
+    async def test_prune_keeps_exactly_the_newest(self, store: Store) -> None:
+        base = utcnow()
+        for index in range(7):
+            await store.save_snapshot(
+                Snapshot(component="c", state=f"S{index}", created_at=base + timedelta(seconds=index))
+            )
+        await store.save_snapshot(Snapshot(component="keep-me", state="X", created_at=base))
+        assert await store.prune_snapshots("c", keep_last=3) == 4
+        assert [s.state for s in await store.list_snapshots("c", limit=100)] == ["S6", "S5", "S4"]
+        assert await store.prune_snapshots("c", keep_last=3) == 0
+        assert await store.prune_snapshots("missing", keep_last=1) == 0
+        assert len(await store.list_snapshots("keep-me")) == 1
+
+    @pytest.mark.parametrize("keep_last", [0, -1, 1.5, True, "3"])
+    async def test_prune_rejects_bad_keep_last(self, store: Store, keep_last: Any) -> None:
+        await store.save_snapshot(Snapshot(component="c", state="A"))
+        with pytest.raises(ConfigError):
+            await store.prune_snapshots("c", keep_last=keep_last)
+        assert len(await store.list_snapshots("c")) == 1
+
+    # -- leases -------------------------------------------------------------------------
+
+    async def test_leases(self, store: Store) -> None:
+        if not store.supports_leases:
+            pytest.skip(f"{type(store).__name__} does not support leases")
+        now = utcnow()
+        await store.create_run(Run(run_id="due", name="w", runnable_at=now - timedelta(seconds=1)))
+        await store.create_run(Run(run_id="later", name="w", runnable_at=now + timedelta(hours=1)))
+        await store.create_run(Run(run_id="idle", name="w"))
+        claimed = await store.claim_runs("worker-1", limit=5, lease_seconds=60, now=now)
+        assert [r.run_id for r in claimed] == ["due"]
+        assert claimed[0].lease_owner == "worker-1"
+        assert await store.claim_runs("worker-2", limit=5, now=now) == []
+        assert await store.renew_lease("due", "worker-1", lease_seconds=60)
+        assert not await store.renew_lease("due", "worker-2")
+        # after the lease runs out, another worker takes the run over
+        later = now + timedelta(seconds=120)
+        taken = await store.claim_runs("worker-2", limit=5, lease_seconds=60, now=later)
+        assert [r.run_id for r in taken] == ["due"]
+        await store.release_lease("due", "worker-1")  # not the owner any more: no effect
+        loaded = await store.get_run("due")
+        assert loaded is not None
+        assert loaded.lease_owner == "worker-2"
+        await store.release_lease("due", "worker-2")
+        again = await store.claim_runs("worker-3", now=now + timedelta(seconds=1))
+        assert [r.run_id for r in again] == ["due"]
+
+    # -- durability ---------------------------------------------------------------------
+
+    async def test_data_survives_reopening(self, reopen: Callable[[], Store]) -> None:
+        if not self.durable:
+            pytest.skip("this store keeps nothing across instances")
+        async with reopen() as store:
+            await store.create_run(Run(run_id="r-1", name="kept"))
+            await store.append_events("r-1", _events("r-1", 1, 2))
+            await store.put_cached(CacheEntry(key="k", value=[1]))
+            await store.save_snapshot(Snapshot(component="c", state="A"))
+        async with reopen() as store:
+            run = await store.get_run("r-1")
+            assert run is not None
+            assert run.last_seq == 2
+            assert len(await store.read_events("r-1")) == 2
+            entry = await store.get_cached("k")
+            assert entry is not None
+            assert entry.value == [1]
+            latest = await store.latest_snapshot("c")
+            assert latest is not None
+            assert latest.state == "A"
