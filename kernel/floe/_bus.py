@@ -182,7 +182,9 @@ class EventBus:
 
     def unsubscribe(self, handle: SubscriptionHandle) -> bool:
         """Remove one subscription: True the first time, False after (or for a stranger)."""
-        subscription = self._by_handle.pop(handle, None) if isinstance(handle, SubscriptionHandle) else None
+        subscription = (
+            self._by_handle.pop(handle, None) if isinstance(handle, SubscriptionHandle) else None
+        )
         if subscription is None:
             return False
         self._discard(subscription)
@@ -289,7 +291,18 @@ class EventBus:
     ) -> None:
         failures: list[Exception] = []
 
-        async def deliver(subscription: _Subscription, scope: anyio.CancelScope) -> None:
+        async def deliver(
+            subscription: _Subscription,
+            scope: anyio.CancelScope,
+            previous: anyio.Event | None,
+            began: anyio.Event,
+        ) -> None:
+            # Launch order is priority order on every backend (trio shuffles the order
+            # in which new tasks first run): each handler starts once the one before it
+            # has run up to its first checkpoint.
+            if previous is not None:
+                await previous.wait()
+            began.set()
             try:
                 await self._deliver(subscription, event, data)
             except Exception as error:
@@ -301,8 +314,11 @@ class EventBus:
                 await self._report(subscription, event, error)
 
         async with anyio.create_task_group() as group:
+            previous: anyio.Event | None = None
             for subscription in plan:
-                group.start_soon(deliver, subscription, group.cancel_scope)
+                began = anyio.Event()
+                group.start_soon(deliver, subscription, group.cancel_scope, previous, began)
+                previous = began
         if failures:
             self._failed += 1
             raise failures[0]

@@ -76,10 +76,16 @@ class Hooks:
         return store
 
     def open_artifact_store(self, url: str) -> ArtifactStore:
-        return self._open_resource(self._hook.floe_open_artifact_store, url, "artifact stores")
+        store: ArtifactStore = self._open_resource(
+            self._hook.floe_open_artifact_store, url, "artifact stores"
+        )
+        return store
 
     def open_secrets(self, url: str) -> SecretStore:
-        return self._open_resource(self._hook.floe_open_secrets, url, "secret stores")
+        secrets: SecretStore = self._open_resource(
+            self._hook.floe_open_secrets, url, "secret stores"
+        )
+        return secrets
 
     def _open_resource(self, caller: Callable[..., Any], url: str, what: str) -> Any:
         parsed = StoreURL.parse(url)
@@ -93,7 +99,11 @@ class Hooks:
         return resource
 
     def log_handlers(self, settings: Settings) -> list[logging.Handler]:
-        return [handler for result in self._hook.floe_log_handlers(settings=settings) for handler in result]
+        return [
+            handler
+            for result in self._hook.floe_log_handlers(settings=settings)
+            for handler in result
+        ]
 
     # -- running ------------------------------------------------------------------------
 
@@ -108,7 +118,7 @@ class Hooks:
         if policy is None:
             raise ConfigError(
                 "No plugin provides a retry policy",
-                why="The kernel's backoff plugin (floe.backoff) is blocked and nothing replaces it.",
+                why="The kernel's backoff plugin (floe.backoff) is blocked; nothing replaces it.",
                 fix="Unblock floe.backoff or install a plugin implementing floe_retry_policy.",
             )
         return policy  # type: ignore[no-any-return]

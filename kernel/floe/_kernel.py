@@ -7,7 +7,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 import pluggy
@@ -31,6 +31,8 @@ __all__ = ["Kernel", "Service", "current_kernel", "open_kernel"]
 
 Service = Callable[..., Awaitable[None]]
 """``async def service(*, task_status)``: a background service the kernel runs."""
+
+_T = TypeVar("_T")
 
 _current: ContextVar[Kernel | None] = ContextVar("floe_current_kernel", default=None)
 
@@ -115,7 +117,7 @@ class Kernel:
         """The retry policy plugins choose for *options* (one code path for all retries)."""
         return self.hooks.retry_policy(options)
 
-    def _require(self, value: Any, what: str) -> Any:
+    def _require(self, value: _T | None, what: str) -> _T:
         if value is None:
             raise FloeError(
                 f"The kernel has no {what}",
@@ -188,8 +190,10 @@ class Kernel:
             self.bus.close()
             if self._task_group is not None:
                 task_group, self._task_group = self._task_group, None
-                # waits for the services to stop and the bus to deliver what is queued
-                await task_group.__aexit__(exc_type, exc, tb)
+                # Waits for the services to stop and the bus to deliver what is queued.
+                # The body's own exception is not the task group's: it propagates from
+                # the caller's 'async with' as it is, not wrapped in an ExceptionGroup.
+                await task_group.__aexit__(None, None, None)
         finally:
             await self._close_resources(exc_type, exc, tb)
             self._detach_log_handlers()
@@ -278,4 +282,3 @@ def open_kernel(
             fix="Pass load_settings(..., **overrides) as settings, or only the overrides.",
         )
     return Kernel(settings, plugins=plugins, entry_points=entry_points)
-

@@ -71,7 +71,9 @@ class ErrorInfo:
     @classmethod
     def from_exception(cls, error: BaseException, *, traceback: str | None = None) -> ErrorInfo:
         kind = type(error)
-        return cls(type=f"{kind.__module__}.{kind.__qualname__}", message=str(error), traceback=traceback)
+        return cls(
+            type=f"{kind.__module__}.{kind.__qualname__}", message=str(error), traceback=traceback
+        )
 
 
 @attrs.frozen

@@ -144,17 +144,23 @@ def load_plugins(
     """Register every plugin with *manager* in the documented order; report each one."""
     blocked = set(disabled)
     candidates: list[_Candidate] = [
-        _Candidate(name, "kernel", _module_name(obj), FIRST_PARTY, kernel_version, lambda obj=obj: obj)
+        _Candidate(
+            name, "kernel", _module_name(obj), FIRST_PARTY, kernel_version, lambda obj=obj: obj
+        )
         for name, obj in kernel_plugins
     ]
     if entry_points:
         candidates += _entry_point_candidates()
     candidates += [
-        _Candidate(path, "settings", path, None, None, lambda path=path: import_object(path, what="plugin"))
+        _Candidate(
+            path, "settings", path, None, None, lambda path=path: import_object(path, what="plugin")
+        )
         for path in settings_plugins
     ]
     candidates += [
-        _Candidate(_explicit_name(obj), "explicit", _module_name(obj), None, None, lambda obj=obj: obj)
+        _Candidate(
+            _explicit_name(obj), "explicit", _module_name(obj), None, None, lambda obj=obj: obj
+        )
         for obj in explicit
     ]
 
@@ -168,7 +174,12 @@ def load_plugins(
             plugin = _register(manager, candidate)
         except PluginError as error:
             report.append(
-                _info(candidate, "failed", error=str(error), tb=getattr(error, "plugin_traceback", None))
+                _info(
+                    candidate,
+                    "failed",
+                    error=str(error),
+                    tb=getattr(error, "plugin_traceback", None),
+                )
             )
             if strict:
                 raise
@@ -211,9 +222,7 @@ def _register(manager: pluggy.PluginManager, candidate: _Candidate) -> object:
             context=_context(candidate),
         ) from error
     unknown = [
-        caller.name
-        for caller in manager.get_hookcallers(plugin) or ()
-        if not caller.has_spec()
+        caller.name for caller in manager.get_hookcallers(plugin) or () if not caller.has_spec()
     ]
     if unknown:
         manager.unregister(plugin)
@@ -274,7 +283,9 @@ def _info(
 
 def _module_name(obj: object) -> str:
     module = getattr(obj, "__module__", None) or getattr(obj, "__name__", None)
-    qualname = getattr(type(obj), "__qualname__", "") if not isinstance(obj, type) else obj.__qualname__
+    qualname = (
+        getattr(type(obj), "__qualname__", "") if not isinstance(obj, type) else obj.__qualname__
+    )
     if hasattr(obj, "__file__"):  # a module
         return str(getattr(obj, "__name__", obj))
     return f"{module}:{qualname}"

@@ -35,14 +35,15 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 def encode_value(value: Any, *, where: str) -> Any:
     """Turn *value* into plain JSON types, or raise :class:`SerializationError`.
 
+    The result is exactly what reading the value back from a store gives (a datetime
+    becomes its ISO string), so a replayed value equals the first run's.
     *where* names the value's origin for the error (``"argument 'x' of task 'fetch'"``).
     """
     try:
-        plain = converter.unstructure(value)
-        orjson.dumps(plain, option=_OPTIONS)
+        raw = orjson.dumps(converter.unstructure(value), option=_OPTIONS)
     except (TypeError, ValueError, orjson.JSONEncodeError) as error:
         raise _serialization_error(value, where, error) from error
-    return plain
+    return orjson.loads(raw)
 
 
 def dumps(value: Any, *, where: str = "a value") -> bytes:

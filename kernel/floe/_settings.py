@@ -79,13 +79,16 @@ def _as_str(choices: tuple[str, ...] | None = None, *, upper: bool = False) -> _
 def _as_optional_str(value: Any, from_env: bool) -> str | None:
     if from_env and value == "":
         return None
-    return _as_str()(value, from_env)
+    text: str = _as_str()(value, from_env)
+    return text
 
 
 def _as_names(value: Any, from_env: bool) -> tuple[str, ...]:
     if from_env and isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
-    if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(item, str) and item for item in value
+    ):
         raise TypeError("expected a list of non-empty strings")
     return tuple(value)
 
@@ -131,8 +134,8 @@ _FIELDS: Final[dict[str, _Parser]] = {
 }
 _FIX: Final[dict[str, str]] = {
     "store": "Use a store URL such as 'sqlite:///.floe/floe.db' or 'memory://'.",
-    "plugins": "Use a list of import paths, e.g. [\"mypkg.plugin\"] (comma-separated in env).",
-    "disable_plugins": "Use a list of plugin names, e.g. [\"json\"] (comma-separated in env).",
+    "plugins": 'Use a list of import paths, e.g. ["mypkg.plugin"] (comma-separated in env).',
+    "disable_plugins": 'Use a list of plugin names, e.g. ["json"] (comma-separated in env).',
     "strict_plugins": "Use true or false (1 or 0 in the environment).",
     "log_format": f"Use one of: {', '.join(_LOG_FORMATS)}.",
     "log_level": f"Use one of: {', '.join(_LOG_LEVELS)}.",
@@ -160,8 +163,7 @@ def _apply(
                 continue
             raise ConfigError(
                 f"Unknown setting {key!r} in {source}",
-                why=f"floe's settings are: {', '.join(_FIELDS)}; "
-                "tables are plugin sections.",
+                why=f"floe's settings are: {', '.join(_FIELDS)}; tables are plugin sections.",
                 fix="Correct the spelling or remove the key.",
                 context={"source": source, "key": key},
             )
@@ -230,7 +232,9 @@ def load_settings(
         if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in _FIELDS
     }
     for key, value in from_env.items():
-        _apply(values, sources, sections, {key: value}, f"${ENV_PREFIX}{key.upper()}", from_env=True)
+        _apply(
+            values, sources, sections, {key: value}, f"${ENV_PREFIX}{key.upper()}", from_env=True
+        )
 
     overrides = {key: value for key, value in overrides.items() if value is not None}
     sections_override = overrides.pop("sections", None)

@@ -43,7 +43,11 @@ class StateRegistry:
                 why=f"{self._providers[name]} registered {existing.__qualname__} under it; "
                 f"{provider} tried to register {state.__qualname__}.",
                 fix="Choose another name, or pass replace=True to override it on purpose.",
-                context={"name": name, "registered_by": self._providers[name], "provider": provider},
+                context={
+                    "name": name,
+                    "registered_by": self._providers[name],
+                    "provider": provider,
+                },
             )
         self._classes[name] = state
         self._providers[name] = provider

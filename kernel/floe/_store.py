@@ -43,7 +43,7 @@ class StoreURL:
             raise ConfigError(
                 f"Malformed store URL {url!r}",
                 why="A store URL names its backend by scheme, as in 'sqlite:///.floe/floe.db'.",
-                fix="Use memory://, sqlite:///PATH, json:///DIR or another scheme a plugin provides.",
+                fix="Use memory://, sqlite:///PATH, json:///DIR or a scheme a plugin provides.",
                 context={"url": url},
             )
         parts = urlsplit(url)
@@ -208,9 +208,7 @@ class Store(abc.ABC):
         )
 
 
-def check_append(
-    run_id: str, events: Sequence[Event], last_seq: int | None, *, where: str
-) -> None:
+def check_append(run_id: str, events: Sequence[Event], last_seq: int | None, *, where: str) -> None:
     """The validation every store does before appending: run exists, seqs follow on."""
     if last_seq is None:
         raise NotFoundError(

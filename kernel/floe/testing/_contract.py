@@ -251,7 +251,9 @@ class StoreContract:
         assert await store.list_snapshots("c") == []
         base = utcnow()
         first = await store.save_snapshot(
-            Snapshot(component="c", state="A", rules=[{"r": 1}], metadata={"v": "1"}, created_at=base)
+            Snapshot(
+                component="c", state="A", rules=[{"r": 1}], metadata={"v": "1"}, created_at=base
+            )
         )
         second = await store.save_snapshot(
             Snapshot(component="c", state="B", created_at=base + timedelta(seconds=2))
@@ -284,7 +286,9 @@ class StoreContract:
         base = utcnow()
         for index in range(7):
             await store.save_snapshot(
-                Snapshot(component="c", state=f"S{index}", created_at=base + timedelta(seconds=index))
+                Snapshot(
+                    component="c", state=f"S{index}", created_at=base + timedelta(seconds=index)
+                )
             )
         await store.save_snapshot(Snapshot(component="keep-me", state="X", created_at=base))
         assert await store.prune_snapshots("c", keep_last=3) == 4

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pluggy
 import pytest
+from pluggy import HookImpl, Result
 
 from .._kernel import Kernel
 from .._settings import load_settings
 
-__all__ = ["HookCall", "HookRecorder", "floe_hook_recorder", "floe_kernel_factory", "floe_register_plugin"]
+__all__ = [
+    "HookCall",
+    "HookRecorder",
+    "floe_hook_recorder",
+    "floe_kernel_factory",
+    "floe_register_plugin",
+]
 
 
 @attrs.frozen
@@ -32,10 +39,12 @@ class HookRecorder:
         self.calls: list[HookCall] = []
         self._pending: list[tuple[str, dict[str, Any]]] = []
 
-        def before(name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+        def before(name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]) -> None:
             self._pending.append((name, dict(kwargs)))
 
-        def after(outcome: Any, name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+        def after(
+            outcome: Result[Any], name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]
+        ) -> None:
             recorded_name, recorded_kwargs = self._pending.pop()
             try:
                 result = outcome.get_result()

@@ -19,7 +19,9 @@ __all__ = ["make_store_machine"]
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 _run_ids = st.sampled_from(["a", "b", "c"])
@@ -100,9 +102,10 @@ def make_store_machine(
         def set_status(self, data: st.DataObject, status: RunStatus) -> None:
             run_id = data.draw(st.sampled_from(sorted(self.runs)))
             current = self.call(self.store.get_run, run_id)
-            self.call(self.store.update_run, Run(
-                run_id=run_id, name="machine", status=status, created_at=current.created_at
-            ))
+            self.call(
+                self.store.update_run,
+                Run(run_id=run_id, name="machine", status=status, created_at=current.created_at),
+            )
             self.statuses[run_id] = status
 
         @rule(key=st.sampled_from(["k1", "k2"]), value=_json)
@@ -114,7 +117,8 @@ def make_store_machine(
         def save_snapshot(self, component: str, state: str, age: int) -> None:
             created = self.clock - timedelta(seconds=age)
             snapshot_id = self.call(
-                self.store.save_snapshot, Snapshot(component=component, state=state, created_at=created)
+                self.store.save_snapshot,
+                Snapshot(component=component, state=state, created_at=created),
             )
             self.snapshots.setdefault(component, []).append((-age, snapshot_id, state))
 
@@ -142,7 +146,8 @@ def make_store_machine(
                 return
             for key, value in self.cache.items():
                 entry = self.call(self.store.get_cached, key)
-                assert entry is not None and entry.value == value
+                assert entry is not None
+                assert entry.value == value
 
         @invariant()
         def snapshots_match(self) -> None:
@@ -150,6 +155,8 @@ def make_store_machine(
                 return
             for component, history in self.snapshots.items():
                 stored = self.call(self.store.list_snapshots, component, limit=100)
-                assert [s.state for s in stored] == [state for *_, state in sorted(history, reverse=True)]
+                assert [s.state for s in stored] == [
+                    state for *_, state in sorted(history, reverse=True)
+                ]
 
     return StoreMachine

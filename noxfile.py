@@ -1,0 +1,54 @@
+"""The test matrix and every other session: ``nox -l`` lists them.
+
+``nox -s tests`` runs the suite on every Python below that the machine has (a missing
+interpreter is skipped, not failed); each run covers both async backends (trio and
+asyncio) through the anyio pytest plugin.
+"""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite, both backends; PostgreSQL tests run where the server is reachable."""
+    session.install(".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the kernel, checked on the plugins."""
+    session.install("-e", ".[test]", "mypy")
+    session.run("mypy", "kernel/floe", "plugins")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the docs site; warnings are errors."""
+    session.install("-e", ".", "mkdocs-material")
+    session.run("mkdocs", "build", "--strict", "--site-dir", f"{session.create_tmp()}/site")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with their baselines; writes benchmarks/RESULTS.md."""
+    session.install(".", "blinker", "pyee")
+    session.run(
+        "python", "benchmarks/run.py", "--output", "benchmarks/RESULTS.md", *session.posargs
+    )

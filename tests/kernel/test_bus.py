@@ -1,0 +1,453 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import floe
+from floe import ConfigError, EventBus
+
+pytestmark = pytest.mark.anyio
+
+
+def recorder(log: list[Any], label: str) -> Callable[[Any], Any]:
+    async def handler(data: Any) -> None:
+        log.append((label, data))
+
+    return handler
+
+
+# -- subscribing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("priority", [0, 6, -1, True, False, 2.0, "1", None])
+async def test_priority_must_be_an_int_from_1_to_5(priority: Any) -> None:
+    bus = EventBus()
+    with pytest.raises(ConfigError, match="priority") as caught:
+        bus.subscribe("e", "me", recorder([], "x"), priority=priority)
+    assert "Fix:" in str(caught.value)
+    assert bus.statistics().subscriptions == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "owner", "handler", "match"),
+    [
+        ("", "me", print, "event name"),
+        ("e", "", print, "owner"),
+        ("e", "me", "not callable", "not callable"),
+    ],
+)
+async def test_subscribe_validates_its_arguments(
+    event: str, owner: str, handler: Any, match: str
+) -> None:
+    bus = EventBus()
+    with pytest.raises(ConfigError, match=match):
+        bus.subscribe(event, owner, handler)
+
+
+async def test_filter_must_be_callable() -> None:
+    with pytest.raises(ConfigError, match="Filter"):
+        EventBus().subscribe("e", "me", print, filter="yes")  # type: ignore[arg-type]
+
+
+async def test_priority_order_then_subscription_order() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    for label, priority in [("p3a", 3), ("p5", 5), ("p1", 1), ("p3b", 3), ("default", 3)]:
+        if label == "default":
+            bus.subscribe("e", "me", recorder(log, label))
+        else:
+            bus.subscribe("e", "me", recorder(log, label), priority=priority)
+    await bus.publish("e", 7)
+    assert [label for label, _ in log] == ["p1", "p3a", "p3b", "default", "p5"]
+    assert all(data == 7 for _, data in log)
+
+
+async def test_globs_match_by_pattern_and_merge_into_priority_order() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe("task.*", "me", recorder(log, "task-glob"), priority=2)
+    bus.subscribe("*", "me", recorder(log, "all"), priority=4)
+    bus.subscribe("task.completed", "me", recorder(log, "exact"), priority=1)
+    await bus.publish("task.completed")
+    await bus.publish("run.started")
+    assert [label for label, _ in log] == ["exact", "task-glob", "all", "all"]
+
+
+async def test_once_subscription_fires_once_and_respects_its_filter() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    handle = bus.subscribe(
+        "e", "me", recorder(log, "once"), once=True, filter=lambda name, data: data > 1
+    )
+    await bus.publish("e", 1)
+    await bus.publish("e", 2)
+    await bus.publish("e", 3)
+    assert log == [("once", 2)]
+    assert not bus.unsubscribe(handle)
+
+
+async def test_unsubscribe_is_true_once_then_false() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    handle = bus.subscribe("e", "me", recorder(log, "x"))
+    assert bus.unsubscribe(handle) is True
+    assert bus.unsubscribe(handle) is False
+    made_up = floe.SubscriptionHandle(event="e", owner="me", priority=3, id=999)
+    assert bus.unsubscribe(made_up) is False
+    assert bus.unsubscribe("nonsense") is False  # type: ignore[arg-type]
+    await bus.publish("e")
+    assert log == []
+
+
+async def test_unsubscribe_all_counts_only_the_owners() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe("a", "mine", recorder(log, "a"))
+    bus.subscribe("b.*", "mine", recorder(log, "b"))
+    bus.subscribe("a", "theirs", recorder(log, "theirs"))
+    assert bus.unsubscribe_all("mine") == 2
+    assert bus.unsubscribe_all("mine") == 0
+    await bus.publish("a")
+    await bus.publish("b.x")
+    assert log == [("theirs", None)]
+    assert [h.owner for h in bus.subscriptions()] == ["theirs"]
+
+
+# -- publishing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"delivery": "parallel"}, "delivery"), ({"on_error": "ignore"}, "on_error")],
+)
+async def test_bad_options_raise_even_without_subscribers(
+    options: dict[str, str], match: str
+) -> None:
+    bus = EventBus()
+    with pytest.raises(ConfigError, match=match):
+        await bus.publish("nobody.listens", 1, **options)  # type: ignore[arg-type]
+
+
+async def test_publish_without_subscribers_is_a_no_op() -> None:
+    bus = EventBus()
+    await bus.publish("nobody.listens", {"x": 1})
+    stats = bus.statistics()
+    assert (stats.published, stats.delivered, stats.failed) == (1, 0, 0)
+
+
+async def test_handler_list_is_snapshotted_at_publish() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    late = recorder(log, "late")
+
+    async def first(data: Any) -> None:
+        log.append(("first", data))
+        bus.subscribe("e", "me", late)  # joins for the next publish only
+        bus.unsubscribe(second_handle)  # already in this publish's snapshot
+
+    bus.subscribe("e", "me", first, priority=1)
+    second_handle = bus.subscribe("e", "me", recorder(log, "second"), priority=2)
+    await bus.publish("e", 1)
+    assert log == [("first", 1), ("second", 1)]
+    log.clear()
+    await bus.publish("e", 2)
+    assert [label for label, _ in log] == ["first", "late"]
+
+
+async def test_sync_handlers_run_in_a_worker_thread_unless_inline() -> None:
+    bus = EventBus()
+    threads: dict[str, threading.Thread] = {}
+    bus.subscribe(
+        "e", "me", lambda data: threads.__setitem__("threaded", threading.current_thread())
+    )
+    bus.subscribe(
+        "e",
+        "me",
+        lambda data: threads.__setitem__("inline", threading.current_thread()),
+        inline=True,
+    )
+    await bus.publish("e")
+    assert threads["inline"] is threading.current_thread()
+    assert threads["threaded"] is not threading.current_thread()
+
+
+async def test_async_callable_objects_are_awaited() -> None:
+    log: list[Any] = []
+
+    class Handler:
+        async def __call__(self, data: Any) -> None:
+            log.append(data)
+
+    bus = EventBus()
+    bus.subscribe("e", "me", Handler())
+    await bus.publish("e", 5)
+    assert log == [5]
+
+
+async def test_continue_mode_reports_failures_and_goes_on() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    failures: list[dict[str, Any]] = []
+
+    async def broken(data: Any) -> None:
+        raise ValueError("boom")
+
+    bus.subscribe("e", "breaker", broken, priority=1)
+    bus.subscribe("e", "me", recorder(log, "after"), priority=2)
+    bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
+    await bus.publish("e", 1)
+    assert log == [("after", 1)]
+    assert len(failures) == 1
+    assert failures[0]["event_name"] == "e"
+    assert failures[0]["owner"] == "breaker"
+    assert isinstance(failures[0]["exception"], ValueError)
+    assert bus.statistics().failed == 1
+
+
+async def test_failing_filter_counts_as_failing_handler() -> None:
+    bus = EventBus()
+    failures: list[dict[str, Any]] = []
+    log: list[Any] = []
+
+    def bad_filter(name: str, data: Any) -> bool:
+        raise KeyError("no such field")
+
+    bus.subscribe("e", "filtered", recorder(log, "never"), filter=bad_filter)
+    bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
+    await bus.publish("e")
+    assert log == []
+    assert [f["owner"] for f in failures] == ["filtered"]
+    with pytest.raises(KeyError):
+        await bus.publish("e", on_error="raise")
+
+
+async def test_failure_reports_are_never_recursive() -> None:
+    bus = EventBus()
+    calls: list[str] = []
+
+    async def broken(data: Any) -> None:
+        calls.append("broken")
+        raise RuntimeError("first")
+
+    async def broken_watcher(data: Any) -> None:
+        calls.append("watcher")
+        raise RuntimeError("second")
+
+    bus.subscribe("e", "me", broken)
+    bus.subscribe("event.handler.failed", "watcher", broken_watcher)
+    await bus.publish("e")
+    assert calls == ["broken", "watcher"]
+    assert bus.statistics().failed == 2
+
+
+async def test_raise_mode_sequential_stops_at_first_error() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+
+    async def broken(data: Any) -> None:
+        raise ValueError("stop here")
+
+    bus.subscribe("e", "me", recorder(log, "before"), priority=1)
+    bus.subscribe("e", "me", broken, priority=2)
+    bus.subscribe("e", "me", recorder(log, "after"), priority=3)
+    with pytest.raises(ValueError, match="stop here"):
+        await bus.publish("e", on_error="raise")
+    assert [label for label, _ in log] == ["before"]
+
+
+async def test_concurrent_delivery_starts_in_priority_order_and_waits_for_all() -> None:
+    bus = EventBus()
+    started: list[str] = []
+    finished: list[str] = []
+
+    def make(label: str, delay: float) -> Callable[[Any], Any]:
+        async def handler(data: Any) -> None:
+            started.append(label)
+            await anyio.sleep(delay)
+            finished.append(label)
+
+        return handler
+
+    bus.subscribe("e", "me", make("slow", 0.05), priority=1)
+    bus.subscribe("e", "me", make("fast", 0), priority=2)
+    await bus.publish("e", delivery="concurrent")
+    assert started == ["slow", "fast"]
+    assert finished == ["fast", "slow"]
+
+
+async def test_concurrent_raise_cancels_the_rest_and_raises() -> None:
+    bus = EventBus()
+    cancelled: list[bool] = []
+
+    async def slow(data: Any) -> None:
+        try:
+            await anyio.sleep(10)
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(True)
+            raise
+
+    async def broken(data: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("concurrent boom")
+
+    bus.subscribe("e", "me", slow, priority=1)
+    bus.subscribe("e", "me", broken, priority=2)
+    with anyio.fail_after(5):
+        with pytest.raises(ValueError, match="concurrent boom"):
+            await bus.publish("e", delivery="concurrent", on_error="raise")
+    assert cancelled == [True]
+
+
+async def test_concurrent_continue_reports_every_failure() -> None:
+    bus = EventBus()
+    failures: list[dict[str, Any]] = []
+
+    async def broken(data: Any) -> None:
+        raise ValueError("x")
+
+    for owner in ("a", "b", "c"):
+        bus.subscribe("e", owner, broken)
+    bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
+    await bus.publish("e", delivery="concurrent")
+    assert sorted(f["owner"] for f in failures) == ["a", "b", "c"]
+
+
+async def test_cancellation_is_never_swallowed() -> None:
+    bus = EventBus()
+
+    async def sleeper(data: Any) -> None:
+        await anyio.sleep(10)
+
+    bus.subscribe("e", "me", sleeper)
+    with anyio.move_on_after(0.05) as scope:
+        await bus.publish("e")
+    assert scope.cancelled_caught
+    assert bus.statistics().failed == 0
+
+
+# -- the kernel's lossless queue ---------------------------------------------------------
+
+
+async def test_slow_observer_does_not_block_posting_and_order_is_kept(
+    floe_kernel_factory: Callable[..., floe.Kernel],
+) -> None:
+    received: list[int] = []
+    gate = anyio.Event()
+
+    async def slow_observer(data: int) -> None:
+        await gate.wait()
+        received.append(data)
+
+    async with floe_kernel_factory() as kernel:
+        kernel.bus.subscribe("tick", "slow", slow_observer)
+        with anyio.fail_after(2):
+            for number in range(500):
+                await kernel.bus.post("tick", number)
+        assert kernel.bus.statistics().queued >= 499
+        gate.set()
+    # leaving the kernel drains the queue: nothing is lost
+    assert received == list(range(500))
+    stats = kernel.bus.statistics()
+    assert stats.queued == 0
+    assert stats.queue_high_water >= 499
+
+
+async def test_full_queue_applies_backpressure_without_losing_events(
+    floe_kernel_factory: Callable[..., floe.Kernel],
+) -> None:
+    received: list[int] = []
+    async with floe_kernel_factory(bus_queue_size=2) as kernel:
+        kernel.bus.subscribe("tick", "observer", received.append, inline=True)
+        for number in range(50):
+            await kernel.bus.post("tick", number)
+    assert received == list(range(50))
+
+
+async def test_post_without_a_running_drain_publishes_directly() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe("e", "me", recorder(log, "x"))
+    await bus.post("e", 1)
+    assert log == [("x", 1)]
+
+
+async def test_bus_runs_once() -> None:
+    bus = EventBus()
+    async with anyio.create_task_group() as group:
+        await group.start(bus.run)
+        with pytest.raises(floe.FloeError, match="already running"):
+            await bus.run()
+        bus.close()
+
+
+async def test_queue_size_is_validated() -> None:
+    with pytest.raises(ConfigError, match="queue size"):
+        EventBus(queue_size=0)
+
+
+# -- property: delivery order equals the model -------------------------------------------
+
+subscriptions = st.lists(
+    st.tuples(
+        st.sampled_from(["a.x", "a.y", "b.x", "a.*", "*", "?.x"]),
+        st.integers(1, 5),
+        st.sampled_from(["none", "even", "odd"]),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+publishes = st.lists(
+    st.tuples(st.sampled_from(["a.x", "a.y", "b.x", "c.z"]), st.integers(0, 9)), max_size=10
+)
+FILTERS: dict[str, Callable[[str, int], bool] | None] = {
+    "none": None,
+    "even": lambda name, data: data % 2 == 0,
+    "odd": lambda name, data: data % 2 == 1,
+}
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(subs=subscriptions, pubs=publishes)
+async def test_delivery_order_matches_the_model(
+    subs: list[tuple[str, int, str, bool]], pubs: list[tuple[str, int]]
+) -> None:
+    bus = EventBus()
+    delivered: list[tuple[int, str, int]] = []
+    for index, (pattern, priority, filter_name, once) in enumerate(subs):
+        bus.subscribe(
+            pattern,
+            f"owner-{index}",
+            lambda data, index=index: delivered.append((index, "", data)),
+            priority=priority,
+            filter=FILTERS[filter_name],
+            once=once,
+            inline=True,
+        )
+
+    expected: list[tuple[int, str, int]] = []
+    fired: set[int] = set()
+    for event, data in pubs:
+        matching = sorted(
+            (priority, index)
+            for index, (pattern, priority, _f, _o) in enumerate(subs)
+            if fnmatchcase(event, pattern)
+        )
+        for _priority, index in matching:
+            _pattern, _p, filter_name, once = subs[index]
+            check = FILTERS[filter_name]
+            if check is not None and not check(event, data):
+                continue
+            if once and index in fired:
+                continue
+            fired.add(index)
+            expected.append((index, "", data))
+        await bus.publish(event, data)
+    assert delivered == expected
