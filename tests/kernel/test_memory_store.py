@@ -14,3 +14,4 @@ class TestMemoryStoreContract(StoreContract):
 
 
 TestMemoryStoreMachine = make_store_machine(lambda: "memory://").TestCase
+TestMemoryStoreMachineAsyncio = make_store_machine(lambda: "memory://", backend="asyncio").TestCase

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -29,13 +30,17 @@ _components = st.sampled_from(["x", "y"])
 
 
 def make_store_machine(
-    store_url: Callable[[], str], *, backend: str = "trio"
+    store_url: Callable[[], str],
+    *,
+    backend: str = "trio",
+    max_examples: int = 25,
+    steps: int = 20,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class running random operations on the store at ``store_url()``.
 
     Use it as ``TestMyStore = make_store_machine(url_factory).TestCase``. Each example
     gets a fresh URL from *store_url*; the store runs in an event loop of *backend*
-    inside a blocking portal.
+    inside a blocking portal. *max_examples* and *steps* (per example) bound the run.
     """
     from anyio.from_thread import start_blocking_portal
 
@@ -159,4 +164,7 @@ def make_store_machine(
                     state for *_, state in sorted(history, reverse=True)
                 ]
 
+    StoreMachine.TestCase.settings = settings(
+        max_examples=max_examples, stateful_step_count=steps, deadline=None
+    )
     return StoreMachine
