@@ -72,7 +72,7 @@ class BusStatistics:
 
 
 class _Subscription:
-    __slots__ = ("filter", "fired", "handle", "handler", "inline", "is_async", "once")
+    __slots__ = ("filter", "fired", "handle", "handler", "inline", "is_async", "once", "plain")
 
     def __init__(
         self,
@@ -91,6 +91,8 @@ class _Subscription:
         self.is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
             getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
         )
+        # the common case, delivered on publish's fast path: await handler(data)
+        self.plain = self.is_async and filter is None and not once
 
 
 class EventBus:
@@ -252,15 +254,18 @@ class EventBus:
         self._published += 1
         if not plan:
             return
-        if delivery == _CONCURRENT and len(plan) > 1:
+        if delivery is not _SEQUENTIAL and delivery == _CONCURRENT and len(plan) > 1:
             await self._publish_concurrently(event, data, plan, on_error == _RAISE)
             return
-        raising = on_error == _RAISE
         for subscription in plan:
             try:
-                await self._deliver(subscription, event, data)
+                if subscription.plain:
+                    await subscription.handler(data)  # type: ignore[misc]
+                    self._delivered += 1
+                else:
+                    await self._deliver(subscription, event, data)
             except Exception as error:
-                if raising:
+                if on_error is _RAISE or on_error == _RAISE:
                     self._failed += 1
                     raise
                 await self._report(subscription, event, error)
