@@ -1,1 +1,36 @@
-"""placeholder"""
+"""floe_json: the JSON-files store, ``json:///relative/dir`` or ``json:////absolute/dir``.
+
+A store for development and debugging: each run (record and journal), cached result and
+component's snapshot history is one indented JSON file you can open, diff or delete::
+
+    <dir>/runs/<name>.json        <dir>/cache/<name>.json        <dir>/snapshots/<name>.json
+
+``<name>`` is a readable slug of the run id, cache key or component plus a hash of the
+exact string (``order-42-3f2a9c1b7d4e5f60.json``); the file also records the exact string.
+Every write is atomic and every file records its ``format``; files written by a newer
+floe are refused and left untouched. Select it with ``FLOE_STORE=json:///.floe/json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from floe import StoreURL, hookimpl
+
+from ._store import JSONStore
+
+__all__ = ["JSONStore", "floe_open_store", "floe_store_schemes"]
+
+
+@hookimpl
+def floe_store_schemes() -> Sequence[str]:
+    """The scheme this plugin's store claims."""
+    return ["json"]
+
+
+@hookimpl
+def floe_open_store(url: StoreURL) -> JSONStore | None:
+    """A :class:`JSONStore` for ``json://`` URLs; None for other schemes."""
+    if url.scheme != "json":
+        return None
+    return JSONStore.from_url(url)

@@ -1,0 +1,33 @@
+"""Building blocks for store plugins: the converter's functions and the shared checks.
+
+Every first-party store is written with these, and so can yours: they keep documents,
+format versions and error messages the same across backends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._models import FORMAT_VERSION, utcnow
+from ._resources import write_atomically
+from ._serialize import converter, decode_document, encode_value
+from ._serialize import dumps as dump_json
+from ._store import check_append, check_keep_last, check_limit
+
+__all__ = [
+    "FORMAT_VERSION",
+    "check_append",
+    "check_keep_last",
+    "check_limit",
+    "decode_document",
+    "dump_json",
+    "encode_value",
+    "to_document",
+    "utcnow",
+    "write_atomically",
+]
+
+
+def to_document(value: Any) -> Any:
+    """*value* (an attrs model, a datetime ...) as plain Python data, ready for orjson."""
+    return converter.unstructure(value)

@@ -1,0 +1,521 @@
+"""The blocking half of the JSON store: the directory layout, its documents, its lock.
+
+Everything here touches the disk and runs in a worker thread; :class:`~floe_json.JSONStore`
+calls it through ``anyio.to_thread``. The layout of a store directory::
+
+    <dir>/.lock                          taken (flock) by every writer, in any process
+    <dir>/store.json                     the id counter (run order, snapshot ids)
+    <dir>/runs/<name>.json               one run: its record and its whole journal
+    <dir>/cache/<name>.json              one cached task result
+    <dir>/snapshots/<name>.json          every snapshot of one component
+
+``<name>`` is :func:`file_name` of the run id, cache key or component: a readable slug
+plus a hash of the exact string, so any string maps to one file inside the directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import orjson
+
+from floe import CacheEntry, Event, NotFoundError, PersistenceError, Run, RunQuery, Snapshot
+from floe.storage import (
+    FORMAT_VERSION,
+    check_append,
+    decode_document,
+    encode_value,
+    to_document,
+    utcnow,
+    write_atomically,
+)
+
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = [
+    "JSONDirectory",
+    "RunFile",
+    "RunFileHeader",
+    "SnapshotFile",
+    "StoreFile",
+    "file_name",
+]
+
+T = TypeVar("T")
+
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SLUG_LENGTH = 48
+_RENAMED = "Each file is named after the exact id it holds; this one was copied or renamed."
+_RESTORE = "Restore the file from a backup or delete it; floe left it untouched."
+
+
+# -- documents -----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RunFile:
+    """``runs/<name>.json``: a run's record and its journal, in order."""
+
+    format: int = FORMAT_VERSION
+    run: Run
+    order: int
+    """Creation order across the directory: breaks ``created_at`` ties in listings."""
+    events: list[Event] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class RunFileHeader:
+    """A run file read without structuring its journal (listing and ``get_run``)."""
+
+    format: int = FORMAT_VERSION
+    run: Run
+    order: int
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotFile:
+    """``snapshots/<name>.json``: every snapshot of one component, oldest id first."""
+
+    format: int = FORMAT_VERSION
+    component: str
+    snapshots: list[Snapshot] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class StoreFile:
+    """``store.json``: the counter behind run order and snapshot ids."""
+
+    format: int = FORMAT_VERSION
+    next_id: int = 1
+
+
+def file_name(name: str) -> str:
+    """The file name for a run id, cache key or component: safe anywhere, unique to *name*.
+
+    The slug keeps the directory browsable; the hash of the exact string keeps names
+    apart that differ only in case or in characters the slug replaces, and no name
+    can reach outside its folder (no ``/``, no leading dot).
+    """
+    slug = _UNSAFE.sub("_", name).lstrip(".-")[:_SLUG_LENGTH]
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{slug}-{digest}.json" if slug else f"{digest}.json"
+
+
+def _run_name(document: Any) -> tuple[str, dict[str, Any]] | None:
+    """``Run '<id>'`` from a parsed run file, if it holds a run id at all."""
+    run = document.get("run") if isinstance(document, dict) else None
+    run_id = run.get("run_id") if isinstance(run, dict) else None
+    return (f"Run {run_id!r}", {"run_id": run_id}) if isinstance(run_id, str) else None
+
+
+# -- the directory -------------------------------------------------------------------------
+
+
+class JSONDirectory:
+    """One store directory. Blocking: every method runs in a worker thread.
+
+    Methods that change files must run inside :meth:`locked_call`, which holds the
+    directory's OS lock, so that read-check-write sequences are atomic across processes.
+    """
+
+    def __init__(self, root: Path, *, url: str) -> None:
+        self.root = root
+        self.url = url
+        self.runs = root / "runs"
+        self.cache = root / "cache"
+        self.snapshots = root / "snapshots"
+        self.store_path = root / "store.json"
+        self._lock_fd: int | None = None
+
+    # -- opening and locking ---------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the layout (if new), open the lock file and check the store's format."""
+        if sys.platform == "win32":  # pragma: no cover - the test matrix is POSIX
+            raise PersistenceError(
+                f"The JSON store {self.url} needs POSIX file locks",
+                why="It serializes writers from several processes with fcntl.flock.",
+                fix="Use the sqlite store on Windows.",
+                context={"url": self.url},
+            )
+        try:
+            for folder in (self.runs, self.cache, self.snapshots):
+                folder.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise self._unusable(error) from error
+        try:
+            self.locked_call(JSONDirectory._ensure_store_file)
+        except BaseException:
+            self.close()
+            raise
+
+    def _unusable(self, error: OSError) -> PersistenceError:
+        if self.root.exists() and not self.root.is_dir():
+            why = f"{self.root} exists and is not a directory."
+        else:
+            why = f"{type(error).__name__}: {error.strerror or error}"
+            if error.filename:
+                why += f" ({error.filename})"
+        return PersistenceError(
+            f"Cannot use {self.root} as the directory of the JSON store {self.url}",
+            why=why,
+            fix="Point the json:// URL at a directory floe may create and write to.",
+            context={"url": self.url, "path": str(self.root)},
+        )
+
+    def _ensure_store_file(self) -> None:
+        if self._load(self.store_path, StoreFile, what="The store file", context={}) is None:
+            self._save(self.store_path, StoreFile(), what="the store file", context={})
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._lock_fd is None:
+            raise PersistenceError(
+                f"The JSON store {self.url} is not open",
+                fix="Use the store as 'async with store: ...'.",
+                context={"url": self.url},
+            )
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def locked_call(self, operation: Callable[[JSONDirectory], T]) -> T:
+        """Run *operation* holding the directory's OS lock (blocks until it is free)."""
+        with self._locked():
+            return operation(self)
+
+    # -- reading and writing documents ------------------------------------------------
+
+    def _load(
+        self,
+        path: Path,
+        cls: type[T],
+        *,
+        what: str,
+        context: Mapping[str, Any],
+        name: Callable[[Any], tuple[str, dict[str, Any]] | None] | None = None,
+    ) -> T | None:
+        """The document at *path* as *cls*; None if there is no file.
+
+        Corrupt files and files of a newer format raise :class:`PersistenceError` naming
+        *what* and the path, and are never modified. *name*, when given, finds a better
+        *what* (and context) in the parsed document.
+        """
+        context = {**context, "path": str(path)}
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise PersistenceError(
+                f"Cannot read {what} from {path}",
+                why=f"{type(error).__name__}: {error.strerror or error}",
+                fix="Check that the file is readable.",
+                context=context,
+            ) from error
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise PersistenceError(
+                f"{what} in {path} is not valid JSON", why=str(error), fix=_RESTORE, context=context
+            ) from error
+        named = name(document) if name is not None else None
+        if named is not None:
+            what, found_context = named
+            context = {**found_context, **context}
+        try:
+            return decode_document(document, cls, where=f"{what} in {path}")
+        except PersistenceError as error:
+            raise PersistenceError(
+                error.what, why=error.why, fix=error.fix, context={**error.context, **context}
+            ) from error
+
+    def _save(self, path: Path, document: Any, *, what: str, context: Mapping[str, Any]) -> None:
+        """Write *document* as indented JSON, atomically (the old file or the new, never half)."""
+        try:
+            body = orjson.dumps(to_document(document), option=_JSON_OPTIONS)
+        except TypeError:
+            # the converter's own check names the value that cannot be stored
+            encode_value(document, where=what)
+            raise
+        try:
+            write_atomically(path, body)
+        except OSError as error:
+            raise PersistenceError(
+                f"Cannot write {what} to {path}",
+                why=f"{type(error).__name__}: {error.strerror or error}",
+                fix="Check free disk space and the directory's permissions.",
+                context={**context, "path": str(path)},
+            ) from error
+
+    def _mismatch(self, path: Path, kind: str, expected: str, found: str) -> PersistenceError:
+        return PersistenceError(
+            f"{path} holds {kind} {found!r}, not {expected!r}",
+            why=_RENAMED,
+            fix="Move the file back to its own name or delete it.",
+            context={"path": str(path), kind.replace(" ", "_"): expected},
+        )
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def run_path(self, run_id: str) -> Path:
+        return self.runs / file_name(run_id)
+
+    def read_run(self, run_id: str) -> RunFile | None:
+        path = self.run_path(run_id)
+        found = self._load(path, RunFile, what=f"Run {run_id!r}", context={"run_id": run_id})
+        if found is not None and found.run.run_id != run_id:
+            raise self._mismatch(path, "run id", run_id, found.run.run_id)
+        return found
+
+    def read_run_header(self, run_id: str) -> RunFileHeader | None:
+        return self._read_header(self.run_path(run_id), run_id)
+
+    def _read_header(self, path: Path, run_id: str | None) -> RunFileHeader | None:
+        if run_id is None:  # listing: name the run if the file still says which it is
+            found = self._load(path, RunFileHeader, what="A run", context={}, name=_run_name)
+        else:
+            what = f"Run {run_id!r}"
+            found = self._load(path, RunFileHeader, what=what, context={"run_id": run_id})
+        if found is None:
+            return None
+        if run_id is not None and found.run.run_id != run_id:
+            raise self._mismatch(path, "run id", run_id, found.run.run_id)
+        if run_id is None and file_name(found.run.run_id) != path.name:
+            own_name = file_name(found.run.run_id)
+            raise PersistenceError(
+                f"{path} holds run {found.run.run_id!r}, whose file is {own_name}",
+                why=_RENAMED,
+                fix="Move the file back to its own name or delete it.",
+                context={"path": str(path), "run_id": found.run.run_id},
+            )
+        return found
+
+    def _write_run(self, document: RunFile) -> None:
+        run_id = document.run.run_id
+        self._save(
+            self.run_path(run_id), document, what=f"run {run_id!r}", context={"run_id": run_id}
+        )
+
+    def create_run(self, run: Run) -> None:
+        path = self.run_path(run.run_id)
+        if path.exists():
+            raise PersistenceError(
+                f"Run {run.run_id!r} already exists in {self.url}",
+                fix="Use a new run id, or load the existing run with get_run().",
+                context={"run_id": run.run_id, "path": str(path)},
+            )
+        order = self.next_id()
+        self._write_run(RunFile(run=attrs.evolve(run, last_seq=0), order=order))
+
+    def _existing_run(self, run_id: str) -> RunFile:
+        current = self.read_run(run_id)
+        if current is None:
+            raise NotFoundError(
+                f"Run {run_id!r} does not exist in {self.url}",
+                fix="Create the run with create_run() first.",
+                context={"run_id": run_id},
+            )
+        return current
+
+    def update_run(self, run: Run) -> None:
+        current = self._existing_run(run.run_id)
+        record = attrs.evolve(run, last_seq=current.run.last_seq)
+        self._write_run(attrs.evolve(current, run=record))
+
+    def append_events(self, run_id: str, events: Sequence[Event], run: Run | None) -> None:
+        if run is not None and run.run_id != run_id:
+            raise PersistenceError(
+                f"Cannot append to run {run_id!r} with the record of run {run.run_id!r}",
+                fix="Pass the record of the run the events belong to.",
+                context={"run_id": run_id},
+            )
+        current = self.read_run(run_id)
+        check_append(run_id, events, current.run.last_seq if current else None, where=self.url)
+        assert current is not None  # check_append raised otherwise
+        if not events and run is None:
+            return
+        last_seq = events[-1].seq if events else current.run.last_seq
+        record = attrs.evolve(run if run is not None else current.run, last_seq=last_seq)
+        self._write_run(attrs.evolve(current, run=record, events=[*current.events, *events]))
+
+    def read_events(self, run_id: str, after_seq: int, limit: int | None) -> list[Event]:
+        current = self.read_run(run_id)
+        if current is None:
+            return []
+        selected = [event for event in current.events if event.seq > after_seq]
+        return selected if limit is None else selected[:limit]
+
+    def _headers(self) -> list[RunFileHeader]:
+        try:
+            with os.scandir(self.runs) as entries:
+                # dot files are write-in-progress temporaries
+                paths = [
+                    Path(entry.path)
+                    for entry in entries
+                    if entry.name.endswith(".json") and not entry.name.startswith(".")
+                ]
+        except FileNotFoundError:
+            return []  # no run written since the folder was removed
+        except OSError as error:
+            raise PersistenceError(
+                f"Cannot list the runs in {self.runs}",
+                why=f"{type(error).__name__}: {error.strerror or error}",
+                fix="Check that the folder is a readable directory.",
+                context={"url": self.url, "path": str(self.runs)},
+            ) from error
+        headers = (self._read_header(path, None) for path in paths)
+        return [header for header in headers if header is not None]  # None: removed since
+
+    def list_runs(self, query: RunQuery) -> list[Run]:
+        matching = [
+            header
+            for header in self._headers()
+            if (query.status is None or header.run.status == query.status)
+            and (query.name is None or header.run.name == query.name)
+            and (query.kind is None or header.run.kind == query.kind)
+            and (query.parent_id is None or header.run.parent_id == query.parent_id)
+        ]
+        matching.sort(key=lambda header: (header.run.created_at, header.order), reverse=True)
+        return [header.run for header in matching[query.offset : query.offset + query.limit]]
+
+    def next_id(self) -> int:
+        """The next number of the directory-wide counter (call it holding the lock)."""
+        state = self._load(self.store_path, StoreFile, what="The store file", context={})
+        state = state or StoreFile()
+        self._save(
+            self.store_path,
+            attrs.evolve(state, next_id=state.next_id + 1),
+            what="the store file",
+            context={},
+        )
+        return state.next_id
+
+    # -- cache --------------------------------------------------------------------------
+
+    def cache_path(self, key: str) -> Path:
+        return self.cache / file_name(key)
+
+    def get_cached(self, key: str) -> CacheEntry | None:
+        path = self.cache_path(key)
+        entry = self._load(path, CacheEntry, what=f"Cache entry {key!r}", context={"key": key})
+        if entry is not None and entry.key != key:
+            raise self._mismatch(path, "cache key", key, entry.key)
+        return entry
+
+    def put_cached(self, entry: CacheEntry) -> None:
+        self.get_cached(entry.key)  # refuses to replace a corrupt or newer file
+        self._save(
+            self.cache_path(entry.key),
+            entry,
+            what=f"cache entry {entry.key!r}",
+            context={"key": entry.key},
+        )
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def snapshot_path(self, component: str) -> Path:
+        return self.snapshots / file_name(component)
+
+    def read_snapshots(self, component: str) -> list[Snapshot]:
+        """The component's snapshots, newest first (ties: the last inserted first)."""
+        path = self.snapshot_path(component)
+        found = self._load(
+            path,
+            SnapshotFile,
+            what=f"Snapshots of component {component!r}",
+            context={"component": component},
+        )
+        if found is None:
+            return []
+        if found.component != component:
+            raise self._mismatch(path, "component", component, found.component)
+        return sorted(
+            found.snapshots, key=lambda s: (s.created_at, s.snapshot_id or 0), reverse=True
+        )
+
+    def _write_snapshots(self, component: str, snapshots: list[Snapshot]) -> None:
+        by_id = sorted(snapshots, key=lambda s: s.snapshot_id or 0)
+        self._save(
+            self.snapshot_path(component),
+            SnapshotFile(component=component, snapshots=by_id),
+            what=f"snapshots of component {component!r}",
+            context={"component": component},
+        )
+
+    def save_snapshot(self, snapshot: Snapshot) -> int:
+        history = self.read_snapshots(snapshot.component)
+        snapshot_id = self.next_id()
+        saved = attrs.evolve(snapshot, snapshot_id=snapshot_id)
+        self._write_snapshots(snapshot.component, [*history, saved])
+        return snapshot_id
+
+    def prune_snapshots(self, component: str, keep_last: int) -> int:
+        newest = self.read_snapshots(component)
+        dropped = len(newest[keep_last:])
+        if dropped:
+            self._write_snapshots(component, newest[:keep_last])
+        return dropped
+
+    # -- leases -------------------------------------------------------------------------
+
+    def claim_runs(
+        self, owner: str, limit: int, lease_seconds: float, now: datetime | None
+    ) -> list[Run]:
+        now = now or utcnow()
+        claimable = sorted(
+            (
+                header
+                for header in self._headers()
+                if header.run.runnable_at is not None
+                and header.run.runnable_at <= now
+                and (header.run.lease_expires_at is None or header.run.lease_expires_at <= now)
+            ),
+            key=lambda header: (header.run.runnable_at, header.order),
+        )[:limit]
+        expires = now + timedelta(seconds=lease_seconds)
+        claimed = []
+        for header in claimable:
+            current = self._existing_run(header.run.run_id)
+            leased = attrs.evolve(current.run, lease_owner=owner, lease_expires_at=expires)
+            self._write_run(attrs.evolve(current, run=leased))
+            claimed.append(leased)
+        return claimed
+
+    def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool:
+        current = self.read_run(run_id)
+        now = utcnow()
+        if (
+            current is None
+            or current.run.lease_owner != owner
+            or (current.run.lease_expires_at is not None and current.run.lease_expires_at <= now)
+        ):
+            return False
+        renewed = attrs.evolve(current.run, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        self._write_run(attrs.evolve(current, run=renewed))
+        return True
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        current = self.read_run(run_id)
+        if current is not None and current.run.lease_owner == owner:
+            released = attrs.evolve(current.run, lease_owner=None, lease_expires_at=None)
+            self._write_run(attrs.evolve(current, run=released))
