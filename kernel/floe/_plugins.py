@@ -27,7 +27,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from ._errors import ImportPathError, PluginError
+from ._errors import FloeError, ImportPathError, PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginWarning", "import_object", "load_plugins"]
 
@@ -197,7 +197,7 @@ def _register(manager: pluggy.PluginManager, candidate: _Candidate) -> object:
     except Exception as error:
         failure = PluginError(
             f"Plugin {candidate.name!r} ({where}) failed to load",
-            why=f"{type(error).__name__}: {error}",
+            why=error.what if isinstance(error, FloeError) else f"{type(error).__name__}: {error}",
             fix="Fix or reinstall the plugin, or block it with FLOE_DISABLE_PLUGINS="
             f"{candidate.name}.",
             context=_context(candidate),

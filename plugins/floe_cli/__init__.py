@@ -1,1 +1,39 @@
-"""placeholder"""
+"""The ``floe`` command line, itself a plugin: other plugins add commands through ``floe_cli``.
+
+Every kernel loads this module (it is an entry point like any other plugin), so it
+imports nothing heavy: click and the commands are imported only when the command line
+runs or the ``floe_cli`` hook is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import floe
+
+from ._state import CliState
+
+if TYPE_CHECKING:
+    import click
+
+__all__ = ["CliState", "floe_cli", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``floe`` command line on *argv* (default: ``sys.argv[1:]``).
+
+    Returns the process exit code, a :class:`floe.ExitCode`: errors are printed, never
+    raised.
+    """
+    from ._app import run
+
+    return run(argv)
+
+
+@floe.hookimpl
+def floe_cli(cli: click.Group) -> None:
+    """Add the command line's own commands (``floe plugins``)."""
+    from ._commands import plugins_command
+
+    cli.add_command(plugins_command)
