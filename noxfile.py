@@ -42,6 +42,7 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs site; warnings are errors."""
     session.install("-e", ".", "mkdocs-material")
+    session.run("python", "docs/gen_reference.py", "--check")
     session.run("mkdocs", "build", "--strict", "--site-dir", f"{session.create_tmp()}/site")
 
 
