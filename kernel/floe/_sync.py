@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -19,12 +18,15 @@ T = TypeVar("T")
 
 
 def _loop_running_here() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return True
+    # only a loop library that is already imported can be running
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return True
     trio = sys.modules.get("trio")
     return trio is not None and trio.lowlevel.in_trio_run()
 

@@ -14,12 +14,23 @@ floe are refused and left untouched. Select it with ``FLOE_STORE=json:///.floe/j
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from floe import StoreURL, hookimpl
 
-from ._store import JSONStore
+if TYPE_CHECKING:
+    from ._store import JSONStore
 
 __all__ = ["JSONStore", "floe_open_store", "floe_store_schemes"]
+
+
+def __getattr__(name: str) -> Any:
+    # every kernel imports every plugin: the store module loads only when it is used
+    if name == "JSONStore":
+        from ._store import JSONStore
+
+        return JSONStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
@@ -33,4 +44,6 @@ def floe_open_store(url: StoreURL) -> JSONStore | None:
     """A :class:`JSONStore` for ``json://`` URLs; None for other schemes."""
     if url.scheme != "json":
         return None
+    from ._store import JSONStore
+
     return JSONStore.from_url(url)
