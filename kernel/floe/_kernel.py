@@ -93,6 +93,7 @@ class Kernel:
         self._service_scopes: list[anyio.CancelScope] = []
         self._token: Token[Kernel | None] | None = None
         self._log_handlers: list[logging.Handler] = []
+        self._previous_level: int | None = None
         self._entered = False
 
     # -- resources ----------------------------------------------------------------------
@@ -215,6 +216,7 @@ class Kernel:
         if self.settings.log_format == "off":
             return
         logger = logging.getLogger("floe")
+        self._previous_level = logger.level
         logger.setLevel(level_number(self.settings))
         for handler in self.hooks.log_handlers(self.settings):
             handler.addFilter(CorrelationFilter())
@@ -227,6 +229,9 @@ class Kernel:
             logger.removeHandler(handler)
             handler.close()
         self._log_handlers.clear()
+        if self._previous_level is not None:
+            logger.setLevel(self._previous_level)
+            self._previous_level = None
 
     # -- the spine: journal and bus -----------------------------------------------------
 

@@ -12,6 +12,9 @@ __all__ = ["CORRELATION_FIELDS", "CorrelationFilter", "bind_log_context", "curre
 
 CORRELATION_FIELDS: Final = ("run_id", "step", "component", "correlation_id")
 
+# a library's records go nowhere until the application (or a kernel) adds handlers
+logging.getLogger("floe").addHandler(logging.NullHandler())
+
 _VARS: Final[dict[str, ContextVar[str | None]]] = {
     name: ContextVar(f"floe_log_{name}", default=None) for name in CORRELATION_FIELDS
 }
