@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import hypothesis
 import pytest
 
 import floe
@@ -51,9 +50,9 @@ def _fresh_machine_url() -> str:
 
 
 TestJSONMachine = floe.testing.make_store_machine(_fresh_machine_url).TestCase
-TestJSONMachine.settings = hypothesis.settings(
-    max_examples=25, stateful_step_count=20, deadline=None
-)
+TestJSONMachineAsyncio = floe.testing.make_store_machine(
+    _fresh_machine_url, backend="asyncio", max_examples=10
+).TestCase
 
 # -- helpers ---------------------------------------------------------------------------------
 

@@ -1,0 +1,631 @@
+"""The SQLite store: one file, WAL mode, one writer thread, group commit.
+
+Documents (runs, cache entries, snapshots) are stored as the converter's JSON next to
+the columns that queries filter and sort on; journal events are rows with their data as
+JSON. Times that queries sort on are whole microseconds since the epoch (UTC), so
+ordering is exact. Encoding happens on the caller's side (a value that cannot be stored
+fails before it reaches the database); decoding happens in the writer thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Final, TypeVar
+
+import attrs
+import orjson
+
+from floe import (
+    CacheEntry,
+    ConfigError,
+    Event,
+    NotFoundError,
+    PersistenceError,
+    Run,
+    RunQuery,
+    Snapshot,
+    Store,
+    StoreURL,
+)
+from floe.storage import (
+    check_append,
+    check_keep_last,
+    check_limit,
+    decode_document,
+    dump_json,
+    to_document,
+    utcnow,
+)
+
+from ._schema import SCHEMA_VERSION, check_not_newer, migrate, read_schema_version
+from ._writer import WriterStatistics, WriterThread
+
+__all__ = ["SQLiteStatistics", "SQLiteStore"]
+
+T = TypeVar("T")
+
+SQLiteStatistics = WriterStatistics
+"""What :meth:`SQLiteStore.statistics` returns."""
+
+SYNCHRONOUS_MODES: Final = ("normal", "full", "off")
+BUSY_TIMEOUT_SECONDS: Final = 10.0
+"""How long a write waits for another process's write lock before it fails."""
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_FIX_DAMAGED: Final = "Restore the database from a backup, or delete the damaged row."
+
+
+def _micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch; naive times are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _micros_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else _micros(moment)
+
+
+class SQLiteStore(Store):
+    """A :class:`floe.Store` in one SQLite file; the default store of floe.
+
+    ``sqlite:///relative/path.db`` (relative to the working directory) or
+    ``sqlite:////absolute/path.db``; option ``?synchronous=normal|full|off``
+    (default ``normal``: durable against process crashes, and against power loss
+    up to the last few commits). Several processes may share the file.
+    """
+
+    supports_leases: ClassVar[bool] = True
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, synchronous: str = "normal", url: str | None = None
+    ) -> None:
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ConfigError(
+                f"Invalid synchronous={synchronous!r} for the SQLite store",
+                why=f"synchronous must be one of: {', '.join(SYNCHRONOUS_MODES)}.",
+                fix="Use 'normal' (the default), 'full' or 'off'.",
+            )
+        text = os.fspath(path)
+        if not text:
+            raise ConfigError(
+                "The SQLite store needs a file path",
+                fix="Use a URL such as 'sqlite:///.floe/floe.db' (relative) or "
+                "'sqlite:////var/lib/floe.db' (absolute).",
+                context={"url": url} if url else None,
+            )
+        # resolved now, so that a later chdir does not move the store
+        self.path = os.path.abspath(text)
+        self.synchronous = synchronous
+        self.url = url or f"sqlite:///{self.path}"
+        self._writer: WriterThread | None = None
+        self._opening = False
+        self._last_statistics = WriterStatistics(0, 0, 0, 0, 0, 0)
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> SQLiteStore:
+        """The store for a parsed ``sqlite://`` URL (not opened yet)."""
+        url.reject_unknown_options(("synchronous",))
+        if url.host:
+            raise ConfigError(
+                f"The SQLite store URL {url.raw!r} names a host ({url.host!r})",
+                why="SQLite files are local; the part after 'sqlite://' must be empty.",
+                fix="Use three slashes for a relative path (sqlite:///data/floe.db) "
+                "or four for an absolute one (sqlite:////var/lib/floe.db).",
+                context={"url": url.raw},
+            )
+        synchronous = url.option("synchronous", SYNCHRONOUS_MODES, "normal")
+        return cls(url.path, synchronous=synchronous, url=url.raw)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, synchronous={self.synchronous!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the writer thread: create the file, set the pragmas, migrate the schema."""
+        if self._writer is not None or self._opening:
+            raise PersistenceError(
+                f"The SQLite store {self.path} is already open",
+                fix="Open a store once; use a second SQLiteStore for a second connection.",
+                context={"database": self.path},
+            )
+        self._opening = True
+        try:
+            writer = WriterThread(
+                self._connect, path=self.path, name=f"floe-sqlite-writer {self.path}"
+            )
+            await writer.start()
+        finally:
+            self._opening = False
+        self._writer = writer
+
+    async def close(self) -> None:
+        """Finish the queued calls, close the connection and stop the thread."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                await writer.stop()
+            finally:
+                self._last_statistics = writer.statistics()
+
+    def statistics(self) -> SQLiteStatistics:
+        """Counters of the writer thread: transactions, writes, reads, batches."""
+        writer = self._writer
+        return writer.statistics() if writer is not None else self._last_statistics
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection's settings, for diagnostics: journal mode, synchronous, timeout.
+
+        ``synchronous`` belongs to a connection (another connection cannot see it);
+        the journal mode belongs to the file.
+        """
+        result: dict[str, Any] = await self._read(self._pragmas)
+        return result
+
+    @staticmethod
+    def _pragmas(connection: sqlite3.Connection) -> dict[str, Any]:
+        synchronous = connection.execute("PRAGMA synchronous").fetchone()[0]
+        return {
+            "journal_mode": connection.execute("PRAGMA journal_mode").fetchone()[0],
+            "synchronous": {0: "off", 1: "normal", 2: "full", 3: "extra"}.get(
+                synchronous, synchronous
+            ),
+            "busy_timeout_ms": connection.execute("PRAGMA busy_timeout").fetchone()[0],
+        }
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the file in the writer thread; refuse a newer schema before changing it."""
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise self._unopenable(error) from error
+        try:
+            connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
+            )
+        except sqlite3.Error as error:
+            raise self._unopenable(error) from error
+        try:
+            version = read_schema_version(connection, path=self.path)
+            check_not_newer(version, path=self.path)
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise PersistenceError(
+                    f"SQLite cannot use write-ahead logging for {self.path}",
+                    why=f"The journal mode stayed {mode!r}; WAL needs a local file system.",
+                    fix="Put the database on a local disk.",
+                    context={"database": self.path},
+                )
+            connection.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            if version < SCHEMA_VERSION:
+                migrate(connection, path=self.path)
+        except sqlite3.Error as error:
+            connection.close()
+            raise self._unopenable(error) from error
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _unopenable(self, error: BaseException) -> PersistenceError:
+        return PersistenceError(
+            f"Cannot open the SQLite store {self.path}: {error}",
+            why="The path must name a SQLite database file (or none yet) in a directory "
+            "floe can create and write to.",
+            fix="Check that the path is right, that no parent of it is a file, and that "
+            "the file is a floe database; or choose another path in the store URL.",
+            context={"database": self.path, "url": self.url},
+        )
+
+    async def _write(self, action: Any, *args: Any) -> Any:
+        return await self._require_writer().call(action, *args, write=True)
+
+    async def _read(self, action: Any, *args: Any) -> Any:
+        return await self._require_writer().call(action, *args, write=False)
+
+    def _require_writer(self) -> WriterThread:
+        writer = self._writer
+        if writer is None:
+            raise PersistenceError(
+                f"The SQLite store {self.path} is not open",
+                fix="Use the store inside 'async with store:' (or call open() first).",
+                context={"database": self.path},
+            )
+        return writer
+
+    # -- decoding, with errors that name the record, the table and the file ---------------
+
+    def _decode(self, raw: Any, cls: type[T], *, table: str, record: str, **key: Any) -> T:
+        where = f"{record} in table {table} of {self.path}"
+        context = {**key, "database": self.path, "table": table}
+        try:
+            document = orjson.loads(raw)
+        except (orjson.JSONDecodeError, TypeError) as error:
+            raise PersistenceError(
+                f"{where} is not valid JSON", why=str(error), fix=_FIX_DAMAGED, context=context
+            ) from error
+        try:
+            return decode_document(document, cls, where=where)
+        except PersistenceError as error:
+            error.context.update(context)
+            raise
+
+    def _decode_run(self, run_id: str, doc: Any, last_seq: int | None) -> Run:
+        run = self._decode(doc, Run, table="runs", record=f"Run {run_id!r}", run_id=run_id)
+        last_seq = last_seq or 0
+        return run if run.last_seq == last_seq else attrs.evolve(run, last_seq=last_seq)
+
+    def _decode_event(self, row: tuple[Any, ...]) -> Event:
+        run_id, seq, kind, step, at, data, version = row
+        record = f"Event {seq} of run {run_id!r}"
+        context = {"run_id": run_id, "seq": seq, "database": self.path, "table": "events"}
+        try:
+            value = orjson.loads(data)
+        except (orjson.JSONDecodeError, TypeError) as error:
+            raise PersistenceError(
+                f"{record} in table events of {self.path} has data that is not valid JSON",
+                why=str(error),
+                fix=_FIX_DAMAGED,
+                context=context,
+            ) from error
+        document = {
+            "run_id": run_id,
+            "seq": seq,
+            "kind": kind,
+            "step": step,
+            "at": at,
+            "data": value,
+            "format": version,
+        }
+        try:
+            return decode_document(
+                document, Event, where=f"{record} in table events of {self.path}"
+            )
+        except PersistenceError as error:
+            error.context.update(context)
+            raise
+
+    # -- runs ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _run_columns(run: Run) -> tuple[Any, ...]:
+        doc = dump_json(run, where=f"run {run.run_id!r}")
+        return (
+            run.name,
+            run.kind,
+            str(run.status),
+            run.parent_id,
+            _micros(run.created_at),
+            _micros_or_none(run.runnable_at),
+            run.lease_owner,
+            _micros_or_none(run.lease_expires_at),
+            run.format,
+            doc,
+            run.run_id,
+        )
+
+    async def create_run(self, run: Run) -> None:
+        await self._write(self._create_run, self._run_columns(run))
+
+    def _create_run(self, connection: sqlite3.Connection, columns: tuple[Any, ...]) -> None:
+        try:
+            connection.execute(
+                "INSERT INTO runs (name, kind, status, parent_id, created_at, runnable_at,"
+                " lease_owner, lease_expires_at, format, doc, run_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                columns,
+            )
+        except sqlite3.IntegrityError as error:
+            # one statement: SQLite undid it entirely, so the batch may go on
+            run_id = columns[-1]
+            raise PersistenceError(
+                f"Run {run_id!r} already exists in {self.path}",
+                fix="Use a new run id, or load the existing run with get_run().",
+                context={"run_id": run_id, "database": self.path},
+            ) from error
+
+    async def get_run(self, run_id: str) -> Run | None:
+        result: Run | None = await self._read(self._get_run, run_id)
+        return result
+
+    def _get_run(self, connection: sqlite3.Connection, run_id: str) -> Run | None:
+        row = connection.execute(
+            "SELECT doc, (SELECT max(seq) FROM events WHERE run_id = ?1)"
+            " FROM runs WHERE run_id = ?1",
+            (run_id,),
+        ).fetchone()
+        return None if row is None else self._decode_run(run_id, row[0], row[1])
+
+    async def update_run(self, run: Run) -> None:
+        await self._write(self._update_run, self._run_columns(run))
+
+    _UPDATE_RUN: Final = (
+        "UPDATE runs SET name = ?, kind = ?, status = ?, parent_id = ?, created_at = ?,"
+        " runnable_at = ?, lease_owner = ?, lease_expires_at = ?, format = ?, doc = ?"
+        " WHERE run_id = ?"
+    )
+
+    def _update_run(self, connection: sqlite3.Connection, columns: tuple[Any, ...]) -> None:
+        if connection.execute(self._UPDATE_RUN, columns).rowcount == 0:
+            run_id = columns[-1]
+            raise NotFoundError(
+                f"Run {run_id!r} does not exist in {self.path}",
+                fix="Create the run with create_run() first.",
+                context={"run_id": run_id, "database": self.path},
+            )
+
+    async def append_events(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> None:
+        if run is not None and run.run_id != run_id:
+            raise PersistenceError(
+                f"append_events() for run {run_id!r} was given the record of run {run.run_id!r}",
+                fix="Pass the record of the run whose journal you append to.",
+                context={"run_id": run_id},
+            )
+        rows = [
+            (
+                event.run_id,
+                event.seq,
+                event.kind,
+                event.step,
+                to_document(event.at),
+                dump_json(event.data, where=f"the data of event {event.kind!r}"),
+                event.format,
+            )
+            for event in events
+        ]
+        columns = None if run is None else self._run_columns(run)
+        await self._write(self._append_events, run_id, tuple(events), rows, columns)
+
+    def _append_events(
+        self,
+        connection: sqlite3.Connection,
+        run_id: str,
+        events: Sequence[Event],
+        rows: list[tuple[Any, ...]],
+        columns: tuple[Any, ...] | None,
+    ) -> None:
+        # the check runs under the write lock (BEGIN IMMEDIATE), so it also fences
+        # writers in other processes; the primary key is the last line of defence
+        exists, last_seq = connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1),"
+            " (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?1)",
+            (run_id,),
+        ).fetchone()
+        check_append(run_id, events, last_seq if exists else None, where=self.path)
+        if len(rows) == 1:
+            connection.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows[0])
+        elif rows:
+            connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if columns is not None:
+            connection.execute(self._UPDATE_RUN, columns)
+
+    async def read_events(
+        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        if limit is not None:
+            check_limit(limit)
+        result: list[Event] = await self._read(
+            self._read_events, run_id, after_seq, -1 if limit is None else limit
+        )
+        return result
+
+    def _read_events(
+        self, connection: sqlite3.Connection, run_id: str, after_seq: int, limit: int
+    ) -> list[Event]:
+        rows = connection.execute(
+            "SELECT run_id, seq, kind, step, at, data, format FROM events"
+            " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (run_id, after_seq, limit),
+        ).fetchall()
+        return [self._decode_event(row) for row in rows]
+
+    async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
+        conditions: list[str] = []
+        parameters: list[Any] = []
+        for column, value in (
+            ("status", None if query.status is None else str(query.status)),
+            ("name", query.name),
+            ("kind", query.kind),
+            ("parent_id", query.parent_id),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                parameters.append(value)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = (
+            "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
+            f" FROM runs{where} ORDER BY created_at DESC, position DESC LIMIT ? OFFSET ?"
+        )
+        parameters += [query.limit, query.offset]
+        result: list[Run] = await self._read(self._list_runs, sql, tuple(parameters))
+        return result
+
+    def _list_runs(
+        self, connection: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]
+    ) -> list[Run]:
+        return [
+            self._decode_run(run_id, doc, last_seq)
+            for run_id, doc, last_seq in connection.execute(sql, parameters)
+        ]
+
+    # -- the task-result cache ------------------------------------------------------------
+
+    async def get_cached(self, key: str) -> CacheEntry | None:
+        result: CacheEntry | None = await self._read(self._get_cached, key, _micros(utcnow()))
+        return result
+
+    def _get_cached(self, connection: sqlite3.Connection, key: str, now: int) -> CacheEntry | None:
+        row = connection.execute(
+            "SELECT doc FROM cache WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (key, now),
+        ).fetchone()
+        if row is None:
+            return None
+        return self._decode(
+            row[0], CacheEntry, table="cache", record=f"Cache entry {key!r}", key=key
+        )
+
+    async def put_cached(self, entry: CacheEntry) -> None:
+        doc = dump_json(entry, where=f"the cached value under {entry.key!r}")
+        await self._write(
+            self._put_cached, (entry.key, _micros_or_none(entry.expires_at), entry.format, doc)
+        )
+
+    @staticmethod
+    def _put_cached(connection: sqlite3.Connection, columns: tuple[Any, ...]) -> None:
+        connection.execute(
+            "INSERT OR REPLACE INTO cache (key, expires_at, format, doc) VALUES (?, ?, ?, ?)",
+            columns,
+        )
+
+    # -- component snapshots --------------------------------------------------------------
+
+    async def save_snapshot(self, snapshot: Snapshot) -> int:
+        doc = dump_json(snapshot, where=f"the snapshot of component {snapshot.component!r}")
+        columns = (snapshot.component, _micros(snapshot.created_at), snapshot.format, doc)
+        snapshot_id: int = await self._write(self._save_snapshot, columns)
+        return snapshot_id
+
+    @staticmethod
+    def _save_snapshot(connection: sqlite3.Connection, columns: tuple[Any, ...]) -> int:
+        cursor = connection.execute(
+            "INSERT INTO snapshots (component, created_at, format, doc) VALUES (?, ?, ?, ?)",
+            columns,
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def latest_snapshot(self, component: str) -> Snapshot | None:
+        newest = await self._read(self._list_snapshots, component, 1)
+        return newest[0] if newest else None
+
+    async def list_snapshots(self, component: str, *, limit: int = 10) -> list[Snapshot]:
+        check_limit(limit)
+        result: list[Snapshot] = await self._read(self._list_snapshots, component, limit)
+        return result
+
+    def _list_snapshots(
+        self, connection: sqlite3.Connection, component: str, limit: int
+    ) -> list[Snapshot]:
+        rows = connection.execute(
+            "SELECT id, doc FROM snapshots WHERE component = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (component, limit),
+        ).fetchall()
+        snapshots = []
+        for snapshot_id, doc in rows:
+            snapshot = self._decode(
+                doc,
+                Snapshot,
+                table="snapshots",
+                record=f"Snapshot {snapshot_id} of component {component!r}",
+                component=component,
+                snapshot_id=snapshot_id,
+            )
+            snapshots.append(attrs.evolve(snapshot, snapshot_id=snapshot_id))
+        return snapshots
+
+    async def prune_snapshots(self, component: str, *, keep_last: int = 10) -> int:
+        check_keep_last(keep_last)
+        deleted: int = await self._write(self._prune_snapshots, component, keep_last)
+        return deleted
+
+    @staticmethod
+    def _prune_snapshots(connection: sqlite3.Connection, component: str, keep_last: int) -> int:
+        return connection.execute(
+            "DELETE FROM snapshots WHERE component = ?1 AND id NOT IN"
+            " (SELECT id FROM snapshots WHERE component = ?1"
+            "  ORDER BY created_at DESC, id DESC LIMIT ?2)",
+            (component, keep_last),
+        ).rowcount
+
+    # -- leases ---------------------------------------------------------------------------
+
+    async def claim_runs(
+        self,
+        owner: str,
+        *,
+        limit: int = 1,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> list[Run]:
+        check_limit(limit)
+        now = now or utcnow()
+        expires = now + timedelta(seconds=lease_seconds)
+        result: list[Run] = await self._write(self._claim_runs, owner, limit, now, expires)
+        return result
+
+    def _claim_runs(
+        self,
+        connection: sqlite3.Connection,
+        owner: str,
+        limit: int,
+        now: datetime,
+        expires: datetime,
+    ) -> list[Run]:
+        moment = _micros(now)
+        rows = connection.execute(
+            "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
+            " FROM runs WHERE runnable_at IS NOT NULL AND runnable_at <= ?1"
+            " AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)"
+            " ORDER BY runnable_at, position LIMIT ?2",
+            (moment, limit),
+        ).fetchall()
+        # decode every run before changing any (errors come before writes)
+        claimed = [
+            attrs.evolve(
+                self._decode_run(run_id, doc, last_seq),
+                lease_owner=owner,
+                lease_expires_at=expires,
+            )
+            for run_id, doc, last_seq in rows
+        ]
+        updates = [self._run_columns(run) for run in claimed]
+        connection.executemany(self._UPDATE_RUN, updates)
+        return claimed
+
+    async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
+        renewed: bool = await self._write(self._renew_lease, run_id, owner, lease_seconds)
+        return renewed
+
+    def _renew_lease(
+        self, connection: sqlite3.Connection, run_id: str, owner: str, lease_seconds: float
+    ) -> bool:
+        now = utcnow()
+        run = self._leased_run(connection, run_id, owner, now)
+        if run is None:
+            return False
+        renewed = attrs.evolve(run, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        connection.execute(self._UPDATE_RUN, self._run_columns(renewed))
+        return True
+
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        await self._write(self._release_lease, run_id, owner)
+
+    def _release_lease(self, connection: sqlite3.Connection, run_id: str, owner: str) -> None:
+        run = self._leased_run(connection, run_id, owner, None)
+        if run is not None:
+            released = attrs.evolve(run, lease_owner=None, lease_expires_at=None)
+            connection.execute(self._UPDATE_RUN, self._run_columns(released))
+
+    def _leased_run(
+        self, connection: sqlite3.Connection, run_id: str, owner: str, live_at: datetime | None
+    ) -> Run | None:
+        """The run if *owner* holds its lease (still live at *live_at*, when given)."""
+        row = connection.execute(
+            "SELECT doc, lease_expires_at FROM runs WHERE run_id = ? AND lease_owner = ?",
+            (run_id, owner),
+        ).fetchone()
+        if row is None:
+            return None
+        if live_at is not None and row[1] is not None and row[1] <= _micros(live_at):
+            return None
+        return self._decode_run(run_id, row[0], None)

@@ -1,0 +1,833 @@
+"""The SQLite store: the contract, a state machine, and what only SQLite does.
+
+Every test uses a real database file. Raw ``sqlite3`` connections play the other
+process, the vandal and the older (or newer) floe.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import shutil
+import sqlite3
+import sys
+import tempfile
+import textwrap
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import settings
+
+import floe
+import floe.testing
+from floe import (
+    CacheEntry,
+    ConfigError,
+    Event,
+    NotFoundError,
+    PersistenceError,
+    Run,
+    RunQuery,
+    SequenceConflictError,
+    SerializationError,
+    Snapshot,
+)
+from floe_sqlite import SQLiteStore
+from floe_sqlite._schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
+
+pytestmark = pytest.mark.anyio
+
+
+def _events(run_id: str, first: int, count: int = 1, kind: str = "task.completed") -> list[Event]:
+    return [
+        Event(run_id=run_id, seq=seq, kind=kind, step=f"step#{seq}", data={"n": seq})
+        for seq in range(first, first + count)
+    ]
+
+
+def _raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def _writer_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("floe-sqlite-writer")}
+
+
+async def _until(condition: Callable[[], bool], *, seconds: float = 5.0) -> None:
+    with anyio.fail_after(seconds):
+        while not condition():  # noqa: ASYNC110 - polls counters of another thread
+            await anyio.sleep(0.002)
+
+
+# -- the contract, at both synchronous levels -------------------------------------------
+
+
+class TestSQLiteStoreContract(floe.testing.StoreContract):
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/floe.db"
+
+
+class TestSQLiteStoreContractSynchronousFull(floe.testing.StoreContract):
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/floe.db?synchronous=full"
+
+
+# -- random operations against a model, a fresh file per example ------------------------
+
+_machine_root = Path(tempfile.mkdtemp(prefix="floe-sqlite-machine-"))
+atexit.register(shutil.rmtree, _machine_root, ignore_errors=True)
+_machine_files = itertools.count()
+
+
+def _machine_url() -> str:
+    return f"sqlite:///{_machine_root}/example-{next(_machine_files)}.db"
+
+
+_machine_settings = settings(max_examples=40, stateful_step_count=15, deadline=None)
+
+TestSQLiteMachine = floe.testing.make_store_machine(_machine_url).TestCase
+TestSQLiteMachine.settings = _machine_settings
+
+TestSQLiteMachineAsyncio = floe.testing.make_store_machine(_machine_url, backend="asyncio").TestCase
+TestSQLiteMachineAsyncio.settings = _machine_settings
+
+
+# -- URLs, paths and pragmas --------------------------------------------------------------
+
+
+async def test_default_url_creates_the_database_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, floe_kernel_factory: Callable[..., Any]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    default = floe.Settings().store
+    assert default == "sqlite:///.floe/floe.db"
+    async with floe_kernel_factory(store=default) as kernel:
+        assert isinstance(kernel.store, SQLiteStore)
+        await kernel.store.create_run(Run(run_id="r-1", name="default"))
+    database = tmp_path / ".floe" / "floe.db"
+    assert database.is_file()
+    with _raw(database) as raw:
+        assert raw.execute("SELECT run_id FROM runs").fetchall() == [("r-1",)]
+
+
+async def test_relative_path_is_fixed_when_the_store_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = floe.testing.open_store("sqlite:///data/runs.db")
+    assert isinstance(store, SQLiteStore)
+    monkeypatch.chdir(tmp_path.parent)  # a later chdir does not move the store
+    async with store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+    assert (tmp_path / "data" / "runs.db").is_file()
+
+
+async def test_absolute_path(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "er" / "floe.db"
+    async with floe.testing.open_store(f"sqlite:///{target}") as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == str(target)
+        await store.create_run(Run(run_id="r-1", name="x"))
+    assert target.is_file()
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("", "normal"),
+        ("?synchronous=full", "full"),
+        ("?synchronous=OFF", "off"),
+        ("?synchronous=normal", "normal"),
+    ],
+)
+async def test_wal_and_synchronous_are_set(tmp_path: Path, option: str, expected: str) -> None:
+    database = tmp_path / "floe.db"
+    async with floe.testing.open_store(f"sqlite:///{database}{option}") as store:
+        assert isinstance(store, SQLiteStore)
+        await store.create_run(Run(run_id="r-1", name="x"))
+        pragmas = await store.pragmas()
+        assert pragmas["synchronous"] == expected
+        assert pragmas["journal_mode"] == "wal"
+        assert pragmas["busy_timeout_ms"] >= 1000
+        # the journal mode belongs to the file: another connection sees it
+        with _raw(database) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert raw.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:///floe.db?cache=shared", "Unknown option 'cache'"),
+        ("sqlite:///floe.db?synchronous=extra", "Invalid synchronous='extra'"),
+        ("sqlite:///floe.db?synchronous=", "Invalid synchronous=''"),
+        ("sqlite://server/floe.db", "names a host"),
+        ("sqlite:///", "needs a file path"),
+    ],
+)
+def test_bad_urls_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        floe.testing.open_store(url)
+
+
+def test_bad_synchronous_in_the_constructor(tmp_path: Path) -> None:
+    assert SQLiteStore(tmp_path / "a.db", synchronous="full").synchronous == "full"
+    with pytest.raises(ConfigError, match="synchronous"):
+        SQLiteStore(tmp_path / "a.db", synchronous="FULL")
+
+
+async def test_parent_that_is_a_file_is_a_persistence_error(tmp_path: Path) -> None:
+    (tmp_path / "occupied").write_text("not a directory")
+    database = tmp_path / "occupied" / "floe.db"
+    store = SQLiteStore(database)
+    with pytest.raises(PersistenceError, match="Cannot open the SQLite store") as caught:
+        await store.open()
+    assert str(database) in str(caught.value)
+    assert caught.value.context["database"] == str(database)
+    assert _writer_threads() == set()
+    # the same store can be opened once the path is usable
+    (tmp_path / "occupied").unlink()
+    async with store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+
+
+@pytest.mark.parametrize("kind", ["directory", "garbage", "foreign"])
+async def test_unopenable_files_are_persistence_errors(tmp_path: Path, kind: str) -> None:
+    database = tmp_path / "floe.db"
+    if kind == "directory":
+        database.mkdir()
+    elif kind == "garbage":
+        database.write_bytes(b"this is not a database, it is a text file\n" * 100)
+    else:
+        with _raw(database) as raw:
+            raw.execute("CREATE TABLE customers (name TEXT)")
+    before = database.read_bytes() if database.is_file() else None
+    with pytest.raises(PersistenceError) as caught:
+        await SQLiteStore(database).open()
+    assert str(database) in str(caught.value)
+    if before is not None:
+        assert database.read_bytes() == before
+    assert _writer_threads() == set()
+
+
+# -- schema versions and migrations -------------------------------------------------------
+
+
+async def test_new_database_records_the_schema_version(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database):
+        pass
+    with _raw(database) as raw:
+        version = raw.execute("SELECT value FROM floe_meta WHERE key = 'schema_version'")
+        assert version.fetchone() == (str(SCHEMA_VERSION),)
+
+
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+async def test_newer_schema_is_refused_and_the_file_is_untouched(
+    tmp_path: Path, journal_mode: str
+) -> None:
+    database = tmp_path / "floe.db"
+    with _raw(database) as raw:
+        raw.execute(f"PRAGMA journal_mode={journal_mode}")
+        raw.execute("CREATE TABLE floe_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        raw.execute(
+            "INSERT INTO floe_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION + 1),)
+        )
+        raw.execute("CREATE TABLE runs (whatever TEXT)")
+    raw.close()
+    before = database.read_bytes()
+    with pytest.raises(PersistenceError, match="written by a newer floe") as caught:
+        await SQLiteStore(database).open()
+    assert caught.value.context["schema_version"] == SCHEMA_VERSION + 1
+    assert database.read_bytes() == before
+    assert [p.name async for p in anyio.Path(tmp_path).iterdir()] == ["floe.db"]
+    with _raw(database) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == (journal_mode,)
+    raw.close()
+    assert _writer_threads() == set()
+
+
+async def test_reopening_keeps_data_and_runs_no_migration(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="kept"))
+        await store.append_events("r-1", _events("r-1", 1, 3))
+    with _raw(database) as raw:
+        raw.execute("INSERT INTO floe_meta VALUES ('marker', 'set after the first open')")
+        assert migrate(raw, path=str(database)) == []
+    raw.close()
+    async with SQLiteStore(database) as store:
+        assert [e.seq for e in await store.read_events("r-1")] == [1, 2, 3]
+    with _raw(database) as raw:
+        assert raw.execute("SELECT value FROM floe_meta WHERE key = 'marker'").fetchone()
+    raw.close()
+
+
+async def test_empty_file_is_migrated_from_version_zero(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    database.touch()
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        assert await store.get_run("r-1") is not None
+
+
+def test_migrations_run_forward_one_version_at_a_time(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    with _raw(database) as raw:
+        assert migrate(raw, path=str(database)) == [1]
+        raw.execute("INSERT INTO cache (key, format, doc) VALUES ('k', 1, '{}')")
+        labels = Migration(2, "add labels", ("ALTER TABLE runs ADD COLUMN labels TEXT",))
+        assert migrate(raw, path=str(database), migrations=(*MIGRATIONS, labels)) == [2]
+        assert migrate(raw, path=str(database), migrations=(*MIGRATIONS, labels)) == []
+        columns = [row[1] for row in raw.execute("PRAGMA table_info(runs)")]
+        assert "labels" in columns
+        assert raw.execute("SELECT key FROM cache").fetchall() == [("k",)]
+        assert raw.execute("SELECT value FROM floe_meta").fetchall() == [("2",)]
+        # a floe that only knows version 1 now refuses the file
+        with pytest.raises(PersistenceError, match="newer floe"):
+            migrate(raw, path=str(database))
+    raw.close()
+
+
+def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    broken = Migration(2, "broken", ("ALTER TABLE runs ADD COLUMN ok TEXT", "NOT SQL"))
+    with _raw(database) as raw:
+        with pytest.raises(sqlite3.OperationalError):
+            migrate(raw, path=str(database), migrations=(*MIGRATIONS, broken))
+        assert raw.execute("SELECT value FROM floe_meta").fetchall() == [("1",)]
+        assert "ok" not in [row[1] for row in raw.execute("PRAGMA table_info(runs)")]
+    raw.close()
+
+
+# -- group commit ---------------------------------------------------------------------------
+
+
+async def test_concurrent_appends_share_transactions(tmp_path: Path) -> None:
+    count = 1000
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(store.create_run, Run(run_id=f"r-{index}", name="many"))
+        before = store.statistics()
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(store.append_events, f"r-{index}", _events(f"r-{index}", 1))
+        after = store.statistics()
+        assert after.writes - before.writes == count
+        assert after.transactions - before.transactions < count / 10
+        assert after.largest_batch > 10
+        runs = await store.list_runs(RunQuery(limit=count))
+        assert {run.last_seq for run in runs} == {1}
+
+
+async def test_sequential_appends_take_one_transaction_each(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        before = store.statistics()
+        for seq in range(1, 21):
+            await store.append_events("r-1", _events("r-1", seq))
+        after = store.statistics()
+        assert after.transactions - before.transactions == 20
+        assert after.writes - before.writes == 20
+
+
+async def test_a_conflict_in_a_batch_fails_only_its_own_append(tmp_path: Path) -> None:
+    count = 200
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        for index in range(count):
+            await store.create_run(Run(run_id=f"r-{index}", name="x"))
+            await store.append_events(f"r-{index}", _events(f"r-{index}", 1))
+        outcomes: dict[int, str] = {}
+
+        async def append(index: int) -> None:
+            # run 7 is appended at a stale seq: another writer "got there first"
+            first = 1 if index == 7 else 2
+            try:
+                await store.append_events(f"r-{index}", _events(f"r-{index}", first, 2))
+            except SequenceConflictError:
+                outcomes[index] = "conflict"
+            else:
+                outcomes[index] = "ok"
+
+        before = store.statistics()
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(append, index)
+        assert store.statistics().transactions - before.transactions < count / 4
+        assert outcomes.pop(7) == "conflict"
+        assert set(outcomes.values()) == {"ok"}
+        assert [e.seq for e in await store.read_events("r-7")] == [1]
+        assert [e.seq for e in await store.read_events("r-8")] == [1, 2, 3]
+
+
+async def test_a_half_done_write_in_a_batch_is_retried_alone(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        for index in range(50):
+            await store.create_run(Run(run_id=f"r-{index}", name="x"))
+    with _raw(database) as raw:
+        # SQLite itself fails the second event of one append, after the first went in
+        raw.execute(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.kind = 'poison'"
+            " BEGIN SELECT RAISE(ABORT, 'poisoned event'); END"
+        )
+    raw.close()
+    async with SQLiteStore(database) as store:
+        failures: dict[str, BaseException] = {}
+
+        async def append(run_id: str) -> None:
+            events = _events(run_id, 1)
+            if run_id == "r-3":
+                events += _events(run_id, 2, kind="poison")
+            try:
+                await store.append_events(run_id, events)
+            except PersistenceError as error:
+                failures[run_id] = error
+
+        async with anyio.create_task_group() as group:
+            for index in range(50):
+                group.start_soon(append, f"r-{index}")
+        assert store.statistics().largest_batch > 1
+        assert list(failures) == ["r-3"]
+        assert "poisoned event" in str(failures["r-3"])
+        assert await store.read_events("r-3") == []  # the half-done append left nothing
+        for index in (0, 4, 49):
+            assert [e.seq for e in await store.read_events(f"r-{index}")] == [1]
+
+
+# -- several writers on one file ------------------------------------------------------------
+
+
+async def test_two_stores_on_one_file_fence_each_other(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as first, SQLiteStore(database) as second:
+        await first.create_run(Run(run_id="r-1", name="shared"))
+        await first.append_events("r-1", _events("r-1", 1))
+        with pytest.raises(SequenceConflictError):
+            await second.append_events("r-1", _events("r-1", 1, kind="stale"))
+        await second.append_events("r-1", _events("r-1", 2))
+        with pytest.raises(PersistenceError, match="already exists"):
+            await second.create_run(Run(run_id="r-1", name="again"))
+        outcomes: list[str] = []
+
+        async def write(store: SQLiteStore) -> None:
+            try:
+                await store.append_events("r-1", _events("r-1", 3))
+            except SequenceConflictError:
+                outcomes.append("lost")
+            else:
+                outcomes.append("won")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(write, first)
+            group.start_soon(write, second)
+        assert sorted(outcomes) == ["lost", "won"]
+        assert [e.seq for e in await first.read_events("r-1")] == [1, 2, 3]
+        loaded = await second.get_run("r-1")
+        assert loaded is not None
+        assert loaded.last_seq == 3
+
+
+async def test_another_process_is_fenced_too(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    script = textwrap.dedent(
+        f"""
+        import anyio
+        from floe import Event, SequenceConflictError
+        from floe_sqlite import SQLiteStore
+
+        async def main():
+            async with SQLiteStore({str(database)!r}) as store:
+                try:
+                    await store.append_events("r-1", [Event(run_id="r-1", seq=1, kind="stale")])
+                except SequenceConflictError:
+                    print("conflict")
+                await store.append_events("r-1", [Event(run_id="r-1", seq=2, kind="child")])
+
+        anyio.run(main, backend="trio")
+        """
+    )
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="shared"))
+        await store.append_events("r-1", _events("r-1", 1))
+        child = await anyio.run_process([sys.executable, "-c", script], check=False)
+        assert child.returncode == 0, child.stderr.decode()
+        assert child.stdout.decode().split() == ["conflict"]
+        events = await store.read_events("r-1")
+        assert [(e.seq, e.kind) for e in events] == [(1, "task.completed"), (2, "child")]
+
+
+# -- damaged data ---------------------------------------------------------------------------
+
+
+async def _populated(database: Path) -> None:
+    async with SQLiteStore(database) as store:
+        for run_id in ("good", "bad"):
+            await store.create_run(Run(run_id=run_id, name="x"))
+            await store.append_events(run_id, _events(run_id, 1, 3))
+        await store.put_cached(CacheEntry(key="good", value=1))
+        await store.put_cached(CacheEntry(key="bad", value=2))
+        await store.save_snapshot(Snapshot(component="good", state="A"))
+        await store.save_snapshot(Snapshot(component="bad", state="A"))
+
+
+def _vandalize(database: Path, sql: str, *parameters: Any) -> None:
+    with _raw(database) as raw:
+        assert raw.execute(sql, parameters).rowcount == 1
+    raw.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (b"{not json", "is not valid JSON"),
+        (b'{"run_id": "bad", "name": 5, "status": "exploded"}', "does not match the Run format"),
+        (b'{"run_id": "bad", "name": "x", "format": 99}', "written by a newer floe"),
+    ],
+)
+async def test_damaged_run_names_run_table_and_file(
+    tmp_path: Path, damage: bytes, message: str
+) -> None:
+    database = tmp_path / "floe.db"
+    await _populated(database)
+    _vandalize(database, "UPDATE runs SET doc = ? WHERE run_id = 'bad'", damage)
+    async with SQLiteStore(database) as store:
+        with pytest.raises(PersistenceError, match=message) as caught:
+            await store.get_run("bad")
+        assert isinstance(caught.value, ValueError)
+        text = str(caught.value)
+        assert "'bad'" in text
+        assert "table runs" in text
+        assert str(database) in text
+        assert caught.value.context["run_id"] == "bad"
+        assert caught.value.context["table"] == "runs"
+        assert caught.value.context["database"] == str(database)
+        with pytest.raises(PersistenceError, match="'bad'"):
+            await store.list_runs()
+        # nothing else is lost
+        good = await store.get_run("good")
+        assert good is not None
+        assert good.last_seq == 3
+        assert len(await store.read_events("bad")) == 3
+        # a page without the damaged run reads fine
+        assert [r.run_id for r in await store.list_runs(RunQuery(offset=1))] == ["good"]
+
+
+@pytest.mark.parametrize(
+    ("column", "damage", "message"),
+    [
+        ("data", b"\xff\xfe", "not valid JSON"),
+        ("at", "yesterday", "does not match the Event format"),
+        ("format", 7, "written by a newer floe"),
+    ],
+)
+async def test_damaged_event_names_run_seq_table_and_file(
+    tmp_path: Path, column: str, damage: Any, message: str
+) -> None:
+    database = tmp_path / "floe.db"
+    await _populated(database)
+    _vandalize(database, f"UPDATE events SET {column} = ? WHERE run_id = 'bad' AND seq = 2", damage)
+    async with SQLiteStore(database) as store:
+        with pytest.raises(PersistenceError, match=message) as caught:
+            await store.read_events("bad")
+        text = str(caught.value)
+        assert "Event 2 of run 'bad'" in text
+        assert "table events" in text
+        assert str(database) in text
+        assert caught.value.context["seq"] == 2
+        assert [e.seq for e in await store.read_events("bad", after_seq=2)] == [3]
+        assert [e.seq for e in await store.read_events("bad", limit=1)] == [1]
+        assert len(await store.read_events("good")) == 3
+        # the journal is still appendable: its length is known without decoding
+        await store.append_events("bad", _events("bad", 4))
+
+
+async def test_damaged_cache_entry_names_key_table_and_file(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    await _populated(database)
+    _vandalize(database, "UPDATE cache SET doc = '[1, 2' WHERE key = 'bad'")
+    async with SQLiteStore(database) as store:
+        with pytest.raises(PersistenceError, match="not valid JSON") as caught:
+            await store.get_cached("bad")
+        text = str(caught.value)
+        assert "Cache entry 'bad'" in text
+        assert "table cache" in text
+        assert str(database) in text
+        entry = await store.get_cached("good")
+        assert entry is not None
+        assert entry.value == 1
+        # replacing the damaged entry repairs it
+        await store.put_cached(CacheEntry(key="bad", value=3))
+        repaired = await store.get_cached("bad")
+        assert repaired is not None
+        assert repaired.value == 3
+
+
+async def test_damaged_snapshot_names_component_table_and_file(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    await _populated(database)
+    _vandalize(database, "UPDATE snapshots SET doc = '{\"state\": 1}' WHERE component = 'bad'")
+    async with SQLiteStore(database) as store:
+        for read in (store.latest_snapshot, store.list_snapshots):
+            with pytest.raises(PersistenceError, match="does not match the Snapshot") as caught:
+                await read("bad")
+            text = str(caught.value)
+            assert "component 'bad'" in text
+            assert "table snapshots" in text
+            assert str(database) in text
+        latest = await store.latest_snapshot("good")
+        assert latest is not None
+        assert latest.state == "A"
+
+
+# -- what callers get wrong -----------------------------------------------------------------
+
+
+async def test_bad_calls_change_nothing(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        with pytest.raises(SerializationError, match="object"):
+            await store.append_events("r-1", [Event(run_id="r-1", seq=1, kind="k", data=object())])
+        with pytest.raises(PersistenceError, match="record of run 'r-2'"):
+            await store.append_events("r-1", _events("r-1", 1), run=Run(run_id="r-2", name="x"))
+        with pytest.raises(PersistenceError, match="belongs to run"):
+            await store.append_events("r-1", _events("r-2", 1))
+        with pytest.raises(NotFoundError):
+            await store.append_events("r-2", _events("r-2", 1))
+        with pytest.raises(ConfigError):
+            await store.read_events("r-1", limit=0)
+        with pytest.raises(ConfigError):
+            await store.claim_runs("w", limit=0)
+        with pytest.raises(SerializationError):
+            await store.put_cached(CacheEntry(key="k", value=threading.Lock()))
+        assert await store.read_events("r-1") == []
+        assert await store.get_cached("k") is None
+        await store.append_events("r-1", _events("r-1", 1), run=Run(run_id="r-1", name="y"))
+        loaded = await store.get_run("r-1")
+        assert loaded is not None
+        assert (loaded.name, loaded.last_seq) == ("y", 1)
+
+
+async def test_store_refuses_calls_before_open_and_after_close(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "floe.db")
+    with pytest.raises(PersistenceError, match="not open"):
+        await store.get_run("r-1")
+    async with store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        with pytest.raises(PersistenceError, match="already open"):
+            await store.open()
+    with pytest.raises(PersistenceError, match="not open"):
+        await store.create_run(Run(run_id="r-2", name="x"))
+    await store.close()  # closing twice is harmless
+    async with store:  # and it can be opened again
+        assert await store.get_run("r-1") is not None
+
+
+# -- order, exactly -------------------------------------------------------------------------
+
+
+async def test_ordering_is_exact_to_the_microsecond_across_time_zones(tmp_path: Path) -> None:
+    base = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
+    plus_two = timezone(timedelta(hours=2))
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        # inserted out of order; one is 1 µs later, one is the same instant in UTC+2
+        await store.create_run(
+            Run(run_id="later", name="x", created_at=base + timedelta(microseconds=1))
+        )
+        await store.create_run(Run(run_id="first", name="x", created_at=base))
+        await store.create_run(
+            Run(run_id="same-instant", name="x", created_at=base.astimezone(plus_two))
+        )
+        await store.create_run(
+            Run(run_id="earlier", name="x", created_at=base - timedelta(hours=1))
+        )
+        order = [r.run_id for r in await store.list_runs()]
+        assert order == ["later", "same-instant", "first", "earlier"]
+
+        for state, offset in (("B", 1), ("A", 0), ("C", 2), ("A2", 0)):
+            await store.save_snapshot(
+                Snapshot(
+                    component="c", state=state, created_at=base + timedelta(microseconds=offset)
+                )
+            )
+        assert [s.state for s in await store.list_snapshots("c")] == ["C", "B", "A2", "A"]
+
+        for run_id, offset in (("due-2", 2), ("due-1a", 1), ("due-1b", 1)):
+            await store.create_run(
+                Run(run_id=run_id, name="w", runnable_at=base + timedelta(microseconds=offset))
+            )
+        claimed = await store.claim_runs(
+            "w", limit=3, now=base + timedelta(microseconds=1), lease_seconds=5
+        )
+        assert [r.run_id for r in claimed] == ["due-1a", "due-1b"]
+        assert all(
+            r.lease_expires_at == base + timedelta(seconds=5, microseconds=1) for r in claimed
+        )
+        stored = await store.get_run("due-1a")
+        assert stored is not None
+        assert stored.lease_owner == "w"
+
+
+async def test_claimed_runs_carry_their_journal_position(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        await store.create_run(Run(run_id="r-1", name="w", runnable_at=now))
+        await store.append_events("r-1", _events("r-1", 1, 4))
+        [claimed] = await store.claim_runs("w", now=now)
+        assert claimed.last_seq == 4
+        assert await store.renew_lease("r-1", "w")
+        assert not await store.renew_lease("missing", "w")
+        await store.release_lease("r-1", "w")
+        released = await store.get_run("r-1")
+        assert released is not None
+        assert (released.lease_owner, released.lease_expires_at) == (None, None)
+
+
+# -- the writer thread: cancellation and closing ------------------------------------------
+
+
+async def test_close_stops_the_writer_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    store = SQLiteStore(tmp_path / "floe.db")
+    async with store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        assert len(_writer_threads()) == 1
+    assert set(threading.enumerate()) == before
+    assert _writer_threads() == set()
+
+
+async def test_cancelled_open_leaves_no_thread(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    blocker = _raw(database)
+    blocker.execute("BEGIN EXCLUSIVE")  # the store's thread waits to read the schema
+    store = SQLiteStore(database)
+    try:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(store.open)
+                await _until(lambda: len(_writer_threads()) == 1)
+                await anyio.sleep(0.05)
+                scope.cancel()
+                blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+    assert scope.cancelled_caught
+    assert _writer_threads() == set()
+    with pytest.raises(PersistenceError, match="not open"):
+        await store.get_run("r-1")
+    async with store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+
+
+async def test_close_finishes_the_queued_calls(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    store = SQLiteStore(database)
+    await store.open()
+    await store.create_run(Run(run_id="r-1", name="x"))
+    submitted = 0
+    errors: list[BaseException] = []
+
+    async def append(seq: int) -> None:
+        nonlocal submitted
+        submitted += 1  # the call is queued before its first checkpoint
+        try:
+            await store.put_cached(CacheEntry(key=f"k{seq}", value=seq))
+        except PersistenceError as error:
+            errors.append(error)
+
+    async with anyio.create_task_group() as group:
+        for seq in range(100):
+            group.start_soon(append, seq)
+        await _until(lambda: submitted == 100)
+        await store.close()
+    assert errors == []
+    assert _writer_threads() == set()
+    async with SQLiteStore(database) as reopened:
+        for seq in (0, 50, 99):
+            entry = await reopened.get_cached(f"k{seq}")
+            assert entry is not None
+            assert entry.value == seq
+
+
+async def test_cancelled_call_that_has_not_started_never_runs(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        await store.create_run(Run(run_id="r-2", name="x"))
+        blocker = _raw(database)
+        blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the writer waits
+        try:
+            doomed = anyio.CancelScope()
+
+            async def append_doomed() -> None:
+                with doomed:
+                    await store.append_events("r-2", _events("r-2", 1))
+
+            async with anyio.create_task_group() as group:
+                batches = store.statistics().batches
+                group.start_soon(store.append_events, "r-1", _events("r-1", 1))
+                await _until(lambda: store.statistics().batches > batches)
+                group.start_soon(append_doomed)
+                await anyio.sleep(0.05)
+                doomed.cancel()
+                await anyio.sleep(0.01)
+                blocker.execute("ROLLBACK")
+        finally:
+            blocker.close()
+        assert doomed.cancelled_caught
+        assert [e.seq for e in await store.read_events("r-1")] == [1]
+        assert await store.read_events("r-2") == []
+        assert store.statistics().abandoned == 1
+        await store.append_events("r-2", _events("r-2", 1))  # the store carries on
+
+
+async def test_cancelled_call_that_has_started_completes_and_its_error_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="floe.sqlite")
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        await store.append_events("r-1", _events("r-1", 1))
+        blocker = _raw(database)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with anyio.CancelScope() as scope:
+                batches = store.statistics().batches
+                async with anyio.create_task_group() as group:
+                    group.start_soon(store.append_events, "r-1", _events("r-1", 1, kind="stale"))
+                    await _until(lambda: store.statistics().batches > batches)
+                    scope.cancel()
+            blocker.execute("ROLLBACK")
+        finally:
+            blocker.close()
+        await _until(lambda: any("cancelled while it ran" in r.message for r in caplog.records))
+        assert "Journal of run 'r-1' is at seq 1" in caplog.text
+        assert [e.kind for e in await store.read_events("r-1")] == ["task.completed"]
+
+
+async def test_cancelling_many_calls_leaves_a_consistent_store(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        for index in range(100):
+            await store.create_run(Run(run_id=f"r-{index}", name="x"))
+        with anyio.move_on_after(0.002):
+            async with anyio.create_task_group() as group:
+                for index in range(100):
+                    group.start_soon(store.append_events, f"r-{index}", _events(f"r-{index}", 1))
+        # every journal is either untouched or has its one event, and can go on
+        for index in range(100):
+            run_id = f"r-{index}"
+            journal = await store.read_events(run_id)
+            assert [e.seq for e in journal] in ([], [1])
+            await store.append_events(run_id, _events(run_id, len(journal) + 1))
+    assert _writer_threads() == set()
