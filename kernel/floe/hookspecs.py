@@ -74,6 +74,7 @@ def floe_configure(settings: Settings) -> None:
     Example:
         import floe
 
+
         class Greeter:
             @floe.hookimpl
             def floe_configure(self, settings):
@@ -94,8 +95,10 @@ def floe_register_states(register: Callable[..., None]) -> None:
     Example:
         import floe
 
+
         class Idle:
             pass
+
 
         class MyPack:
             @floe.hookimpl
@@ -118,6 +121,7 @@ def floe_store_schemes() -> Sequence[str]:
     Example:
         import floe
 
+
         class RedisStorePlugin:
             @floe.hookimpl
             def floe_store_schemes(self):
@@ -138,6 +142,7 @@ def floe_open_store(url: StoreURL) -> Store | None:
     Implemented by: the kernel (``memory://``), floe_sqlite, floe_json.
     Example:
         import floe
+
 
         class MemoryAliasPlugin:
             @floe.hookimpl
@@ -160,6 +165,7 @@ def floe_open_artifact_store(url: StoreURL) -> ArtifactStore | None:
     Example:
         import floe
 
+
         class DirectoryArtifacts:
             @floe.hookimpl
             def floe_open_artifact_store(self, url):
@@ -180,6 +186,7 @@ def floe_open_secrets(url: StoreURL) -> SecretStore | None:
     Implemented by: secret-store plugins.
     Example:
         import floe
+
 
         class EnvironmentSecrets:
             @floe.hookimpl
@@ -205,6 +212,7 @@ def floe_log_handlers(settings: Settings) -> Sequence[logging.Handler]:
         import logging
 
         import floe
+
 
         class ListSink:
             records = []
@@ -232,6 +240,7 @@ def floe_subscribe(bus: EventBus) -> None:
     Implemented by: observers, metrics exporters.
     Example:
         import floe
+
 
         class RunCounter:
             completed = 0
@@ -261,6 +270,7 @@ def floe_services(kernel: Kernel) -> Sequence[Service]:
 
         import floe
 
+
         class Heartbeat:
             @floe.hookimpl
             def floe_services(self, kernel):
@@ -287,11 +297,13 @@ def floe_retry_policy(options: RetryOptions) -> RetryPolicy | None:
     Example:
         import floe
 
+
         class NoWaiting:
             @floe.hookimpl
             def floe_retry_policy(self, options):
-                return floe.ExponentialBackoff(floe.RetryOptions(
-                    max_attempts=options.max_attempts, retry_on=options.retry_on))
+                return floe.ExponentialBackoff(
+                    floe.RetryOptions(max_attempts=options.max_attempts, retry_on=options.retry_on)
+                )
     """
 
 
@@ -308,6 +320,7 @@ def floe_inject(parameter: str, context: InjectionContext) -> Any:
     Implemented by: floe_inject (the built-in names), user plugins.
     Example:
         import floe
+
 
         class ClockInjector:
             @floe.hookimpl
@@ -335,6 +348,7 @@ def floe_cli(cli: click.Group) -> None:
         import click
 
         import floe
+
 
         class Hello:
             @floe.hookimpl
