@@ -336,9 +336,9 @@ class SQLiteStore(Store):
 
     def _get_run(self, connection: sqlite3.Connection, run_id: str) -> Run | None:
         row = connection.execute(
-            "SELECT doc, (SELECT max(seq) FROM events WHERE run_id = ?1)"
-            " FROM runs WHERE run_id = ?1",
-            (run_id,),
+            "SELECT doc, (SELECT max(seq) FROM events WHERE run_id = :run_id)"
+            " FROM runs WHERE run_id = :run_id",
+            {"run_id": run_id},
         ).fetchone()
         return None if row is None else self._decode_run(run_id, row[0], row[1])
 
@@ -395,9 +395,9 @@ class SQLiteStore(Store):
         # the check runs under the write lock (BEGIN IMMEDIATE), so it also fences
         # writers in other processes; the primary key is the last line of defence
         exists, last_seq = connection.execute(
-            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1),"
-            " (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?1)",
-            (run_id,),
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id),"
+            " (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = :run_id)",
+            {"run_id": run_id},
         ).fetchone()
         check_append(run_id, events, last_seq if exists else None, where=self.path)
         if len(rows) == 1:
@@ -541,10 +541,10 @@ class SQLiteStore(Store):
     @staticmethod
     def _prune_snapshots(connection: sqlite3.Connection, component: str, keep_last: int) -> int:
         return connection.execute(
-            "DELETE FROM snapshots WHERE component = ?1 AND id NOT IN"
-            " (SELECT id FROM snapshots WHERE component = ?1"
-            "  ORDER BY created_at DESC, id DESC LIMIT ?2)",
-            (component, keep_last),
+            "DELETE FROM snapshots WHERE component = :component AND id NOT IN"
+            " (SELECT id FROM snapshots WHERE component = :component"
+            "  ORDER BY created_at DESC, id DESC LIMIT :keep_last)",
+            {"component": component, "keep_last": keep_last},
         ).rowcount
 
     # -- leases ---------------------------------------------------------------------------
@@ -574,10 +574,10 @@ class SQLiteStore(Store):
         moment = _micros(now)
         rows = connection.execute(
             "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
-            " FROM runs WHERE runnable_at IS NOT NULL AND runnable_at <= ?1"
-            " AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)"
-            " ORDER BY runnable_at, position LIMIT ?2",
-            (moment, limit),
+            " FROM runs WHERE runnable_at IS NOT NULL AND runnable_at <= :now"
+            " AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
+            " ORDER BY runnable_at, position LIMIT :limit",
+            {"now": moment, "limit": limit},
         ).fetchall()
         # decode every run before changing any (errors come before writes)
         claimed = [
