@@ -34,7 +34,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy: strict on the kernel, checked on the plugins."""
-    session.install("-e", ".[test]", "mypy")
+    session.install("-e", ".[test]", "mypy", "types-PyYAML")
     session.run("mypy", "kernel/floe", "plugins")
 
 
