@@ -37,7 +37,6 @@ from floe.storage import (
     check_limit,
     decode_document,
     dump_json,
-    to_document,
     utcnow,
 )
 
@@ -375,7 +374,7 @@ class SQLiteStore(Store):
                 event.seq,
                 event.kind,
                 event.step,
-                to_document(event.at),
+                event.at.isoformat(),
                 dump_json(event.data, where=f"the data of event {event.kind!r}"),
                 event.format,
             )
