@@ -1,6 +1,7 @@
 """floe: a durable, plugin-based workflow kernel on structured concurrency."""
 
 from ._bus import BusStatistics, EventBus, SubscriptionHandle
+from ._determinism import choice, now, randint, randrange, uuid4
 from ._errors import (
     ConfigError,
     ExitCode,
@@ -27,6 +28,8 @@ from ._settings import Settings, load_settings
 from ._states import StateRegistry
 from ._store import Store, StoreURL
 from ._sync import run_sync
+from ._tasks import Task, TaskFailedError, TaskOptions, task
+from ._workflows import Context, Execution, Workflow, workflow
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0.dev0"
@@ -36,11 +39,13 @@ __all__ = [
     "BusStatistics",
     "CacheEntry",
     "ConfigError",
+    "Context",
     "DirectoryArtifactStore",
     "EnvironmentSecretStore",
     "ErrorInfo",
     "Event",
     "EventBus",
+    "Execution",
     "ExitCode",
     "ExponentialBackoff",
     "FloeError",
@@ -69,11 +74,22 @@ __all__ = [
     "Store",
     "StoreURL",
     "SubscriptionHandle",
+    "Task",
+    "TaskFailedError",
+    "TaskOptions",
     "TaskTimeoutError",
+    "Workflow",
     "bind_log_context",
+    "choice",
     "current_kernel",
     "hookimpl",
     "load_settings",
+    "now",
     "open_kernel",
+    "randint",
+    "randrange",
     "run_sync",
+    "task",
+    "uuid4",
+    "workflow",
 ]

@@ -67,12 +67,18 @@ class ErrorInfo:
     """The exception class as ``module.QualifiedName``."""
     message: str
     traceback: str | None = None
+    args: list[Any] | None = None
+    """The exception's arguments when they are JSON values, to raise it again on replay."""
 
     @classmethod
     def from_exception(cls, error: BaseException, *, traceback: str | None = None) -> ErrorInfo:
         kind = type(error)
+        plain = all(isinstance(a, str | int | float | bool | type(None)) for a in error.args)
         return cls(
-            type=f"{kind.__module__}.{kind.__qualname__}", message=str(error), traceback=traceback
+            type=f"{kind.__module__}.{kind.__qualname__}",
+            message=str(error),
+            traceback=traceback,
+            args=list(error.args) if plain else None,
         )
 
 

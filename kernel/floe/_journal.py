@@ -1,0 +1,149 @@
+"""A run's journal writer and its replay index.
+
+Steps that finish at the same moment share one store transaction: the first writer
+becomes the leader and flushes everything queued behind it, so concurrent steps of a
+run cost one commit, and the run's sequence numbers follow the order of the calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._errors import NonDeterminismError
+from ._models import Event, Run, utcnow
+
+if TYPE_CHECKING:
+    from ._kernel import Kernel
+
+__all__ = ["FINAL_STEP_EVENTS", "Journal", "ReplayIndex"]
+
+FINAL_STEP_EVENTS = frozenset({"task.completed", "task.failed"})
+"""Step events that end a step: on replay the step returns (or raises) what they hold."""
+
+
+class _Write:
+    __slots__ = ("done", "error", "loud", "quiet", "run")
+
+    def __init__(self, quiet: list[Event], loud: list[Event], run: Run | None) -> None:
+        self.quiet = quiet
+        self.loud = loud
+        self.run = run
+        self.done = anyio.Event()
+        self.error: BaseException | None = None
+
+
+class Journal:
+    """Appends a run's events in order and publishes them once they are stored."""
+
+    def __init__(self, kernel: Kernel, run_id: str, last_seq: int) -> None:
+        self._kernel = kernel
+        self.run_id = run_id
+        self.last_seq = last_seq
+        self._pending: list[_Write] = []
+        self._flushing = False
+        self._broken: BaseException | None = None
+
+    def _allocate(self, kind: str, step: str | None, data: Any) -> Event:
+        self.last_seq += 1
+        return Event(
+            run_id=self.run_id, seq=self.last_seq, kind=kind, step=step, at=utcnow(), data=data
+        )
+
+    async def write(
+        self,
+        events: Iterable[tuple[str, str | None, Any]],
+        *,
+        published: Iterable[tuple[str, str | None, Any]] = (),
+        run: Run | None = None,
+    ) -> list[Event]:
+        """Store *published* (already seen on the bus) and *events*, then publish *events*.
+
+        Returns the stored *events* once they are durable. *run* updates the run record
+        in the same transaction. After a failed write the journal refuses further
+        writes with the same error: its sequence numbers can no longer be trusted.
+        """
+        if self._broken is not None:
+            raise self._broken
+        write = _Write(
+            [self._allocate(kind, step, data) for kind, step, data in published],
+            [self._allocate(kind, step, data) for kind, step, data in events],
+            run,
+        )
+        self._pending.append(write)
+        if self._flushing:
+            await write.done.wait()
+        else:
+            self._flushing = True
+            try:
+                # shielded: a half-known write would leave the sequence numbers in doubt
+                with anyio.CancelScope(shield=True):
+                    while self._pending:
+                        batch, self._pending = self._pending, []
+                        await self._flush(batch)
+            finally:
+                self._flushing = False
+        if write.error is not None:
+            raise write.error
+        return write.loud
+
+    async def _flush(self, batch: list[_Write]) -> None:
+        stored: list[Event] = []
+        run: Run | None = None
+        for write in batch:
+            stored.extend(sorted(write.quiet + write.loud, key=lambda event: event.seq))
+            if write.run is not None:
+                run = write.run
+        try:
+            await self._kernel.store.append_events(self.run_id, stored, run=run)
+        except Exception as error:
+            self._broken = error
+            for write in batch + self._pending:
+                write.error = error
+                write.done.set()
+            self._pending = []
+            return
+        for write in batch:
+            write.done.set()
+        for write in batch:
+            for event in write.loud:
+                await self._kernel.bus.post(event.kind, event)
+
+
+class ReplayIndex:
+    """What a run's journal recorded, by step position, for deterministic replay."""
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.events = list(events)
+        self._final: dict[str, Event] = {}
+        self.retries: dict[str, list[Event]] = {}
+        for event in events:
+            position = event.data.get("position") if isinstance(event.data, dict) else None
+            if position is None:
+                continue
+            if event.kind in FINAL_STEP_EVENTS:
+                self._final[position] = event
+            elif event.kind == "task.retrying":
+                self.retries.setdefault(position, []).append(event)
+
+    def __len__(self) -> int:
+        return len(self._final)
+
+    def lookup(self, position: str, name: str, key: str) -> Event | None:
+        """The final event of the step at *position*, checked against the code's *name*."""
+        recorded = self._final.get(position)
+        if recorded is None:
+            return None
+        recorded_name = recorded.data.get("task")
+        if recorded_name != name:
+            raise NonDeterminismError(
+                f"Step {position} of run {recorded.run_id!r} was {recorded_name!r} when it ran, "
+                f"but the code now calls {name!r} there",
+                why="Replay returns recorded results by position; the workflow's code must call "
+                "the same steps in the same order as when the run started.",
+                fix="Keep the old code for runs started with it, or start a new run.",
+                context={"run_id": recorded.run_id, "position": position, "step": key},
+            )
+        return recorded

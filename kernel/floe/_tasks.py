@@ -1,0 +1,426 @@
+"""``@floe.task``: a function whose calls inside a workflow are durable steps.
+
+Inside a workflow run, calling a task allocates its step key at once and returns an
+awaitable (from async code) or the result (from a sync workflow body). The step runs
+with its options (retries, timeout, fallback, cache), and its outcome is journaled; on
+replay the recorded outcome is returned without running the function again. Outside a
+workflow a task is its plain function: no journal, no retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import attrs
+import orjson
+
+from ._errors import ConfigError, FloeError, TaskTimeoutError
+from ._models import CacheEntry, ErrorInfo, Event, utcnow
+from ._retry import RetryOptions
+from ._runtime import (
+    RunState,
+    Scope,
+    current_run,
+    current_scope,
+    in_worker_thread,
+    mark_worker_thread,
+    step_scope,
+)
+from ._serialize import converter, encode_value
+
+__all__ = ["Task", "TaskFailedError", "TaskOptions", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskFailedError(FloeError, RuntimeError):
+    """A recorded task failure replayed, when the original exception type cannot be rebuilt."""
+
+
+def _optional_callable(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(
+            f"Task option {attribute.name}={value!r} is not callable",
+            fix=f"Pass a function as {attribute.name}, or leave it out.",
+        )
+
+
+def _non_negative_or_none(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(
+            f"Invalid task option {attribute.name}={value!r}",
+            why=f"{attribute.name} is a number of seconds greater than 0.",
+            fix=f"Pass {attribute.name} as a positive number, or leave it out.",
+        )
+
+
+def _retries(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not int or value < 0:
+        raise ConfigError(
+            f"Invalid task option retries={value!r}",
+            why="retries counts the extra attempts after the first.",
+            fix="Pass retries as a whole number >= 0.",
+        )
+
+
+@attrs.frozen
+class TaskOptions:
+    """The options of a task, validated when the task is defined."""
+
+    name: str | None = None
+    retries: int = attrs.field(default=0, validator=_retries)
+    retry_delay: float = 0.0
+    retry_backoff: float = 1.0
+    retry_max_delay: float | None = None
+    retry_jitter: float = 0.0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    timeout: float | None = attrs.field(default=None, validator=_non_negative_or_none)
+    fallback: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
+    rollback: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
+    cache: bool = False
+    cache_ttl: float | None = attrs.field(default=None, validator=_non_negative_or_none)
+    secrets: tuple[str, ...] = ()
+    metadata: bool = False
+    raise_on_error: bool = True
+
+    def retry_options(self) -> RetryOptions:
+        return RetryOptions(
+            max_attempts=self.retries + 1,
+            base_delay=self.retry_delay,
+            backoff=self.retry_backoff,
+            max_delay=self.retry_max_delay,
+            jitter=self.retry_jitter,
+            retry_on=self.retry_on,
+        )
+
+
+class Task(Generic[P, R]):
+    """A task: call it inside a workflow to run it as a durable step."""
+
+    def __init__(self, function: Callable[P, Any], options: TaskOptions) -> None:
+        if not callable(function):
+            raise ConfigError(f"@task needs a function, got {function!r}")
+        self.function = function
+        self.options = options
+        self.retry = options.retry_options()  # validates the retry options now
+        self.name = options.name or callable_name(function)
+        self.is_async = inspect.iscoroutinefunction(function)
+        self._return_type = _return_annotation(function)
+        functools.update_wrapper(self, function)
+
+    def __repr__(self) -> str:
+        return f"<floe task {self.name!r}>"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # methods: bind like a function, keep the task behaviour
+        if instance is None:
+            return self
+        bound: Callable[..., Any] = self.function.__get__(instance, owner)
+        return Task(bound, self.options)
+
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """A variant of this task with some options changed."""
+        return Task(self.function, attrs.evolve(self.options, **changes))
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        state = current_run()
+        if state is None:
+            return self.function(*args, **kwargs)
+        key, position = current_scope().allocate(self.name)
+        if in_worker_thread():
+            return anyio.from_thread.run(run_step, state, self, args, kwargs, key, position)
+        return run_step(state, self, args, kwargs, key, position)
+
+
+@overload
+def task(function: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(*, name: str | None = None, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(function: Callable[P, R] | None = None, /, **options: Any) -> Any:
+    """Make *function* a task; use as ``@task`` or ``@task(retries=3, timeout=10, ...)``."""
+    unknown = set(options) - {field.name for field in attrs.fields(TaskOptions)}
+    if unknown:
+        raise ConfigError(
+            f"Unknown task option {sorted(unknown)[0]!r}",
+            why=f"Task options are: {', '.join(f.name for f in attrs.fields(TaskOptions))}.",
+            fix="Correct the option's name.",
+        )
+    if "retry_on" in options:
+        options["retry_on"] = RetryOptions(retry_on=options["retry_on"]).retry_on
+    if "secrets" in options:
+        options["secrets"] = tuple(options["secrets"])
+    built = TaskOptions(**options)
+    if function is not None:
+        return Task(function, built)
+    return lambda fn: Task(fn, built)
+
+
+def callable_name(function: Callable[..., Any]) -> str:
+    """A function's qualified name without the ``<locals>`` of enclosing functions."""
+    qualname = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    if not qualname:
+        return repr(function)
+    return str(qualname).rpartition("<locals>.")[2]
+
+
+def _return_annotation(function: Callable[..., Any]) -> Any:
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # unresolvable annotations: replay returns plain JSON values
+        return None
+    annotation = hints.get("return")
+    return None if annotation in (None, Any, type(None)) else annotation
+
+
+# -- running a step -------------------------------------------------------------------------
+
+
+async def run_step(
+    state: RunState,
+    task: Task[Any, Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    key: str,
+    position: str,
+) -> Any:
+    """Run (or replay) one call of *task* as the step *key* at *position*."""
+    recorded = state.replay.lookup(position, task.name, key)
+    if recorded is not None:
+        return _replay(task, recorded)
+    where = f"task {task.name!r}"
+    options = task.options
+    cache_key = _cache_key(task, args, kwargs) if options.cache else None
+    if cache_key is not None:
+        entry = await state.kernel.store.get_cached(cache_key)
+        if entry is not None:
+            await state.journal.write(
+                [
+                    ("task.cache_hit", key, {"task": task.name, "position": position}),
+                    ("task.completed", key, _completed(task, position, entry.value, cached=True)),
+                ]
+            )
+            return _decode(task, entry.value)
+
+    policy = state.kernel.retry_policy(task.retry)
+    retried = state.replay.retries.get(position, ())
+    attempt = len(retried) + 1
+    if retried:
+        # a crash during a backoff wait: the next attempt starts when it was due
+        await _sleep_until(retried[-1].data.get("wake_at"))
+    started = ("task.started", key, {"task": task.name, "position": position, "attempt": attempt})
+    await state.kernel.bus.post(
+        "task.started",
+        Event(run_id=state.run_id, seq=0, kind=started[0], step=key, data=started[2]),
+    )
+    while True:
+        try:
+            result = await _invoke(state, task, args, kwargs, key, position)
+            encoded = encode_value(result, where=f"the result of {where}")
+        except Exception as error:
+            delay = policy.next_delay(attempt, error)
+            if delay is None:
+                failure = error
+                break
+            wake = utcnow() + timedelta(seconds=delay)
+            await state.journal.write(
+                [
+                    (
+                        "task.retrying",
+                        key,
+                        {
+                            "task": task.name,
+                            "position": position,
+                            "attempt": attempt,
+                            "delay": delay,
+                            "wake_at": wake.isoformat(),
+                            "error": converter.unstructure(ErrorInfo.from_exception(error)),
+                        },
+                    )
+                ]
+            )
+            await anyio.sleep(delay)
+            attempt += 1
+            continue
+        if cache_key is not None:
+            expires = utcnow() + timedelta(seconds=options.cache_ttl) if options.cache_ttl else None
+            await state.kernel.store.put_cached(
+                CacheEntry(key=cache_key, value=encoded, expires_at=expires)
+            )
+        await state.journal.write(
+            [("task.completed", key, _completed(task, position, encoded))], published=[started]
+        )
+        state.executed.append(key)
+        return _decode(task, encoded)
+
+    if options.fallback is not None:
+        fallback_value = await _call(options.fallback, args, kwargs)
+        encoded = encode_value(fallback_value, where=f"the fallback result of {where}")
+        await state.journal.write(
+            [
+                ("task.fallback", key, {"task": task.name, "position": position}),
+                ("task.completed", key, _completed(task, position, encoded, fallback=True)),
+            ],
+            published=[started],
+        )
+        state.executed.append(key)
+        return _decode(task, encoded)
+
+    info = ErrorInfo.from_exception(failure)
+    await state.journal.write(
+        [
+            (
+                "task.failed",
+                key,
+                {
+                    "task": task.name,
+                    "position": position,
+                    "attempt": attempt,
+                    "error": converter.unstructure(info),
+                    "raised": options.raise_on_error,
+                },
+            )
+        ],
+        published=[started],
+    )
+    state.executed.append(key)
+    if options.raise_on_error:
+        raise failure
+    return None
+
+
+async def _sleep_until(wake_at: str | None) -> None:
+    if not wake_at:
+        return
+    remaining = (datetime.fromisoformat(wake_at) - utcnow()).total_seconds()
+    if remaining > 0:
+        await anyio.sleep(remaining)
+
+
+async def _invoke(
+    state: RunState,
+    task: Task[Any, Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    key: str,
+    position: str,
+) -> Any:
+    scope = Scope(key=key, position=position)
+    timeout = task.options.timeout
+    try:
+        deadline = anyio.fail_after(timeout) if timeout is not None else _no_deadline()
+        with deadline, step_scope(state, scope):
+            if task.is_async:
+                return await task.function(*args, **kwargs)
+            return await _in_thread(task.function, args, kwargs, abandon=timeout is not None)
+    except TimeoutError as error:
+        if isinstance(error, TaskTimeoutError):
+            raise
+        raise TaskTimeoutError(
+            f"Task {task.name!r} timed out after {timeout} s",
+            why="Every attempt of the task has this timeout; a blocking sync task is abandoned "
+            "at the deadline (its thread finishes in the background).",
+            fix="Raise the task's timeout, or make the task faster.",
+            context={"step": key},
+        ) from None
+
+
+class _no_deadline:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+async def _in_thread(
+    function: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], *, abandon: bool
+) -> Any:
+    def body() -> Any:
+        mark_worker_thread()
+        return function(*args, **kwargs)
+
+    return await anyio.to_thread.run_sync(body, abandon_on_cancel=abandon)
+
+
+async def _call(function: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **kwargs)
+    return await _in_thread(function, args, kwargs, abandon=False)
+
+
+def _completed(
+    task: Task[Any, Any],
+    position: str,
+    encoded: Any,
+    *,
+    cached: bool = False,
+    fallback: bool = False,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"task": task.name, "position": position, "result": encoded}
+    if cached:
+        data["cached"] = True
+    if fallback:
+        data["fallback"] = True
+    return data
+
+
+def _decode(task: Task[Any, Any], encoded: Any) -> Any:
+    if task._return_type is None:
+        return encoded
+    try:
+        return converter.structure(encoded, task._return_type)
+    except Exception:  # an annotation cattrs cannot build: the JSON value is the result
+        return encoded
+
+
+def _replay(task: Task[Any, Any], recorded: Event) -> Any:
+    data = recorded.data
+    if recorded.kind == "task.completed":
+        return _decode(task, data.get("result"))
+    if not data.get("raised", True):
+        return None
+    raise rebuild_error(converter.structure(data["error"], ErrorInfo))
+
+
+def rebuild_error(info: ErrorInfo) -> BaseException:
+    """An exception equal in type and message to a recorded one, where possible."""
+    module_name, _, qualname = info.type.rpartition(".")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        if isinstance(target, type) and issubclass(target, Exception):
+            rebuilt = target(*info.args) if info.args is not None else target(info.message)
+            if str(rebuilt) == info.message:
+                return rebuilt
+    except Exception:  # not importable or not constructible from a message
+        pass
+    return TaskFailedError(
+        f"{info.type}: {info.message}",
+        why="The task failed when the run first executed; replay raises the recorded failure.",
+    )
+
+
+def _cache_key(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    canonical = encode_value(
+        {"args": list(args), "kwargs": kwargs}, where=f"the arguments of task {task.name!r}"
+    )
+    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"task:{task.name}:{digest}"

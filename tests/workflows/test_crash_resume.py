@@ -1,0 +1,159 @@
+"""Kill a real process running a workflow at random points; a new process finishes it.
+
+Every step appends a line to a side-effect file before it returns. After SIGKILL and a
+resume in a fresh process: each step whose completion was journaled before the kill ran
+exactly once; the step in flight (if any) ran at most twice (at-least-once execution);
+the deterministic values recorded before the kill are the ones in the output; and the
+output has the same shape as an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import floe
+from floe.testing import open_store
+
+STEPS = 8
+
+SCRIPT = textwrap.dedent(
+    f"""
+    import json
+    import sys
+    import anyio
+    import floe
+
+    store, log_path, run_id = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    @floe.task
+    async def step(n: int) -> int:
+        await anyio.sleep(0.02)
+        with open(log_path, "a") as log:
+            log.write(f"{{n}}\\n")
+            log.flush()
+        await anyio.sleep(0.02)
+        return n * n
+
+    @floe.workflow
+    async def crashable() -> dict:
+        squares = []
+        for n in range({STEPS}):
+            squares.append(await step(n))
+        return {{
+            "squares": squares,
+            "at": (await floe.now()).isoformat(),
+            "id": str(await floe.uuid4()),
+            "dice": await floe.randint(1, 10**9),
+        }}
+
+    async def main() -> None:
+        async with floe.open_kernel(store=store, log_format="off"):
+            execution = await crashable.run_async(run_id=run_id)
+            print(json.dumps({{"status": str(execution.status), "output": execution.output}}))
+
+    anyio.run(main)
+    """
+)
+
+
+def _launch(script: Path, store: str, log: Path, run_id: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(script), store, str(log), run_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FLOE_STRICT_PLUGINS": "1"},
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> dict[str, object]:
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    result: dict[str, object] = json.loads(stdout.strip().splitlines()[-1])
+    return result
+
+
+async def _journal(store_url: str, run_id: str) -> list[floe.Event]:
+    async with open_store(store_url) as store:
+        return await store.read_events(run_id)
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(kill_after=st.floats(min_value=0.0, max_value=0.5))
+def test_sigkill_at_random_points_then_resume(
+    tmp_path_factory: pytest.TempPathFactory, kill_after: float
+) -> None:
+    root = tmp_path_factory.mktemp("crash")
+    script = root / "crashable.py"
+    script.write_text(SCRIPT)
+    store = f"sqlite:///{root}/floe.db"
+    log = root / "effects.log"
+
+    victim = _launch(script, store, log, "victim")
+    deadline = time.monotonic() + 60
+    while not log.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(kill_after)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+
+    before = anyio.run(_journal, store, "victim")
+    completed_before = {
+        e.data["result"]
+        for e in before
+        if e.kind == "task.completed" and e.step and e.step.startswith("step#")
+    }
+    recorded_values = {
+        e.data["task"]: e.data["result"]
+        for e in before
+        if e.kind == "task.completed" and e.data["task"].startswith("floe.")
+    }
+
+    resumed = _finish(_launch(script, store, log, "victim"))
+    assert resumed["status"] == "completed"
+    output = resumed["output"]
+    assert isinstance(output, dict)
+    assert output["squares"] == [n * n for n in range(STEPS)]
+    for task_name, field in (("floe.now", "at"), ("floe.uuid4", "id"), ("floe.randint", "dice")):
+        if task_name in recorded_values:
+            assert output[field] == recorded_values[task_name]
+
+    runs = Counter(int(line) for line in log.read_text().split())
+    for n in range(STEPS):
+        if n * n in completed_before:
+            assert runs[n] == 1, f"step {n} completed before the kill but ran {runs[n]} times"
+        else:
+            assert 1 <= runs[n] <= 2
+    assert sum(1 for n in range(STEPS) if runs[n] == 2) <= 1  # only the step in flight
+
+    # a second resume of the finished run runs nothing
+    again = _finish(_launch(script, store, log, "victim"))
+    assert again["output"] == output
+    assert Counter(int(line) for line in log.read_text().split()) == runs
+
+
+def test_uninterrupted_run_has_the_same_shape(tmp_path: Path) -> None:
+    script = tmp_path / "crashable.py"
+    script.write_text(SCRIPT)
+    result = _finish(_launch(script, f"sqlite:///{tmp_path}/floe.db", tmp_path / "log", "clean"))
+    output = result["output"]
+    assert isinstance(output, dict)
+    assert output["squares"] == [n * n for n in range(STEPS)]
+    assert set(output) == {"squares", "at", "id", "dice"}
