@@ -12,7 +12,15 @@ import attrs
 
 from ._errors import NotFoundError, PersistenceError
 from ._models import CacheEntry, Event, Run, RunQuery, Snapshot, utcnow
-from ._store import Store, check_append, check_keep_last, check_limit
+from ._store import (
+    Store,
+    check_append,
+    check_keep_last,
+    check_limit,
+    check_namespace,
+    check_value,
+    check_value_key,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -29,6 +37,7 @@ class MemoryStore(Store):
         self._journals: dict[str, list[Event]] = {}
         self._cache: dict[str, CacheEntry] = {}
         self._snapshots: dict[str, list[Snapshot]] = {}
+        self._values: dict[str, dict[str, bytes]] = {}
         self._ids = itertools.count(1)
 
     async def create_run(self, run: Run) -> None:
@@ -138,6 +147,28 @@ class MemoryStore(Store):
         else:
             self._snapshots.pop(component, None)
         return len(dropped)
+
+    async def get_value(self, namespace: str, key: str) -> bytes | None:
+        check_value_key(namespace, key)
+        await anyio.lowlevel.checkpoint()
+        return self._values.get(namespace, {}).get(key)
+
+    async def put_value(self, namespace: str, key: str, value: bytes) -> None:
+        check_value_key(namespace, key)
+        check_value(namespace, key, value)
+        await anyio.lowlevel.checkpoint()
+        self._values.setdefault(namespace, {})[key] = value
+
+    async def delete_value(self, namespace: str, key: str) -> bool:
+        check_value_key(namespace, key)
+        await anyio.lowlevel.checkpoint()
+        values = self._values.get(namespace, {})
+        return values.pop(key, None) is not None
+
+    async def list_keys(self, namespace: str) -> list[str]:
+        check_namespace(namespace)
+        await anyio.lowlevel.checkpoint()
+        return sorted(self._values.get(namespace, {}))
 
     async def claim_runs(
         self,

@@ -1,4 +1,4 @@
-"""The store protocol: where runs, journals, cached results and snapshots live.
+"""The store protocol: where runs, journals, cached results, snapshots and values live.
 
 A store is an async context manager (open on enter, close on exit). Stores are
 provided by plugins through ``floe_open_store(url)``; every implementation passes the
@@ -8,10 +8,11 @@ contract suite in :mod:`floe.testing`.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
@@ -20,7 +21,24 @@ import attrs
 from ._errors import ConfigError, FloeError, NotFoundError, PersistenceError, SequenceConflictError
 from ._models import CacheEntry, Event, Run, RunQuery, Snapshot
 
-__all__ = ["Store", "StoreURL", "check_append", "check_keep_last", "check_limit"]
+__all__ = [
+    "MAX_VALUE_KEY_LENGTH",
+    "Store",
+    "StoreURL",
+    "check_append",
+    "check_keep_last",
+    "check_limit",
+    "check_namespace",
+    "check_value",
+    "check_value_key",
+]
+
+MAX_VALUE_KEY_LENGTH: Final = 1024
+"""The longest key (in characters) of the key-value capability."""
+
+# lower case only: the JSON store makes a namespace a folder, and folder names that
+# differ only in case are one folder on macOS and Windows
+_NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 @attrs.frozen
@@ -179,6 +197,30 @@ class Store(abc.ABC):
     async def prune_snapshots(self, component: str, *, keep_last: int = 10) -> int:
         """Delete all but the newest *keep_last* snapshots; return how many went."""
 
+    # -- plugin values: a small key-value space per namespace -----------------------------
+
+    @abc.abstractmethod
+    async def get_value(self, namespace: str, key: str) -> bytes | None:
+        """The bytes stored under (*namespace*, *key*), or None.
+
+        The key-value capability is for plugins' own state (the ``secrets`` namespace
+        holds the secret store's ciphertexts). Every method validates its arguments with
+        :func:`check_namespace`, :func:`check_value_key` and :func:`check_value`, so a
+        bad namespace, key or value is a :class:`ConfigError` in every store.
+        """
+
+    @abc.abstractmethod
+    async def put_value(self, namespace: str, key: str, value: bytes) -> None:
+        """Store *value* under (*namespace*, *key*), replacing what was there."""
+
+    @abc.abstractmethod
+    async def delete_value(self, namespace: str, key: str) -> bool:
+        """Delete the value under (*namespace*, *key*); False when there was none."""
+
+    @abc.abstractmethod
+    async def list_keys(self, namespace: str) -> list[str]:
+        """Every key of *namespace*, sorted (by code point, as Python sorts strings)."""
+
     # -- leases for workers (optional) ----------------------------------------------------
 
     async def claim_runs(
@@ -255,3 +297,69 @@ def check_limit(limit: Any, *, name: str = "limit") -> int:
             fix=f"Pass {name} as a whole number >= 1.",
         )
     return limit
+
+
+def check_namespace(namespace: Any) -> str:
+    """Validate a namespace of the key-value capability; return it.
+
+    A namespace is 1-64 characters of lower-case letters, digits, ``_``, ``.`` and
+    ``-``, starting with a letter or digit: backends may make it a column value, a
+    folder or a key prefix.
+    """
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+        raise ConfigError(
+            f"Invalid value namespace {namespace!r}",
+            why="A namespace is 1-64 characters of lower-case letters, digits, '_', '.' and "
+            "'-', starting with a letter or digit.",
+            fix="Use a short fixed name for your plugin's values, e.g. 'secrets'.",
+            context={"namespace": namespace},
+        )
+    return namespace
+
+
+def check_value_key(namespace: Any, key: Any) -> tuple[str, str]:
+    """Validate a namespace (:func:`check_namespace`) and a key; return them.
+
+    A key is any non-empty string of at most :data:`MAX_VALUE_KEY_LENGTH` characters
+    without NUL characters or lone surrogates, so that every backend (SQLite, files,
+    PostgreSQL text) holds it exactly.
+    """
+    check_namespace(namespace)
+    if not isinstance(key, str) or not key:
+        raise ConfigError(
+            f"Invalid key {key!r} in value namespace {namespace!r}",
+            why="A key is a non-empty string.",
+            fix="Pass the key as a non-empty str.",
+            context={"namespace": namespace},
+        )
+    problem = None
+    if len(key) > MAX_VALUE_KEY_LENGTH:
+        problem = f"it has {len(key)} characters, more than {MAX_VALUE_KEY_LENGTH}"
+    elif "\x00" in key:
+        problem = "it holds a NUL character"
+    else:
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "it holds a lone surrogate, which has no UTF-8 form"
+    if problem is not None:
+        raise ConfigError(
+            f"Invalid key in value namespace {namespace!r}: {problem}",
+            why="Keys must be storable exactly by every backend.",
+            fix=f"Use a key of at most {MAX_VALUE_KEY_LENGTH} characters of ordinary text.",
+            context={"namespace": namespace, "key": key[:80]},
+        )
+    return namespace, key
+
+
+def check_value(namespace: str, key: str, value: Any) -> bytes:
+    """Validate a value of the key-value capability: it must be ``bytes``."""
+    if type(value) is not bytes:
+        raise ConfigError(
+            f"Invalid value for key {key!r} in namespace {namespace!r}: "
+            f"a {type(value).__name__}, not bytes",
+            why="The key-value capability stores bytes, exactly as given.",
+            fix="Encode the value yourself, e.g. text.encode() or floe.storage.dump_json(data).",
+            context={"namespace": namespace, "key": key},
+        )
+    return value

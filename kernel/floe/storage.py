@@ -12,13 +12,25 @@ from ._models import FORMAT_VERSION, utcnow
 from ._resources import write_atomically
 from ._serialize import converter, decode_document, encode_value
 from ._serialize import dumps as dump_json
-from ._store import check_append, check_keep_last, check_limit
+from ._store import (
+    MAX_VALUE_KEY_LENGTH,
+    check_append,
+    check_keep_last,
+    check_limit,
+    check_namespace,
+    check_value,
+    check_value_key,
+)
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_VALUE_KEY_LENGTH",
     "check_append",
     "check_keep_last",
     "check_limit",
+    "check_namespace",
+    "check_value",
+    "check_value_key",
     "decode_document",
     "dump_json",
     "encode_value",

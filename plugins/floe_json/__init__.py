@@ -1,9 +1,11 @@
 """floe_json: the JSON-files store, ``json:///relative/dir`` or ``json:////absolute/dir``.
 
-A store for development and debugging: each run (record and journal), cached result and
-component's snapshot history is one indented JSON file you can open, diff or delete::
+A store for development and debugging: each run (record and journal), cached result,
+component's snapshot history and plugin value is one indented JSON file you can open,
+diff or delete::
 
     <dir>/runs/<name>.json        <dir>/cache/<name>.json        <dir>/snapshots/<name>.json
+    <dir>/values/<namespace>/<name>.json    (the value's bytes in base64)
 
 ``<name>`` is a readable slug of the run id, cache key or component plus a hash of the
 exact string (``order-42-3f2a9c1b7d4e5f60.json``); the file also records the exact string.

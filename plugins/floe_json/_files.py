@@ -8,13 +8,17 @@ calls it through ``anyio.to_thread``. The layout of a store directory::
     <dir>/runs/<name>.json               one run: its record and its whole journal
     <dir>/cache/<name>.json              one cached task result
     <dir>/snapshots/<name>.json          every snapshot of one component
+    <dir>/values/<namespace>/<name>.json one plugin value (the key-value capability)
 
-``<name>`` is :func:`file_name` of the run id, cache key or component: a readable slug
-plus a hash of the exact string, so any string maps to one file inside the directory.
+``<name>`` is :func:`file_name` of the run id, cache key, component or value key: a
+readable slug plus a hash of the exact string, so any string maps to one file inside the
+directory. A namespace is a folder name as it is: the store checks it is a safe one first.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import re
@@ -48,6 +52,7 @@ __all__ = [
     "RunFileHeader",
     "SnapshotFile",
     "StoreFile",
+    "ValueFile",
     "file_name",
 ]
 
@@ -100,6 +105,17 @@ class StoreFile:
     next_id: int = 1
 
 
+@attrs.frozen(kw_only=True)
+class ValueFile:
+    """``values/<namespace>/<name>.json``: one plugin value, as standard base64."""
+
+    format: int = FORMAT_VERSION
+    namespace: str
+    key: str
+    value: str
+    """The bytes in standard base64 (RFC 4648), decodable with ``base64 -d``."""
+
+
 def file_name(name: str) -> str:
     """The file name for a run id, cache key or component: safe anywhere, unique to *name*.
 
@@ -135,6 +151,7 @@ class JSONDirectory:
         self.runs = root / "runs"
         self.cache = root / "cache"
         self.snapshots = root / "snapshots"
+        self.values = root / "values"
         self.store_path = root / "store.json"
         self._lock_fd: int | None = None
 
@@ -475,6 +492,98 @@ class JSONDirectory:
         if dropped:
             self._write_snapshots(component, newest[:keep_last])
         return dropped
+
+    # -- plugin values ------------------------------------------------------------------
+
+    def value_path(self, namespace: str, key: str) -> Path:
+        return self.values / namespace / file_name(key)
+
+    def _read_value(self, path: Path, namespace: str, key: str | None) -> ValueFile | None:
+        """The value file at *path*; *key* None when listing (the file names its key)."""
+        what = f"Value {key!r} of namespace {namespace!r}" if key is not None else "A value"
+        context = {"namespace": namespace, **({"key": key} if key is not None else {})}
+        found = self._load(path, ValueFile, what=what, context=context)
+        if found is None:
+            return None
+        if key is not None and found.key != key:
+            raise self._mismatch(path, "key", key, found.key)
+        own_name = file_name(found.key)
+        if found.namespace != namespace or own_name != path.name:
+            raise PersistenceError(
+                f"{path} holds the value {found.key!r} of namespace {found.namespace!r}, "
+                f"whose file is values/{found.namespace}/{own_name}",
+                why=_RENAMED,
+                fix="Move the file back to its own name or delete it.",
+                context={"path": str(path), "namespace": namespace, "key": found.key},
+            )
+        return found
+
+    def get_value(self, namespace: str, key: str) -> bytes | None:
+        path = self.value_path(namespace, key)
+        found = self._read_value(path, namespace, key)
+        if found is None:
+            return None
+        try:
+            return base64.b64decode(found.value, validate=True)
+        except binascii.Error as error:
+            raise PersistenceError(
+                f"Value {key!r} of namespace {namespace!r} in {path} is not valid base64",
+                why=str(error),
+                fix=_RESTORE,
+                context={"namespace": namespace, "key": key, "path": str(path)},
+            ) from error
+
+    def put_value(self, namespace: str, key: str, value: bytes) -> None:
+        path = self.value_path(namespace, key)
+        self._read_value(path, namespace, key)  # refuses to replace a corrupt or newer file
+        document = ValueFile(
+            namespace=namespace, key=key, value=base64.b64encode(value).decode("ascii")
+        )
+        self._save(
+            path,
+            document,
+            what=f"value {key!r} of namespace {namespace!r}",
+            context={"namespace": namespace, "key": key},
+        )
+
+    def delete_value(self, namespace: str, key: str) -> bool:
+        path = self.value_path(namespace, key)
+        if self._read_value(path, namespace, key) is None:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise PersistenceError(
+                f"Cannot delete value {key!r} of namespace {namespace!r} ({path})",
+                why=f"{type(error).__name__}: {error.strerror or error}",
+                fix="Check the directory's permissions.",
+                context={"namespace": namespace, "key": key, "path": str(path)},
+            ) from error
+        return True
+
+    def list_keys(self, namespace: str) -> list[str]:
+        folder = self.values / namespace
+        try:
+            with os.scandir(folder) as entries:
+                # dot files are write-in-progress temporaries
+                paths = [
+                    Path(entry.path)
+                    for entry in entries
+                    if entry.name.endswith(".json") and not entry.name.startswith(".")
+                ]
+        except FileNotFoundError:
+            return []  # nothing stored in this namespace yet
+        except OSError as error:
+            raise PersistenceError(
+                f"Cannot list the values of namespace {namespace!r} in {folder}",
+                why=f"{type(error).__name__}: {error.strerror or error}",
+                fix="Check that the folder is a readable directory.",
+                context={"url": self.url, "path": str(folder), "namespace": namespace},
+            ) from error
+        found = (self._read_value(path, namespace, None) for path in paths)
+        return sorted(value.key for value in found if value is not None)  # None: removed since
 
     # -- leases -------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from floe import (
     Store,
     StoreURL,
 )
-from floe.storage import check_keep_last, check_limit
+from floe.storage import check_keep_last, check_limit, check_namespace, check_value, check_value_key
 
 from ._files import JSONDirectory
 
@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 
 class JSONStore(Store):
-    """Runs, journals, cached results and snapshots as indented JSON files in one directory.
+    """Runs, journals, cached results, snapshots and plugin values as indented JSON files.
 
     Made for development and debugging: every record is a file you can read, diff and
     delete. Each run is one file holding its record and its whole journal, so an append
@@ -176,6 +176,25 @@ class JSONStore(Store):
     async def prune_snapshots(self, component: str, *, keep_last: int = 10) -> int:
         check_keep_last(keep_last)
         return await self._write(lambda files: files.prune_snapshots(component, keep_last))
+
+    # -- plugin values ------------------------------------------------------------------
+
+    async def get_value(self, namespace: str, key: str) -> bytes | None:
+        check_value_key(namespace, key)
+        return await self._read(lambda files: files.get_value(namespace, key))
+
+    async def put_value(self, namespace: str, key: str, value: bytes) -> None:
+        check_value_key(namespace, key)
+        check_value(namespace, key, value)
+        await self._write(lambda files: files.put_value(namespace, key, value))
+
+    async def delete_value(self, namespace: str, key: str) -> bool:
+        check_value_key(namespace, key)
+        return await self._write(lambda files: files.delete_value(namespace, key))
+
+    async def list_keys(self, namespace: str) -> list[str]:
+        check_namespace(namespace)
+        return await self._read(lambda files: files.list_keys(namespace))
 
     # -- leases -------------------------------------------------------------------------
 

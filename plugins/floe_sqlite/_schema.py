@@ -85,8 +85,23 @@ _INITIAL_SCHEMA = (
     "CREATE INDEX snapshots_by_component ON snapshots (component, created_at, id)",
 )
 
+_PLUGIN_VALUES = (
+    # plugins' own state (the secret store's ciphertexts ...): opaque bytes by key
+    """
+    CREATE TABLE plugin_values (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID
+    """,
+)
+
+# A migration, once released, never changes: a database at its version already has
+# exactly its statements applied. A change to the schema is a new migration.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: runs, events, cache, snapshots", _INITIAL_SCHEMA),
+    Migration(2, "plugin_values: the key-value capability", _PLUGIN_VALUES),
 )
 """Every migration in order; ``MIGRATIONS[i].version == i + 1``."""
 

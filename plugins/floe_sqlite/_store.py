@@ -4,7 +4,8 @@ Documents (runs, cache entries, snapshots) are stored as the converter's JSON ne
 the columns that queries filter and sort on; journal events are rows with their data as
 JSON. Times that queries sort on are whole microseconds since the epoch (UTC), so
 ordering is exact. Encoding happens on the caller's side (a value that cannot be stored
-fails before it reaches the database); decoding happens in the writer thread.
+fails before it reaches the database); decoding happens in the writer thread. Plugins'
+values (the key-value capability) are raw bytes in the ``plugin_values`` table.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from floe.storage import (
     check_append,
     check_keep_last,
     check_limit,
+    check_namespace,
+    check_value,
+    check_value_key,
     decode_document,
     dump_json,
     utcnow,
@@ -545,6 +549,57 @@ class SQLiteStore(Store):
             "  ORDER BY created_at DESC, id DESC LIMIT :keep_last)",
             {"component": component, "keep_last": keep_last},
         ).rowcount
+
+    # -- plugin values ----------------------------------------------------------------------
+
+    async def get_value(self, namespace: str, key: str) -> bytes | None:
+        check_value_key(namespace, key)
+        result: bytes | None = await self._read(self._get_value, namespace, key)
+        return result
+
+    @staticmethod
+    def _get_value(connection: sqlite3.Connection, namespace: str, key: str) -> bytes | None:
+        row = connection.execute(
+            "SELECT value FROM plugin_values WHERE namespace = ? AND key = ?", (namespace, key)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    async def put_value(self, namespace: str, key: str, value: bytes) -> None:
+        check_value_key(namespace, key)
+        check_value(namespace, key, value)
+        await self._write(self._put_value, namespace, key, value)
+
+    @staticmethod
+    def _put_value(connection: sqlite3.Connection, namespace: str, key: str, value: bytes) -> None:
+        connection.execute(
+            "INSERT OR REPLACE INTO plugin_values (namespace, key, value) VALUES (?, ?, ?)",
+            (namespace, key, value),
+        )
+
+    async def delete_value(self, namespace: str, key: str) -> bool:
+        check_value_key(namespace, key)
+        deleted: bool = await self._write(self._delete_value, namespace, key)
+        return deleted
+
+    @staticmethod
+    def _delete_value(connection: sqlite3.Connection, namespace: str, key: str) -> bool:
+        cursor = connection.execute(
+            "DELETE FROM plugin_values WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return cursor.rowcount > 0
+
+    async def list_keys(self, namespace: str) -> list[str]:
+        check_namespace(namespace)
+        keys: list[str] = await self._read(self._list_keys, namespace)
+        return keys
+
+    @staticmethod
+    def _list_keys(connection: sqlite3.Connection, namespace: str) -> list[str]:
+        # BINARY collation compares UTF-8 bytes, which orders as code points do
+        rows = connection.execute(
+            "SELECT key FROM plugin_values WHERE namespace = ? ORDER BY key", (namespace,)
+        )
+        return [key for (key,) in rows]
 
     # -- leases ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import os
 import shutil
@@ -504,3 +505,121 @@ async def test_removed_runs_folder_reads_as_empty_and_comes_back(
     assert await store.list_runs() == []
     await store.create_run(Run(run_id="r-1", name="again"))
     assert [r.run_id for r in await store.list_runs()] == ["r-1"]
+
+
+# -- plugin values: one file each, under values/<namespace>/ ---------------------------------
+
+
+async def test_value_files_are_where_the_docs_say(store: JSONStore, root: Path) -> None:
+    await store.put_value("secrets", "api_key", b"\x00\xffcipher")
+    path = root / "values" / "secrets" / file_name("api_key")
+    assert path.name.startswith("api_key-")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith('{\n  "')
+    document = json.loads(text)
+    assert document == {
+        "format": 1,
+        "namespace": "secrets",
+        "key": "api_key",
+        "value": base64.b64encode(b"\x00\xffcipher").decode(),
+    }
+    assert await store.delete_value("secrets", "api_key")
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "..", ".", "/etc/passwd", "ü/ñ 🌊", "x" * 300, ".lock"]
+)
+async def test_any_value_key_stays_inside_its_namespace_folder(
+    store: JSONStore, root: Path, key: str
+) -> None:
+    await store.put_value("plugin", key, key.encode())
+    assert await store.get_value("plugin", key) == key.encode()
+    assert await store.list_keys("plugin") == [key]
+    folder = root / "values" / "plugin"
+    assert {path.parent for path in _all_files(root / "values")} == {folder}
+    assert all(len(path.name) < 100 for path in _all_files(folder))
+
+
+async def test_value_writes_leave_no_temporary_files(store: JSONStore, root: Path) -> None:
+    for index in range(20):
+        await store.put_value("plugin", f"k{index % 3}", bytes([index]))
+    await store.delete_value("plugin", "k0")
+    assert [p.name for p in _all_files(root / "values")] == sorted(
+        file_name(key) for key in ("k1", "k2")
+    )
+
+
+def _value_operations(store: JSONStore) -> list[Callable[[], Awaitable[object]]]:
+    return [
+        lambda: store.get_value("plugin", "k"),
+        lambda: store.put_value("plugin", "k", b"replaced"),
+        lambda: store.delete_value("plugin", "k"),
+        lambda: store.list_keys("plugin"),  # names the file, which the listing met
+    ]
+
+
+async def _fill_values(store: JSONStore, root: Path) -> Path:
+    await store.put_value("plugin", "k", b"v")
+    await store.put_value("plugin", "other", b"w")
+    return root / "values" / "plugin" / file_name("k")
+
+
+async def test_value_of_a_newer_format_is_refused_and_left_untouched(
+    store: JSONStore, root: Path
+) -> None:
+    path = await _fill_values(store, root)
+    before = _rewrite_json(path, lambda document: document.update(format=2))
+    for operation in _value_operations(store):
+        with pytest.raises(PersistenceError, match="written by a newer floe") as caught:
+            await operation()
+        assert str(path) in str(caught.value)
+        assert caught.value.context["format"] == 2
+    assert path.read_bytes() == before
+    assert await store.get_value("plugin", "other") == b"w"
+
+
+_VALUE_CORRUPTIONS = {
+    "bad JSON": (b'{"format": 1, "key": ', "is not valid JSON"),
+    "wrong shape": (b'{"format": 1, "key": 7}', "does not match the ValueFile format"),
+    "empty": (b"", "is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(_VALUE_CORRUPTIONS))
+async def test_corrupt_value_file_is_named_and_left_untouched(
+    store: JSONStore, root: Path, corruption: str
+) -> None:
+    path = await _fill_values(store, root)
+    body, message = _VALUE_CORRUPTIONS[corruption]
+    path.write_bytes(body)
+    for operation in _value_operations(store):
+        with pytest.raises(PersistenceError, match=message) as caught:
+            await operation()
+        assert caught.value.context["path"] == str(path)
+    assert path.read_bytes() == body
+    assert await store.get_value("plugin", "other") == b"w"
+
+
+async def test_value_that_is_not_base64_is_named(store: JSONStore, root: Path) -> None:
+    path = await _fill_values(store, root)
+    _rewrite_json(path, lambda document: document.update(value="not base64!"))
+    with pytest.raises(
+        PersistenceError, match=r"Value 'k' of namespace 'plugin' .* not valid base64"
+    ):
+        await store.get_value("plugin", "k")
+
+
+async def test_value_file_under_another_name_is_reported(store: JSONStore, root: Path) -> None:
+    path = await _fill_values(store, root)
+    shutil.copy(path, path.with_name(file_name("copy")))
+    with pytest.raises(PersistenceError, match="holds key 'k', not 'copy'"):
+        await store.get_value("plugin", "copy")
+    with pytest.raises(PersistenceError, match="holds the value 'k' of namespace 'plugin'"):
+        await store.list_keys("plugin")
+    moved = root / "values" / "elsewhere" / file_name("k")
+    moved.parent.mkdir()
+    shutil.copy(path, moved)
+    with pytest.raises(PersistenceError, match="holds the value 'k' of namespace 'plugin'"):
+        await store.get_value("elsewhere", "k")
+    assert await store.get_value("plugin", "other") == b"w"

@@ -7,6 +7,7 @@ process, the vandal and the older (or newer) floe.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import itertools
 import logging
 import shutil
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
+import orjson
 import pytest
 from hypothesis import settings
 
@@ -281,17 +284,20 @@ async def test_empty_file_is_migrated_from_version_zero(tmp_path: Path) -> None:
 
 def test_migrations_run_forward_one_version_at_a_time(tmp_path: Path) -> None:
     database = tmp_path / "floe.db"
+    every_version = [migration.version for migration in MIGRATIONS]
+    assert every_version == list(range(1, SCHEMA_VERSION + 1))
     with _raw(database) as raw:
-        assert migrate(raw, path=str(database)) == [1]
+        assert migrate(raw, path=str(database)) == every_version
         raw.execute("INSERT INTO cache (key, format, doc) VALUES ('k', 1, '{}')")
-        labels = Migration(2, "add labels", ("ALTER TABLE runs ADD COLUMN labels TEXT",))
-        assert migrate(raw, path=str(database), migrations=(*MIGRATIONS, labels)) == [2]
+        following = SCHEMA_VERSION + 1
+        labels = Migration(following, "add labels", ("ALTER TABLE runs ADD COLUMN labels TEXT",))
+        assert migrate(raw, path=str(database), migrations=(*MIGRATIONS, labels)) == [following]
         assert migrate(raw, path=str(database), migrations=(*MIGRATIONS, labels)) == []
         columns = [row[1] for row in raw.execute("PRAGMA table_info(runs)")]
         assert "labels" in columns
         assert raw.execute("SELECT key FROM cache").fetchall() == [("k",)]
-        assert raw.execute("SELECT value FROM floe_meta").fetchall() == [("2",)]
-        # a floe that only knows version 1 now refuses the file
+        assert raw.execute("SELECT value FROM floe_meta").fetchall() == [(str(following),)]
+        # a floe that only knows the released versions now refuses the file
         with pytest.raises(PersistenceError, match="newer floe"):
             migrate(raw, path=str(database))
     raw.close()
@@ -299,12 +305,121 @@ def test_migrations_run_forward_one_version_at_a_time(tmp_path: Path) -> None:
 
 def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None:
     database = tmp_path / "floe.db"
-    broken = Migration(2, "broken", ("ALTER TABLE runs ADD COLUMN ok TEXT", "NOT SQL"))
+    broken = Migration(
+        SCHEMA_VERSION + 1, "broken", ("ALTER TABLE runs ADD COLUMN ok TEXT", "NOT SQL")
+    )
     with _raw(database) as raw:
         with pytest.raises(sqlite3.OperationalError):
             migrate(raw, path=str(database), migrations=(*MIGRATIONS, broken))
-        assert raw.execute("SELECT value FROM floe_meta").fetchall() == [("1",)]
+        assert raw.execute("SELECT value FROM floe_meta").fetchall() == [(str(SCHEMA_VERSION),)]
         assert "ok" not in [row[1] for row in raw.execute("PRAGMA table_info(runs)")]
+    raw.close()
+
+
+# A released migration never changes: databases at its version have exactly these
+# statements applied. Pinned by digest, so an edit in place fails here.
+RELEASED_MIGRATIONS = {
+    1: "c22bb848b868d9ab",
+    2: "c7f3b3b2607ce92a",
+}
+
+
+@pytest.mark.parametrize("migration", MIGRATIONS, ids=lambda migration: f"v{migration.version}")
+def test_released_migrations_are_never_edited(migration: Migration) -> None:
+    digest = hashlib.sha256("\n;\n".join(migration.statements).encode()).hexdigest()[:16]
+    assert RELEASED_MIGRATIONS.get(migration.version) == digest, (
+        f"migration {migration.version} changed: add a new migration instead"
+    )
+
+
+def _write_version_one_database(database: Path) -> Run:
+    """A database exactly as the floe of schema version 1 left it, holding some data."""
+    run = Run(
+        run_id="old-run", name="before-v2", status=floe.RunStatus.COMPLETED, output={"n": [1, 2]}
+    )
+    with _raw(database) as raw:
+        raw.execute("PRAGMA journal_mode=WAL")
+        assert migrate(raw, path=str(database), migrations=MIGRATIONS[:1]) == [1]
+        raw.execute(
+            "INSERT INTO runs (name, kind, status, parent_id, created_at, runnable_at,"
+            " lease_owner, lease_expires_at, format, doc, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            SQLiteStore._run_columns(run),
+        )
+        for event in _events("old-run", 1, 2):
+            raw.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.run_id,
+                    event.seq,
+                    event.kind,
+                    event.step,
+                    event.at.isoformat(),
+                    orjson.dumps(event.data),
+                    event.format,
+                ),
+            )
+        raw.execute(
+            "INSERT INTO cache (key, expires_at, format, doc) VALUES (?, NULL, 1, ?)",
+            ("old-key", orjson.dumps({"key": "old-key", "value": [0, ""], "format": 1})),
+        )
+        tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+        assert "plugin_values" not in tables
+    raw.close()
+    return run
+
+
+async def test_version_one_database_is_migrated_with_its_data_intact(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    run = _write_version_one_database(database)
+    async with SQLiteStore(database) as store:
+        loaded = await store.get_run("old-run")
+        assert loaded == attrs.evolve(run, last_seq=2)
+        assert [e.data for e in await store.read_events("old-run")] == [{"n": 1}, {"n": 2}]
+        entry = await store.get_cached("old-key")
+        assert entry is not None
+        assert entry.value == [0, ""]
+        # the new table works, next to the old data
+        await store.put_value("plugin", "new", b"\x00value")
+        assert await store.get_value("plugin", "new") == b"\x00value"
+        assert await store.list_keys("plugin") == ["new"]
+        await store.append_events("old-run", _events("old-run", 3, 1))
+    with _raw(database) as raw:
+        version = raw.execute("SELECT value FROM floe_meta WHERE key = 'schema_version'")
+        assert version.fetchone() == ("2",)
+        assert raw.execute("SELECT namespace, key FROM plugin_values").fetchall() == [
+            ("plugin", "new")
+        ]
+    raw.close()
+    # and reopening it again migrates nothing more
+    async with SQLiteStore(database) as store:
+        assert await store.get_value("plugin", "new") == b"\x00value"
+        assert len(await store.read_events("old-run")) == 3
+
+
+async def test_version_one_database_migrates_once_under_concurrent_opens(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    _write_version_one_database(database)
+    stores = [SQLiteStore(database) for _ in range(4)]
+    async with anyio.create_task_group() as group:
+        for store in stores:
+            group.start_soon(store.open)
+    try:
+        for index, store in enumerate(stores):
+            await store.put_value("plugin", f"from-{index}", b"x")
+        assert await stores[0].list_keys("plugin") == [f"from-{i}" for i in range(4)]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_plugin_values_are_raw_blobs(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.put_value("plugin", "k", bytes(range(256)))
+    with _raw(database) as raw:
+        row = raw.execute("SELECT typeof(value), value FROM plugin_values").fetchone()
+        assert row == ("blob", bytes(range(256)))
     raw.close()
 
 

@@ -304,6 +304,108 @@ class StoreContract:
             await store.prune_snapshots("c", keep_last=keep_last)
         assert len(await store.list_snapshots("c")) == 1
 
+    # -- plugin values ------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "value", [b"", b"x", bytes(range(256)), "é ✓".encode(), b"\x00" * 70_000]
+    )
+    async def test_value_round_trip(self, store: Store, value: bytes) -> None:
+        assert await store.get_value("plugin", "k") is None
+        await store.put_value("plugin", "k", value)
+        assert await store.get_value("plugin", "k") == value
+        assert await store.get_value("plugin", "other") is None
+
+    async def test_value_put_replaces(self, store: Store) -> None:
+        await store.put_value("plugin", "k", b"first")
+        await store.put_value("plugin", "k", b"second")
+        assert await store.get_value("plugin", "k") == b"second"
+        assert await store.list_keys("plugin") == ["k"]
+
+    async def test_value_delete_says_whether_there_was_one(self, store: Store) -> None:
+        await store.put_value("plugin", "k", b"v")
+        await store.put_value("plugin", "kept", b"w")
+        assert await store.delete_value("plugin", "k") is True
+        assert await store.get_value("plugin", "k") is None
+        assert await store.delete_value("plugin", "k") is False
+        assert await store.delete_value("plugin", "never") is False
+        assert await store.list_keys("plugin") == ["kept"]
+        await store.put_value("plugin", "k", b"again")
+        assert await store.get_value("plugin", "k") == b"again"
+
+    async def test_list_keys_sorted_by_code_point(self, store: Store) -> None:
+        # case, unsafe characters and non-ASCII text: each key is its own, kept exactly
+        keys = ["b", "a", "B", "a/b", "../up", "é", "Ω", "z z", "\U0001f600", "A.b-c_d", "."]
+        for index, key in enumerate(keys):
+            await store.put_value("plugin", key, str(index).encode())
+        assert await store.list_keys("plugin") == sorted(keys)
+        for index, key in enumerate(keys):
+            assert await store.get_value("plugin", key) == str(index).encode()
+        assert await store.list_keys("empty") == []
+
+    async def test_value_namespaces_are_isolated(self, store: Store) -> None:
+        await store.put_value("one", "k", b"1")
+        await store.put_value("two", "k", b"2")
+        await store.put_value("two", "only-two", b"3")
+        assert await store.get_value("one", "k") == b"1"
+        assert await store.get_value("two", "k") == b"2"
+        assert await store.list_keys("one") == ["k"]
+        assert await store.list_keys("two") == ["k", "only-two"]
+        assert await store.delete_value("one", "k") is True
+        assert await store.get_value("two", "k") == b"2"
+        assert await store.get_value("one", "only-two") is None
+
+    @pytest.mark.parametrize(
+        ("namespace", "key"),
+        [
+            ("", "k"),
+            (None, "k"),
+            (b"plugin", "k"),
+            ("Plugin", "k"),
+            ("../escape", "k"),
+            (".hidden", "k"),
+            ("a/b", "k"),
+            ("n" * 65, "k"),
+            ("plugin", ""),
+            ("plugin", None),
+            ("plugin", b"k"),
+            ("plugin", 7),
+            ("plugin", "nul\x00byte"),
+            ("plugin", "lone \ud800 surrogate"),
+            ("plugin", "k" * 1025),
+        ],
+    )
+    async def test_bad_namespace_or_key_is_a_config_error(
+        self, store: Store, namespace: Any, key: Any
+    ) -> None:
+        await store.put_value("plugin", "kept", b"v")
+        calls: list[Callable[[], Any]] = [
+            lambda: store.get_value(namespace, key),
+            lambda: store.put_value(namespace, key, b"v"),
+            lambda: store.delete_value(namespace, key),
+        ]
+        if key == "k":
+            calls.append(lambda: store.list_keys(namespace))
+        for call in calls:
+            with pytest.raises(ConfigError):
+                await call()
+        assert await store.list_keys("plugin") == ["kept"]
+
+    @pytest.mark.parametrize("value", ["text", None, bytearray(b"v"), memoryview(b"v"), 1])
+    async def test_value_that_is_not_bytes_is_a_config_error(
+        self, store: Store, value: Any
+    ) -> None:
+        await store.put_value("plugin", "k", b"kept")
+        with pytest.raises(ConfigError, match="not bytes"):
+            await store.put_value("plugin", "k", value)
+        assert await store.get_value("plugin", "k") == b"kept"
+
+    async def test_concurrent_puts_to_many_keys(self, store: Store) -> None:
+        async with anyio.create_task_group() as group:
+            for index in range(50):
+                group.start_soon(store.put_value, "plugin", f"k{index:02}", bytes([index]))
+        assert await store.list_keys("plugin") == [f"k{index:02}" for index in range(50)]
+        assert await store.get_value("plugin", "k49") == bytes([49])
+
     # -- leases -------------------------------------------------------------------------
 
     async def test_leases(self, store: Store) -> None:
@@ -341,6 +443,9 @@ class StoreContract:
             await store.append_events("r-1", _events("r-1", 1, 2))
             await store.put_cached(CacheEntry(key="k", value=[1]))
             await store.save_snapshot(Snapshot(component="c", state="A"))
+            await store.put_value("plugin", "k", b"\x00kept")
+            await store.put_value("plugin", "gone", b"x")
+            await store.delete_value("plugin", "gone")
         async with reopen() as store:
             run = await store.get_run("r-1")
             assert run is not None
@@ -352,3 +457,5 @@ class StoreContract:
             latest = await store.latest_snapshot("c")
             assert latest is not None
             assert latest.state == "A"
+            assert await store.get_value("plugin", "k") == b"\x00kept"
+            assert await store.list_keys("plugin") == ["k"]

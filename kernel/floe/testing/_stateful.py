@@ -27,6 +27,8 @@ _json = st.recursive(
 )
 _run_ids = st.sampled_from(["a", "b", "c"])
 _components = st.sampled_from(["x", "y"])
+_namespaces = st.sampled_from(["one", "two"])
+_value_keys = st.sampled_from(["k", "K", "k/1", "é"])
 
 
 def make_store_machine(
@@ -52,6 +54,7 @@ def make_store_machine(
             self.statuses: dict[str, RunStatus] = {}
             self.cache: dict[str, Any] = {}
             self.snapshots: dict[str, list[tuple[int, int, str]]] = {}
+            self.values: dict[str, dict[str, bytes]] = {"one": {}, "two": {}}
             self.clock = utcnow()
 
         @initialize()
@@ -134,6 +137,17 @@ def make_store_machine(
             assert deleted == max(len(history) - keep, 0)
             self.snapshots[component] = history[:keep]
 
+        @rule(namespace=_namespaces, key=_value_keys, value=st.binary(max_size=16))
+        def put_value(self, namespace: str, key: str, value: bytes) -> None:
+            self.call(self.store.put_value, namespace, key, value)
+            self.values[namespace][key] = value
+
+        @rule(namespace=_namespaces, key=_value_keys)
+        def delete_value(self, namespace: str, key: str) -> None:
+            deleted = self.call(self.store.delete_value, namespace, key)
+            assert deleted == (key in self.values[namespace])
+            self.values[namespace].pop(key, None)
+
         @invariant()
         def journals_match(self) -> None:
             if not hasattr(self, "store"):
@@ -163,6 +177,15 @@ def make_store_machine(
                 assert [s.state for s in stored] == [
                     state for *_, state in sorted(history, reverse=True)
                 ]
+
+        @invariant()
+        def values_match(self) -> None:
+            if not hasattr(self, "store"):
+                return
+            for namespace, values in self.values.items():
+                assert self.call(self.store.list_keys, namespace) == sorted(values)
+                for key, value in values.items():
+                    assert self.call(self.store.get_value, namespace, key) == value
 
     StoreMachine.TestCase.settings = settings(
         max_examples=max_examples, stateful_step_count=steps, deadline=None

@@ -1,0 +1,121 @@
+"""floe_secrets: secrets encrypted at rest in floe's own store (``secrets = "store://"``).
+
+**Where secrets live.** Each secret is sealed with AES-256-GCM (authenticated encryption
+from ``cryptography``) and kept in the kernel's store, in the ``secrets`` namespace of
+its key-value capability: a row of the SQLite file, a file of the JSON store, an entry
+of the memory store. Names are stored in the clear, values never; a value that was
+changed, or copied from another secret's name, fails authentication instead of
+decrypting to something else.
+
+**The key.** ``FLOE_SECRET_KEY`` holds 32 random bytes in URL-safe base64 (44
+characters, as ``base64.urlsafe_b64encode(os.urandom(32))`` writes them). Make one with::
+
+    floe secrets keygen            # or: export FLOE_SECRET_KEY="$(floe secrets keygen)"
+
+There is no default key. A malformed key is a :class:`floe.ConfigError` when the kernel
+starts; a missing one when a secret is read or written. A secret sealed under another
+key is a ``ConfigError`` naming the secret and both key fingerprints (a fingerprint is
+a hash of the key; showing it reveals nothing). Keep the key apart from the store:
+whoever has both has the secrets.
+
+**The command line.** ``floe secrets list | set NAME | get NAME [--reveal] | remove NAME
+| keygen``; ``set`` reads the value from stdin unless ``--value`` is given.
+
+**In tasks.** A task that declares ``secrets=["api_key"]`` receives ``secrets``, a
+:class:`Secrets` mapping of :class:`Secret` values: ``secrets["api_key"].reveal()`` is
+the plain text; ``print``, logging, f-strings and ``repr`` show ``***``. The engine masks
+every value of the run's secrets (:meth:`Secrets.redact`) in everything it journals,
+publishes or logs, so a value stays out of the journal even when a task returns it.
+A task asking for a secret that is not set fails with a :class:`floe.NotFoundError`
+naming every missing one.
+
+Importing this plugin loads neither ``cryptography`` nor the store module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from floe import FloeError, StoreURL, hookimpl
+
+if TYPE_CHECKING:
+    from floe import Kernel
+
+    from ._crypto import KEY_VARIABLE, generate_key, key_from_environment
+    from ._redact import MASK, Secret, Secrets
+    from ._store import (
+        NAMESPACE,
+        ManagedSecretStore,
+        StoreSecretStore,
+        check_secret_name,
+    )
+
+__all__ = [
+    "DEFAULT_URL",
+    "KEY_VARIABLE",
+    "MASK",
+    "NAMESPACE",
+    "ManagedSecretStore",
+    "Secret",
+    "Secrets",
+    "StoreSecretStore",
+    "check_secret_name",
+    "floe_open_secrets",
+    "floe_services",
+    "generate_key",
+    "key_from_environment",
+]
+
+_LAZY = {
+    "KEY_VARIABLE": "_crypto",
+    "generate_key": "_crypto",
+    "key_from_environment": "_crypto",
+    "MASK": "_redact",
+    "Secret": "_redact",
+    "Secrets": "_redact",
+    "NAMESPACE": "_store",
+    "ManagedSecretStore": "_store",
+    "StoreSecretStore": "_store",
+    "check_secret_name": "_store",
+}
+
+DEFAULT_URL = "store://"
+"""The secret store URL this plugin serves: the kernel's own store."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+@hookimpl
+def floe_open_secrets(url: StoreURL) -> StoreSecretStore | None:
+    """A :class:`StoreSecretStore` for ``store://``; None for other schemes."""
+    if url.scheme != "store":
+        return None
+    from ._store import StoreSecretStore
+
+    return StoreSecretStore.from_url(url)
+
+
+@hookimpl
+def floe_services(kernel: Kernel) -> Sequence[Any]:
+    """Bind a ``store://`` secret store to the kernel's store once both are open.
+
+    ``floe_open_secrets`` is given a URL only; this is the first hook that sees the
+    kernel after its store and secret store are open, and before any run starts.
+    """
+    try:
+        secrets = kernel.secrets
+    except FloeError:
+        return []  # no secret store configured
+    from ._store import StoreSecretStore
+
+    if isinstance(secrets, StoreSecretStore):
+        secrets.bind(kernel.store)
+    return []
