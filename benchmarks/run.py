@@ -1,4 +1,4 @@
-"""Run the benchmark suite: ``python benchmarks/run.py [--only bus,store,startup]``.
+"""Run the benchmark suite: ``python benchmarks/run.py [--only bus,store,startup,components]``.
 
 Prints one table per workload and a summary of the goals; with ``--output`` also writes
 the Markdown report (``benchmarks/RESULTS.md`` in the ``bench`` nox session). Timings
@@ -23,6 +23,7 @@ TITLES = {
     "bus": "Event bus: publish with sequential delivery",
     "store": "Store: appending journal events",
     "startup": "Cold start",
+    "components": "Components: messages through state machines",
 }
 
 
@@ -44,8 +45,19 @@ def _startup(config: MeasureConfig) -> Section:
     return run_startup(config)
 
 
+def _components(config: MeasureConfig) -> Section:
+    from bench_components import run_components
+
+    return run_components(config)
+
+
 # imported when chosen, so one workload's missing library does not stop the others
-WORKLOADS: dict[str, Workload] = {"bus": _bus, "store": _store, "startup": _startup}
+WORKLOADS: dict[str, Workload] = {
+    "bus": _bus,
+    "store": _store,
+    "startup": _startup,
+    "components": _components,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

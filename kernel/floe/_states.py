@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ._errors import StateError
+from ._state_machine import State, Transition
 
 __all__ = ["StateRegistry"]
 
@@ -17,7 +18,7 @@ class StateRegistry:
     """
 
     def __init__(self) -> None:
-        self._classes: dict[str, type] = {}
+        self._classes: dict[str, type[State]] = {}
         self._providers: dict[str, str] = {}
 
     def register(
@@ -36,6 +37,15 @@ class StateRegistry:
                 fix="Register the State subclass itself, not an instance.",
                 context={"provider": provider},
             )
+        if not issubclass(state, State):
+            raise StateError(
+                f"State {name!r} must be a floe.State subclass, got {state.__qualname__}",
+                why="A machine asks its states handle_message(message, component); "
+                "floe.State defines that method and the transitions declaration.",
+                fix=f"Derive {state.__qualname__} from floe.State.",
+                context={"name": name, "provider": provider},
+            )
+        _check_transitions(name, state, provider)
         existing = self._classes.get(name)
         if existing is not None and existing is not state and not replace:
             raise StateError(
@@ -52,7 +62,7 @@ class StateRegistry:
         self._classes[name] = state
         self._providers[name] = provider
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> type[State]:
         """The class registered under *name*; a StateError listing the known names if none."""
         try:
             return self._classes[name]
@@ -66,11 +76,26 @@ class StateRegistry:
             ) from None
 
     def provider(self, name: str) -> str:
+        """Who registered *name*: ``plugin 'states'``, ``user``, a config ..."""
         self.get(name)
         return self._providers[name]
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._classes)
+
+    def name_of(self, state: type) -> str | None:
+        """The name *state* is registered under (the first, if several), or None."""
+        for name, registered in self._classes.items():
+            if registered is state:
+                return name
+        return None
+
+    def transitions(self, names: Iterable[str] | None = None) -> list[Transition]:
+        """The transitions declared by the states registered as *names* (default: all),
+        in the order of the names, then of the declarations."""
+        selected = self.names() if names is None else list(names)
+        return [transition for name in selected for transition in self.get(name).transitions]
 
     def __contains__(self, name: object) -> bool:
         return name in self._classes
@@ -80,3 +105,14 @@ class StateRegistry:
 
     def __len__(self) -> int:
         return len(self._classes)
+
+
+def _check_transitions(name: str, state: type[State], provider: str) -> None:
+    declared = state.transitions
+    if not isinstance(declared, tuple) or not all(isinstance(t, Transition) for t in declared):
+        raise StateError(
+            f"State {name!r} ({state.__qualname__}) declares invalid transitions: {declared!r}",
+            why="transitions is a tuple of floe.Transition(from_state, message, to_state, guard).",
+            fix="Declare e.g. transitions = (Transition('Idle', 'start', 'Busy'),).",
+            context={"name": name, "provider": provider},
+        )
