@@ -19,8 +19,9 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite, both backends; PostgreSQL tests run where the server is reachable."""
-    session.install(".[test]")
-    session.run("pytest", *session.posargs)
+    # one pip call, so that the contrib distributions' dependency "floe" is this checkout
+    session.install(".[test]", "./contrib/floe-reload")
+    session.run("pytest", *(session.posargs or ["tests", "contrib/floe-reload/tests"]))
 
 
 @nox.session(python="3.11")

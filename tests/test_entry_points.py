@@ -9,6 +9,7 @@ target directory on PYTHONPATH, exactly as an installed plugin would be.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,7 +180,7 @@ def test_plugin_command_runs(hello_site: Path, tmp_path: Path) -> None:
     assert result.stdout == "Hello, Ada, from floe-hello-plugin!\n"
 
     listed = run(str(FLOE), "--help", site=hello_site, cwd=tmp_path)
-    assert "hello    Say hello from a third-party plugin." in listed.stdout
+    assert re.search(r"^  hello +Say hello from a third-party plugin\.", listed.stdout, re.M)
 
 
 @pytest.mark.hook("floe_open_store")

@@ -374,10 +374,22 @@ class EventBus:
             self._queue_size
         )
         task_status.started()
-        async with self._receive:
-            async for event, data in self._receive:
+        receive = self._receive
+        async with receive:
+            async for event, data in receive:
                 self._queued -= 1
                 await self.publish(event, data)
+                # deliver what queued up meanwhile before yielding again: one checkpoint
+                # per batch, not per event, keeps the queue from filling under load
+                while True:
+                    try:
+                        event, data = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+                    except anyio.EndOfStream:
+                        return
+                    self._queued -= 1
+                    await self.publish(event, data)
 
     def close(self) -> None:
         """Stop accepting queued events; the drain task delivers what is queued, then ends."""

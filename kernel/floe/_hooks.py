@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import pluggy
 
@@ -81,16 +81,25 @@ class Hooks:
         )
         return store
 
-    def open_secrets(self, url: str) -> SecretStore:
-        secrets: SecretStore = self._open_resource(
-            self._hook.floe_open_secrets, url, "secret stores"
+    @overload
+    def open_secrets(self, url: str) -> SecretStore: ...
+
+    @overload
+    def open_secrets(self, url: str, *, required: bool) -> SecretStore | None: ...
+
+    def open_secrets(self, url: str, *, required: bool = True) -> SecretStore | None:
+        """The secret store for *url*; None when nothing claims it and it is not *required*."""
+        secrets: SecretStore | None = self._open_resource(
+            self._hook.floe_open_secrets, url, "secret stores", required=required
         )
         return secrets
 
-    def _open_resource(self, caller: Callable[..., Any], url: str, what: str) -> Any:
+    def _open_resource(
+        self, caller: Callable[..., Any], url: str, what: str, *, required: bool = True
+    ) -> Any:
         parsed = StoreURL.parse(url)
         resource = caller(url=parsed)
-        if resource is None:
+        if resource is None and required:
             raise ConfigError(
                 f"No plugin provides {what} for the scheme {parsed.scheme!r}",
                 fix="Correct the URL's scheme, or install and enable the plugin that provides it.",

@@ -8,7 +8,7 @@ run cost one commit, and the run's sequence numbers follow the order of the call
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -51,6 +51,11 @@ class Journal:
         return Event(
             run_id=self.run_id, seq=self.last_seq, kind=kind, step=step, at=utcnow(), data=data
         )
+
+    def raise_if_broken(self) -> None:
+        """Raise the error of an earlier failed write, if there was one."""
+        if self._broken is not None:
+            raise self._broken
 
     async def write(
         self,
@@ -113,37 +118,85 @@ class Journal:
 
 
 class ReplayIndex:
-    """What a run's journal recorded, by step position, for deterministic replay."""
+    """What a run's journal recorded, by step position, for deterministic replay.
+
+    Every step event carries the step's ``position`` and its ``task`` name (``floe.sleep``
+    and ``floe.pause`` for timers and pauses, the child workflow's name for a child
+    run); a step whose name at a position differs from the code's is a
+    :class:`NonDeterminismError`.
+    """
 
     def __init__(self, events: Sequence[Event]) -> None:
         self.events = list(events)
         self._final: dict[str, Event] = {}
+        self._names: dict[str, str] = {}
         self.retries: dict[str, list[Event]] = {}
+        self.timers_scheduled: dict[str, Event] = {}
+        self.timers_fired: dict[str, Event] = {}
+        self.pauses: dict[str, Event] = {}
+        """The last ``run.paused`` or ``run.resumed`` event of each pause position."""
+        self.open_pause: Event | None = None
+        """The ``run.paused`` event no ``run.resumed`` followed, if any."""
+        self.rolled_back: set[str] = set()
+        """Step keys whose rollback is recorded."""
+        self.rollback_steps: set[str] = set()
+        """Step keys of completed steps whose task declared a rollback."""
+        names = self._names
         for event in events:
-            position = event.data.get("position") if isinstance(event.data, dict) else None
+            data = event.data
+            position = data.get("position") if isinstance(data, dict) else None
             if position is None:
                 continue
-            if event.kind in FINAL_STEP_EVENTS:
+            kind = event.kind
+            if position not in names:
+                names[position] = data.get("task")
+            if kind in FINAL_STEP_EVENTS:
                 self._final[position] = event
-            elif event.kind == "task.retrying":
+                if data.get("rollback") and event.step is not None:
+                    self.rollback_steps.add(event.step)
+            elif kind == "task.retrying":
                 self.retries.setdefault(position, []).append(event)
+            elif kind == "timer.scheduled":
+                self.timers_scheduled[position] = event
+            elif kind == "timer.fired":
+                self.timers_fired[position] = event
+            elif kind == "run.paused":
+                self.pauses[position] = event
+                self.open_pause = event
+            elif kind == "run.resumed":
+                self.pauses[position] = event
+                self.open_pause = None
+            elif kind == "task.rolled_back" and event.step is not None:
+                self.rolled_back.add(event.step)
 
     def __len__(self) -> int:
         return len(self._final)
 
+    def rollbacks_under(self, key: str) -> bool:
+        """Whether a completed step nested in the step *key* declared a rollback."""
+        prefix = f"{key}/"
+        return any(step.startswith(prefix) for step in self.rollback_steps)
+
+    def check(self, position: str, name: str, key: str) -> None:
+        """Raise :class:`NonDeterminismError` when *position* recorded another step."""
+        recorded_name = self._names.get(position)
+        if recorded_name is not None and recorded_name != name:
+            self._mismatch(position, recorded_name, name, key)
+
     def lookup(self, position: str, name: str, key: str) -> Event | None:
         """The final event of the step at *position*, checked against the code's *name*."""
-        recorded = self._final.get(position)
-        if recorded is None:
-            return None
-        recorded_name = recorded.data.get("task")
-        if recorded_name != name:
-            raise NonDeterminismError(
-                f"Step {position} of run {recorded.run_id!r} was {recorded_name!r} when it ran, "
-                f"but the code now calls {name!r} there",
-                why="Replay returns recorded results by position; the workflow's code must call "
-                "the same steps in the same order as when the run started.",
-                fix="Keep the old code for runs started with it, or start a new run.",
-                context={"run_id": recorded.run_id, "position": position, "step": key},
-            )
-        return recorded
+        recorded_name = self._names.get(position)
+        if recorded_name is not None and recorded_name != name:
+            self._mismatch(position, recorded_name, name, key)
+        return self._final.get(position)
+
+    def _mismatch(self, position: str, recorded_name: str, name: str, key: str) -> NoReturn:
+        run_id = self.events[0].run_id
+        raise NonDeterminismError(
+            f"Step {position} of run {run_id!r} was {recorded_name!r} when it ran, but the "
+            f"code now calls {name!r} there",
+            why="Replay returns recorded results by position; the workflow's code must call "
+            "the same steps in the same order as when the run started.",
+            fix="Keep the old code for runs started with it, or start a new run.",
+            context={"run_id": run_id, "position": position, "step": key},
+        )

@@ -34,6 +34,9 @@ Service = Callable[..., Awaitable[None]]
 
 _T = TypeVar("_T")
 
+DEFAULT_SECRETS_URL = "store://"
+"""The secret store used when the ``secrets`` setting is empty: encrypted in the store."""
+
 _current: ContextVar[Kernel | None] = ContextVar("floe_current_kernel", default=None)
 
 
@@ -159,8 +162,10 @@ class Kernel:
         if self.settings.artifact_store:
             artifacts = self.hooks.open_artifact_store(self.settings.artifact_store)
             self._artifacts = await artifacts.__aenter__()
-        if self.settings.secrets:
-            secrets = self.hooks.open_secrets(self.settings.secrets)
+        secrets = self.hooks.open_secrets(
+            self.settings.secrets or DEFAULT_SECRETS_URL, required=bool(self.settings.secrets)
+        )
+        if secrets is not None:
             self._secrets = await secrets.__aenter__()
         await task_group.start(self.bus.run)
         self.hooks.subscribe(self.bus)

@@ -5,26 +5,91 @@ when it starts), so ``parallel`` and ``map`` get the same keys in every process.
 is the task's name and a per-name counter (``fetch#2``); nested calls extend their
 parent's key (``pipeline#1/parse#1``). Replay identifies a step by its *position*
 (``3``, ``3.2``), which also catches code that calls different steps than it did.
+
+A body stops early in two ways that are not errors: a pause and a cancellation. Both
+unwind it with :class:`Unwind`, a ``BaseException`` so that a user's ``except
+Exception`` cannot swallow it; the workflow runner tells them apart from real
+cancellation, which it never catches.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import attrs
 
 from ._errors import FloeError
 from ._journal import Journal, ReplayIndex
-from ._models import Run
+from ._models import Run, utcnow
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
+    from ._tasks import Task
 
-__all__ = ["RunState", "Scope", "current_run", "in_worker_thread", "step_scope"]
+__all__ = [
+    "CANCEL_IDLE",
+    "Registered",
+    "RunState",
+    "Scope",
+    "Unwind",
+    "active_run",
+    "allocate_step",
+    "call_from_worker",
+    "current_run",
+    "in_worker_thread",
+    "outside_run",
+    "request_cancel",
+    "step_scope",
+    "stop_for_cancel",
+    "unwind_reason",
+]
+
+UnwindReason = Literal["paused", "cancelled"]
+
+
+class Unwind(BaseException):
+    """Unwinds a workflow body that paused or was cancelled.
+
+    A ``BaseException``, like cancellation, so that ``except Exception`` in user code
+    lets it through; the workflow runner catches it, nothing else should.
+    """
+
+    def __init__(self, reason: UnwindReason) -> None:
+        super().__init__(reason)
+        self.reason: UnwindReason = reason
+
+
+def unwind_reason(error: BaseException) -> UnwindReason | None:
+    """Why *error* unwinds a body, or None when it is something else (re-raise it).
+
+    A pause or cancellation inside a task group arrives wrapped in an exception group;
+    it counts only when everything in the group is an :class:`Unwind`.
+    """
+    if isinstance(error, Unwind):
+        return error.reason
+    if isinstance(error, BaseExceptionGroup):
+        matched, rest = error.split(Unwind)
+        if matched is None or rest is not None:
+            return None
+        reasons = {leaf.reason for leaf in _leaves(matched)}
+        return "cancelled" if "cancelled" in reasons else "paused"
+    return None
+
+
+def _leaves(group: BaseExceptionGroup[Unwind]) -> Iterator[Unwind]:
+    for item in group.exceptions:
+        if isinstance(item, BaseExceptionGroup):
+            yield from _leaves(item)
+        else:
+            yield item
 
 
 @attrs.define
@@ -48,10 +113,28 @@ class Scope:
         )
 
 
+@attrs.frozen
+class Registered:
+    """A step whose task declared a rollback, as it was called (for the saga)."""
+
+    task: Task[Any, Any]
+    position: str
+    args: Sequence[Any]
+    kwargs: dict[str, Any]
+
+
 class RunState:
     """Everything a step needs to know about the run it belongs to."""
 
-    def __init__(self, kernel: Kernel, run: Run, journal: Journal, replay: ReplayIndex) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        run: Run,
+        journal: Journal,
+        replay: ReplayIndex,
+        *,
+        cancel_requested: bool = False,
+    ) -> None:
         self.kernel = kernel
         self.run = run
         self.journal = journal
@@ -61,10 +144,42 @@ class RunState:
         self.started = time.monotonic()
         self.data: dict[str, Any] = {}
         """Values shared by the whole run (``flow_data``)."""
+        self.rollbacks: dict[str, Registered] = {}
+        """Steps called in this execution whose task has a rollback, by step key."""
+        self.steps_called = 0
+        self.cancel_requested = cancel_requested
+        """Set by ``floe.cancel``: no new step starts, the body unwinds."""
+        self.stopping = False
+        """Cancelled while executing in this process: its cancel scopes are cancelled."""
+        self.cancel_scopes: set[anyio.CancelScope] = set()
+        """Scopes that a cancellation cancels: the body's, and steps run for a sync body."""
+        self.children: set[RunState] = set()
+        """Child runs executing inside this run's steps, cancelled with it."""
+        self.done = anyio.Event()
+        """Set once the execution in this process has recorded its outcome."""
 
     @property
     def run_id(self) -> str:
         return self.run.run_id
+
+    def evolve_run(self, **changes: Any) -> Run:
+        """The run record with *changes*, kept as the current one for later writes."""
+        self.run = attrs.evolve(self.run, updated_at=utcnow(), **changes)
+        return self.run
+
+    def register_rollback(
+        self,
+        key: str,
+        task: Task[Any, Any],
+        position: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.rollbacks[key] = Registered(task, position, args, kwargs)
+
+    def rollbacks_known(self) -> bool:
+        """Whether every recorded step that declared a rollback was called again here."""
+        return self.replay.rollback_steps.issubset(self.rollbacks)
 
 
 _run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
@@ -86,6 +201,12 @@ def current_scope() -> Scope:
             fix="Call tasks from a workflow body.",
         )
     return scope
+
+
+def allocate_step(state: RunState, name: str) -> tuple[str, str]:
+    """The step key and position of the next call of *name* in the current scope."""
+    state.steps_called += 1
+    return current_scope().allocate(name)
 
 
 def in_worker_thread() -> bool:
@@ -117,6 +238,107 @@ def step_scope(state: RunState, scope: Scope) -> Iterator[None]:
         _run.reset(run_token)
 
 
+@contextmanager
+def outside_run() -> Iterator[None]:
+    """Code in this block is not part of a run: its task calls are plain calls."""
+    run_token = _run.set(None)
+    scope_token = _scope.set(None)
+    worker_token = _worker.set(False)
+    try:
+        yield
+    finally:
+        _worker.reset(worker_token)
+        _scope.reset(scope_token)
+        _run.reset(run_token)
+
+
 def mark_worker_thread() -> None:
     """Called first thing in a worker thread that runs user code of a run."""
     _worker.set(True)
+
+
+def call_from_worker(state: RunState, function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``await function(*args)`` on the event loop for a sync body's worker thread.
+
+    The coroutine runs outside the body's cancel scope (the portal starts it), so it
+    gets a scope of its own that cancelling the run cancels too; the worker thread then
+    sees an :class:`Unwind`, not a bare cancellation.
+    """
+
+    async def scoped() -> Any:
+        _worker.set(False)  # the portal copies the thread's context: this is the loop's thread
+        with anyio.CancelScope() as scope:
+            state.cancel_scopes.add(scope)
+            if state.stopping:
+                scope.cancel()
+            try:
+                return await function(*args)
+            finally:
+                state.cancel_scopes.discard(scope)
+        raise Unwind("cancelled")
+
+    return anyio.from_thread.run(scoped)
+
+
+CANCEL_IDLE = 0.05
+"""Seconds without a new step after which a cancelling replay stops waiting for branches."""
+
+
+async def stop_for_cancel(state: RunState) -> None:
+    """Unwind a body whose run is being cancelled, at a step that has no record.
+
+    Unwinding cancels the branches running alongside this one (``parallel``, ``map``),
+    and the saga needs to know every completed step that declared a rollback, which a
+    branch only tells by calling it again. So first wait while some such step is still
+    unknown and the branches keep calling steps; a replay between steps is quick, so a
+    pause of :data:`CANCEL_IDLE` without a new step means they all stand still.
+    """
+    while not state.rollbacks_known():
+        before = state.steps_called
+        await anyio.sleep(CANCEL_IDLE)
+        if state.steps_called == before:
+            break
+    raise Unwind("cancelled")
+
+
+# -- runs executing in this process ----------------------------------------------------------
+
+# keyed by kernel: two kernels of one process may hold different runs under one id
+_active: weakref.WeakKeyDictionary[Kernel, dict[str, RunState]] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def executing(state: RunState, parent: RunState | None) -> Iterator[None]:
+    """Mark *state* as executing in this process (for ``cancel``) until the block ends."""
+    runs = _active.setdefault(state.kernel, {})
+    previous = runs.get(state.run_id)
+    runs[state.run_id] = state
+    if parent is not None:
+        parent.children.add(state)
+    try:
+        yield
+    finally:
+        if parent is not None:
+            parent.children.discard(state)
+        if runs.get(state.run_id) is state:
+            if previous is not None and not previous.done.is_set():
+                runs[state.run_id] = previous
+            else:
+                del runs[state.run_id]
+        state.done.set()
+
+
+def active_run(kernel: Kernel, run_id: str) -> RunState | None:
+    """The execution of *run_id* in progress in this process under *kernel*, if any."""
+    runs = _active.get(kernel)
+    return runs.get(run_id) if runs else None
+
+
+def request_cancel(state: RunState) -> None:
+    """Cancel a run executing in this process, and the child runs inside it."""
+    state.cancel_requested = True
+    state.stopping = True
+    for scope in list(state.cancel_scopes):
+        scope.cancel()
+    for child in list(state.children):
+        request_cancel(child)

@@ -49,7 +49,8 @@ class Settings:
     artifact_store: str | None = None
     """URL where large artifacts go (``None``: kept inline in the journal)."""
     secrets: str | None = None
-    """URL of the secret store (``None``: the plugin default)."""
+    """URL of the secret store (``None``: ``store://``, encrypted in the kernel's store, when
+    the secrets plugin is loaded)."""
     bus_queue_size: int = 10_000
     """Capacity of the kernel's lossless event queue."""
     sections: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)

@@ -14,12 +14,11 @@ import hashlib
 import importlib
 import inspect
 import typing
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 import attrs
 import orjson
@@ -30,13 +29,17 @@ from ._retry import RetryOptions
 from ._runtime import (
     RunState,
     Scope,
+    allocate_step,
+    call_from_worker,
     current_run,
-    current_scope,
     in_worker_thread,
     mark_worker_thread,
     step_scope,
+    stop_for_cancel,
 )
+from ._saga import call_rollback, rolled_back_data
 from ._serialize import converter, encode_value
+from ._timers import sleep_until
 
 __all__ = ["Task", "TaskFailedError", "TaskOptions", "task"]
 
@@ -131,6 +134,27 @@ class Task(Generic[P, R]):
         bound: Callable[..., Any] = self.function.__get__(instance, owner)
         return Task(bound, self.options)
 
+    def map(
+        self, items: Iterable[Any], /, *, max_concurrency: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Call the task once per item, side by side (see floe.parallel); results in order."""
+        from . import _compose
+
+        return _compose.map_task(self, items, max_concurrency=max_concurrency, **kwargs)
+
+    def starmap(
+        self,
+        rows: Iterable[Sequence[Any]],
+        /,
+        *,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like map, each row unpacked as the positional arguments of one call."""
+        from . import _compose
+
+        return _compose.starmap_task(self, rows, max_concurrency=max_concurrency, **kwargs)
+
     def with_options(self, **changes: Any) -> Task[P, R]:
         """A variant of this task with some options changed."""
         return Task(self.function, attrs.evolve(self.options, **changes))
@@ -139,9 +163,12 @@ class Task(Generic[P, R]):
         state = current_run()
         if state is None:
             return self.function(*args, **kwargs)
-        key, position = current_scope().allocate(self.name)
+        key, position = allocate_step(state, self.name)
+        if self.options.rollback is not None:
+            # at the call, not when the step runs: a cancelled replay may never start it
+            state.register_rollback(key, self, position, args, kwargs)
         if in_worker_thread():
-            return anyio.from_thread.run(run_step, state, self, args, kwargs, key, position)
+            return call_from_worker(state, run_step, state, self, args, kwargs, key, position)
         return run_step(state, self, args, kwargs, key, position)
 
 
@@ -204,6 +231,10 @@ async def run_step(
     recorded = state.replay.lookup(position, task.name, key)
     if recorded is not None:
         return _replay(task, recorded)
+    if state.cancel_requested and not state.replay.rollbacks_under(key):
+        # (a task with completed steps inside that declared rollbacks runs on, replaying
+        # them so the saga knows them, and stops at its first step without a record)
+        await stop_for_cancel(state)
     where = f"task {task.name!r}"
     options = task.options
     cache_key = _cache_key(task, args, kwargs) if options.cache else None
@@ -223,7 +254,7 @@ async def run_step(
     attempt = len(retried) + 1
     if retried:
         # a crash during a backoff wait: the next attempt starts when it was due
-        await _sleep_until(retried[-1].data.get("wake_at"))
+        await sleep_until(retried[-1].data.get("wake_at"))
     started = ("task.started", key, {"task": task.name, "position": position, "attempt": attempt})
     await state.kernel.bus.post(
         "task.started",
@@ -283,34 +314,35 @@ async def run_step(
         return _decode(task, encoded)
 
     info = ErrorInfo.from_exception(failure)
-    await state.journal.write(
-        [
+    events: list[tuple[str, str | None, Any]] = [
+        (
+            "task.failed",
+            key,
+            {
+                "task": task.name,
+                "position": position,
+                "attempt": attempt,
+                "error": converter.unstructure(info),
+                "raised": options.raise_on_error,
+            },
+        )
+    ]
+    if options.rollback is not None:
+        # before the failure is recorded: a crash in between runs the step again,
+        # which is at-least-once like any step, instead of never rolling it back
+        rollback_error = await call_rollback(options.rollback, args, kwargs)
+        events.append(
             (
-                "task.failed",
+                "task.rolled_back",
                 key,
-                {
-                    "task": task.name,
-                    "position": position,
-                    "attempt": attempt,
-                    "error": converter.unstructure(info),
-                    "raised": options.raise_on_error,
-                },
+                rolled_back_data(task.name, position, "task_failed", rollback_error),
             )
-        ],
-        published=[started],
-    )
+        )
+    await state.journal.write(events, published=[started])
     state.executed.append(key)
     if options.raise_on_error:
         raise failure
     return None
-
-
-async def _sleep_until(wake_at: str | None) -> None:
-    if not wake_at:
-        return
-    remaining = (datetime.fromisoformat(wake_at) - utcnow()).total_seconds()
-    if remaining > 0:
-        await anyio.sleep(remaining)
 
 
 async def _invoke(
@@ -374,6 +406,8 @@ def _completed(
     fallback: bool = False,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {"task": task.name, "position": position, "result": encoded}
+    if task.options.rollback is not None:
+        data["rollback"] = True
     if cached:
         data["cached"] = True
     if fallback:

@@ -3,16 +3,21 @@
 ``await wf.run_async(...)`` (or ``wf.run(...)`` from sync code) starts a run, or — with
 the ``run_id`` of an unfinished run — resumes it by replay: the body runs again from
 the top, recorded steps return their recorded outcomes, and the first step without a
-record runs for real. A finished run is returned as it was stored, running nothing.
+record runs for real. A finished or paused run is returned as it was stored, running
+nothing; ``wf.resume_async(run_id, value)`` continues a paused one and
+``wf.cancel_async(run_id)`` cancels a running or paused one (the saga runs first).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -20,15 +25,49 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._errors import ConfigError, FloeError
+from ._errors import (
+    ConfigError,
+    FloeError,
+    ImportPathError,
+    NotFoundError,
+    SequenceConflictError,
+    StateError,
+)
 from ._journal import FINAL_STEP_EVENTS, Journal, ReplayIndex
 from ._kernel import Kernel, _current, open_kernel
-from ._models import ErrorInfo, Event, Run, RunStatus, utcnow
-from ._runtime import RunState, mark_worker_thread, run_scope
+from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, utcnow
+from ._runtime import (
+    RunState,
+    UnwindReason,
+    active_run,
+    allocate_step,
+    call_from_worker,
+    current_run,
+    executing,
+    in_worker_thread,
+    mark_worker_thread,
+    request_cancel,
+    run_scope,
+    unwind_reason,
+)
+from ._saga import roll_back_completed
 from ._serialize import converter, encode_value
+from ._subworkflows import HandDown, RunCancelledError, run_child
+from ._targets import import_target, target_of
 from ._tasks import callable_name
 
-__all__ = ["Context", "Execution", "Workflow", "workflow"]
+__all__ = [
+    "Context",
+    "Execution",
+    "RunCancelledError",
+    "Workflow",
+    "cancel_run",
+    "load_target",
+    "workflow",
+    "workflow_for",
+]
+
+logger = logging.getLogger("floe.workflows")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,6 +129,14 @@ class Execution:
         return (self.updated_at - self.created_at).total_seconds()
 
     @property
+    def pause_name(self) -> str | None:
+        """The name of the pause a paused run waits at (``floe.pause(name)``), else None."""
+        if self.status is not RunStatus.PAUSED:
+            return None
+        pause = ReplayIndex(self.events).open_pause
+        return pause.data.get("name") if pause is not None else None
+
+    @property
     def executed_tasks(self) -> list[str]:
         """Step keys of every finished step, in journal order."""
         return [e.step for e in self.events if e.kind in FINAL_STEP_EVENTS and e.step]
@@ -123,34 +170,70 @@ class Workflow(Generic[P, T]):
         self._signature = inspect.signature(function)
         self._hints = _type_hints(function)
         self._context_type = _context_parameter(self._signature, self._hints)
+        returns = self._hints.get("return")
+        self._return_type = None if returns in (None, Any, type(None)) else returns
+        self.target = target_of(function)
+        """Where another process loads this workflow from (recorded in each run)."""
+        _by_target[self.target] = self
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"<floe workflow {self.name!r}>"
 
+    # -- running -------------------------------------------------------------------------
+
     def run(self, *args: Any, **kwargs: Any) -> Execution:
-        """Run from synchronous code: starts an event loop and a kernel (see run_sync)."""
+        """Run from synchronous code: starts an event loop and a kernel (see run_sync).
+
+        Inside a sync workflow body it is a child run, like :meth:`run_async`.
+        """
+        parent = current_run()
+        if parent is not None and in_worker_thread():
+            child = functools.partial(self.run_async, *args, **kwargs)
+            return call_from_worker(parent, child)  # type: ignore[no-any-return]
         from ._sync import run_sync
 
         return run_sync(functools.partial(self.run_async, *args, **kwargs))
 
-    async def run_async(
+    def run_async(
         self,
         *args: Any,
         run_id: str | None = None,
         raise_on_error: bool = False,
         **kwargs: Any,
-    ) -> Execution:
+    ) -> Coroutine[Any, Any, Execution]:
         """Start a run, resume an unfinished one (*run_id*), or load a finished one.
 
-        With ``raise_on_error=True`` a failed run re-raises the body's exception.
-        Without a running kernel, one is opened from the settings for this call.
+        ``await`` the result. With ``raise_on_error=True`` a failed run re-raises the
+        body's exception. Without a running kernel, one is opened from the settings for
+        this call. Inside a workflow the run is a child run and a step of its parent
+        (its key is taken now, at the call).
         """
-        kernel = _current.get()
-        if kernel is None:
-            async with open_kernel() as opened:
-                return await self._run(opened, args, kwargs, run_id, raise_on_error)
-        return await self._run(kernel, args, kwargs, run_id, raise_on_error)
+        parent = current_run()
+        if parent is not None:
+            key, position = allocate_step(parent, self.name)
+            return run_child(
+                self,
+                parent,
+                key,
+                position,
+                args,
+                kwargs,
+                run_id=run_id,
+                raise_on_error=raise_on_error,
+                returns="execution",
+            )
+        return self._start(args, kwargs, run_id, raise_on_error)
+
+    async def _start(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run_id: str | None,
+        raise_on_error: bool,
+    ) -> Execution:
+        async with _kernel() as kernel:
+            return await self._run(kernel, args, kwargs, run_id, raise_on_error)
 
     async def _run(
         self,
@@ -159,26 +242,42 @@ class Workflow(Generic[P, T]):
         kwargs: dict[str, Any],
         run_id: str | None,
         raise_on_error: bool,
+        *,
+        parent: RunState | None = None,
+        hand_down: HandDown | None = None,
     ) -> Execution:
         store = kernel.store
         existing = await store.get_run(run_id) if run_id is not None else None
         if existing is not None:
-            if existing.name != self.name:
-                raise ConfigError(
-                    f"Run {existing.run_id!r} belongs to workflow {existing.name!r}, "
-                    f"not {self.name!r}",
-                    fix="Resume a run with the workflow that started it.",
-                    context={"run_id": existing.run_id},
-                )
+            self._check_owner(existing)
             events = await store.read_events(existing.run_id)
             if existing.status.finished:
                 return Execution.from_run(existing, events)
+            if existing.status is RunStatus.PAUSED:
+                pause = ReplayIndex(events).open_pause
+                if hand_down is None or pause is None or pause.seq != hand_down[0]:
+                    return Execution.from_run(existing, events)
+                return await self._resume(
+                    kernel, existing, events, hand_down[1], raise_on_error, parent
+                )
+            live = active_run(kernel, existing.run_id)
+            if live is not None and not live.done.is_set():
+                raise StateError(
+                    f"Run {existing.run_id!r} is already executing in this process",
+                    why="Two executions of one run would both write its journal.",
+                    fix="Wait for the run to finish, or cancel it with floe.cancel(run_id).",
+                    context={"run_id": existing.run_id},
+                )
             journal = Journal(kernel, existing.run_id, existing.last_seq)
             state = RunState(kernel, existing, journal, ReplayIndex(events))
             document = existing.input
         else:
             document = self._encode_input(args, kwargs)
             now = utcnow()
+            metadata: dict[str, Any] = {"target": self.target}
+            started: dict[str, Any] = {"workflow": self.name, "input": document}
+            if parent is not None:
+                started["parent_id"] = parent.run_id
             run = Run(
                 run_id=run_id or uuid.uuid4().hex,
                 name=self.name,
@@ -186,55 +285,226 @@ class Workflow(Generic[P, T]):
                 status=RunStatus.RUNNING,
                 created_at=now,
                 updated_at=now,
+                parent_id=parent.run_id if parent is not None else None,
                 input=document,
                 runnable_at=now,
-                metadata={"target": _target(self.function)},
+                metadata=metadata,
             )
             await store.create_run(run)
             state = RunState(kernel, run, Journal(kernel, run.run_id, 0), ReplayIndex(()))
-            await state.journal.write(
-                [("run.started", None, {"workflow": self.name, "input": document})]
-            )
-        return await self._execute(state, document, raise_on_error)
+            await state.journal.write([("run.started", None, started)])
+        return await self._execute(state, document, raise_on_error, parent)
 
-    async def _execute(self, state: RunState, document: Any, raise_on_error: bool) -> Execution:
+    async def _execute(
+        self,
+        state: RunState,
+        document: Any,
+        raise_on_error: bool,
+        parent: RunState | None = None,
+    ) -> Execution:
         args, kwargs = self._decode_input(state, document)
         failure: Exception | None = None
-        with run_scope(state):
+        encoded: Any = None
+        unwound: UnwindReason | None = None
+        scope = anyio.CancelScope()
+        with executing(state, parent):
+            state.cancel_scopes.add(scope)
+            if parent is not None and parent.stopping:
+                # the parent was cancelled while this child was starting
+                state.cancel_requested = state.stopping = True
+                scope.cancel()
             try:
-                if self.is_async:
-                    output = await self.function(*args, **kwargs)
-                else:
-                    output = await _run_in_thread(self.function, args, kwargs)
-                encoded = encode_value(output, where=f"the output of workflow {self.name!r}")
-            except Exception as error:
-                failure = error
-        now = utcnow()
-        if failure is None:
-            run = attrs.evolve(
-                state.run,
-                status=RunStatus.COMPLETED,
-                output=encoded,
-                updated_at=now,
-                runnable_at=None,
-            )
-            await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
-        else:
-            info = ErrorInfo.from_exception(failure)
-            run = attrs.evolve(
-                state.run, status=RunStatus.FAILED, error=info, updated_at=now, runnable_at=None
-            )
-            await state.journal.write(
-                [("run.failed", None, {"error": converter.unstructure(info)})], run=run
-            )
-        stored = await state.kernel.store.get_run(state.run_id)
-        events = await state.kernel.store.read_events(state.run_id)
-        execution = Execution.from_run(stored or run, events, exception=failure)
-        if failure is not None and raise_on_error:
+                with scope, run_scope(state):
+                    try:
+                        if self.is_async:
+                            output = await self.function(*args, **kwargs)
+                        else:
+                            output = await _run_in_thread(self.function, args, kwargs)
+                        encoded = encode_value(
+                            output, where=f"the output of workflow {self.name!r}"
+                        )
+                    except Exception as error:
+                        failure = error
+                    except BaseException as error:
+                        unwound = unwind_reason(error)
+                        if unwound is None:
+                            raise  # cancellation: handled below, never swallowed
+            except anyio.get_cancelled_exc_class():
+                if not state.cancel_requested:
+                    raise  # a crash or a shutdown, not floe.cancel: nothing is recorded
+                # cancelled along with the run around it: record that, then let it unwind
+                with anyio.CancelScope(shield=True):
+                    await self._finish(state, None, None, "cancelled")
+                raise
+            finally:
+                state.cancel_scopes.discard(scope)
+            with anyio.CancelScope(shield=state.cancel_requested):
+                execution = await self._finish(state, encoded, failure, unwound)
+        if execution.failed and failure is not None and raise_on_error:
             raise failure
         return execution
 
-    # -- input --------------------------------------------------------------------------
+    async def _finish(
+        self,
+        state: RunState,
+        encoded: Any,
+        failure: Exception | None,
+        unwound: UnwindReason | None,
+    ) -> Execution:
+        """Record how the body ended (the saga first when it failed or was cancelled)."""
+        store = state.kernel.store
+        try:
+            state.journal.raise_if_broken()  # fenced by another writer: no saga from here
+            if state.cancel_requested or unwound == "cancelled":
+                failure = None
+                await _cancel_children(state)
+                await roll_back_completed(state, "run_cancelled")
+                run = state.evolve_run(status=RunStatus.CANCELLED, runnable_at=None)
+                await state.journal.write([("run.cancelled", None, {})], run=run)
+            elif unwound == "paused":
+                pass  # the pause step recorded run.paused with the paused run
+            elif failure is not None:
+                await roll_back_completed(state, "run_failed")
+                info = ErrorInfo.from_exception(failure)
+                run = state.evolve_run(status=RunStatus.FAILED, error=info, runnable_at=None)
+                await state.journal.write(
+                    [("run.failed", None, {"error": converter.unstructure(info)})], run=run
+                )
+            else:
+                run = state.evolve_run(status=RunStatus.COMPLETED, output=encoded, runnable_at=None)
+                await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
+        except SequenceConflictError:
+            # another process wrote first (floe cancel from elsewhere): its outcome stands
+            stored = await store.get_run(state.run_id)
+            if stored is None or not stored.status.finished:
+                raise
+            return Execution.from_run(stored, await store.read_events(state.run_id))
+        stored = await store.get_run(state.run_id)
+        events = await store.read_events(state.run_id)
+        return Execution.from_run(stored or state.run, events, exception=failure)
+
+    # -- loading, resuming, cancelling -----------------------------------------------------
+
+    async def load(self, kernel: Kernel, run_id: str) -> Execution:
+        """The stored execution of the run *run_id* of this workflow, as it is now."""
+        run = await kernel.store.get_run(run_id)
+        if run is None:
+            raise _no_run(run_id, kernel)
+        self._check_owner(run)
+        return Execution.from_run(run, await kernel.store.read_events(run_id))
+
+    def resume(self, run_id: str, value: Any = None, *, raise_on_error: bool = False) -> Execution:
+        """:meth:`resume_async` from synchronous code."""
+        from ._sync import run_sync
+
+        return run_sync(
+            functools.partial(self.resume_async, run_id, value, raise_on_error=raise_on_error)
+        )
+
+    async def resume_async(
+        self, run_id: str, value: Any = None, *, raise_on_error: bool = False
+    ) -> Execution:
+        """Resume the paused run *run_id*: its pause step returns *value*.
+
+        The run continues by replay until it finishes or pauses again; the returned
+        execution says which. A run that is not paused is a :class:`StateError`.
+        """
+        async with _kernel() as kernel:
+            run = await kernel.store.get_run(run_id)
+            if run is None:
+                raise _no_run(run_id, kernel)
+            self._check_owner(run)
+            if run.status is not RunStatus.PAUSED:
+                raise StateError(
+                    f"Run {run_id!r} is {run.status}, not paused",
+                    why="Only a paused run waits for a value to resume with.",
+                    fix="Check the run's status with 'floe status RUN_ID'; an unfinished "
+                    "running run resumes with wf.run_async(run_id=...).",
+                    context={"run_id": run_id, "status": str(run.status)},
+                )
+            events = await kernel.store.read_events(run_id)
+            return await self._resume(kernel, run, events, value, raise_on_error, None)
+
+    async def _resume(
+        self,
+        kernel: Kernel,
+        run: Run,
+        events: list[Event],
+        value: Any,
+        raise_on_error: bool,
+        parent: RunState | None,
+    ) -> Execution:
+        pause = ReplayIndex(events).open_pause
+        if pause is None:
+            raise StateError(
+                f"Run {run.run_id!r} is paused, but its journal has no open pause",
+                fix="Inspect the run's journal (floe events RUN_ID) or cancel the run.",
+                context={"run_id": run.run_id},
+            )
+        encoded = encode_value(value, where=f"the value resuming run {run.run_id!r}")
+        journal = Journal(kernel, run.run_id, run.last_seq)
+        state = RunState(kernel, run, journal, ReplayIndex(()))
+        resumed = state.evolve_run(status=RunStatus.RUNNING, runnable_at=utcnow(), output=None)
+        data = {
+            key: pause.data[key]
+            for key in ("task", "position", "name", "child_run_id", "child_pause")
+            if key in pause.data
+        }
+        data["value"] = encoded
+        try:
+            written = await journal.write([("run.resumed", pause.step, data)], run=resumed)
+        except SequenceConflictError as error:
+            raise StateError(
+                f"Run {run.run_id!r} changed while it was being resumed",
+                why="Another process resumed or cancelled it first.",
+                fix="Check the run's status and resume it again if it is still paused.",
+                context={"run_id": run.run_id},
+            ) from error
+        state.replay = ReplayIndex([*events, *written])
+        return await self._execute(state, run.input, raise_on_error, parent)
+
+    def cancel(self, run_id: str) -> Execution:
+        """:meth:`cancel_async` from synchronous code."""
+        from ._sync import run_sync
+
+        return run_sync(functools.partial(self.cancel_async, run_id))
+
+    async def cancel_async(self, run_id: str) -> Execution:
+        """Cancel the running or paused run *run_id* of this workflow (see floe.cancel)."""
+        async with _kernel() as kernel:
+            return await cancel_run(kernel, run_id, self)
+
+    async def _cancel(self, kernel: Kernel, run: Run) -> Execution:
+        """Cancel a run that does not execute in this process: replay it in cancel mode.
+
+        The replay stops at the first step without a record (the open pause, the timer
+        not yet fired, the step in flight at a crash), then the saga runs and
+        ``run.cancelled`` is recorded.
+        """
+        self._check_owner(run)
+        events = await kernel.store.read_events(run.run_id)
+        journal = Journal(kernel, run.run_id, run.last_seq)
+        state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
+        return await self._execute(state, run.input, False)
+
+    def _check_owner(self, run: Run) -> None:
+        if run.name != self.name:
+            raise ConfigError(
+                f"Run {run.run_id!r} belongs to workflow {run.name!r}, not {self.name!r}",
+                fix="Resume a run with the workflow that started it.",
+                context={"run_id": run.run_id},
+            )
+
+    # -- input and output ----------------------------------------------------------------
+
+    def decode_output(self, encoded: Any) -> Any:
+        """A recorded output as the type the workflow's return annotation names."""
+        if self._return_type is None:
+            return encoded
+        try:
+            return converter.structure(encoded, self._return_type)
+        except Exception:  # an annotation cattrs cannot build: the JSON value is the output
+            return encoded
 
     def _encode_input(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
@@ -269,6 +539,157 @@ class Workflow(Generic[P, T]):
             if annotation is not None:
                 bound.arguments[name] = _structure(value, annotation)
         return list(bound.args), dict(bound.kwargs)
+
+
+# workflows defined in this process, by target: how floe.resume finds one without importing
+_by_target: weakref.WeakValueDictionary[str, Workflow[Any, Any]] = weakref.WeakValueDictionary()
+
+
+def load_target(target: str) -> Workflow[Any, Any]:
+    """The workflow *target* names: ``"package.module:name"`` or ``"path/to/file.py:name"``.
+
+    A file is loaded by path (its folder becomes importable, as when Python runs it),
+    and its workflows record the file's absolute path as their target. Anything that
+    goes wrong — a missing file or module, an error while importing it, a missing name,
+    an object that is not a workflow — is an :class:`ImportPathError` naming the cause.
+    """
+    found = import_target(target)
+    if not isinstance(found, Workflow):
+        raise ImportPathError(
+            f"The target {target!r} is a {type(found).__name__}, not a floe workflow",
+            fix="Point the target at a function decorated with @floe.workflow.",
+            context={"target": target},
+        )
+    return found
+
+
+def workflow_for(run: Run) -> Workflow[Any, Any]:
+    """The workflow that executes *run*: defined in this process, or loaded by its target."""
+    target = run.metadata.get("target") if isinstance(run.metadata, Mapping) else None
+    if not isinstance(target, str) or not target:
+        raise ImportPathError(
+            f"Run {run.run_id!r} does not record which workflow it runs",
+            why="Its metadata has no 'target'.",
+            fix="Resume or cancel it with the workflow object: wf.resume_async(run_id, value).",
+            context={"run_id": run.run_id},
+        )
+    found = _by_target.get(target) or load_target(target)
+    if found.name != run.name:
+        raise ConfigError(
+            f"The target {target!r} of run {run.run_id!r} is the workflow {found.name!r}, "
+            f"not {run.name!r}",
+            why="The code at the target changed since the run started.",
+            fix="Resume the run with the code that started it.",
+            context={"run_id": run.run_id, "target": target},
+        )
+    return found
+
+
+async def cancel_run(
+    kernel: Kernel, run_id: str, workflow: Workflow[Any, Any] | None = None
+) -> Execution:
+    """Cancel *run_id*: live in this process, or paused/interrupted in the store.
+
+    Returns the cancelled execution. A finished run (or one that finishes before the
+    cancellation lands) is a :class:`StateError`; an unknown one a :class:`NotFoundError`.
+    """
+    for _ in range(3):
+        live = active_run(kernel, run_id)
+        if live is not None and not live.done.is_set():
+            if workflow is not None:
+                workflow._check_owner(live.run)
+            request_cancel(live)
+            await live.done.wait()
+            run = await kernel.store.get_run(run_id)
+            if run is None:
+                raise _no_run(run_id, kernel)
+            return await _cancelled(kernel, run)
+        run = await kernel.store.get_run(run_id)
+        if run is None:
+            raise _no_run(run_id, kernel)
+        if run.status.finished:
+            raise _not_cancellable(run)
+        owner = workflow if workflow is not None else workflow_for(run)
+        try:
+            execution = await owner._cancel(kernel, run)
+        except SequenceConflictError:
+            continue  # it moved on in another process while we replayed it: look again
+        stored = await kernel.store.get_run(run_id)
+        return await _cancelled(kernel, stored or run, execution)
+    raise StateError(
+        f"Run {run_id!r} kept changing while it was being cancelled",
+        why="Another process is executing it and wrote to its journal three times over.",
+        fix="Cancel it in the process that executes it, or try again.",
+        context={"run_id": run_id},
+    )
+
+
+async def _cancel_children(state: RunState) -> None:
+    """Cancel the child runs a cancelled run leaves unfinished (paused or interrupted).
+
+    Children executing in this process were cancelled with their parent already; the
+    others are found in the store by ``parent_id``, as a cancelling replay stops before
+    the steps that would reach them.
+    """
+    kernel = state.kernel
+    unfinished: list[Run] = []
+    for status in (RunStatus.PAUSED, RunStatus.RUNNING, RunStatus.PENDING):
+        offset = 0
+        while True:
+            query = RunQuery(status=status, parent_id=state.run_id, limit=500, offset=offset)
+            page = await kernel.store.list_runs(query)
+            unfinished.extend(page)
+            if len(page) < query.limit:
+                break
+            offset += len(page)
+    for child in unfinished:
+        try:
+            await cancel_run(kernel, child.run_id, workflow_for(child))
+        except (StateError, NotFoundError):
+            pass  # it finished meanwhile
+        except ImportPathError as error:
+            logger.warning(
+                "run %s: cannot cancel its child run %s: %s", state.run_id, child.run_id, error
+            )
+
+
+async def _cancelled(kernel: Kernel, run: Run, execution: Execution | None = None) -> Execution:
+    if run.status is not RunStatus.CANCELLED:
+        raise StateError(
+            f"Run {run.run_id!r} {run.status} before it could be cancelled",
+            context={"run_id": run.run_id, "status": str(run.status)},
+        )
+    if execution is not None and execution.cancelled:
+        return execution
+    return Execution.from_run(run, await kernel.store.read_events(run.run_id))
+
+
+def _not_cancellable(run: Run) -> StateError:
+    return StateError(
+        f"Run {run.run_id!r} is already {run.status}; it cannot be cancelled",
+        why="Only a running or paused run can be cancelled.",
+        fix="Check the run's status with 'floe status RUN_ID'.",
+        context={"run_id": run.run_id, "status": str(run.status)},
+    )
+
+
+def _no_run(run_id: str, kernel: Kernel) -> NotFoundError:
+    return NotFoundError(
+        f"No run {run_id!r} in the store {kernel.store.url or type(kernel.store).__name__}",
+        fix="Check the run id ('floe runs' lists them) and the store setting.",
+        context={"run_id": run_id},
+    )
+
+
+@asynccontextmanager
+async def _kernel() -> AsyncIterator[Kernel]:
+    """The running kernel, or one opened from the settings for this call."""
+    kernel = _current.get()
+    if kernel is not None:
+        yield kernel
+        return
+    async with open_kernel() as opened:
+        yield opened
 
 
 @overload
@@ -326,7 +747,3 @@ def _structure(value: Any, annotation: Any) -> Any:
             f"The workflow input {value!r} does not fit its annotation {annotation!r}",
             fix="Pass an input matching the parameter's type.",
         ) from error
-
-
-def _target(function: Callable[..., Any]) -> str:
-    return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}"

@@ -96,7 +96,7 @@ def floe_register_states(register: Callable[..., None]) -> None:
         import floe
 
 
-        class Idle:
+        class Idle(floe.State):
             pass
 
 

@@ -33,7 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @floe.hookimpl
 def floe_cli(cli: click.Group) -> None:
-    """Add the command line's own commands (``floe plugins``)."""
+    """Add the command line's own commands (``floe plugins``, the component commands)."""
     from ._commands import plugins_command
+    from ._component_commands import COMMANDS
+    from ._secret_commands import secrets_command
+    from ._workflow_commands import COMMANDS as WORKFLOW_COMMANDS
 
     cli.add_command(plugins_command)
+    cli.add_command(secrets_command)
+    for command in COMMANDS:
+        cli.add_command(command)
+    for command in WORKFLOW_COMMANDS:
+        cli.add_command(command)

@@ -109,12 +109,15 @@ async def test_artifact_and_secret_stores_open_from_settings(
             await kernel.secrets.get_secrets(["api_key", "token", "db_password"])
 
 
-async def test_resources_are_absent_unless_configured(
+async def test_artifacts_are_absent_unless_configured_and_secrets_default_to_the_store(
     floe_kernel_factory: Callable[..., Kernel],
 ) -> None:
     async with floe_kernel_factory() as kernel:
         with pytest.raises(FloeError, match="artifact_store"):
             _ = kernel.artifacts
+        assert type(kernel.secrets).__module__.startswith("floe_secrets")
+    # without the secrets plugin there is no default secret store, and no error
+    async with floe_kernel_factory(disable_plugins=["secrets"]) as kernel:
         with pytest.raises(FloeError, match="secrets"):
             _ = kernel.secrets
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -111,7 +112,7 @@ def test_help_lists_the_commands_and_global_options(tmp_path: Path) -> None:
     assert result.stdout.startswith("Usage: floe [OPTIONS] COMMAND [ARGS]...")
     for option in ("--version", "--store URL", "--traceback", "--help"):
         assert option in result.stdout
-    assert "plugins  List every plugin in load order" in result.stdout
+    assert re.search(r"^  plugins +List every plugin in load order", result.stdout, re.M)
     assert result.stderr == ""
 
 

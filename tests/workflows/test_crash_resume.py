@@ -157,3 +157,83 @@ def test_uninterrupted_run_has_the_same_shape(tmp_path: Path) -> None:
     assert isinstance(output, dict)
     assert output["squares"] == [n * n for n in range(STEPS)]
     assert set(output) == {"squares", "at", "id", "dice"}
+
+
+SLEEPER_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import sys
+    import anyio
+    import floe
+
+    store, log_path, run_id = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    @floe.task
+    async def effect(label: str) -> str:
+        with open(log_path, "a") as log:
+            log.write(label + "\\n")
+        return label
+
+    @floe.workflow
+    async def napping_child(n: int) -> int:
+        await effect(f"child-before-{n}")
+        await floe.sleep(1.5)
+        await effect(f"child-after-{n}")
+        return n * 10
+
+    @floe.workflow
+    async def parent() -> list:
+        first = await effect("parent-before")
+        value = await floe.call(napping_child, 4)
+        return [first, value, await effect("parent-after")]
+
+    async def main() -> None:
+        async with floe.open_kernel(store=store, log_format="off"):
+            start = anyio.current_time()
+            execution = await parent.run_async(run_id=run_id)
+            print(json.dumps({"status": str(execution.status), "output": execution.output,
+                              "elapsed": anyio.current_time() - start}))
+
+    anyio.run(main)
+    """
+)
+
+
+def test_sigkill_inside_a_sleeping_child_then_resume(tmp_path: Path) -> None:
+    """Killed during a child's durable sleep: a new process resumes the parent, which
+    reattaches to the child; the child sleeps only what was left of its timer."""
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER_SCRIPT)
+    store = f"sqlite:///{tmp_path}/floe.db"
+    log = tmp_path / "effects.log"
+
+    victim = _launch(script, store, log, "nap")
+    deadline = time.monotonic() + 60
+    while "child-before-4" not in (log.read_text() if log.exists() else ""):
+        assert victim.poll() is None, victim.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.6)  # well into the 1.5 s sleep
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+
+    child_events = anyio.run(_journal, store, "nap:napping_child#1")
+    scheduled = [e for e in child_events if e.kind == "timer.scheduled"]
+    assert len(scheduled) == 1
+    assert not [e for e in child_events if e.kind == "timer.fired"]
+
+    resumed = _finish(_launch(script, store, log, "nap"))
+    assert resumed["status"] == "completed"
+    assert resumed["output"] == ["parent-before", 40, "parent-after"]
+    elapsed = resumed["elapsed"]
+    assert isinstance(elapsed, float)
+    assert elapsed < 1.3  # the rest of the timer (plus start-up), not a new 1.5 s
+    assert log.read_text().split() == [
+        "parent-before",
+        "child-before-4",
+        "child-after-4",
+        "parent-after",
+    ]
+    child_events = anyio.run(_journal, store, "nap:napping_child#1")
+    assert [e.kind for e in child_events].count("timer.scheduled") == 1
+    assert [e.kind for e in child_events].count("timer.fired") == 1

@@ -1,0 +1,376 @@
+"""What ``floe run`` shows while a run executes, built from the kernel's bus events.
+
+On a terminal a live table of steps (rich); otherwise one plain line per event on
+stderr, so that stdout carries only the run's output and pipes (``floe run ... | jq``)
+stay clean. Both read the same events: ``run.*`` and ``task.*``, as the journal records
+them. rich is imported only when the live display is used.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import deque
+from datetime import datetime
+from itertools import islice
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Final, Self
+
+import attrs
+import click
+import orjson
+
+import floe
+from floe.storage import utcnow
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.live import Live
+    from rich.spinner import Spinner
+
+__all__ = [
+    "LiveProgress",
+    "PlainProgress",
+    "Progress",
+    "format_error",
+    "format_seconds",
+    "open_progress",
+]
+
+_OWNER: Final = "floe-cli-progress"
+_PATTERNS: Final = ("run.*", "task.*")
+_RUN_ENDS: Final = frozenset({"run.completed", "run.failed", "run.cancelled", "run.paused"})
+_VISIBLE_STEPS: Final = 12
+"""Finished steps the live table shows (older ones fold into one line), and running ones."""
+_DETAIL_WIDTH: Final = 80
+
+# (symbol, rich style) per step status
+_MARKS: Final = {
+    "running": ("", "cyan"),
+    "retrying": ("↻", "yellow"),
+    "completed": ("✓", "green"),
+    "fallback": ("✓", "yellow"),
+    "failed": ("✗", "red"),
+}
+
+
+def open_progress(
+    run_id: str,
+    *,
+    workflow: str = "",
+    interactive: bool,
+    quiet: bool = False,
+    stream: IO[str] | None = None,
+) -> Progress:
+    """The display for the run *run_id* of *workflow*: live on a terminal, else plain lines.
+
+    *stream* is where plain lines go (default: stderr); the live display draws on stdout,
+    the terminal the person is watching.
+    """
+    if quiet:
+        return Progress(run_id, workflow)
+    if interactive:
+        return LiveProgress(run_id, workflow)
+    return PlainProgress(run_id, workflow, stream)
+
+
+@attrs.define
+class _Step:
+    key: str
+    status: str = "running"
+    started: datetime | None = None
+    finished: datetime | None = None
+    detail: str = ""
+    spinner: Spinner | None = None
+
+    def seconds(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+
+class Progress:
+    """Follows one run's events on a kernel's bus; shows nothing (``--quiet``).
+
+    Use it as ``with progress.following(kernel.bus): ...`` around the kernel's whole
+    life: the kernel delivers every queued event before it closes, so the display ends
+    with the run's last event. The board keeps the running steps and the last few
+    finished ones, so a run of 100,000 steps costs no more to show than one of ten.
+    """
+
+    listens = False
+    """Whether it subscribes to the bus at all."""
+
+    def __init__(self, run_id: str, workflow: str = "") -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        """The workflow's name, for the display (known once the run is found)."""
+        # the live display reads the board from rich's refresh thread
+        self._lock = threading.Lock()
+        self._active: dict[str, _Step] = {}
+        self._recent: deque[_Step] = deque(maxlen=_VISIBLE_STEPS)
+        self._total = 0
+        self._finished_count = 0
+        self._failed_count = 0
+        self._run_status = "starting"
+        self._run_started: datetime | None = None
+        self._run_ended: datetime | None = None
+
+    def following(self, bus: floe.EventBus) -> _Following:
+        return _Following(self, bus)
+
+    # -- what the subclasses draw ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Called before the first event."""
+
+    def stop(self) -> None:
+        """Called after the last event."""
+
+    def show(self, event: floe.Event, step: _Step | None) -> None:
+        """Called after *event* updated the board (*step*: the step it concerns)."""
+
+    # -- the board ------------------------------------------------------------------------
+
+    def on_event(self, event: Any) -> None:
+        if not isinstance(event, floe.Event):
+            return
+        with self._lock:
+            step = self._update(event)
+        self.show(event, step)
+
+    def _update(self, event: floe.Event) -> _Step | None:
+        data = event.data if isinstance(event.data, dict) else {}
+        kind = event.kind
+        if event.run_id == self.run_id and self._run_started is None:
+            # a replayed or resumed run has no run.started here: time it from its first event
+            self._run_started = event.at
+        if kind.startswith("run."):
+            if event.run_id == self.run_id:
+                status = kind.removeprefix("run.")
+                self._run_status = "running" if status in {"started", "resumed"} else status
+                if kind == "run.started":
+                    self.workflow = str(data.get("workflow", self.workflow))
+                elif kind in _RUN_ENDS:
+                    self._run_ended = event.at
+            return None
+        if not event.step:
+            return None
+        key = self._label(event)
+        step = self._active.get(key)
+        if step is None:
+            step = self._active[key] = _Step(key=key)
+            self._total += 1
+        if kind == "task.started":
+            step.status, step.started, step.finished = "running", event.at, None
+            attempt = data.get("attempt", 1)
+            step.detail = f"attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else ""
+        elif kind == "task.retrying":
+            step.status = "retrying"
+            step.detail = (
+                f"attempt {data.get('attempt')} failed ({format_error(data.get('error'))}); "
+                f"next in {format_seconds(data.get('delay'))}"
+            )
+        elif kind == "task.fallback":
+            step.status = "fallback"
+        elif kind == "task.completed":
+            if data.get("cached"):
+                step.status, step.detail = "completed", "cached"
+            elif data.get("fallback") or step.status == "fallback":
+                step.status, step.detail = "fallback", "fallback"
+            else:
+                step.status, step.detail = "completed", ""
+            self._finish(step, event)
+        elif kind == "task.failed":
+            step.status = "failed"
+            step.detail = format_error(data.get("error"))
+            self._finish(step, event)
+        return step
+
+    def _finish(self, step: _Step, event: floe.Event) -> None:
+        step.finished = event.at
+        step.spinner = None
+        del self._active[step.key]
+        self._recent.append(step)
+        self._finished_count += 1
+        if step.status == "failed":
+            self._failed_count += 1
+
+    def _label(self, event: floe.Event) -> str:
+        # steps of child runs (subworkflows) are told apart by their run
+        step = event.step or ""
+        return step if event.run_id == self.run_id else f"{_short(event.run_id)}:{step}"
+
+
+class _Following:
+    def __init__(self, progress: Progress, bus: floe.EventBus) -> None:
+        self._progress = progress
+        self._bus = bus
+        self._handles: list[floe.SubscriptionHandle] = []
+
+    def __enter__(self) -> Self:
+        if not self._progress.listens:
+            return self
+        self._progress.start()
+        for pattern in _PATTERNS:
+            # inline: updating the board never blocks, so no worker thread per event
+            handle = self._bus.subscribe(pattern, _OWNER, self._progress.on_event, inline=True)
+            self._handles.append(handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._progress.listens:
+            return
+        for handle in self._handles:
+            self._bus.unsubscribe(handle)
+        self._progress.stop()
+
+
+class PlainProgress(Progress):
+    """One line per event, for logs and pipes: ``task.completed  greet#1  (2 ms)``."""
+
+    listens = True
+
+    def __init__(self, run_id: str, workflow: str = "", stream: IO[str] | None = None) -> None:
+        super().__init__(run_id, workflow)
+        self._stream = stream
+
+    def show(self, event: floe.Event, step: _Step | None) -> None:
+        line = self._line(event, step)
+        if line is not None:
+            click.echo(line, file=self._stream or sys.stderr)
+
+    def _line(self, event: floe.Event, step: _Step | None) -> str | None:
+        kind = event.kind
+        if step is not None:
+            seconds = step.seconds() if kind in {"task.completed", "task.failed"} else None
+            parts = [f"{kind:<15}", step.key]
+            if step.detail and kind != "task.fallback":
+                parts.append(step.detail)
+            if seconds is not None:
+                parts.append(f"({format_seconds(seconds)})")
+            return "  ".join(parts)
+        if event.run_id != self.run_id:
+            return None
+        if kind == "run.started":
+            return f"{kind:<15}  {self.workflow}  run {self.run_id}"
+        line = f"{kind:<15}  {self.workflow}"
+        if self._run_ended is not None and self._run_started is not None:
+            elapsed = (self._run_ended - self._run_started).total_seconds()
+            line += f"  ({format_seconds(elapsed)})"
+        return line
+
+
+class LiveProgress(Progress):
+    """A live table of steps on the terminal (rich), redrawn as events arrive."""
+
+    listens = True
+
+    def __init__(self, run_id: str, workflow: str = "") -> None:
+        super().__init__(run_id, workflow)
+        self._live: Live | None = None
+
+    def start(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=sys.stdout)
+        self._live = Live(
+            console=console,
+            get_renderable=self._render,
+            refresh_per_second=10,
+            transient=False,
+        )
+        self._live.start()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            live, self._live = self._live, None
+            live.refresh()
+            live.stop()
+
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
+        with self._lock:
+            header = self._header()
+            recent = list(self._recent)
+            active = list(islice(self._active.values(), _VISIBLE_STEPS))
+            more_active = len(self._active) - len(active)
+            for step in active:
+                if step.spinner is None:
+                    step.spinner = Spinner("dots", style="cyan")
+            earlier = self._finished_count - len(recent)
+        table = Table.grid(padding=(0, 1))
+        table.add_column(width=1)
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right", style="dim")
+        table.add_column(overflow="ellipsis", no_wrap=True, max_width=_DETAIL_WIDTH)
+        if earlier:
+            table.add_row("", Text(f"… {earlier} earlier steps", style="dim"), "", "")
+        for step in [*recent, *active]:
+            symbol, style = _MARKS.get(step.status, ("?", "white"))
+            seconds = step.seconds()
+            mark: RenderableType = step.spinner or Text(symbol, style)
+            table.add_row(
+                mark,
+                Text(step.key, style="bold" if step.finished is None else ""),
+                format_seconds(seconds) if seconds is not None else "",
+                Text(step.detail, style=style if step.status != "completed" else "dim"),
+            )
+        if more_active:
+            table.add_row("", Text(f"… {more_active} more running", style="dim"), "", "")
+        return Group(header, table)
+
+    def _header(self) -> RenderableType:
+        from rich.text import Text
+
+        status = self._run_status
+        style = {
+            "completed": "green",
+            "failed": "red",
+            "cancelled": "red",
+            "paused": "yellow",
+        }.get(status, "cyan")
+        started = self._run_started
+        elapsed = ((self._run_ended or utcnow()) - started).total_seconds() if started else 0.0
+        counts = f"{self._finished_count}/{self._total} steps done"
+        if self._failed_count:
+            counts += f", {self._failed_count} failed"
+        header = Text()
+        header.append(self.workflow or "workflow", style="bold")
+        header.append(f"  run {self.run_id}  ", style="dim")
+        header.append(status, style=style)
+        header.append(f"  {format_seconds(elapsed)}  {counts}", style="dim")
+        return header
+
+
+def _short(run_id: str) -> str:
+    return run_id[:8]
+
+
+def format_seconds(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "?"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes:.0f} min {rest:.0f} s"
+
+
+def format_error(error: Any) -> str:
+    if isinstance(error, dict):
+        kind = str(error.get("type", "error")).rpartition(".")[2]
+        message = error.get("message")
+        return f"{kind}: {message}" if message else kind
+    return orjson.dumps(error).decode() if error is not None else "error"

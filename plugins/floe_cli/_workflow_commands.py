@@ -1,0 +1,623 @@
+"""Workflow commands: run, resume and cancel workflows; inspect runs and their journals.
+
+``floe run examples/hello.py:hello --input '"World"'`` runs a workflow on the store in
+effect (``.floe/floe.db`` by default) and prints its output as JSON. stdout carries only
+that output (or, with ``--json``, the whole execution summary); progress goes to the
+terminal as a live display, or to stderr as plain lines when stdout is not a terminal.
+
+Exit codes (:class:`floe.ExitCode`): 0 when the run completed or paused, 1 when it
+failed or was cancelled, 2 for a bad target, bad input or an unknown run.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import click
+import orjson
+
+import floe
+from floe.storage import to_document
+
+from ._progress import Progress, format_error, format_seconds, open_progress
+from ._state import CliState
+
+__all__ = ["COMMANDS", "RunFailedError"]
+
+_T = TypeVar("_T")
+
+_STATUS_COLOURS: Final = {
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "red",
+    "paused": "yellow",
+    "running": "cyan",
+    "pending": "cyan",
+}
+_RESERVED_KEYWORDS: Final = frozenset({"run_id", "raise_on_error"})
+"""Keyword arguments of ``Workflow.run_async`` itself, which ``--kwargs`` cannot pass."""
+_DATA_WIDTH: Final = 72
+_STEP_DATA_KEYS: Final = frozenset({"task", "position"})
+"""Keys of step events that the STEP column already shows."""
+
+
+class RunFailedError(floe.FloeError, RuntimeError):
+    """The run the command executed failed or was cancelled (exit code 1)."""
+
+    exit_code = floe.ExitCode.RUN_FAILED
+
+
+# -- shared options and plumbing ---------------------------------------------------------
+
+
+def _store_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--store",
+        metavar="URL",
+        help="Store URL (overrides FLOE_STORE, the config files and 'floe --store').",
+    )(function)
+
+
+def _json_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def _kernel(state: CliState, store: str | None) -> floe.Kernel:
+    """The command line's kernel, or one built on *store* when the command names one."""
+    if store is None:
+        return state.kernel
+    return floe.Kernel(floe.load_settings(store=store))
+
+
+def _in_kernel(kernel: floe.Kernel, function: Callable[[floe.Kernel], Awaitable[_T]]) -> _T:
+    """Run ``function(kernel)`` inside *kernel*, on its event loop."""
+
+    async def main() -> _T:
+        return await function(kernel)
+
+    return floe.run_sync(main, kernel=kernel)
+
+
+def _store_url(kernel: floe.Kernel) -> str:
+    return kernel.store.url or kernel.settings.store
+
+
+async def _require_run(kernel: floe.Kernel, run_id: str) -> floe.Run:
+    run = await kernel.store.get_run(run_id)
+    if run is None:
+        store = _store_url(kernel)
+        raise floe.NotFoundError(
+            f"No run {run_id!r} in {store}",
+            why="Runs are looked up in the store in effect for this command.",
+            fix="List the runs with 'floe runs', or name the store that holds the run "
+            "with --store URL.",
+            context={"run_id": run_id, "store": store},
+        )
+    return run
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _progress_for(run_id: str, workflow: str, quiet: bool) -> Progress:
+    return open_progress(run_id, workflow=workflow, interactive=sys.stdout.isatty(), quiet=quiet)
+
+
+# -- input -------------------------------------------------------------------------------
+
+
+def parse_input(text: str | None, *, as_kwargs: bool = False) -> tuple[list[Any], dict[str, Any]]:
+    """The workflow's arguments from ``--input`` (JSON, ``@file`` or ``@-`` for stdin).
+
+    Without ``--kwargs`` the JSON value is the one positional argument; with it, the
+    value must be an object whose members are the keyword arguments. No ``--input`` means
+    no arguments.
+    """
+    if text is None:
+        return [], {}
+    value = _load_json(text)
+    if not as_kwargs:
+        return [value], {}
+    if not isinstance(value, dict):
+        raise floe.ConfigError(
+            f"--kwargs needs a JSON object as input, got {type(value).__name__} {_short(value)}",
+            why="With --kwargs the input's members are the workflow's keyword arguments.",
+            fix='Pass an object, e.g. --input \'{"name": "World"}\', or leave out --kwargs to '
+            "pass the value as the one argument.",
+            context={"option": "--input"},
+        )
+    reserved = sorted(_RESERVED_KEYWORDS & set(value))
+    if reserved:
+        raise floe.ConfigError(
+            f"--kwargs cannot pass the keyword argument {reserved[0]!r}",
+            why=f"{', '.join(sorted(_RESERVED_KEYWORDS))} are options of the run itself.",
+            fix="Use --run-id for the run's id, or rename the workflow's parameter.",
+            context={"option": "--input"},
+        )
+    return [], value
+
+
+def _load_json(text: str) -> Any:
+    source = "--input"
+    raw: str | bytes = text
+    if text.startswith("@"):
+        name = text[1:]
+        if name == "-":
+            source = "stdin"
+            raw = sys.stdin.buffer.read()
+        else:
+            source = name
+            try:
+                raw = Path(name).read_bytes()
+            except OSError as error:
+                raise floe.ConfigError(
+                    f"Cannot read the input file {name!r}",
+                    why=f"{type(error).__name__}: {error.strerror or error}",
+                    fix="Check the path after '@' (relative to the working directory).",
+                    context={"option": "--input", "path": name},
+                ) from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise floe.ConfigError(
+            f"The input from {source} is not valid JSON: {error}",
+            why="--input takes a JSON document; a string needs its double quotes, as in "
+            "--input '\"World\"'.",
+            fix="Quote strings and check the document, or pass @FILE to read it from a file.",
+            context={"option": "--input", "input": _clip(text, 60)},
+        ) from None
+
+
+# -- reporting an execution --------------------------------------------------------------
+
+
+def summary(execution: floe.Execution) -> dict[str, Any]:
+    """What ``--json`` prints about an execution."""
+    document: dict[str, Any] = {
+        "run_id": execution.run_id,
+        "workflow": execution.workflow,
+        "status": str(execution.status),
+        "output": execution.output,
+        "error": to_document(execution.error) if execution.error is not None else None,
+        "executed_tasks": execution.executed_tasks,
+        "duration": execution.duration,
+    }
+    if execution.paused:
+        document["pause"] = _pause_point(execution.events)
+    return document
+
+
+def _report(execution: floe.Execution, *, as_json: bool, store: str) -> int:
+    """Print an execution's outcome; return its exit code (or raise for a failed run)."""
+    if as_json:
+        click.echo(_dumps(summary(execution)))
+    elif execution.succeeded:
+        click.echo(_dumps(execution.output))
+    if execution.paused:
+        _print_paused(execution)
+        return floe.ExitCode.OK
+    if execution.failed or execution.cancelled:
+        raise _run_failed(execution, store)
+    return floe.ExitCode.OK
+
+
+def _pause_point(events: Sequence[floe.Event]) -> dict[str, Any] | None:
+    for event in reversed(events):
+        if event.kind == "run.paused":
+            return event.data if isinstance(event.data, dict) else {"data": event.data}
+    return None
+
+
+def _print_paused(execution: floe.Execution) -> None:
+    point = _pause_point(execution.events) or {}
+    name = point.get("name")
+    where = f" at {name!r}" if name else ""
+    lines = [
+        f"run {execution.run_id} of workflow {execution.workflow!r} is waiting{where}.",
+        f"Resume it with: floe resume {execution.run_id} --input JSON",
+    ]
+    if point.get("output") is not None:
+        lines.insert(1, f"Output: {orjson.dumps(point['output']).decode()}")
+    label = click.style("Paused:", fg="yellow", bold=True)
+    click.echo(f"{label} " + "\n".join(lines), err=True)
+
+
+def _run_failed(execution: floe.Execution, store: str) -> RunFailedError:
+    context = {"run_id": execution.run_id, "workflow": execution.workflow, "store": store}
+    inspect = f"See its journal with 'floe events {execution.run_id}'"
+    if execution.cancelled:
+        error = RunFailedError(
+            f"Run {execution.run_id!r} of workflow {execution.workflow!r} was cancelled",
+            why="It was cancelled ('floe cancel') before it finished; the rollbacks of its "
+            "completed tasks ran.",
+            fix=f"{inspect}, or start a new run.",
+            context=context,
+        )
+    else:
+        info = execution.error
+        failure = f"{info.type.rpartition('.')[2]}: {info.message}" if info else "unknown error"
+        error = RunFailedError(
+            f"Workflow {execution.workflow!r} failed: {failure}",
+            why=_failure_reason(execution.events),
+            fix=f"{inspect}; rerun with --traceback to see where it raised.",
+            context=context,
+        )
+    if execution.exception is not None:
+        # with --traceback, the body's own traceback is printed as the cause
+        error.__cause__ = execution.exception
+    return error
+
+
+def _failure_reason(events: Sequence[floe.Event]) -> str:
+    for event in reversed(events):
+        if event.kind == "task.failed" and isinstance(event.data, dict):
+            attempts = event.data.get("attempt", 1)
+            plural = "s" if attempts != 1 else ""
+            return (
+                f"Step {event.step!r} failed after {attempts} attempt{plural} and the workflow "
+                "did not handle the error."
+            )
+    return "The workflow's body raised it."
+
+
+# -- run / resume / cancel ---------------------------------------------------------------
+
+
+@click.command("run")
+@click.argument("target", metavar="TARGET")
+@click.option(
+    "--input",
+    "input_text",
+    metavar="JSON|@FILE",
+    help="The workflow's input: a JSON document, @FILE to read one, @- for stdin.",
+)
+@click.option(
+    "--kwargs",
+    "as_kwargs",
+    is_flag=True,
+    help="Pass the input's members (a JSON object) as keyword arguments.",
+)
+@click.option("--run-id", metavar="ID", help="The run's id; an unfinished run resumes by replay.")
+@_store_option
+@_json_option("Print the execution summary as JSON instead of the output.")
+@click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
+@click.pass_obj
+def run_command(
+    state: CliState,
+    target: str,
+    input_text: str | None,
+    as_kwargs: bool,
+    run_id: str | None,
+    store: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """Run the workflow TARGET and print its output as JSON.
+
+    TARGET is path/to/file.py:name or package.module:name. The input JSON is the
+    workflow's one argument (with --kwargs, an object of keyword arguments). With the
+    --run-id of an unfinished run, the run resumes by replay from its stored input; with
+    that of a finished run, its stored outcome is printed and nothing runs.
+
+    Exit code: 0 completed or paused, 1 failed or cancelled, 2 bad target or input.
+    """
+    from floe._workflows import load_target
+
+    workflow = load_target(target)
+    args, kwargs = parse_input(input_text, as_kwargs=as_kwargs)
+    kernel = _kernel(state, store)
+    run_id = run_id or uuid.uuid4().hex
+
+    async def execute(kernel: floe.Kernel) -> floe.Execution:
+        return await workflow.run_async(*args, run_id=run_id, **kwargs)
+
+    with _progress_for(run_id, workflow.name, quiet).following(kernel.bus):
+        execution = _in_kernel(kernel, execute)
+    return _report(execution, as_json=as_json, store=kernel.settings.store)
+
+
+@click.command("resume")
+@click.argument("run_id", metavar="RUN_ID")
+@click.option(
+    "--input",
+    "input_text",
+    metavar="JSON|@FILE",
+    help="The value the paused run receives (JSON, @FILE or @-). Default: null.",
+)
+@_store_option
+@_json_option("Print the execution summary as JSON instead of the output.")
+@click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
+@click.pass_obj
+def resume_command(
+    state: CliState,
+    run_id: str,
+    input_text: str | None,
+    store: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """Resume the paused run RUN_ID with a value; print its output as JSON.
+
+    The value becomes the result of the 'await floe.pause(...)' the run waits at; the
+    run goes on until it completes, fails or pauses again. Exit codes as for 'floe run'.
+    """
+    from floe._control import resume
+
+    value = _load_json(input_text) if input_text is not None else None
+    kernel = _kernel(state, store)
+    progress = _progress_for(run_id, "", quiet)
+
+    async def resume_run(kernel: floe.Kernel) -> floe.Execution:
+        progress.workflow = (await _require_run(kernel, run_id)).name
+        return await resume(run_id, value)
+
+    with progress.following(kernel.bus):
+        execution = _in_kernel(kernel, resume_run)
+    return _report(execution, as_json=as_json, store=kernel.settings.store)
+
+
+@click.command("cancel")
+@click.argument("run_id", metavar="RUN_ID")
+@_store_option
+@click.pass_obj
+def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
+    """Cancel the running or paused run RUN_ID.
+
+    The rollbacks of its completed tasks that have one run, and the run is recorded as
+    cancelled.
+    """
+    from floe._control import cancel
+
+    kernel = _kernel(state, store)
+
+    async def cancel_run(kernel: floe.Kernel) -> floe.Run:
+        await _require_run(kernel, run_id)
+        await cancel(run_id)
+        return await _require_run(kernel, run_id)
+
+    run = _in_kernel(kernel, cancel_run)
+    click.echo(f"run {run.run_id} of workflow {run.name!r}: {_status(str(run.status))}")
+
+
+# -- status / runs / events --------------------------------------------------------------
+
+
+@click.command("status")
+@click.argument("run_id", metavar="RUN_ID")
+@click.option("--detailed", is_flag=True, help="Add the run's journal, event by event.")
+@_store_option
+@_json_option("Print the run (and with --detailed its events) as JSON.")
+@click.pass_obj
+def status_command(
+    state: CliState, run_id: str, detailed: bool, store: str | None, as_json: bool
+) -> None:
+    """Show the status of run RUN_ID: status, times, input, output or error, steps."""
+    kernel = _kernel(state, store)
+
+    async def load(kernel: floe.Kernel) -> tuple[floe.Run, list[floe.Event]]:
+        run = await _require_run(kernel, run_id)
+        return run, await kernel.store.read_events(run_id)
+
+    run, events = _in_kernel(kernel, load)
+    execution = floe.Execution.from_run(run, events)
+    if as_json:
+        document = to_document(run)
+        document["duration"] = execution.duration
+        document["executed_tasks"] = execution.executed_tasks
+        if detailed:
+            document["events"] = [to_document(event) for event in events]
+        click.echo(_dumps(document))
+        return
+    click.echo(_status_text(run, execution))
+    if detailed:
+        click.echo()
+        click.echo(_timeline(events))
+
+
+def _status_text(run: floe.Run, execution: floe.Execution) -> str:
+    steps = execution.executed_tasks
+    rows: list[tuple[str, str]] = [
+        ("run", run.run_id),
+        ("name", f"{run.name} ({run.kind})"),
+        ("status", _status(str(run.status))),
+        ("created", _timestamp(run.created_at)),
+        ("updated", _timestamp(run.updated_at)),
+        ("duration", _seconds(execution.duration)),
+    ]
+    if run.parent_id:
+        rows.append(("parent", run.parent_id))
+    target = run.metadata.get("target") if isinstance(run.metadata, Mapping) else None
+    if target:
+        rows.append(("target", str(target)))
+    rows.append(("input", _clip(_compact(run.input), _DATA_WIDTH)))
+    if run.status is floe.RunStatus.COMPLETED:
+        rows.append(("output", _clip(_compact(run.output), _DATA_WIDTH)))
+    if run.error is not None:
+        rows.append(("error", f"{run.error.type}: {run.error.message}"))
+    if run.status is floe.RunStatus.PAUSED:
+        point = _pause_point(execution.events) or {}
+        rows.append(("waiting at", str(point.get("name", "?"))))
+    rows.append(
+        ("steps", f"{len(steps)} finished" + (f": {_clip(', '.join(steps), 60)}" * bool(steps)))
+    )
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(
+        f"{click.style(label.ljust(width), bold=True)}  {value}" for label, value in rows
+    )
+
+
+@click.command("runs")
+@click.option(
+    "--status",
+    type=click.Choice([status.value for status in floe.RunStatus]),
+    help="Only runs with this status.",
+)
+@click.option("--workflow", metavar="NAME", help="Only runs of this workflow (or component).")
+@click.option("--kind", metavar="KIND", help="Only runs of this kind: workflow, component ...")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="At most this many runs.",
+)
+@_store_option
+@_json_option("Print a JSON array of runs instead of a table.")
+@click.pass_obj
+def runs_command(
+    state: CliState,
+    status: str | None,
+    workflow: str | None,
+    kind: str | None,
+    limit: int,
+    store: str | None,
+    as_json: bool,
+) -> None:
+    """List runs, newest first."""
+    kernel = _kernel(state, store)
+    query = floe.RunQuery(
+        status=floe.RunStatus(status) if status else None, name=workflow, kind=kind, limit=limit
+    )
+
+    async def load(kernel: floe.Kernel) -> tuple[list[floe.Run], str]:
+        return await kernel.store.list_runs(query), _store_url(kernel)
+
+    runs, store_url = _in_kernel(kernel, load)
+    if as_json:
+        click.echo(_dumps([to_document(run) for run in runs]))
+        return
+    if not runs:
+        click.echo(f"No runs in {store_url}" + (" match" if status or workflow or kind else ""))
+        return
+    header = ("RUN ID", "NAME", "KIND", "STATUS", "CREATED", "DURATION")
+    rows = [
+        (
+            run.run_id,
+            run.name,
+            run.kind,
+            str(run.status),
+            _timestamp(run.created_at),
+            _seconds((run.updated_at - run.created_at).total_seconds()),
+        )
+        for run in runs
+    ]
+    click.echo(_table(header, rows, status_column=3))
+
+
+@click.command("events")
+@click.argument("run_id", metavar="RUN_ID")
+@_store_option
+@_json_option("Print the events as a JSON array instead of a timeline.")
+@click.pass_obj
+def events_command(state: CliState, run_id: str, store: str | None, as_json: bool) -> None:
+    """Show the journal of run RUN_ID as a timeline: seq, time, kind, step, data."""
+    kernel = _kernel(state, store)
+
+    async def load(kernel: floe.Kernel) -> list[floe.Event]:
+        await _require_run(kernel, run_id)
+        return await kernel.store.read_events(run_id)
+
+    events = _in_kernel(kernel, load)
+    if as_json:
+        click.echo(_dumps([to_document(event) for event in events]))
+        return
+    click.echo(_timeline(events))
+
+
+def _timeline(events: Sequence[floe.Event]) -> str:
+    if not events:
+        return "(no events)"
+    first = events[0].at
+    header = ("SEQ", "TIME (UTC)", "ELAPSED", "KIND", "STEP", "DATA")
+    rows = [
+        (
+            str(event.seq),
+            event.at.strftime("%H:%M:%S.%f")[:-3],
+            _seconds((event.at - first).total_seconds()),
+            event.kind,
+            event.step or "-",
+            _short_data(event),
+        )
+        for event in events
+    ]
+    return _table(header, rows)
+
+
+def _short_data(event: floe.Event) -> str:
+    data = event.data
+    if isinstance(data, dict):
+        data = {
+            key: format_error(value) if key == "error" else value
+            for key, value in data.items()
+            if not (event.step and key in _STEP_DATA_KEYS)
+        }
+    if data is None or data == {}:
+        return ""
+    return _clip(_compact(data), _DATA_WIDTH)
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int | None = None
+) -> str:
+    # the last column is not padded, so long values do not widen the table
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+
+    def line(cells: Sequence[str], bold: bool = False) -> str:
+        parts = []
+        for index, cell in enumerate(cells):
+            text = cell.ljust(widths[index]) if index < len(widths) else cell
+            if bold:
+                text = click.style(text, bold=True)
+            elif index == status_column:
+                text = click.style(text, fg=_STATUS_COLOURS.get(cell))
+            parts.append(text)
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(header, bold=True), *(line(row) for row in rows)])
+
+
+def _status(status: str) -> str:
+    return click.style(status, fg=_STATUS_COLOURS.get(status))
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seconds(seconds: float) -> str:
+    return format_seconds(seconds)
+
+
+def _compact(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return repr(value)
+
+
+def _short(value: Any) -> str:
+    return _clip(_compact(value), 40)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    run_command,
+    resume_command,
+    cancel_command,
+    status_command,
+    runs_command,
+    events_command,
+)
+"""The workflow commands, as ``floe --help`` lists them (alphabetically)."""
