@@ -147,12 +147,16 @@ class Kernel:
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
+        # set before the drain task and services start, so bus handlers and services see
+        # this kernel as current_kernel()
+        self._token = _current.set(self)
         try:
             await self._start(task_group)
         except BaseException as error:
+            _current.reset(self._token)
+            self._token = None
             await self._shutdown(type(error), error, error.__traceback__)
             raise
-        self._token = _current.set(self)
         return self
 
     async def _start(self, task_group: TaskGroup) -> None:

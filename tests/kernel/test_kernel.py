@@ -223,3 +223,15 @@ def test_run_sync_propagates_errors(tmp_path: Path) -> None:
 
     with pytest.raises(floe.NotFoundError, match="no such run"):
         floe.run_sync(fail, settings=settings)
+
+
+async def test_bus_handlers_see_the_running_kernel(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    seen: list[Kernel] = []
+    async with floe_kernel_factory() as kernel:
+        kernel.bus.subscribe(
+            "ping", "observer", lambda data: seen.append(floe.current_kernel()), inline=True
+        )
+        await kernel.bus.post("ping", None)
+    assert seen == [kernel]
