@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -54,8 +54,17 @@ def _events(run_id: str, first: int, count: int = 1, kind: str = "task.completed
     ]
 
 
+class _ClosingConnection(sqlite3.Connection):
+    """A raw connection that ``with`` closes (sqlite3's own only ends the transaction)."""
+
+    def __exit__(self, *exc: object) -> Literal[False]:
+        super().__exit__(*exc)  # type: ignore[arg-type]
+        self.close()
+        return False
+
+
 def _raw(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None)
+    return sqlite3.connect(path, isolation_level=None, factory=_ClosingConnection)
 
 
 def _writer_threads() -> set[threading.Thread]:
