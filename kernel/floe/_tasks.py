@@ -25,7 +25,7 @@ import orjson
 
 from ._errors import ConfigError, FloeError, TaskTimeoutError
 from ._models import CacheEntry, ErrorInfo, Event, utcnow
-from ._retry import RetryOptions
+from ._retry import RetryOptions, RetryPolicy
 from ._runtime import (
     RunState,
     Scope,
@@ -249,7 +249,7 @@ async def run_step(
             )
             return _decode(task, entry.value)
 
-    policy = state.kernel.retry_policy(task.retry)
+    policy: RetryPolicy | None = None  # built on the first failure: most steps never fail
     retried = state.replay.retries.get(position, ())
     attempt = len(retried) + 1
     if retried:
@@ -265,6 +265,8 @@ async def run_step(
             result = await _invoke(state, task, args, kwargs, key, position)
             encoded = encode_value(result, where=f"the result of {where}")
         except Exception as error:
+            if policy is None:
+                policy = state.kernel.retry_policy(task.retry)
             delay = policy.next_delay(attempt, error)
             if delay is None:
                 failure = error
