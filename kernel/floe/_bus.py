@@ -15,16 +15,19 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from ._models import Event
 
 from ._errors import ConfigError, FloeError
 
@@ -44,6 +47,9 @@ _CONCURRENT: Final = "concurrent"
 _CONTINUE: Final = "continue"
 _RAISE: Final = "raise"
 _GLOB_CHARS: Final = frozenset("*?[")
+
+_Queued: TypeAlias = "tuple[str, Any] | list[Event]"
+"""One slot of the kernel's queue: a posted ``(event, data)``, or journal events in order."""
 
 logger = logging.getLogger("floe.bus")
 
@@ -118,8 +124,8 @@ class EventBus:
         self._queue_size = queue_size
         self._queued = 0
         self._high_water = 0
-        self._send: MemoryObjectSendStream[tuple[str, Any]] | None = None
-        self._receive: MemoryObjectReceiveStream[tuple[str, Any]] | None = None
+        self._send: MemoryObjectSendStream[_Queued] | None = None
+        self._receive: MemoryObjectReceiveStream[_Queued] | None = None
 
     # -- subscriptions ------------------------------------------------------------------
 
@@ -342,6 +348,16 @@ class EventBus:
             HANDLER_FAILED, {"event_name": event, "owner": owner, "exception": error}
         )
 
+    def wants(self, event: str) -> bool:
+        """Whether publishing *event* now would reach at least one handler.
+
+        Lets a producer skip building a payload nobody would receive.
+        """
+        plan = self._plans.get(event)
+        if plan is None:
+            plan = self._plan(event)
+        return bool(plan)
+
     # -- the kernel's lossless queue ----------------------------------------------------
 
     async def post(self, event: str, data: Any = None) -> None:
@@ -362,6 +378,31 @@ class EventBus:
         except anyio.WouldBlock:
             await send.send((event, data))
 
+    async def post_events(self, events: Sequence[Event]) -> None:
+        """Queue journal *events*, each published under its kind, in one queue slot.
+
+        Events no handler subscribes to are counted as published and not queued, as
+        :meth:`publish` would deliver them to nobody. Checkpoints for cancellation
+        only, unless the queue is full.
+        """
+        send = self._send
+        if send is None:
+            for event in events:
+                await self.publish(event.kind, event)
+            return
+        wanted = [event for event in events if self.wants(event.kind)]
+        self._published += len(events) - len(wanted)
+        if not wanted:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            return
+        self._queued += len(wanted)
+        if self._queued > self._high_water:
+            self._high_water = self._queued
+        try:
+            send.send_nowait(wanted)
+        except anyio.WouldBlock:
+            await send.send(wanted)
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Drain the queue until :meth:`close`; the kernel starts this in its task group."""
         if self._send is not None:
@@ -370,26 +411,31 @@ class EventBus:
                 why="One bus has one drain task; a second would break per-subscriber order.",
                 fix="Start EventBus.run() once per bus (the kernel does it for you).",
             )
-        self._send, self._receive = anyio.create_memory_object_stream[tuple[str, Any]](
-            self._queue_size
-        )
+        self._send, self._receive = anyio.create_memory_object_stream[_Queued](self._queue_size)
         task_status.started()
         receive = self._receive
         async with receive:
-            async for event, data in receive:
-                self._queued -= 1
-                await self.publish(event, data)
+            async for item in receive:
+                await self._publish_queued(item)
                 # deliver what queued up meanwhile before yielding again: one checkpoint
                 # per batch, not per event, keeps the queue from filling under load
                 while True:
                     try:
-                        event, data = receive.receive_nowait()
+                        item = receive.receive_nowait()
                     except anyio.WouldBlock:
                         break
                     except anyio.EndOfStream:
                         return
-                    self._queued -= 1
-                    await self.publish(event, data)
+                    await self._publish_queued(item)
+
+    async def _publish_queued(self, item: _Queued) -> None:
+        if isinstance(item, list):
+            self._queued -= len(item)
+            for event in item:
+                await self.publish(event.kind, event)
+        else:
+            self._queued -= 1
+            await self.publish(item[0], item[1])
 
     def close(self) -> None:
         """Stop accepting queued events; the drain task delivers what is queued, then ends."""

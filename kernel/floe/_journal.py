@@ -7,10 +7,13 @@ run cost one commit, and the run's sequence numbers follow the order of the call
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
+import anyio.lowlevel
+import attrs
 
 from ._errors import NonDeterminismError
 from ._models import Event, Run, utcnow
@@ -18,21 +21,42 @@ from ._models import Event, Run, utcnow
 if TYPE_CHECKING:
     from ._kernel import Kernel
 
-__all__ = ["FINAL_STEP_EVENTS", "Journal", "ReplayIndex"]
+__all__ = ["FINAL_STEP_EVENTS", "Deferred", "Journal", "ReplayIndex"]
 
 FINAL_STEP_EVENTS = frozenset({"task.completed", "task.failed"})
 """Step events that end a step: on replay the step returns (or raises) what they hold."""
 
 
-class _Write:
-    __slots__ = ("done", "error", "loud", "quiet", "run")
+@attrs.define
+class Deferred:
+    """An event waiting for the run's next write (see :meth:`Journal.defer`)."""
 
-    def __init__(self, quiet: list[Event], loud: list[Event], run: Run | None) -> None:
+    kind: str
+    step: str | None
+    data: Any
+    at: datetime = attrs.field(factory=utcnow)
+    prepare: Callable[[Deferred], Awaitable[None]] | None = None
+    """Awaited just before the event is numbered: may finish its data (store a body)."""
+
+
+class _Write:
+    __slots__ = ("done", "error", "loud", "publish", "quiet", "run")
+
+    def __init__(
+        self, quiet: list[Event], loud: list[Event], run: Run | None, publish: list[Event]
+    ) -> None:
         self.quiet = quiet
         self.loud = loud
         self.run = run
-        self.done = anyio.Event()
+        self.publish = publish
+        self.done: anyio.Event | None = None
+        """Created by a writer that waits for another's flush; the leader never waits."""
         self.error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        if self.done is not None:
+            self.done.set()
 
 
 class Journal:
@@ -42,43 +66,77 @@ class Journal:
         self._kernel = kernel
         self.run_id = run_id
         self.last_seq = last_seq
+        self._deferred: list[Deferred] = []
         self._pending: list[_Write] = []
         self._flushing = False
         self._broken: BaseException | None = None
 
-    def _allocate(self, kind: str, step: str | None, data: Any) -> Event:
+    def _allocate(self, kind: str, step: str | None, data: Any, at: datetime) -> Event:
         self.last_seq += 1
-        return Event(
-            run_id=self.run_id, seq=self.last_seq, kind=kind, step=step, at=utcnow(), data=data
-        )
+        return Event(run_id=self.run_id, seq=self.last_seq, kind=kind, step=step, at=at, data=data)
 
     def raise_if_broken(self) -> None:
         """Raise the error of an earlier failed write, if there was one."""
         if self._broken is not None:
             raise self._broken
 
+    def defer(self, deferred: Deferred) -> None:
+        """Queue an event to be stored and published with the run's next write.
+
+        For what user code reports from anywhere, a worker thread included, without
+        waiting (artifacts, results, captured output): it becomes durable with the step
+        that made it. ``list.append`` is atomic, so no lock is needed.
+        """
+        self._deferred.append(deferred)
+
     async def write(
         self,
         events: Iterable[tuple[str, str | None, Any]],
         *,
-        published: Iterable[tuple[str, str | None, Any]] = (),
+        published: Iterable[tuple[str, str | None, Any, datetime]] = (),
         run: Run | None = None,
     ) -> list[Event]:
         """Store *published* (already seen on the bus) and *events*, then publish *events*.
 
-        Returns the stored *events* once they are durable. *run* updates the run record
-        in the same transaction. After a failed write the journal refuses further
-        writes with the same error: its sequence numbers can no longer be trusted.
+        *published* entries carry the time they happened (a step's start). Deferred
+        events go first. Returns the stored *events* once they are durable. *run*
+        updates the run record in the same transaction. After a failed write the
+        journal refuses further writes with the same error: its sequence numbers can no
+        longer be trusted.
         """
         if self._broken is not None:
             raise self._broken
-        write = _Write(
-            [self._allocate(kind, step, data) for kind, step, data in published],
-            [self._allocate(kind, step, data) for kind, step, data in events],
-            run,
-        )
+        deferred: list[Event] = []
+        if self._deferred:
+            taken, self._deferred = self._deferred, []
+            for item in taken:
+                if item.prepare is not None:
+                    await item.prepare(item)
+                deferred.append(self._allocate(item.kind, item.step, item.data, item.at))
+        quiet = [self._allocate(kind, step, data, at) for kind, step, data, at in published]
+        at = utcnow()  # one instant for the events written together
+        loud = [self._allocate(kind, step, data, at) for kind, step, data in events]
+        publish = loud
+        if deferred:
+            # numbered before the step's own events, published with them
+            quiet = deferred + quiet
+            publish = deferred + loud
+        if not self._flushing and not self._pending:
+            try:
+                appended = self._kernel.store.append_events_nowait(
+                    self.run_id, quiet + loud if quiet else loud, run=run
+                )
+            except Exception as error:
+                self._broken = error
+                raise
+            if appended:
+                await self._kernel.bus.post_events(publish)
+                await anyio.lowlevel.checkpoint()  # a write always checkpoints
+                return loud
+        write = _Write(quiet, loud, run, publish)
         self._pending.append(write)
         if self._flushing:
+            write.done = anyio.Event()
             await write.done.wait()
         else:
             self._flushing = True
@@ -96,9 +154,13 @@ class Journal:
 
     async def _flush(self, batch: list[_Write]) -> None:
         stored: list[Event] = []
+        published: list[Event] = []
         run: Run | None = None
         for write in batch:
-            stored.extend(sorted(write.quiet + write.loud, key=lambda event: event.seq))
+            # quiet events were numbered first (see write), so this is sequence order
+            stored.extend(write.quiet)
+            stored.extend(write.loud)
+            published.extend(write.publish)
             if write.run is not None:
                 run = write.run
         try:
@@ -106,15 +168,12 @@ class Journal:
         except Exception as error:
             self._broken = error
             for write in batch + self._pending:
-                write.error = error
-                write.done.set()
+                write.finish(error)
             self._pending = []
             return
         for write in batch:
-            write.done.set()
-        for write in batch:
-            for event in write.loud:
-                await self._kernel.bus.post(event.kind, event)
+            write.finish()
+        await self._kernel.bus.post_events(published)
 
 
 class ReplayIndex:

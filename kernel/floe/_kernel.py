@@ -253,8 +253,7 @@ class Kernel:
         if not events:
             return
         await self.store.append_events(events[0].run_id, events, run=run)
-        for event in events:
-            await self.bus.post(event.kind, event)
+        await self.bus.post_events(events)
 
     async def start_service(self, service: Service, *, name: str | None = None) -> Any:
         """Run *service* in the kernel's task group until the kernel closes.

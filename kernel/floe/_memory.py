@@ -54,7 +54,17 @@ class MemoryStore(Store):
 
     async def get_run(self, run_id: str) -> Run | None:
         await anyio.lowlevel.checkpoint()
-        return self._runs.get(run_id)
+        run = self._runs.get(run_id)
+        return None if run is None else self._with_last_seq(run)
+
+    def _with_last_seq(self, run: Run) -> Run:
+        # last_seq is the journal's length (appends are contiguous from 1); the record
+        # is brought up to date when read, so that appending stays a list extend
+        last_seq = len(self._journals[run.run_id])
+        if run.last_seq != last_seq:
+            run = attrs.evolve(run, last_seq=last_seq)
+            self._runs[run.run_id] = run
+        return run
 
     async def update_run(self, run: Run) -> None:
         await anyio.lowlevel.checkpoint()
@@ -68,20 +78,24 @@ class MemoryStore(Store):
                 fix="Create the run with create_run() first.",
                 context={"run_id": run.run_id},
             )
-        self._runs[run.run_id] = attrs.evolve(run, last_seq=current.last_seq)
+        self._runs[run.run_id] = attrs.evolve(run, last_seq=len(self._journals[run.run_id]))
 
     async def append_events(
         self, run_id: str, events: Sequence[Event], *, run: Run | None = None
     ) -> None:
         await anyio.lowlevel.checkpoint()
-        current = self._runs.get(run_id)
-        check_append(run_id, events, current.last_seq if current else None, where=self.url)
-        assert current is not None
+        self.append_events_nowait(run_id, events, run=run)
+
+    def append_events_nowait(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> bool:
+        journal = self._journals.get(run_id)
+        check_append(run_id, events, None if journal is None else len(journal), where=self.url)
+        assert journal is not None  # check_append raises for an unknown run
         if run is not None:
             self._replace(run)
-        self._journals[run_id].extend(events)
-        if events:
-            self._runs[run_id] = attrs.evolve(self._runs[run_id], last_seq=events[-1].seq)
+        journal.extend(events)
+        return True
 
     async def read_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -94,8 +108,8 @@ class MemoryStore(Store):
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         await anyio.lowlevel.checkpoint()
         runs = [
-            run
-            for run in self._runs.values()
+            self._with_last_seq(run)
+            for run in list(self._runs.values())
             if (query.status is None or run.status == query.status)
             and (query.name is None or run.name == query.name)
             and (query.kind is None or run.kind == query.kind)
@@ -194,7 +208,9 @@ class MemoryStore(Store):
         expires = now + timedelta(seconds=lease_seconds)
         claimed = []
         for run in claimable:
-            leased = attrs.evolve(run, lease_owner=owner, lease_expires_at=expires)
+            leased = attrs.evolve(
+                self._with_last_seq(run), lease_owner=owner, lease_expires_at=expires
+            )
             self._runs[run.run_id] = leased
             claimed.append(leased)
         return claimed

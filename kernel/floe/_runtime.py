@@ -226,16 +226,25 @@ def run_scope(state: RunState) -> Iterator[None]:
         _run.reset(run_token)
 
 
-@contextmanager
-def step_scope(state: RunState, scope: Scope) -> Iterator[None]:
-    """Run a step's body with *scope* as the scope of the calls it makes."""
-    run_token = _run.set(state)
-    scope_token = _scope.set(scope)
-    try:
-        yield
-    finally:
-        _scope.reset(scope_token)
-        _run.reset(run_token)
+class step_scope:
+    """Run a step's body with *scope* as the scope of the calls it makes.
+
+    A class rather than a generator context manager: it wraps every step.
+    """
+
+    __slots__ = ("_run_token", "_scope", "_scope_token", "_state")
+
+    def __init__(self, state: RunState, scope: Scope) -> None:
+        self._state = state
+        self._scope = scope
+
+    def __enter__(self) -> None:
+        self._run_token = _run.set(self._state)
+        self._scope_token = _scope.set(self._scope)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _scope.reset(self._scope_token)
+        _run.reset(self._run_token)
 
 
 @contextmanager

@@ -159,6 +159,17 @@ class Store(abc.ABC):
         raises :class:`SequenceConflictError`, appending nothing.
         """
 
+    def append_events_nowait(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> bool:
+        """Append as :meth:`append_events` does, at once, if this store can without blocking.
+
+        Returns False, appending nothing, when it cannot: the caller then awaits
+        :meth:`append_events`. Only a store whose writes are plain memory operations
+        overrides this (the memory store); the default never appends.
+        """
+        return False
+
     @abc.abstractmethod
     async def read_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None

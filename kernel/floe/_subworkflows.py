@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import ExitCode, FloeError, StateError
 from ._journal import ReplayIndex
-from ._models import ErrorInfo, Event, RunStatus
+from ._models import ErrorInfo, Event, RunStatus, utcnow
 from ._runtime import RunState, Unwind, stop_for_cancel
 from ._serialize import converter
 from ._tasks import rebuild_error
@@ -62,10 +62,10 @@ async def run_child(
     if parent.cancel_requested:
         await stop_for_cancel(parent)  # the child is cancelled after the parent unwinds
     step = {"task": child.name, "position": position, "attempt": 1, "child_run_id": child_id}
-    started = ("task.started", key, step)
+    started = ("task.started", key, step, utcnow())
     await kernel.bus.post(
         "task.started",
-        Event(run_id=parent.run_id, seq=0, kind="task.started", step=key, data=step),
+        Event(run_id=parent.run_id, seq=0, kind="task.started", step=key, at=started[3], data=step),
     )
     last = parent.replay.pauses.get(position)
     hand_down: HandDown | None = None

@@ -255,11 +255,26 @@ async def run_step(
     if retried:
         # a crash during a backoff wait: the next attempt starts when it was due
         await sleep_until(retried[-1].data.get("wake_at"))
-    started = ("task.started", key, {"task": task.name, "position": position, "attempt": attempt})
-    await state.kernel.bus.post(
+    started = (
         "task.started",
-        Event(run_id=state.run_id, seq=0, kind=started[0], step=key, data=started[2]),
+        key,
+        {"task": task.name, "position": position, "attempt": attempt},
+        utcnow(),
     )
+    bus = state.kernel.bus
+    if bus.wants("task.started"):
+        # live now, journaled with the step's outcome (seq 0: not stored yet)
+        await bus.post(
+            "task.started",
+            Event(
+                run_id=state.run_id,
+                seq=0,
+                kind=started[0],
+                step=key,
+                at=started[3],
+                data=started[2],
+            ),
+        )
     while True:
         try:
             result = await _invoke(state, task, args, kwargs, key, position)
@@ -358,11 +373,15 @@ async def _invoke(
     scope = Scope(key=key, position=position)
     timeout = task.options.timeout
     try:
-        deadline = anyio.fail_after(timeout) if timeout is not None else _no_deadline()
-        with deadline, step_scope(state, scope):
+        if timeout is None:
+            with step_scope(state, scope):
+                if task.is_async:
+                    return await task.function(*args, **kwargs)
+                return await _in_thread(task.function, args, kwargs, abandon=False)
+        with anyio.fail_after(timeout), step_scope(state, scope):
             if task.is_async:
                 return await task.function(*args, **kwargs)
-            return await _in_thread(task.function, args, kwargs, abandon=timeout is not None)
+            return await _in_thread(task.function, args, kwargs, abandon=True)
     except TimeoutError as error:
         if isinstance(error, TaskTimeoutError):
             raise
@@ -373,14 +392,6 @@ async def _invoke(
             fix="Raise the task's timeout, or make the task faster.",
             context={"step": key},
         ) from None
-
-
-class _no_deadline:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 async def _in_thread(

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -361,14 +362,16 @@ async def test_a_write_cancelled_half_way_is_settled_from_the_journal(
         kernel.bus.subscribe("*", "stuck", stuck_observer)
         engine = Engine(kernel)
         component = await engine.register_async(Component("orders"))
-        # the observer holds the registration; the queue takes one more event, so the
-        # message's second event waits for room, after both are stored
+        # the observer holds the registration and the queue's one slot takes the events
+        # of "start", so the events of "confirm" wait for room, after they are stored
+        await _until_stored(engine, "orders", 1)
+        await component.handle_message("start")
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as group:
-                group.start_soon(component.handle_message, "start")
-                await _until_stored(engine, "orders", 3)
+                group.start_soon(partial(component.handle_message, "confirm", content="confirmed"))
+                await _until_stored(engine, "orders", 5)
                 scope.cancel()
-        assert component.state == "InitialState"  # unknown until the journal is read
+        assert component.state == "AwaitingConfirmation"  # unknown until the journal is read
 
         async def change_rules() -> None:
             component.update_rules(["late"])
@@ -379,11 +382,11 @@ async def test_a_write_cancelled_half_way_is_settled_from_the_journal(
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(change_rules)
-                await _until_stored(engine, "orders", 4)
+                await _until_stored(engine, "orders", 6)
                 scope.cancel()
         gate.set()
-        moved = await component.handle_message("confirm", content="confirmed")
-        assert moved == Transitioned("AwaitingConfirmation", "ProcessingRequest")
+        moved = await component.handle_message("complete")
+        assert moved == Transitioned("ProcessingRequest", "InitialState")
         await component.flush()
         assert component.rules == ("late",)
         history = await engine.history("orders")
@@ -391,12 +394,14 @@ async def test_a_write_cancelled_half_way_is_settled_from_the_journal(
         REGISTERED,
         MESSAGE_RECEIVED,
         CHANGED,
+        MESSAGE_RECEIVED,
+        CHANGED,
         RULES_UPDATED,
         MESSAGE_RECEIVED,
         CHANGED,
     ]
     # what was stored but never posted is the notification a cancellation costs
-    assert seen == [REGISTERED, MESSAGE_RECEIVED, MESSAGE_RECEIVED, CHANGED]
+    assert seen == [REGISTERED, MESSAGE_RECEIVED, CHANGED, MESSAGE_RECEIVED, CHANGED]
 
 
 # -- rules ------------------------------------------------------------------------------
