@@ -7,7 +7,8 @@ value (an f-string, a header, a return value) is plain ``str`` again, so whateve
 engine writes for a run (results, errors, log lines) goes through :meth:`Secrets.redact`
 first, which masks every occurrence of every value.
 
-This module needs nothing but the standard library and ``floe``.
+The kernel resolves a task's declared secrets through the secret store hook and masks
+them in what it journals; any secret store plugin gets this for free.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final, TypeVar
 
-from floe import ConfigError
+from ._errors import ConfigError
 
 __all__ = ["MASK", "Secret", "Secrets"]
 

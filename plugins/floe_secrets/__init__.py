@@ -41,9 +41,9 @@ from floe import FloeError, StoreURL, hookimpl
 
 if TYPE_CHECKING:
     from floe import Kernel
+    from floe._secrets import MASK, Secret, Secrets
 
     from ._crypto import KEY_VARIABLE, generate_key, key_from_environment
-    from ._redact import MASK, Secret, Secrets
     from ._store import (
         NAMESPACE,
         ManagedSecretStore,
@@ -68,16 +68,17 @@ __all__ = [
 ]
 
 _LAZY = {
-    "KEY_VARIABLE": "_crypto",
-    "generate_key": "_crypto",
-    "key_from_environment": "_crypto",
-    "MASK": "_redact",
-    "Secret": "_redact",
-    "Secrets": "_redact",
-    "NAMESPACE": "_store",
-    "ManagedSecretStore": "_store",
-    "StoreSecretStore": "_store",
-    "check_secret_name": "_store",
+    "KEY_VARIABLE": f"{__name__}._crypto",
+    "generate_key": f"{__name__}._crypto",
+    "key_from_environment": f"{__name__}._crypto",
+    "NAMESPACE": f"{__name__}._store",
+    "ManagedSecretStore": f"{__name__}._store",
+    "StoreSecretStore": f"{__name__}._store",
+    "check_secret_name": f"{__name__}._store",
+    # the kernel masks secrets for every secret store; re-exported for this plugin's users
+    "MASK": "floe._secrets",
+    "Secret": "floe._secrets",
+    "Secrets": "floe._secrets",
 }
 
 DEFAULT_URL = "store://"
@@ -90,7 +91,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    return getattr(import_module(f"{__name__}.{module}"), name)
+    return getattr(import_module(module), name)
 
 
 @hookimpl
