@@ -257,7 +257,13 @@ _EXPORTS: dict[str, str] = {
 """Public name -> the private module that defines it."""
 
 
+_SUBMODULES = frozenset({"graph", "storage", "testing"})
+"""Public submodules, imported on first use as ``floe.graph`` after ``import floe``."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"floe.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'floe' has no attribute {name!r}")

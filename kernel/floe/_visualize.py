@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -48,7 +49,9 @@ def visualize(
       states are registered in a copy of *registry* (default: the running kernel's, else
       the installed state packs'), which is not changed;
     * a :class:`StateMachine`: the states reachable from its current state;
-    * a :class:`StateRegistry`: every registered state.
+    * a :class:`StateRegistry`: every registered state;
+    * a routine graph's :class:`floe.graph.Flow`: a Mermaid ``flowchart`` of its
+      routines and connections.
 
     An unknown *format* is a :class:`~floe.ConfigError`; an invalid config raises what
     loading it raises.
@@ -62,6 +65,10 @@ def visualize(
         )
     from ._state_machine import StateMachine
 
+    graph = sys.modules.get("floe.graph")  # a Flow exists only once floe.graph is imported
+    if graph is not None and isinstance(target, graph.Flow):
+        drawn: str = graph.flow_mermaid(target)
+        return drawn
     if isinstance(target, StateRegistry):
         names = target.names()
         return _mermaid(target, names, start=None)

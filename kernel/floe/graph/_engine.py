@@ -1,0 +1,631 @@
+"""Executing a flow as a durable run: deliveries, the journal, pause, cancel and resume.
+
+Every delivery (a message to a slot, or the entry call) has a number, allocated when
+the delivery is created; its journal record is written in one piece when it ends:
+``routine.slot_received`` (handled) or ``routine.failed``, with the message, then a
+``routine.emitted`` per emitted event (naming the deliveries it created). Records of
+consecutive deliveries share one store write (group commit): a batch is written when it
+is large, after a slow delivery, a few milliseconds after the previous write, and before
+anything that waits (a retry's backoff, a pause, the end). A process that dies loses at
+most the records not yet written; resuming runs those deliveries again (at-least-once execution) and
+never a delivery whose record was stored (exactly-once recording).
+
+On resume the journal tells everything: the deliveries created and not finished (run
+depth-first in the order they would have run, or first-in first-out when concurrent),
+the routines' stats, what each slot holds (its messages merged again in journal order),
+and the retries already spent with the time the next attempt is due.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from .._errors import ConfigError
+from .._models import ErrorInfo, Event, Run, RunStatus, utcnow
+from .._runtime import RunState, executing
+from .._serialize import converter
+from .._timers import sleep_until
+from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobState
+from ._routine import Outbox, Slot, current_outbox, plain_data
+from ._strategy import DeliveryLimitError, ErrorStrategy
+
+if TYPE_CHECKING:
+    from .._kernel import Kernel
+    from ._flow import Flow
+
+__all__ = ["GRAPH_KIND", "Delivery", "Execution"]
+
+GRAPH_KIND: Final = "graph"
+"""The ``kind`` of a flow execution's run."""
+FLUSH_EVENTS: Final = 512
+"""Journal events of finished deliveries that trigger a store write."""
+FLUSH_SECONDS: Final = 0.002
+"""A delivery whose handler took this long is written at once (slow handlers are
+recorded one by one, so a crash costs little work); faster ones wait for the flusher,
+which writes them at most this long after the previous write."""
+ENTRY_CALL: Final = "__call__"
+
+
+class Delivery:
+    """A message on its way to a slot (``slot`` None: the entry routine's ``__call__``)."""
+
+    __slots__ = ("attempt", "data", "number", "parent", "routine_id", "slot", "wake_at")
+
+    def __init__(
+        self,
+        number: int,
+        routine_id: str,
+        slot: str | None,
+        data: dict[str, Any],
+        parent: int | None,
+    ) -> None:
+        self.number = number
+        self.routine_id = routine_id
+        self.slot = slot
+        self.data = data
+        self.parent = parent
+        self.attempt = 1
+        self.wake_at: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.routine_id}.{self.slot or ENTRY_CALL}#{self.number}"
+
+
+class _Stop(Exception):
+    """A delivery failed under STOP (or a critical routine ran out of retries)."""
+
+
+class Execution:
+    """One execution (or resumption) of a flow's job in this process."""
+
+    def __init__(self, flow: Flow, kernel: Kernel, state: RunState) -> None:
+        self.flow = flow
+        self.kernel = kernel
+        self.state = state
+        self.journal = state.journal
+        self.sequential = flow.execution_strategy == "sequential"
+        self.max_concurrency = flow.max_concurrency
+        self.max_deliveries = flow.max_deliveries
+        self.inline_sync = flow.sync_handlers == "inline"
+        self.stack: list[Delivery] = []
+        self.queue: collections.deque[Delivery] = collections.deque()
+        self.next_number = 2
+        self.outbox: list[tuple[str, str | None, Any]] = []
+        self.last_flush = time.monotonic()
+        self.dirty = anyio.Event()
+        """Set when records wait in the outbox for the flusher."""
+        self.flush_error: Exception | None = None
+        self.tasks_scope: anyio.CancelScope | None = None
+        self.last_stats: dict[str, dict[str, Any]] = {
+            routine_id: dict(routine._stats) for routine_id, routine in flow._routines.items()
+        }
+        """The stats last recorded per routine: a delivery records them when they changed."""
+        self.in_flight = 0
+        self.changed = anyio.Event()
+        self.pause_reason: str | None = None
+        self.pause_checkpoint: Any = None
+        self.cancel_reason: str | None = None
+        self.failure: BaseException | None = None
+        self.failed_delivery: str | None = None
+        self.scope = anyio.CancelScope()
+        self.group_scope: anyio.CancelScope | None = None
+        self.loop_thread = threading.get_ident()
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    # -- requests from the flow (any task, or a handler's worker thread) ---------------
+
+    def request_pause(self, reason: str, checkpoint: Any) -> None:
+        self.pause_reason = reason
+        self.pause_checkpoint = checkpoint
+
+    def request_cancel(self, reason: str) -> None:
+        self.cancel_reason = reason
+        self.state.cancel_requested = True
+        if threading.get_ident() == self.loop_thread:
+            self.scope.cancel()
+        else:
+            anyio.from_thread.run_sync(self.scope.cancel)
+
+    def _stopping(self) -> bool:
+        return (
+            self.pause_reason is not None or self.failure is not None or self.state.cancel_requested
+        )
+
+    # -- running -------------------------------------------------------------------
+
+    def start_with(self, entry: Delivery) -> None:
+        self._schedule([entry])
+
+    async def run(self) -> JobState:
+        """Dispatch until nothing is pending (or a pause, failure or cancel), then record
+        how the job ended and return its state."""
+        state = self.state
+        interrupted = False
+        with executing(state, None):
+            state.cancel_scopes.add(self.scope)
+            self.flow._active = self
+            try:
+                with self.scope:
+                    await self._dispatch_and_flush()
+            except anyio.get_cancelled_exc_class():
+                # a shutdown or a crash, not a cancel of this job: keep what finished
+                interrupted = True
+                with anyio.CancelScope(shield=True):
+                    await self._flush()
+                raise
+            finally:
+                state.cancel_scopes.discard(self.scope)
+                self.flow._active = None
+                if not interrupted:
+                    with anyio.CancelScope(shield=True):
+                        await self._finish()
+        store = self.kernel.store
+        run = await store.get_run(self.run_id) or state.run
+        return JobState.from_events(run, await store.read_events(self.run_id))
+
+    async def _dispatch_and_flush(self) -> None:
+        """Dispatch, while a flusher writes records no delivery's end has written yet."""
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tasks:
+            self.tasks_scope = tasks.cancel_scope
+            tasks.start_soon(self._flusher)
+            try:
+                if self.sequential:
+                    await self._run_sequential()
+                else:
+                    await self._run_concurrent()
+            except Exception as error:  # raised as it is, not in an exception group
+                failure = error
+            finally:
+                tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        if self.flush_error is not None:
+            raise self.flush_error
+
+    async def _flusher(self) -> None:
+        """Write waiting records at most FLUSH_SECONDS after the last write."""
+        try:
+            while True:
+                await self.dirty.wait()
+                self.dirty = anyio.Event()
+                wait = self.last_flush + FLUSH_SECONDS - time.monotonic()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                if self.outbox:
+                    await self._flush()
+        except Exception as error:  # the store failed: the dispatcher sees it at its end
+            self.flush_error = error
+            if self.tasks_scope is not None:
+                self.tasks_scope.cancel()
+
+    async def _run_sequential(self) -> None:
+        stack = self.stack
+        while stack and not self._stopping():
+            await self._deliver(stack.pop())
+            await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def _run_concurrent(self) -> None:
+        queue = self.queue
+        async with anyio.create_task_group() as group:
+            self.group_scope = group.cancel_scope
+            while True:
+                while queue and self.in_flight < self.max_concurrency and not self._stopping():
+                    self.in_flight += 1
+                    group.start_soon(self._deliver_concurrently, queue.popleft())
+                if self.in_flight == 0:
+                    break
+                self.changed = anyio.Event()
+                await self.changed.wait()
+
+    async def _deliver_concurrently(self, delivery: Delivery) -> None:
+        try:
+            await self._deliver(delivery)
+        finally:
+            self.in_flight -= 1
+            self.changed.set()
+
+    def _schedule(self, deliveries: Sequence[Delivery]) -> None:
+        if self.sequential:
+            self.stack.extend(reversed(deliveries))
+        else:
+            self.queue.extend(deliveries)
+
+    @property
+    def pending(self) -> int:
+        return len(self.stack) + len(self.queue)
+
+    # -- one delivery ----------------------------------------------------------------
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        flow = self.flow
+        routine = flow._routines[delivery.routine_id]
+        where = f"routine {delivery.routine_id!r}, slot {delivery.slot or ENTRY_CALL!r}"
+        started = time.time()
+        clock = time.perf_counter()
+        handler = flow.error_handler_for(delivery.routine_id)
+        attempt = delivery.attempt
+        outbox = Outbox()
+        try:
+            function, args, kwargs, is_async = self._prepare(routine, delivery, where)
+        except Exception as error:  # a merge or signature problem: retrying cannot help
+            await self._failed(delivery, error, outbox, attempt, started, clock, False)
+            return
+        if delivery.wake_at is not None:
+            await sleep_until(delivery.wake_at)
+        policy = None
+        while True:
+            outbox = Outbox()
+            try:
+                if function is not None:
+                    await self._call(function, args, kwargs, is_async, outbox)
+                break
+            except Exception as error:
+                if handler.strategy is ErrorStrategy.RETRY:
+                    if policy is None:
+                        policy = self.kernel.retry_policy(handler.retry_options())
+                    delay = policy.next_delay(attempt, error)
+                    if delay is not None:
+                        await self._retrying(delivery, attempt, delay, error)
+                        attempt += 1
+                        continue
+                await self._failed(delivery, error, outbox, attempt, started, clock, True)
+                return
+        try:
+            records, children = self._emitted(delivery, outbox)
+            stats = self._stats_record(delivery.routine_id, routine._stats)
+        except Exception as error:
+            await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
+            return
+        duration = time.perf_counter() - clock
+        done: dict[str, Any] = {
+            "data": delivery.data,
+            "duration": duration,
+            "attempts": attempt,
+            "routine": delivery.routine_id,
+            "slot": delivery.slot,
+            "delivery": delivery.number,
+            "parent": delivery.parent,
+            "started": started,
+        }
+        if stats is not None:
+            done["stats"] = stats
+        if outbox.cleared:
+            done["cleared"] = self._cleared(outbox)
+        outbox_events = self.outbox
+        outbox_events.append((SLOT_RECEIVED, delivery.key, done))
+        outbox_events.extend(records)
+        self._schedule(children)
+        if len(outbox_events) >= FLUSH_EVENTS or duration >= FLUSH_SECONDS:
+            await self._flush()
+        else:
+            self.dirty.set()
+
+    def _prepare(
+        self, routine: Any, delivery: Delivery, where: str
+    ) -> tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any], bool]:
+        if delivery.slot is None:
+            function = routine.__call__
+            plan = self.flow._call_plan(delivery.routine_id, function)
+            return function, (), dict(delivery.data), plan.is_async
+        slot = routine._slots.get(delivery.slot)
+        if slot is None:
+            raise ConfigError(
+                f"Routine {delivery.routine_id!r} has no slot {delivery.slot!r} any more",
+                fix="Resume the job with the flow definition that started it.",
+                context={"routine": delivery.routine_id, "slot": delivery.slot},
+            )
+        merged = slot.merge(delivery.data)
+        if slot.handler is None:
+            return None, (), {}, False
+        args, kwargs = slot.call_arguments(merged, where)
+        return slot.handler, args, kwargs, slot.is_async
+
+    async def _call(
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        is_async: bool,
+        outbox: Outbox,
+    ) -> None:
+        token = current_outbox.set(outbox)
+        try:
+            if is_async:
+                await function(*args, **kwargs)
+            elif self.inline_sync:
+                function(*args, **kwargs)
+            else:
+                await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+        finally:
+            current_outbox.reset(token)
+
+    def _emitted(
+        self, delivery: Delivery, outbox: Outbox
+    ) -> tuple[list[tuple[str, str | None, Any]], list[Delivery]]:
+        records: list[tuple[str, str | None, Any]] = []
+        children: list[Delivery] = []
+        flow = self.flow
+        for emitter, event, data in outbox.items:
+            source = flow._id_of(emitter)
+            targets: list[list[Any]] = []
+            for connection in flow._outgoing.get((source, event), ()):
+                number = self._allocate()
+                mapping = connection.param_mapping
+                payload = connection.apply(data)
+                children.append(
+                    Delivery(number, connection.target, connection.slot, payload, delivery.number)
+                )
+                target: list[Any] = [connection.target, connection.slot, number]
+                if mapping:
+                    target.append(dict(mapping))
+                targets.append(target)
+            records.append(
+                (
+                    EMITTED,
+                    delivery.key,
+                    {
+                        "event": event,
+                        "data": data,
+                        "targets": targets,
+                        "routine": source,
+                        "delivery": delivery.number,
+                    },
+                )
+            )
+        return records, children
+
+    def _cleared(self, outbox: Outbox) -> list[list[str]]:
+        return [[self.flow._id_of(slot.routine), slot.name] for slot in outbox.cleared]
+
+    def _allocate(self) -> int:
+        number = self.next_number
+        if number > self.max_deliveries:
+            raise DeliveryLimitError(
+                f"Flow {self.flow.flow_id!r} reached max_deliveries={self.max_deliveries} "
+                f"in job {self.run_id!r}",
+                why="Each execution may create at most max_deliveries deliveries; a cycle "
+                "in the connections that never stops would otherwise run forever.",
+                fix="Give the cycle a condition that ends it, or raise max_deliveries "
+                "(Flow(max_deliveries=...)).",
+                context={"job_id": self.run_id, "max_deliveries": self.max_deliveries},
+            )
+        self.next_number = number + 1
+        return number
+
+    def _stats_record(self, routine_id: str, stats: dict[str, Any]) -> dict[str, Any] | None:
+        if stats == self.last_stats.get(routine_id, {}):
+            return None
+        recorded = plain_data(stats, f"the stats of routine {routine_id!r}")
+        self.last_stats[routine_id] = dict(stats)
+        return recorded
+
+    async def _retrying(
+        self, delivery: Delivery, attempt: int, delay: float, error: Exception
+    ) -> None:
+        wake = utcnow() + timedelta(seconds=delay)
+        self.outbox.append(
+            (
+                RETRYING,
+                delivery.key,
+                {
+                    "routine": delivery.routine_id,
+                    "slot": delivery.slot,
+                    "delivery": delivery.number,
+                    "attempt": attempt,
+                    "delay": delay,
+                    "wake_at": wake.isoformat(),
+                    "error": converter.unstructure(ErrorInfo.from_exception(error)),
+                },
+            )
+        )
+        await self._flush()  # the wait is durable: a crash resumes with the next attempt
+        await anyio.sleep(delay)
+
+    async def _failed(
+        self,
+        delivery: Delivery,
+        error: Exception,
+        outbox: Outbox,
+        attempts: int,
+        started: float,
+        clock: float,
+        from_handler: bool,
+    ) -> None:
+        handler = self.flow.error_handler_for(delivery.routine_id)
+        strategy = handler.strategy
+        if isinstance(error, DeliveryLimitError):
+            outcome = "stopped"
+        elif strategy is ErrorStrategy.RETRY:
+            outcome = "stopped" if handler.is_critical else "continued"
+        elif strategy is ErrorStrategy.STOP:
+            outcome = "stopped"
+        elif strategy is ErrorStrategy.SKIP:
+            outcome = "skipped"
+        else:
+            outcome = "continued"
+        records: list[tuple[str, str | None, Any]] = []
+        children: list[Delivery] = []
+        if outcome == "continued" and from_handler:
+            try:
+                records, children = self._emitted(delivery, outbox)
+            except DeliveryLimitError as limit:
+                error, outcome, records, children = limit, "stopped", [], []
+        routine = self.flow._routines[delivery.routine_id]
+        info = ErrorInfo.from_exception(error, traceback="".join(traceback.format_exception(error)))
+        data: dict[str, Any] = {
+            "data": delivery.data,
+            "error": converter.unstructure(info),
+            "outcome": outcome,
+            "strategy": strategy.value,
+            "critical": handler.is_critical,
+            "attempts": attempts,
+            "duration": time.perf_counter() - clock,
+            "routine": delivery.routine_id,
+            "slot": delivery.slot,
+            "delivery": delivery.number,
+            "parent": delivery.parent,
+            "started": started,
+        }
+        try:
+            stats = self._stats_record(delivery.routine_id, routine._stats)
+        except Exception:  # stats JSON cannot hold are not recorded with a failure
+            stats = None
+        if stats is not None:
+            data["stats"] = stats
+        if from_handler and outbox.cleared:
+            data["cleared"] = self._cleared(outbox)
+        self.outbox.append((FAILED, delivery.key, data))
+        self.outbox.extend(records)
+        if outcome == "stopped":
+            if self.failure is None:
+                self.failure = error
+                self.failed_delivery = delivery.key
+            if self.group_scope is not None:
+                self.group_scope.cancel()  # STOP cancels the deliveries in flight
+        else:
+            self._schedule(children)
+        await self._flush()
+
+    # -- the journal -------------------------------------------------------------------
+
+    async def _flush(
+        self, events: Sequence[tuple[str, str | None, Any]] = (), run: Run | None = None
+    ) -> None:
+        batch = self.outbox
+        self.outbox = []
+        batch.extend(events)
+        if batch or run is not None:
+            await self.journal.write(batch, run=run)
+        self.last_flush = time.monotonic()
+
+    async def _finish(self) -> None:
+        state = self.state
+        await self._flush()
+        if state.cancel_requested:
+            run = state.evolve_run(status=RunStatus.CANCELLED, runnable_at=None)
+            reason = self.cancel_reason or "cancelled"
+            await self._flush(
+                [("run.cancelled", None, {"reason": reason, "pending": self.pending})], run
+            )
+        elif self.failure is not None:
+            info = ErrorInfo.from_exception(self.failure)
+            run = state.evolve_run(status=RunStatus.FAILED, error=info, runnable_at=None)
+            data = {"error": converter.unstructure(info), "step": self.failed_delivery}
+            await self._flush([("run.failed", None, data)], run)
+        elif self.pause_reason is not None and self.pending:
+            encoded = plain_data({"checkpoint": self.pause_checkpoint}, "the pause checkpoint")
+            run = state.evolve_run(status=RunStatus.PAUSED, runnable_at=None)
+            data = {"reason": self.pause_reason, "pending": self.pending, **encoded}
+            await self._flush([("run.paused", None, data)], run)
+        else:
+            run = state.evolve_run(status=RunStatus.COMPLETED, runnable_at=None)
+            await self._flush([("run.completed", None, {"deliveries": self.next_number - 1})], run)
+
+    # -- resuming ------------------------------------------------------------------------
+
+    def restore(self, run: Run, events: Sequence[Event]) -> None:
+        """Rebuild the pending deliveries, stats and slot buffers from the journal."""
+        flow = self.flow
+        document = run.input if isinstance(run.input, dict) else {}
+        entry_id = document.get("entry")
+        created: dict[int, Delivery] = {}
+        children: dict[int, list[int]] = collections.defaultdict(list)
+        finished: set[int] = set()
+        retries: dict[int, list[Event]] = collections.defaultdict(list)
+        for routine in flow._routines.values():
+            for each_slot in routine._slots.values():
+                each_slot.clear()
+        for event in events:
+            kind = event.kind
+            data = event.data if isinstance(event.data, dict) else {}
+            if kind == "run.started":
+                entry = flow._entry_delivery(entry_id, dict(data.get("params") or {}))
+                created[1] = entry
+                for routine_id, stats in (data.get("stats") or {}).items():
+                    if routine_id in flow._routines:
+                        self.last_stats[routine_id] = dict(stats)
+                for routine_id, held in (data.get("slots") or {}).items():
+                    for slot_name, buffer in held.items():
+                        initial = self._slot(routine_id, slot_name)
+                        if initial is not None:
+                            initial.restore(buffer)
+            elif kind == EMITTED:
+                parent = data["delivery"]
+                for target in data.get("targets", ()):
+                    routine_id, target_slot, number = target[0], target[1], target[2]
+                    mapping = target[3] if len(target) > 3 else None
+                    payload = _mapped(data.get("data") or {}, mapping)
+                    created[number] = Delivery(number, routine_id, target_slot, payload, parent)
+                    children[parent].append(number)
+            elif kind in (SLOT_RECEIVED, FAILED):
+                finished.add(data["delivery"])
+                slot = self._slot(data.get("routine"), data.get("slot"))
+                if slot is not None:
+                    try:
+                        slot.merge(dict(data.get("data") or {}))
+                    except Exception:  # the merge failed when it ran, too
+                        pass
+                for routine_id, slot_name in data.get("cleared", ()):
+                    cleared = self._slot(routine_id, slot_name)
+                    if cleared is not None:
+                        cleared._buffer = {}
+                stats = data.get("stats")
+                if isinstance(stats, dict) and data.get("routine") in flow._routines:
+                    self.last_stats[data["routine"]] = dict(stats)
+            elif kind == RETRYING:
+                retries[data["delivery"]].append(event)
+        for routine_id, stats in self.last_stats.items():
+            routine_stats = flow._routines[routine_id]._stats
+            routine_stats.clear()
+            routine_stats.update(stats)
+        missing = {d.routine_id for d in created.values()} - set(flow._routines)
+        if missing:
+            raise ConfigError(
+                f"Job {run.run_id!r} has deliveries for routines this flow lacks: "
+                f"{sorted(missing)}",
+                fix="Resume the job with the flow definition that started it.",
+                context={"job_id": run.run_id},
+            )
+        for number, recorded in retries.items():
+            if number in created:
+                created[number].attempt = int(recorded[-1].data.get("attempt", 0)) + 1
+                created[number].wake_at = recorded[-1].data.get("wake_at")
+        self.next_number = max(created, default=1) + 1
+        order = _preorder(1, children) if self.sequential else sorted(created)
+        self._schedule([created[n] for n in order if n in created and n not in finished])
+
+    def _slot(self, routine_id: Any, slot_name: Any) -> Slot | None:
+        routine = self.flow._routines.get(routine_id)
+        return routine._slots.get(slot_name) if routine is not None else None
+
+
+def _mapped(data: dict[str, Any], mapping: dict[str, str] | None) -> dict[str, Any]:
+    if not mapping:
+        return dict(data)
+    return {mapping.get(key, key): value for key, value in data.items()}
+
+
+def _preorder(root: int, children: dict[int, list[int]]) -> list[int]:
+    order: list[int] = []
+    stack = [root]
+    while stack:
+        number = stack.pop()
+        order.append(number)
+        stack.extend(reversed(children.get(number, ())))
+    return order

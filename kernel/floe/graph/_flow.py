@@ -1,0 +1,628 @@
+"""Flows: routines wired event-to-slot, executed as durable jobs.
+
+``flow.execute(entry_id, entry_params)`` starts a run of kind ``graph`` in the kernel's
+store (the run id is the job id) and returns its :class:`JobState`; ``flow.resume(job)``
+continues a paused job, or one whose process died, from its journal.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import attrs
+
+from .._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
+from .._journal import Journal, ReplayIndex
+from .._kernel import Kernel, _current, open_kernel
+from .._models import Run, RunStatus, utcnow
+from .._runtime import RunState, active_run
+from .._serialize import encode_value
+from ._engine import GRAPH_KIND, Delivery, Execution
+from ._job import ExecutionTracker, JobState
+from ._routine import CallPlan, Routine, call_plan, plain_data
+from ._strategy import ErrorHandler
+
+__all__ = ["Connection", "ExecutionStrategy", "Flow"]
+
+ExecutionStrategy = Literal["sequential", "concurrent"]
+_STRATEGIES: Final = ("sequential", "concurrent")
+_SYNC_HANDLERS: Final = ("thread", "inline")
+DEFAULT_MAX_CONCURRENCY: Final = 10
+DEFAULT_MAX_DELIVERIES: Final = 100_000
+_DEFAULT_HANDLER: Final = ErrorHandler()
+
+
+def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping) or not all(
+        isinstance(key, str) and isinstance(name, str) and name for key, name in value.items()
+    ):
+        raise ConfigError(
+            f"Invalid param_mapping {value!r}",
+            why="A mapping renames emitted keys: {'emitted_key': 'slot_parameter'}.",
+            fix="Pass a dict of strings to strings.",
+        )
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Connection:
+    """Data emitted on ``source.event`` goes to ``target.slot``, keys renamed by
+    *param_mapping* (a mapped key replaces the original)."""
+
+    source: str
+    event: str
+    target: str
+    slot: str
+    param_mapping: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
+
+    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The message the slot receives for *data*."""
+        mapping = self.param_mapping
+        if not mapping:
+            return dict(data)
+        return {mapping.get(key, key): value for key, value in data.items()}
+
+
+def _positive(name: str, value: Any) -> int:
+    if type(value) is not int or value < 1:
+        raise ConfigError(
+            f"Invalid {name}={value!r}",
+            fix=f"Pass {name} as a whole number >= 1.",
+        )
+    return value
+
+
+class Flow:
+    """Routines connected many-to-many; each execution is a durable job.
+
+    *execution_strategy* ``"sequential"`` runs deliveries depth-first in connection
+    order (a child's chain finishes before the next sibling); ``"concurrent"`` runs up
+    to *max_concurrency* at once. *max_deliveries* bounds one execution (a runaway
+    cycle fails the job with :class:`DeliveryLimitError`). *sync_handlers* says where
+    sync handlers run: ``"thread"`` (a worker thread, the default: they may block) or
+    ``"inline"`` (on the event loop: for quick, non-blocking handlers).
+    """
+
+    def __init__(
+        self,
+        flow_id: str | None = None,
+        execution_strategy: ExecutionStrategy = "sequential",
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        *,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        error_handler: ErrorHandler | None = None,
+        sync_handlers: Literal["thread", "inline"] = "thread",
+    ) -> None:
+        if flow_id is not None and (not isinstance(flow_id, str) or not flow_id.strip()):
+            raise ConfigError(
+                f"Invalid flow_id {flow_id!r}",
+                fix="Name the flow with a non-empty string, or leave flow_id out.",
+            )
+        self.flow_id: str = flow_id or f"flow-{uuid.uuid4().hex[:12]}"
+        self.execution_strategy: ExecutionStrategy = "sequential"
+        self.max_concurrency = DEFAULT_MAX_CONCURRENCY
+        self.set_execution_strategy(execution_strategy, max_concurrency)
+        self.max_deliveries = _positive("max_deliveries", max_deliveries)
+        if sync_handlers not in _SYNC_HANDLERS:
+            raise ConfigError(
+                f"Invalid sync_handlers={sync_handlers!r}",
+                fix="Pass sync_handlers='thread' or 'inline'.",
+            )
+        self.sync_handlers = sync_handlers
+        self._error_handler: ErrorHandler | None = None
+        self.set_error_handler(error_handler)
+        self._routines: dict[str, Routine] = {}
+        self._ids: dict[int, str] = {}
+        self._connections: list[Connection] = []
+        self._outgoing: dict[tuple[str, str], list[Connection]] = {}
+        self._plans: dict[str, CallPlan] = {}
+        self._active: Execution | None = None
+        self.job_state: JobState | None = None
+        """The state of the last job this flow executed or resumed."""
+
+    def __repr__(self) -> str:
+        return (
+            f"<Flow {self.flow_id!r} routines={len(self._routines)} "
+            f"connections={len(self._connections)} {self.execution_strategy}>"
+        )
+
+    # -- building --------------------------------------------------------------------
+
+    def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
+        """Add *routine* under *routine_id* (default: its class name and a number)."""
+        if not isinstance(routine, Routine):
+            raise ConfigError(
+                f"add_routine() takes a Routine, got {type(routine).__name__}",
+                fix="Subclass floe.graph.Routine and add an instance.",
+            )
+        if not hasattr(routine, "_slots"):
+            raise ConfigError(
+                f"{type(routine).__name__} was not initialised as a Routine",
+                fix="Call super().__init__() first in its __init__.",
+            )
+        if id(routine) in self._ids:
+            raise ConfigError(
+                f"This {type(routine).__name__} is already in flow {self.flow_id!r} as "
+                f"{self._ids[id(routine)]!r}",
+                fix="Add a new instance for each place in the flow.",
+            )
+        if routine_id is None:
+            base = type(routine).__name__.lower()
+            number = len(self._routines) + 1
+            while f"{base}_{number}" in self._routines:
+                number += 1
+            routine_id = f"{base}_{number}"
+        if not isinstance(routine_id, str) or not routine_id or routine_id != routine_id.strip():
+            raise ConfigError(
+                f"Invalid routine id {routine_id!r}",
+                fix="Use a non-empty string without surrounding spaces.",
+            )
+        if routine_id in self._routines:
+            raise ConfigError(
+                f"Flow {self.flow_id!r} already has a routine {routine_id!r}",
+                fix="Give each routine of a flow its own id.",
+                context={"routine": routine_id},
+            )
+        self._routines[routine_id] = routine
+        self._ids[id(routine)] = routine_id
+        return routine_id
+
+    def get_routine(self, routine_id: str) -> Routine:
+        """The routine *routine_id*; an unknown id is a :class:`ConfigError`."""
+        routine = self._routines.get(routine_id)
+        if routine is None:
+            raise ConfigError(
+                f"Flow {self.flow_id!r} has no routine {routine_id!r}",
+                why=f"Its routines are: {', '.join(self._routines) or 'none'}.",
+                fix="Use the id add_routine() returned.",
+                context={"routine": routine_id},
+            )
+        return routine
+
+    @property
+    def routines(self) -> dict[str, Routine]:
+        """The routines by id (a copy)."""
+        return dict(self._routines)
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connections, in the order they were made."""
+        return list(self._connections)
+
+    def connect(
+        self,
+        source_id: str,
+        event: str,
+        target_id: str,
+        slot: str,
+        param_mapping: Mapping[str, str] | None = None,
+    ) -> Connection:
+        """Deliver what *source_id* emits on *event* to *target_id*'s *slot*.
+
+        Connecting the same pair again replaces its *param_mapping*.
+        """
+        source = self.get_routine(source_id)
+        target = self.get_routine(target_id)
+        if source.get_event(event) is None:
+            raise ConfigError(
+                f"Routine {source_id!r} has no event {event!r}",
+                why=f"Its events are: {', '.join(source._events) or 'none'}.",
+                fix="Connect one of its events, or define the event first.",
+                context={"routine": source_id, "event": event},
+            )
+        if target.get_slot(slot) is None:
+            raise ConfigError(
+                f"Routine {target_id!r} has no slot {slot!r}",
+                why=f"Its slots are: {', '.join(target._slots) or 'none'}.",
+                fix="Connect to one of its slots, or define the slot first.",
+                context={"routine": target_id, "slot": slot},
+            )
+        connection = Connection(source_id, event, target_id, slot, param_mapping)
+        for index, existing in enumerate(self._connections):
+            if (existing.source, existing.event, existing.target, existing.slot) == (
+                source_id,
+                event,
+                target_id,
+                slot,
+            ):
+                self._connections[index] = connection
+                break
+        else:
+            self._connections.append(connection)
+        self._index()
+        return connection
+
+    def disconnect(self, source_id: str, event: str, target_id: str, slot: str) -> Connection:
+        """Remove the connection of *source_id*'s *event* to *target_id*'s *slot*."""
+        for index, existing in enumerate(self._connections):
+            if (existing.source, existing.event, existing.target, existing.slot) == (
+                source_id,
+                event,
+                target_id,
+                slot,
+            ):
+                del self._connections[index]
+                self._index()
+                return existing
+        raise ConfigError(
+            f"Flow {self.flow_id!r} has no connection {source_id}.{event} -> {target_id}.{slot}",
+            fix="Check flow.connections for the connections it has.",
+            context={"source": source_id, "event": event, "target": target_id, "slot": slot},
+        )
+
+    def _index(self) -> None:
+        outgoing: dict[tuple[str, str], list[Connection]] = {}
+        for connection in self._connections:
+            outgoing.setdefault((connection.source, connection.event), []).append(connection)
+        self._outgoing = outgoing
+
+    def set_execution_strategy(
+        self, strategy: ExecutionStrategy, max_concurrency: int | None = None
+    ) -> None:
+        """Run deliveries ``"sequential"`` (depth-first) or ``"concurrent"``."""
+        if strategy not in _STRATEGIES:
+            raise ConfigError(
+                f"Unknown execution strategy {strategy!r}",
+                fix="Pass execution_strategy='sequential' or 'concurrent'.",
+            )
+        self.execution_strategy = strategy
+        if max_concurrency is not None:
+            self.max_concurrency = _positive("max_concurrency", max_concurrency)
+
+    def set_error_handler(self, handler: ErrorHandler | None) -> None:
+        """Handle failures of routines without a handler of their own (None: STOP)."""
+        if handler is not None and not isinstance(handler, ErrorHandler):
+            raise ConfigError(
+                f"set_error_handler() takes an ErrorHandler, got {handler!r}",
+                fix="Pass ErrorHandler(strategy=ErrorStrategy.CONTINUE) or similar.",
+            )
+        self._error_handler = handler
+
+    def get_error_handler(self) -> ErrorHandler | None:
+        return self._error_handler
+
+    def error_handler_for(self, routine_id: str) -> ErrorHandler:
+        """The handler that decides for *routine_id*: its own, else the flow's, else STOP."""
+        own = self._routines[routine_id]._error_handler
+        return own or self._error_handler or _DEFAULT_HANDLER
+
+    def _id_of(self, routine: Routine) -> str:
+        routine_id = self._ids.get(id(routine))
+        if routine_id is None:
+            raise ConfigError(
+                f"A {type(routine).__name__} that is not in flow {self.flow_id!r} emitted "
+                "during its execution",
+                fix="Add the routine to the flow, or emit from the routine that handles "
+                "the delivery.",
+            )
+        return routine_id
+
+    def _call_plan(self, routine_id: str, function: Any) -> CallPlan:
+        plan = self._plans.get(routine_id)
+        if plan is None:
+            plan = self._plans[routine_id] = call_plan(function, f"{routine_id}.__call__")
+        return plan
+
+    def _held_state(self) -> dict[str, Any]:
+        """What the routines hold as a job starts (stats, slot buffers), for a resume."""
+        stats: dict[str, Any] = {}
+        slots: dict[str, Any] = {}
+        for routine_id, routine in self._routines.items():
+            if routine._stats:
+                stats[routine_id] = plain_data(routine._stats, f"the stats of {routine_id!r}")
+            held = {
+                name: encode_value(slot._buffer, where=f"slot {name!r} of {routine_id!r}")
+                for name, slot in routine._slots.items()
+                if slot._buffer
+            }
+            if held:
+                slots[routine_id] = held
+        return {"stats": stats, "slots": slots}
+
+    def _entry_delivery(self, entry_id: Any, params: dict[str, Any]) -> Delivery:
+        routine = self.get_routine(entry_id)
+        if routine.overrides_call():
+            return Delivery(1, entry_id, None, params, None)
+        slot = routine.get_slot("input")
+        if slot is None:
+            raise ConfigError(
+                f"Routine {entry_id!r} cannot be an entry point",
+                why="An entry routine either overrides __call__ or has a slot named 'input' "
+                "that receives the entry params.",
+                fix="Define slot 'input' on it, override __call__, or start at another routine.",
+                context={"routine": entry_id},
+            )
+        return Delivery(1, entry_id, "input", params, None)
+
+    # -- executing -------------------------------------------------------------------
+
+    def execute(
+        self,
+        entry_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> JobState:
+        """Execute the flow from *entry_id* and wait for the job to end (sync code).
+
+        Opens a kernel from the settings (see ``floe.run_sync``) for the call.
+        """
+        from .._sync import run_sync
+
+        return run_sync(
+            functools.partial(self.execute_async, entry_id, entry_params, job_id=job_id)
+        )
+
+    async def execute_async(
+        self,
+        entry_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> JobState:
+        """Execute the flow from *entry_id* as a new job; returns when nothing is left
+        to run (completed, failed, cancelled) or the job paused.
+
+        Uses the running kernel, or opens one from the settings for the call.
+        """
+        if entry_params is not None and not isinstance(entry_params, Mapping):
+            raise ConfigError(
+                f"entry_params must be a mapping, got {type(entry_params).__name__}",
+                fix="Pass entry_params={'name': value, ...}.",
+            )
+        params = plain_data(dict(entry_params or {}), f"the entry params of flow {self.flow_id!r}")
+        entry = self._entry_delivery(entry_id, params)
+        self._check_idle()
+        async with _kernel() as kernel:
+            self._check_idle()
+            now = utcnow()
+            run = Run(
+                run_id=job_id or uuid.uuid4().hex,
+                name=self.flow_id,
+                kind=GRAPH_KIND,
+                status=RunStatus.RUNNING,
+                created_at=now,
+                updated_at=now,
+                input={"entry": entry_id, "params": params},
+                metadata={
+                    "execution_strategy": self.execution_strategy,
+                    "routines": {rid: _class_path(r) for rid, r in self._routines.items()},
+                },
+            )
+            await kernel.store.create_run(run)
+            journal = Journal(kernel, run.run_id, 0)
+            state = RunState(kernel, run, journal, ReplayIndex(()))
+            started = {
+                "flow": self.flow_id,
+                "entry": entry_id,
+                "params": params,
+                "execution_strategy": self.execution_strategy,
+                **self._held_state(),
+            }
+            await journal.write([("run.started", None, started)])
+            execution = Execution(self, kernel, state)
+            execution.start_with(entry)
+            job = await execution.run()
+        self.job_state = job
+        return job
+
+    def resume(self, job: JobState | str) -> JobState:
+        """:meth:`resume_async` from sync code."""
+        from .._sync import run_sync
+
+        return run_sync(functools.partial(self.resume_async, job))
+
+    async def resume_async(self, job: JobState | str) -> JobState:
+        """Continue a paused job, or one whose process stopped, from its journal.
+
+        The pending deliveries run (the entry is not called again); a finished job is
+        returned as it is. *job* is a :class:`JobState` or a job (run) id.
+        """
+        job_id = _job_id(job)
+        self._check_idle()
+        async with _kernel() as kernel:
+            run = await self._graph_run(kernel, job_id)
+            events = await kernel.store.read_events(job_id)
+            if run.status.finished:
+                self.job_state = JobState.from_events(run, events)
+                return self.job_state
+            live = active_run(kernel, job_id)
+            if live is not None and not live.done.is_set():
+                raise StateError(
+                    f"Job {job_id!r} is already executing in this process",
+                    why="Two executions of one job would both write its journal.",
+                    fix="Wait for it to end, or pause or cancel it first.",
+                    context={"job_id": job_id},
+                )
+            journal = Journal(kernel, job_id, run.last_seq)
+            state = RunState(kernel, run, journal, ReplayIndex(()))
+            execution = Execution(self, kernel, state)
+            execution.restore(run, events)
+            reason = "paused" if run.status is RunStatus.PAUSED else "interrupted"
+            resumed = state.evolve_run(status=RunStatus.RUNNING)
+            try:
+                await journal.write(
+                    [("run.resumed", None, {"after": reason, "pending": execution.pending})],
+                    run=resumed,
+                )
+            except SequenceConflictError as error:
+                raise StateError(
+                    f"Job {job_id!r} changed while it was being resumed",
+                    why="Another process resumed or cancelled it first.",
+                    fix="Check the job's status and resume it again if it is still paused.",
+                    context={"job_id": job_id},
+                ) from error
+            result = await execution.run()
+        self.job_state = result
+        return result
+
+    def pause(self, reason: str = "", checkpoint: Any = None) -> None:
+        """Stop dispatching at the next delivery boundary; the job ends ``paused``.
+
+        Call it from a handler or from another task while the flow executes; resume
+        with :meth:`resume`. *checkpoint* (a JSON value) is kept with the pause point.
+        """
+        active = self._require_active("pause")
+        active.request_pause(str(reason), checkpoint)
+
+    def cancel(self, reason: str = "", job: JobState | str | None = None) -> JobState | None:
+        """Cancel the executing job (from a handler or another task), or the paused or
+        interrupted *job* in the store (then its cancelled state is returned)."""
+        active = self._active
+        if active is not None and (job is None or _job_id(job) == active.run_id):
+            active.request_cancel(str(reason))
+            return None
+        if job is None:
+            raise StateError(
+                f"Flow {self.flow_id!r} is not executing a job",
+                fix="Pass the job (or its id) to cancel a paused or interrupted one.",
+            )
+        from .._sync import run_sync
+
+        return run_sync(functools.partial(self.cancel_async, job, reason))
+
+    async def cancel_async(self, job: JobState | str, reason: str = "") -> JobState:
+        """Cancel the job *job*: executing here, or paused or interrupted in the store."""
+        job_id = _job_id(job)
+        active = self._active
+        if active is not None and active.run_id == job_id:
+            active.request_cancel(str(reason))
+            await active.state.done.wait()
+        async with _kernel() as kernel:
+            run = await self._graph_run(kernel, job_id)
+            if run.status is RunStatus.CANCELLED and active is not None:
+                return JobState.from_events(run, await kernel.store.read_events(job_id))
+            if run.status.finished:
+                raise StateError(
+                    f"Job {job_id!r} is already {run.status}; it cannot be cancelled",
+                    fix="Check the job's status first.",
+                    context={"job_id": job_id, "status": str(run.status)},
+                )
+            journal = Journal(kernel, job_id, run.last_seq)
+            cancelled = attrs.evolve(
+                run, status=RunStatus.CANCELLED, runnable_at=None, updated_at=utcnow()
+            )
+            try:
+                await journal.write(
+                    [("run.cancelled", None, {"reason": str(reason) or "cancelled"})],
+                    run=cancelled,
+                )
+            except SequenceConflictError as error:
+                raise StateError(
+                    f"Job {job_id!r} changed while it was being cancelled",
+                    fix="Check its status and cancel it again.",
+                    context={"job_id": job_id},
+                ) from error
+            events = await kernel.store.read_events(job_id)
+            stored = await kernel.store.get_run(job_id) or cancelled
+            return JobState.from_events(stored, events)
+
+    async def load_job(self, job_id: str) -> JobState:
+        """The state of the job *job_id* of this flow, from the store."""
+        async with _kernel() as kernel:
+            run = await self._graph_run(kernel, job_id)
+            return JobState.from_events(run, await kernel.store.read_events(job_id))
+
+    @property
+    def execution_tracker(self) -> ExecutionTracker:
+        """Performance figures of the last job (empty before the first)."""
+        return ExecutionTracker([self.job_state] if self.job_state is not None else [])
+
+    def _check_idle(self) -> None:
+        if self._active is not None:
+            raise StateError(
+                f"Flow {self.flow_id!r} is already executing job {self._active.run_id!r}",
+                why="A flow's routines hold the state of one job at a time.",
+                fix="Wait for the job to end, or build a second Flow for a second job.",
+                context={"job_id": self._active.run_id},
+            )
+
+    def _require_active(self, what: str) -> Execution:
+        active = self._active
+        if active is None:
+            raise StateError(
+                f"Flow {self.flow_id!r} cannot {what}: it is not executing a job",
+                fix=f"Call flow.{what}() from a handler or a task while the flow executes.",
+            )
+        return active
+
+    async def _graph_run(self, kernel: Kernel, job_id: str) -> Run:
+        run = await kernel.store.get_run(job_id)
+        if run is None:
+            raise NotFoundError(
+                f"No job {job_id!r} in the store {kernel.store.url or type(kernel.store).__name__}",
+                fix="Check the job id (JobState.job_id) and the store setting.",
+                context={"job_id": job_id},
+            )
+        if run.kind != GRAPH_KIND or run.name != self.flow_id:
+            raise ConfigError(
+                f"Run {job_id!r} is a {run.kind} run of {run.name!r}, not a job of flow "
+                f"{self.flow_id!r}",
+                fix="Resume a job with the flow that started it (the same flow_id).",
+                context={"job_id": job_id},
+            )
+        return run
+
+    # -- persistence ----------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """The flow as a versioned JSON document (see :meth:`deserialize`)."""
+        from ._persist import serialize_flow
+
+        return serialize_flow(self)
+
+    @classmethod
+    def deserialize(cls, data: Mapping[str, Any]) -> Flow:
+        """The flow :meth:`serialize` described; routine classes are imported by path."""
+        from ._persist import deserialize_flow
+
+        return deserialize_flow(data)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`serialize` to a JSON file; returns the path."""
+        from ._persist import save_flow
+
+        return save_flow(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Flow:
+        """The flow a JSON file written by :meth:`save` describes."""
+        from ._persist import load_flow
+
+        return load_flow(path)
+
+
+def _class_path(routine: Routine) -> str:
+    kind = type(routine)
+    return f"{kind.__module__}:{kind.__qualname__}"
+
+
+def _job_id(job: JobState | str) -> str:
+    if isinstance(job, JobState):
+        return job.job_id
+    if isinstance(job, str) and job:
+        return job
+    raise ConfigError(
+        f"Expected a JobState or a job id, got {job!r}",
+        fix="Pass the JobState execute() returned, or its job_id.",
+    )
+
+
+@asynccontextmanager
+async def _kernel() -> AsyncIterator[Kernel]:
+    """The running kernel, or one opened from the settings for this call."""
+    kernel = _current.get()
+    if kernel is not None:
+        yield kernel
+        return
+    async with open_kernel() as opened:
+        yield opened

@@ -1,0 +1,218 @@
+"""Flows as JSON documents: routine classes by import path, config, stats, slot buffers,
+connections with their mappings, error handlers and execution settings.
+
+A routine class is recorded as a target (``package.module:Class``, or the file's path
+for a class of a script), the way workflows are; loading it imports the class and calls
+it without arguments, then restores config, stats and what its slots hold.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from .._errors import ConfigError, ImportPathError, PersistenceError
+from .._serialize import encode_value
+from .._targets import import_target, target_of
+from ._flow import Flow
+from ._routine import Routine
+from ._strategy import ErrorHandler
+
+__all__ = ["FLOW_FORMAT", "deserialize_flow", "load_flow", "save_flow", "serialize_flow"]
+
+FLOW_FORMAT: Final = 1
+"""Version of the JSON document :meth:`Flow.serialize` writes."""
+_FLOW_KIND: Final = "floe.graph.flow"
+
+
+def _routine_target(routine_id: str, routine: Routine) -> str:
+    kind = type(routine)
+    if "<locals>" in kind.__qualname__:
+        raise ConfigError(
+            f"Routine {routine_id!r} is a {kind.__qualname__}, defined inside a function",
+            why="A serialized flow names each routine's class by import path, and a class "
+            "made inside a function cannot be imported.",
+            fix=f"Define {kind.__name__} at the top level of a module.",
+            context={"routine": routine_id},
+        )
+    return target_of(kind)
+
+
+def serialize_flow(flow: Flow) -> dict[str, Any]:
+    """The document :func:`deserialize_flow` reads."""
+    routines: dict[str, Any] = {}
+    for routine_id, routine in flow._routines.items():
+        where = f"routine {routine_id!r} of flow {flow.flow_id!r}"
+        handler = routine.get_error_handler()
+        routines[routine_id] = {
+            "class": _routine_target(routine_id, routine),
+            "config": encode_value(routine.config(), where=f"the config of {where}"),
+            "stats": encode_value(routine.stats(), where=f"the stats of {where}"),
+            "slots": {
+                name: encode_value(slot.data, where=f"slot {name!r} of {where}")
+                for name, slot in routine._slots.items()
+            },
+            "error_handler": handler.to_dict() if handler is not None else None,
+        }
+    flow_handler = flow.get_error_handler()
+    return {
+        "kind": _FLOW_KIND,
+        "format": FLOW_FORMAT,
+        "flow_id": flow.flow_id,
+        "execution_strategy": flow.execution_strategy,
+        "max_concurrency": flow.max_concurrency,
+        "max_deliveries": flow.max_deliveries,
+        "sync_handlers": flow.sync_handlers,
+        "error_handler": flow_handler.to_dict() if flow_handler is not None else None,
+        "routines": routines,
+        "connections": [
+            {
+                "source": connection.source,
+                "event": connection.event,
+                "target": connection.target,
+                "slot": connection.slot,
+                "param_mapping": dict(connection.param_mapping),
+            }
+            for connection in flow._connections
+        ],
+    }
+
+
+def _field(document: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = document.get(key)
+    if not isinstance(value, kind):
+        raise PersistenceError(
+            f"The flow document's {key!r} is {type(value).__name__}, not what a flow holds",
+            fix="Load a document written by Flow.serialize(), unchanged.",
+            context={"field": key},
+        )
+    return value
+
+
+def deserialize_flow(document: Mapping[str, Any]) -> Flow:
+    """The flow *document* describes (see :func:`serialize_flow`)."""
+    if not isinstance(document, Mapping) or document.get("kind") != _FLOW_KIND:
+        raise PersistenceError(
+            "This document is not a serialized floe flow",
+            fix="Load a document written by Flow.serialize() or Flow.save().",
+        )
+    version = document.get("format")
+    if not isinstance(version, int) or version > FLOW_FORMAT:
+        raise PersistenceError(
+            f"The flow document has format {version!r}; this floe reads up to {FLOW_FORMAT}",
+            fix="Load it with the floe version that wrote it, or a newer one.",
+            context={"format": version},
+        )
+    handler = document.get("error_handler")
+    flow = Flow(
+        _field(document, "flow_id", str),
+        execution_strategy=_field(document, "execution_strategy", str),
+        max_concurrency=_field(document, "max_concurrency", int),
+        max_deliveries=_field(document, "max_deliveries", int),
+        sync_handlers=_field(document, "sync_handlers", str),
+        error_handler=ErrorHandler.from_dict(handler) if handler is not None else None,
+    )
+    for routine_id, described in _field(document, "routines", dict).items():
+        flow.add_routine(_build_routine(routine_id, described), routine_id)
+    for connection in _field(document, "connections", list):
+        if not isinstance(connection, Mapping):
+            raise PersistenceError(
+                "A connection of the flow document is not a mapping",
+                fix="Load a document written by Flow.serialize(), unchanged.",
+            )
+        flow.connect(
+            connection.get("source"),  # type: ignore[arg-type]
+            connection.get("event"),  # type: ignore[arg-type]
+            connection.get("target"),  # type: ignore[arg-type]
+            connection.get("slot"),  # type: ignore[arg-type]
+            connection.get("param_mapping") or None,
+        )
+    return flow
+
+
+def _build_routine(routine_id: str, described: Any) -> Routine:
+    if not isinstance(described, Mapping) or not isinstance(described.get("class"), str):
+        raise PersistenceError(
+            f"Routine {routine_id!r} of the flow document has no class",
+            fix="Load a document written by Flow.serialize(), unchanged.",
+            context={"routine": routine_id},
+        )
+    target = described["class"]
+    try:
+        kind = import_target(target)
+    except ImportPathError as error:
+        raise ImportPathError(
+            f"Cannot import the class {target!r} of routine {routine_id!r}",
+            why=error.why or error.what,
+            fix="Make the routine's module importable where the flow is loaded.",
+            context={"routine": routine_id, "class": target},
+        ) from error
+    if not (isinstance(kind, type) and issubclass(kind, Routine)):
+        raise ImportPathError(
+            f"{target!r} (routine {routine_id!r}) is not a Routine class",
+            fix="Point the routine's class at a subclass of floe.graph.Routine.",
+            context={"routine": routine_id, "class": target},
+        )
+    try:
+        routine = kind()
+    except TypeError as error:
+        raise ConfigError(
+            f"The routine class {target!r} (routine {routine_id!r}) cannot be built "
+            f"without arguments: {error}",
+            why="A loaded flow builds each routine as Class(); settings belong in its config.",
+            fix="Give every constructor argument a default, and keep settings in set_config().",
+            context={"routine": routine_id, "class": target},
+        ) from error
+    config = described.get("config") or {}
+    if config:
+        routine.set_config(**config)
+    stats = described.get("stats") or {}
+    routine.reset_stats()
+    for key, value in stats.items():
+        routine.set_stat(key, value)
+    for name, data in (described.get("slots") or {}).items():
+        slot = routine.get_slot(name)
+        if slot is None:
+            raise ConfigError(
+                f"Routine {routine_id!r} ({target}) has no slot {name!r} any more",
+                fix="Load the flow with the routine code that saved it.",
+                context={"routine": routine_id, "slot": name},
+            )
+        slot.restore(data)
+    handler = described.get("error_handler")
+    routine.set_error_handler(ErrorHandler.from_dict(handler) if handler is not None else None)
+    return routine
+
+
+def save_flow(flow: Flow, path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    raw = orjson.dumps(serialize_flow(flow), option=orjson.OPT_INDENT_2)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(raw)
+    partial.replace(target)
+    return target
+
+
+def load_flow(path: str | os.PathLike[str]) -> Flow:
+    source = Path(path)
+    try:
+        raw = source.read_bytes()
+    except OSError as error:
+        raise PersistenceError(
+            f"Cannot read the flow file {str(source)!r}: {error.strerror}",
+            fix="Check the path.",
+            context={"path": str(source)},
+        ) from None
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise PersistenceError(
+            f"The flow file {str(source)!r} is not JSON: {error}",
+            fix="Load a file written by Flow.save().",
+            context={"path": str(source)},
+        ) from None
+    return deserialize_flow(document)
