@@ -56,8 +56,15 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side with their baselines; writes benchmarks/RESULTS.md."""
+    """Benchmarks side by side with their baselines and peers; writes benchmarks/RESULTS.md.
+
+    The peer engines of the workflows benchmark (Prefect, DBOS, flux-core, osbot-utils)
+    clash with one another's dependencies and with floe's, so each gets a virtual
+    environment of its own under .nox/bench-peers (pins: benchmarks/peers/engines.py);
+    one that cannot be installed here is reported as not available.
+    """
     session.install(".", "blinker", "pyee")
+    session.run("python", "benchmarks/peers/install.py")
     session.run(
         "python", "benchmarks/run.py", "--output", "benchmarks/RESULTS.md", *session.posargs
     )

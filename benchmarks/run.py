@@ -1,4 +1,4 @@
-"""Run the benchmark suite: ``python benchmarks/run.py [--only bus,store,startup,components]``.
+"""Run the benchmark suite: ``python benchmarks/run.py [--only bus,store,workflows,...]``.
 
 Prints one table per workload and a summary of the goals; with ``--output`` also writes
 the Markdown report (``benchmarks/RESULTS.md`` in the ``bench`` nox session). Timings
@@ -24,6 +24,8 @@ TITLES = {
     "store": "Store: appending journal events",
     "startup": "Cold start",
     "components": "Components: messages through state machines",
+    "workflows": "Workflows: durable steps, next to baselines and peer engines",
+    "graph": "Routine graphs: deliveries through flows",
 }
 
 
@@ -51,12 +53,26 @@ def _components(config: MeasureConfig) -> Section:
     return run_components(config)
 
 
+def _workflows(config: MeasureConfig) -> Section:
+    from bench_workflows import run_workflows
+
+    return run_workflows(config)
+
+
+def _graph(config: MeasureConfig) -> Section:
+    from bench_graph import run_graph
+
+    return run_graph(config)
+
+
 # imported when chosen, so one workload's missing library does not stop the others
 WORKLOADS: dict[str, Workload] = {
     "bus": _bus,
     "store": _store,
     "startup": _startup,
     "components": _components,
+    "workflows": _workflows,
+    "graph": _graph,
 }
 
 
@@ -89,6 +105,10 @@ def _run_one(name: str, config: MeasureConfig) -> Section:
     try:
         return WORKLOADS[name](config)
     except Exception as error:
+        missing = _missing_module(error)
+        if missing is not None:
+            print(f"  {name}: not available ({missing})", file=sys.stderr)
+            return Section(key=name, title=TITLES[name], columns=(), unavailable=missing)
         # reported in the results and the exit code, so the other workloads still run
         traceback.print_exc()
         return Section(
@@ -97,6 +117,21 @@ def _run_one(name: str, config: MeasureConfig) -> Section:
             columns=(),
             error=f"{type(error).__name__}: {error}",
         )
+
+
+def _missing_module(error: Exception) -> str | None:
+    """Why a workload cannot run here, when a module it needs is absent; else None.
+
+    A workload whose file or library is not here is not available, which is no failure;
+    a floe module missing is a broken installation, and fails like any other error.
+    """
+    if not isinstance(error, ModuleNotFoundError) or error.name is None:
+        return None
+    if error.name.split(".")[0] in ("floe", "_harness", "_report"):
+        return None
+    if error.name.startswith("bench_"):
+        return f"benchmarks/{error.name}.py does not exist yet"
+    return f"the module {error.name!r} is not installed here"
 
 
 def _parser() -> argparse.ArgumentParser:
