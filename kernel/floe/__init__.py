@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._artifacts import Artifact, Result, add_artifact, add_result
     from ._bus import BusStatistics, EventBus, SubscriptionHandle
     from ._components import Component, Engine
     from ._compose import parallel, pipeline
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
         StateError,
         TaskTimeoutError,
     )
+    from ._execution import Context, Execution
     from ._explain import Diagnostic, Explanation, explain
-    from ._inject import InjectionContext
+    from ._inject import FlowHandle, InjectionContext, TaskHandle
     from ._kernel import Kernel, current_kernel, open_kernel
     from ._logging import bind_log_context
     from ._memory import MemoryStore
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
         SecretStore,
     )
     from ._retry import ExponentialBackoff, RetryOptions, RetryPolicy, retry
+    from ._secrets import Secret, Secrets
     from ._settings import Settings, load_settings
     from ._snapshots import (
         list_snapshots,
@@ -63,13 +66,14 @@ if TYPE_CHECKING:
     from ._tasks import Task, TaskFailedError, TaskOptions, task
     from ._timers import sleep
     from ._visualize import visualize
-    from ._workflows import Context, Execution, Workflow, workflow
+    from ._workflows import Workflow, workflow
     from .hookspecs import hookimpl
 
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Artifact",
     "ArtifactStore",
     "BusStatistics",
     "CacheEntry",
@@ -89,6 +93,7 @@ __all__ = [
     "Explanation",
     "ExponentialBackoff",
     "FloeError",
+    "FlowHandle",
     "Graph",
     "GraphResult",
     "ImportPathError",
@@ -102,13 +107,16 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginWarning",
+    "Result",
     "RetryOptions",
     "RetryPolicy",
     "Run",
     "RunCancelledError",
     "RunQuery",
     "RunStatus",
+    "Secret",
     "SecretStore",
+    "Secrets",
     "SequenceConflictError",
     "SerializationError",
     "Settings",
@@ -122,11 +130,14 @@ __all__ = [
     "SubscriptionHandle",
     "Task",
     "TaskFailedError",
+    "TaskHandle",
     "TaskOptions",
     "TaskTimeoutError",
     "Transition",
     "Transitioned",
     "Workflow",
+    "add_artifact",
+    "add_result",
     "bind_log_context",
     "call",
     "cancel",
@@ -163,13 +174,14 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
+    "Artifact": "_artifacts",
     "ArtifactStore": "_resources",
     "BusStatistics": "_bus",
     "CacheEntry": "_models",
     "Component": "_components",
     "ComponentConfig": "_config",
     "ConfigError": "_errors",
-    "Context": "_workflows",
+    "Context": "_execution",
     "Diagnostic": "_explain",
     "DirectoryArtifactStore": "_resources",
     "Engine": "_components",
@@ -177,11 +189,12 @@ _EXPORTS: dict[str, str] = {
     "ErrorInfo": "_models",
     "Event": "_models",
     "EventBus": "_bus",
-    "Execution": "_workflows",
+    "Execution": "_execution",
     "ExitCode": "_errors",
     "Explanation": "_explain",
     "ExponentialBackoff": "_retry",
     "FloeError": "_errors",
+    "FlowHandle": "_inject",
     "Graph": "_dag",
     "GraphResult": "_dag",
     "ImportPathError": "_errors",
@@ -195,13 +208,16 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "_errors",
     "PluginInfo": "_plugins",
     "PluginWarning": "_plugins",
+    "Result": "_artifacts",
     "RetryOptions": "_retry",
     "RetryPolicy": "_retry",
     "Run": "_models",
     "RunCancelledError": "_subworkflows",
     "RunQuery": "_models",
     "RunStatus": "_models",
+    "Secret": "_secrets",
     "SecretStore": "_resources",
+    "Secrets": "_secrets",
     "SequenceConflictError": "_errors",
     "SerializationError": "_errors",
     "Settings": "_settings",
@@ -215,11 +231,14 @@ _EXPORTS: dict[str, str] = {
     "SubscriptionHandle": "_bus",
     "Task": "_tasks",
     "TaskFailedError": "_tasks",
+    "TaskHandle": "_inject",
     "TaskOptions": "_tasks",
     "TaskTimeoutError": "_errors",
     "Transition": "_state_machine",
     "Transitioned": "_state_machine",
     "Workflow": "_workflows",
+    "add_artifact": "_artifacts",
+    "add_result": "_artifacts",
     "bind_log_context": "_logging",
     "call": "_control",
     "cancel": "_control",

@@ -30,7 +30,7 @@ from anyio.abc import TaskGroup
 
 from ._errors import ConfigError
 from ._runtime import RunState, Scope, current_run, current_scope, in_worker_thread, step_scope
-from ._tasks import Task, TaskOptions, callable_name
+from ._tasks import Recorded, Task, TaskOptions, callable_name
 
 __all__ = [
     "MISSING",
@@ -125,7 +125,16 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
 
     awaited: list[int] = []
     for index, call in enumerate(calls):
-        if inspect.isawaitable(call):
+        if isinstance(call, Recorded):
+            # replayed from the journal: no task needed, and a recorded failure is the
+            # first failure, so nothing after it starts
+            calls[index] = None
+            try:
+                results[index] = call.outcome()
+            except Exception:
+                _close_all(calls)
+                raise
+        elif inspect.isawaitable(call):
             awaited.append(index)
         else:
             results[index] = call

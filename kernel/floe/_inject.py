@@ -1,16 +1,79 @@
-"""The context handed to ``floe_inject`` providers."""
+"""Injected parameters: values a task or workflow body receives by parameter name.
+
+A parameter that the caller leaves unfilled is offered to the ``floe_inject`` hook;
+the first provider that returns a value fills it. Explicitly passed arguments always
+win and never reach the hook. The plugin ``floe_inject`` serves the built-in names
+(``this_flow``, ``this_task``, ``flow_data``, ``task_data``, ``secrets``, ``metadata``)
+from the :class:`InjectionContext` built here; user plugins add names of their own, or
+serve a built-in name differently (they are asked first).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
+    from ._runtime import RunState
+    from ._secrets import Secrets
 
-__all__ = ["InjectionContext"]
+__all__ = [
+    "FlowHandle",
+    "InjectionContext",
+    "TaskHandle",
+    "inject",
+    "injectable_parameters",
+    "unfilled",
+]
+
+Parameters = tuple[tuple[str, int | None], ...]
+"""A callable's injectable parameters: (name, positional index or None)."""
+
+
+@attrs.frozen
+class FlowHandle:
+    """``this_flow``: the run a task or body belongs to, and what it may report."""
+
+    run_id: str
+    workflow: str
+    data: dict[str, Any] = attrs.field(repr=False)
+    """``flow_data``: values shared by every task of the run in this process."""
+
+    def add_artifact(
+        self,
+        key: str,
+        data: Any,
+        *,
+        artifact_type: str = "json",
+        description: str | None = None,
+    ) -> Any:
+        """Record an artifact of this run (see :func:`floe.add_artifact`)."""
+        from ._artifacts import add_artifact
+
+        return add_artifact(key, data, artifact_type=artifact_type, description=description)
+
+    def add_result(self, key: str, description: str) -> Any:
+        """Record a named result of this run (see :func:`floe.add_result`)."""
+        from ._artifacts import add_result
+
+        return add_result(key, description)
+
+
+@attrs.frozen
+class TaskHandle:
+    """``this_task``: the task call being made, as a step of its run."""
+
+    name: str
+    step: str
+    position: str
+    attempt: int
+    run_id: str
+    data: dict[str, Any] = attrs.field(repr=False)
+    """``task_data``: a dict fresh for this call, shared by its attempts."""
 
 
 @attrs.frozen
@@ -24,4 +87,97 @@ class InjectionContext:
     target: str | None = None
     """The name of the task or workflow whose parameter is filled."""
     data: Mapping[str, Any] = attrs.field(factory=dict)
-    """Provider-specific values (the run's shared data, the caller's metadata ...)."""
+    """Provider-specific values (the caller's metadata ...)."""
+    attempt: int | None = None
+    """The attempt of the task call (1 for the first), None for a workflow body."""
+    this_flow: FlowHandle | None = None
+    this_task: TaskHandle | None = None
+    flow_data: dict[str, Any] | None = None
+    task_data: dict[str, Any] | None = None
+    secrets: Secrets | None = None
+    """The secrets the task declared (``secrets=[...]``), None when it declared none."""
+    metadata: Mapping[str, Any] | None = None
+    """Step key, task name, attempt and run id, when the task has ``metadata=True``."""
+
+
+def injectable_parameters(function: Callable[..., Any]) -> Parameters:
+    """The parameters of *function* that may be filled by name (not ``*args``/``**kw``)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to inject
+        return ()
+    found: list[tuple[str, int | None]] = []
+    for index, parameter in enumerate(signature.parameters.values()):
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
+            found.append((parameter.name, index))
+        elif parameter.kind is parameter.KEYWORD_ONLY:
+            found.append((parameter.name, None))
+    return tuple(found)
+
+
+def unfilled(parameters: Parameters, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[str]:
+    """The names in *parameters* that *args* and *kwargs* leave unfilled."""
+    count = len(args)
+    return [
+        name
+        for name, index in parameters
+        if name not in kwargs and (index is None or index >= count)
+    ]
+
+
+def inject(
+    state: RunState,
+    names: list[str],
+    kwargs: dict[str, Any],
+    *,
+    target: str,
+    step: str | None = None,
+    position: str | None = None,
+    attempt: int | None = None,
+    task_data: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
+    metadata: bool = False,
+) -> dict[str, Any]:
+    """*kwargs* plus the value of each name in *names* that a provider serves."""
+    kernel = state.kernel
+    flow = FlowHandle(run_id=state.run_id, workflow=state.run.name, data=state.data)
+    context = InjectionContext(
+        kernel=kernel,
+        run_id=state.run_id,
+        step=step,
+        target=target,
+        attempt=attempt,
+        this_flow=flow,
+        this_task=(
+            TaskHandle(
+                name=target,
+                step=step,
+                position=position or "",
+                attempt=attempt or 1,
+                run_id=state.run_id,
+                data=task_data if task_data is not None else {},
+            )
+            if step is not None
+            else None
+        ),
+        flow_data=state.data,
+        task_data=task_data,
+        secrets=secrets,
+        metadata=(
+            {
+                "run_id": state.run_id,
+                "step": step,
+                "position": position,
+                "task": target,
+                "attempt": attempt,
+            }
+            if metadata
+            else None
+        ),
+    )
+    filled = dict(kwargs)
+    for name in names:
+        value = kernel.hooks.inject(name, context)
+        if value is not None:
+            filled[name] = value
+    return filled

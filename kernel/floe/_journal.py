@@ -21,7 +21,10 @@ from ._models import Event, Run, utcnow
 if TYPE_CHECKING:
     from ._kernel import Kernel
 
-__all__ = ["FINAL_STEP_EVENTS", "Deferred", "Journal", "ReplayIndex"]
+__all__ = ["FINAL_STEP_EVENTS", "REPORT_EVENTS", "Deferred", "Journal", "ReplayIndex", "open_pause"]
+
+REPORT_EVENTS = frozenset({"artifact.created", "result.created", "log.message"})
+"""What user code reports during a run, written with the run's next write."""
 
 FINAL_STEP_EVENTS = frozenset({"task.completed", "task.failed"})
 """Step events that end a step: on replay the step returns (or raises) what they hold."""
@@ -68,6 +71,8 @@ class Journal:
         self.last_seq = last_seq
         self._deferred: list[Deferred] = []
         self._pending: list[_Write] = []
+        self.written: list[Event] = []
+        """Every event this journal stored, in sequence order."""
         self._flushing = False
         self._broken: BaseException | None = None
 
@@ -106,21 +111,21 @@ class Journal:
         """
         if self._broken is not None:
             raise self._broken
-        deferred: list[Event] = []
+        taken: list[Deferred] = []
         if self._deferred:
             taken, self._deferred = self._deferred, []
             for item in taken:
                 if item.prepare is not None:
                     await item.prepare(item)
-                deferred.append(self._allocate(item.kind, item.step, item.data, item.at))
         quiet = [self._allocate(kind, step, data, at) for kind, step, data, at in published]
+        publish: list[Event] = []
+        if taken:
+            # after the step's start, before its outcome; published with the outcome
+            publish = [self._allocate(i.kind, i.step, i.data, i.at) for i in taken]
+            quiet += publish
         at = utcnow()  # one instant for the events written together
         loud = [self._allocate(kind, step, data, at) for kind, step, data in events]
-        publish = loud
-        if deferred:
-            # numbered before the step's own events, published with them
-            quiet = deferred + quiet
-            publish = deferred + loud
+        publish = publish + loud if publish else loud
         if not self._flushing and not self._pending:
             try:
                 appended = self._kernel.store.append_events_nowait(
@@ -130,6 +135,8 @@ class Journal:
                 self._broken = error
                 raise
             if appended:
+                self.written += quiet
+                self.written += loud
                 await self._kernel.bus.post_events(publish)
                 await anyio.lowlevel.checkpoint()  # a write always checkpoints
                 return loud
@@ -171,9 +178,23 @@ class Journal:
                 write.finish(error)
             self._pending = []
             return
+        self.written += stored
         for write in batch:
             write.finish()
         await self._kernel.bus.post_events(published)
+
+
+def open_pause(events: Sequence[Event]) -> Event | None:
+    """The ``run.paused`` event of *events* that no ``run.resumed`` followed, if any.
+
+    The same as ``ReplayIndex(events).open_pause``, without indexing the whole journal.
+    """
+    for event in reversed(events):
+        kind = event.kind
+        data = event.data
+        if kind in ("run.paused", "run.resumed") and isinstance(data, dict) and "position" in data:
+            return event if kind == "run.paused" else None
+    return None
 
 
 class ReplayIndex:
@@ -196,6 +217,8 @@ class ReplayIndex:
         """The last ``run.paused`` or ``run.resumed`` event of each pause position."""
         self.open_pause: Event | None = None
         """The ``run.paused`` event no ``run.resumed`` followed, if any."""
+        self.body_reports: dict[str, int] = {}
+        """How many artifacts, results and output lines the body itself reported, by kind."""
         self.rolled_back: set[str] = set()
         """Step keys whose rollback is recorded."""
         self.rollback_steps: set[str] = set()
@@ -205,6 +228,8 @@ class ReplayIndex:
             data = event.data
             position = data.get("position") if isinstance(data, dict) else None
             if position is None:
+                if event.step is None and event.kind in REPORT_EVENTS:
+                    self.body_reports[event.kind] = self.body_reports.get(event.kind, 0) + 1
                 continue
             kind = event.kind
             if position not in names:

@@ -28,10 +28,12 @@ import attrs
 
 from ._errors import FloeError
 from ._journal import Journal, ReplayIndex
-from ._models import Run, utcnow
+from ._models import Event, Run, utcnow
 
 if TYPE_CHECKING:
+    from ._capture import OutputCapture
     from ._kernel import Kernel
+    from ._secrets import Secrets
     from ._tasks import Task
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "allocate_step",
     "call_from_worker",
     "current_run",
+    "current_scope_key",
     "in_worker_thread",
     "outside_run",
     "request_cancel",
@@ -157,6 +160,24 @@ class RunState:
         """Child runs executing inside this run's steps, cancelled with it."""
         self.done = anyio.Event()
         """Set once the execution in this process has recorded its outcome."""
+        self.base_events: Sequence[Event] = replay.events
+        """The journal as read before this execution wrote to it."""
+        self.secrets: Secrets | None = None
+        """Every secret a task of this run received here: masked in what the run reports."""
+        self.capture: OutputCapture | None = None
+        """Where print() and logging go while the run executes, if it captures output."""
+        self._body_reports: dict[str, int] = {}
+
+    def reported_before(self, kind: str) -> bool:
+        """Count a report (artifact, result, output) of the body itself; True when the
+        journal already holds that many, so this one is a replay's repeat."""
+        count = self._body_reports.get(kind, 0) + 1
+        self._body_reports[kind] = count
+        return count <= self.replay.body_reports.get(kind, 0)
+
+    def add_secrets(self, secrets: Secrets) -> None:
+        """Mask *secrets* in everything the run reports from now on."""
+        self.secrets = secrets if self.secrets is None else self.secrets.merged(secrets)
 
     @property
     def run_id(self) -> str:
@@ -201,6 +222,12 @@ def current_scope() -> Scope:
             fix="Call tasks from a workflow body.",
         )
     return scope
+
+
+def current_scope_key() -> str:
+    """The step key of the code running now: ``""`` in a workflow body or outside a run."""
+    scope = _scope.get()
+    return "" if scope is None else scope.key
 
 
 def allocate_step(state: RunState, name: str) -> tuple[str, str]:

@@ -105,6 +105,10 @@ class Secrets(Mapping[str, Secret]):
         """The plain value of the secret *name*."""
         return self._secrets[name].reveal()
 
+    def merged(self, other: Secrets) -> Secrets:
+        """These secrets and *other*'s (other's value wins for a name in both)."""
+        return Secrets({**self._secrets, **other._secrets})
+
     def redact_text(self, text: str) -> str:
         """*text* with every occurrence of every secret value replaced by ``***``."""
         if self._pattern is None:

@@ -17,6 +17,7 @@ from cattrs.preconf.orjson import make_converter
 
 from ._errors import PersistenceError, SerializationError
 from ._models import FORMAT_VERSION
+from ._secrets import MASK, Secret
 
 __all__ = [
     "converter",
@@ -29,6 +30,8 @@ __all__ = [
 T = TypeVar("T")
 
 converter = make_converter()
+# a Secret that reaches a serializer is written masked, never revealed
+converter.register_unstructure_hook(Secret, lambda _secret: MASK)
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 

@@ -48,6 +48,9 @@ class Settings:
     """Event loop for sync entry points and the CLI: ``trio`` or ``asyncio``."""
     artifact_store: str | None = None
     """URL where large artifacts go (``None``: kept inline in the journal)."""
+    artifact_inline_limit: int = 65_536
+    """Bytes an artifact's body may take inside its journal event when an artifact store
+    is set; a larger body goes to the artifact store."""
     secrets: str | None = None
     """URL of the secret store (``None``: ``store://``, encrypted in the kernel's store, when
     the secrets plugin is loaded)."""
@@ -130,6 +133,7 @@ _FIELDS: Final[dict[str, _Parser]] = {
     "log_level": _as_str(_LOG_LEVELS, upper=True),
     "backend": _as_str(_BACKENDS),
     "artifact_store": _as_optional_str,
+    "artifact_inline_limit": _as_positive_int,
     "secrets": _as_optional_str,
     "bus_queue_size": _as_positive_int,
 }
@@ -142,6 +146,7 @@ _FIX: Final[dict[str, str]] = {
     "log_level": f"Use one of: {', '.join(_LOG_LEVELS)}.",
     "backend": f"Use one of: {', '.join(_BACKENDS)}.",
     "artifact_store": "Use a URL, e.g. 'file:///var/lib/floe/artifacts'.",
+    "artifact_inline_limit": "Use a whole number of bytes >= 1, e.g. 65536.",
     "secrets": "Use a URL of a secret store a plugin provides.",
     "bus_queue_size": "Use a whole number >= 1, e.g. 10000.",
 }

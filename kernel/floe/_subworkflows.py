@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import ExitCode, FloeError, StateError
-from ._journal import ReplayIndex
+from ._journal import open_pause
 from ._models import ErrorInfo, Event, RunStatus, utcnow
 from ._runtime import RunState, Unwind, stop_for_cancel
 from ._serialize import converter
@@ -149,7 +149,7 @@ async def _pause_parent(
     execution: Execution,
 ) -> NoReturn:
     """The child paused: pause the parent at this step, remembering the child's pause."""
-    pause = ReplayIndex(execution.events).open_pause
+    pause = open_pause(execution.events)
     if pause is None:
         raise StateError(
             f"Child run {child_id!r} is paused, but its journal has no open pause",

@@ -13,17 +13,20 @@ import functools
 import hashlib
 import importlib
 import inspect
+import string
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import attrs
 import orjson
 
 from ._errors import ConfigError, FloeError, TaskTimeoutError
+from ._inject import inject, injectable_parameters, unfilled
 from ._models import CacheEntry, ErrorInfo, Event, utcnow
 from ._retry import RetryOptions, RetryPolicy
 from ._runtime import (
@@ -38,10 +41,11 @@ from ._runtime import (
     stop_for_cancel,
 )
 from ._saga import call_rollback, rolled_back_data
+from ._secrets import Secrets
 from ._serialize import converter, encode_value
 from ._timers import sleep_until
 
-__all__ = ["Task", "TaskFailedError", "TaskOptions", "task"]
+__all__ = ["Recorded", "Task", "TaskFailedError", "TaskOptions", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,6 +124,10 @@ class Task(Generic[P, R]):
         self.options = options
         self.retry = options.retry_options()  # validates the retry options now
         self.name = options.name or callable_name(function)
+        self._parameters = injectable_parameters(function)
+        self._name_template = "{" in self.name
+        if self._name_template:
+            _check_template(self.name, function)
         self.is_async = inspect.iscoroutinefunction(function)
         self._return_type = _return_annotation(function)
         functools.update_wrapper(self, function)
@@ -155,6 +163,20 @@ class Task(Generic[P, R]):
 
         return _compose.starmap_task(self, rows, max_concurrency=max_concurrency, **kwargs)
 
+    def step_name(self, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+        """The name of a call's step: the task's name, its template filled from the call."""
+        if not self._name_template:
+            return self.name
+        bound = inspect.signature(self.function).bind_partial(*args, **kwargs)
+        try:
+            return self.name.format_map(bound.arguments)
+        except (KeyError, IndexError, ValueError, AttributeError) as error:
+            raise ConfigError(
+                f"The name template {self.name!r} of task {callable_name(self.function)!r} "
+                f"cannot be filled from this call: {error!r}",
+                fix="Name only parameters the call passes, e.g. name='fetch-{url}'.",
+            ) from None
+
     def with_options(self, **changes: Any) -> Task[P, R]:
         """A variant of this task with some options changed."""
         return Task(self.function, attrs.evolve(self.options, **changes))
@@ -163,13 +185,50 @@ class Task(Generic[P, R]):
         state = current_run()
         if state is None:
             return self.function(*args, **kwargs)
-        key, position = allocate_step(state, self.name)
+        key, position = allocate_step(state, self.step_name(args, kwargs))
         if self.options.rollback is not None:
             # at the call, not when the step runs: a cancelled replay may never start it
             state.register_rollback(key, self, position, args, kwargs)
         if in_worker_thread():
             return call_from_worker(state, run_step, state, self, args, kwargs, key, position)
+        recorded = state.replay.lookup(position, self.name, key)
+        if recorded is not None:
+            # a replayed step needs no task of its own: map and parallel take it at once
+            return Recorded(self, recorded)
         return run_step(state, self, args, kwargs, key, position)
+
+
+class Recorded:
+    """The awaitable a call returns when the journal already holds its outcome.
+
+    Awaiting it returns the recorded result (or raises the recorded failure) without
+    running anything; one await in :data:`CHECKPOINT_EVERY` checkpoints, so a long
+    replay still lets other tasks run and cancellation in.
+    """
+
+    __slots__ = ("_event", "_task")
+    _count = 0
+
+    def __init__(self, task: Task[Any, Any], event: Event) -> None:
+        self._task = task
+        self._event = event
+
+    def outcome(self) -> Any:
+        """The recorded result; raises the recorded failure."""
+        return _replay(self._task, self._event)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        Recorded._count += 1
+        if Recorded._count % CHECKPOINT_EVERY == 0:
+            yield from anyio.lowlevel.checkpoint().__await__()
+        return self.outcome()
+
+    def close(self) -> None:
+        """Nothing to release (a coroutine's ``close``, for callers that never await it)."""
+
+
+CHECKPOINT_EVERY = 256
+"""Replayed steps awaited between two checkpoints."""
 
 
 @overload
@@ -197,6 +256,18 @@ def task(function: Callable[P, R] | None = None, /, **options: Any) -> Any:
     if function is not None:
         return Task(function, built)
     return lambda fn: Task(fn, built)
+
+
+def _check_template(template: str, function: Callable[..., Any]) -> None:
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    known = {name for name, _ in injectable_parameters(function)}
+    unknown = sorted({name.split(".")[0].split("[")[0] for name in names} - known)
+    if unknown:
+        raise ConfigError(
+            f"The task name template {template!r} names {unknown[0]!r}, which is not a "
+            f"parameter of {callable_name(function)!r}",
+            fix="Use only the function's parameter names in the template.",
+        )
 
 
 def callable_name(function: Callable[..., Any]) -> str:
@@ -275,9 +346,32 @@ async def run_step(
                 data=started[2],
             ),
         )
-    while True:
+    failure: Exception | None = None
+    secrets: Secrets | None = None
+    if options.secrets:
         try:
-            result = await _invoke(state, task, args, kwargs, key, position)
+            secrets = await _secrets_of(state, task)
+        except Exception as error:  # a missing secret fails the step, without retries
+            failure = error
+    names = unfilled(task._parameters, args, kwargs)
+    task_data: dict[str, Any] = {}
+    while failure is None:
+        try:
+            call_kwargs = kwargs
+            if names:
+                call_kwargs = inject(
+                    state,
+                    names,
+                    kwargs,
+                    target=task.name,
+                    step=key,
+                    position=position,
+                    attempt=attempt,
+                    task_data=task_data,
+                    secrets=secrets,
+                    metadata=options.metadata,
+                )
+            result = await _invoke(state, task, args, call_kwargs, key, position)
             encoded = encode_value(result, where=f"the result of {where}")
         except Exception as error:
             if policy is None:
@@ -298,7 +392,7 @@ async def run_step(
                             "attempt": attempt,
                             "delay": delay,
                             "wake_at": wake.isoformat(),
-                            "error": converter.unstructure(ErrorInfo.from_exception(error)),
+                            "error": error_data(state, error),
                         },
                     )
                 ]
@@ -306,6 +400,8 @@ async def run_step(
             await anyio.sleep(delay)
             attempt += 1
             continue
+        if state.secrets is not None:
+            encoded = state.secrets.redact(encoded)
         if cache_key is not None:
             expires = utcnow() + timedelta(seconds=options.cache_ttl) if options.cache_ttl else None
             await state.kernel.store.put_cached(
@@ -330,7 +426,7 @@ async def run_step(
         state.executed.append(key)
         return _decode(task, encoded)
 
-    info = ErrorInfo.from_exception(failure)
+    assert failure is not None  # the loop ends with a failure or returns
     events: list[tuple[str, str | None, Any]] = [
         (
             "task.failed",
@@ -339,7 +435,7 @@ async def run_step(
                 "task": task.name,
                 "position": position,
                 "attempt": attempt,
-                "error": converter.unstructure(info),
+                "error": error_data(state, failure),
                 "raised": options.raise_on_error,
             },
         )
@@ -360,6 +456,21 @@ async def run_step(
     if options.raise_on_error:
         raise failure
     return None
+
+
+async def _secrets_of(state: RunState, task: Task[Any, Any]) -> Secrets:
+    """The secrets *task* declared, from the kernel's secret store; masked in the run."""
+    names = list(task.options.secrets)
+    values = await state.kernel.secrets.get_secrets(names)
+    secrets = Secrets({name: values[name] for name in names})
+    state.add_secrets(secrets)
+    return secrets
+
+
+def error_data(state: RunState, error: BaseException) -> Any:
+    """The journal form of *error* (an :class:`ErrorInfo`), the run's secrets masked."""
+    data = converter.unstructure(ErrorInfo.from_exception(error))
+    return data if state.secrets is None else state.secrets.redact(data)
 
 
 async def _invoke(
@@ -429,6 +540,10 @@ def _completed(
 
 
 def _decode(task: Task[Any, Any], encoded: Any) -> Any:
+    if isinstance(encoded, dict | list):
+        # the journal holds this very value (the memory store keeps its events as they
+        # are): the caller gets its own copy, so changing it cannot change the record
+        encoded = orjson.loads(orjson.dumps(encoded))
     if task._return_type is None:
         return encoded
     try:

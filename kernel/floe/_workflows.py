@@ -18,22 +18,23 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import anyio.to_thread
-import attrs
+import orjson
 
+from ._capture import capturing
 from ._errors import (
     ConfigError,
-    FloeError,
     ImportPathError,
     NotFoundError,
     SequenceConflictError,
     StateError,
 )
-from ._journal import FINAL_STEP_EVENTS, Journal, ReplayIndex
+from ._execution import Context, Execution
+from ._inject import inject, injectable_parameters, unfilled
+from ._journal import Journal, ReplayIndex, open_pause
 from ._kernel import Kernel, _current, open_kernel
 from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, utcnow
 from ._runtime import (
@@ -54,7 +55,7 @@ from ._saga import roll_back_completed
 from ._serialize import converter, encode_value
 from ._subworkflows import HandDown, RunCancelledError, run_child
 from ._targets import import_target, target_of
-from ._tasks import callable_name
+from ._tasks import callable_name, error_data
 
 __all__ = [
     "Context",
@@ -73,99 +74,37 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@attrs.frozen
-class Context(Generic[T]):
-    """What a workflow body declared as ``ctx: floe.Context[T]`` receives."""
-
-    input: T
-    run_id: str
-    workflow: str
-    _state: RunState = attrs.field(repr=False, alias="state")
-
-    @property
-    def events(self) -> list[Event]:
-        """The run's journal as recorded when this execution started."""
-        return list(self._state.replay.events)
-
-
-@attrs.frozen
-class Execution:
-    """The outcome of a run: its status, output or error, and its journal."""
-
-    run_id: str
-    workflow: str
-    status: RunStatus
-    output: Any
-    error: ErrorInfo | None
-    events: tuple[Event, ...]
-    created_at: datetime
-    updated_at: datetime
-    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
-    """The exception the body raised, when it ran in this process."""
-
-    @property
-    def finished(self) -> bool:
-        return self.status.finished
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status is RunStatus.COMPLETED
-
-    @property
-    def failed(self) -> bool:
-        return self.status is RunStatus.FAILED
-
-    @property
-    def paused(self) -> bool:
-        return self.status is RunStatus.PAUSED
-
-    @property
-    def cancelled(self) -> bool:
-        return self.status is RunStatus.CANCELLED
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the run's creation to its last update."""
-        return (self.updated_at - self.created_at).total_seconds()
-
-    @property
-    def pause_name(self) -> str | None:
-        """The name of the pause a paused run waits at (``floe.pause(name)``), else None."""
-        if self.status is not RunStatus.PAUSED:
-            return None
-        pause = ReplayIndex(self.events).open_pause
-        return pause.data.get("name") if pause is not None else None
-
-    @property
-    def executed_tasks(self) -> list[str]:
-        """Step keys of every finished step, in journal order."""
-        return [e.step for e in self.events if e.kind in FINAL_STEP_EVENTS and e.step]
-
-    @classmethod
-    def from_run(
-        cls, run: Run, events: list[Event], exception: BaseException | None = None
-    ) -> Execution:
-        return cls(
-            run_id=run.run_id,
-            workflow=run.name,
-            status=run.status,
-            output=run.output,
-            error=run.error,
-            events=tuple(events),
-            created_at=run.created_at,
-            updated_at=run.updated_at,
-            exception=exception,
-        )
-
-
 class Workflow(Generic[P, T]):
     """A durable workflow; run it with :meth:`run_async` or :meth:`run`."""
 
-    def __init__(self, function: Callable[P, Any], *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        function: Callable[P, Any],
+        *,
+        name: str | None = None,
+        capture_output: bool = False,
+        log_to_console: bool = False,
+        logging_enabled: bool = True,
+    ) -> None:
         if not callable(function):
             raise ConfigError(f"@workflow needs a function, got {function!r}")
+        for option, value in (
+            ("capture_output", capture_output),
+            ("log_to_console", log_to_console),
+            ("logging_enabled", logging_enabled),
+        ):
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"Invalid workflow option {option}={value!r}",
+                    fix=f"Pass {option}=True or {option}=False.",
+                )
         self.function = function
         self.name = name or callable_name(function)
+        self.capture_output = capture_output and logging_enabled
+        """Whether print() and logging in the run become ``log.message`` events."""
+        self.log_to_console = log_to_console
+        """Whether captured output is also written to the console."""
+        self._parameters = injectable_parameters(function)
         self.is_async = inspect.iscoroutinefunction(function)
         self._signature = inspect.signature(function)
         self._hints = _type_hints(function)
@@ -254,7 +193,7 @@ class Workflow(Generic[P, T]):
             if existing.status.finished:
                 return Execution.from_run(existing, events)
             if existing.status is RunStatus.PAUSED:
-                pause = ReplayIndex(events).open_pause
+                pause = open_pause(events)
                 if hand_down is None or pause is None or pause.seq != hand_down[0]:
                     return Execution.from_run(existing, events)
                 return await self._resume(
@@ -273,6 +212,7 @@ class Workflow(Generic[P, T]):
             document = existing.input
         else:
             document = self._encode_input(args, kwargs)
+            self._structured_input(document)  # a bad input fails here, before a run exists
             now = utcnow()
             metadata: dict[str, Any] = {"target": self.target}
             started: dict[str, Any] = {"workflow": self.name, "input": document}
@@ -314,7 +254,11 @@ class Workflow(Generic[P, T]):
                 state.cancel_requested = state.stopping = True
                 scope.cancel()
             try:
-                with scope, run_scope(state):
+                with (
+                    scope,
+                    run_scope(state),
+                    capturing(state, enabled=self.capture_output, echo=self.log_to_console),
+                ):
                     try:
                         if self.is_async:
                             output = await self.function(*args, **kwargs)
@@ -365,12 +309,13 @@ class Workflow(Generic[P, T]):
                 pass  # the pause step recorded run.paused with the paused run
             elif failure is not None:
                 await roll_back_completed(state, "run_failed")
-                info = ErrorInfo.from_exception(failure)
+                error = error_data(state, failure)
+                info = converter.structure(error, ErrorInfo)
                 run = state.evolve_run(status=RunStatus.FAILED, error=info, runnable_at=None)
-                await state.journal.write(
-                    [("run.failed", None, {"error": converter.unstructure(info)})], run=run
-                )
+                await state.journal.write([("run.failed", None, {"error": error})], run=run)
             else:
+                if state.secrets is not None:
+                    encoded = state.secrets.redact(encoded)
                 run = state.evolve_run(status=RunStatus.COMPLETED, output=encoded, runnable_at=None)
                 await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
         except SequenceConflictError:
@@ -380,7 +325,9 @@ class Workflow(Generic[P, T]):
                 raise
             return Execution.from_run(stored, await store.read_events(state.run_id))
         stored = await store.get_run(state.run_id)
-        events = await store.read_events(state.run_id)
+        # the journal as read when this execution started, and what it wrote since: no
+        # second read of a long journal (a replayed 100,000-step run)
+        events = [*state.base_events, *state.journal.written]
         return Execution.from_run(stored or state.run, events, exception=failure)
 
     # -- loading, resuming, cancelling -----------------------------------------------------
@@ -434,7 +381,7 @@ class Workflow(Generic[P, T]):
         raise_on_error: bool,
         parent: RunState | None,
     ) -> Execution:
-        pause = ReplayIndex(events).open_pause
+        pause = open_pause(events)
         if pause is None:
             raise StateError(
                 f"Run {run.run_id!r} is paused, but its journal has no open pause",
@@ -461,6 +408,7 @@ class Workflow(Generic[P, T]):
                 context={"run_id": run.run_id},
             ) from error
         state.replay = ReplayIndex([*events, *written])
+        state.base_events = events
         return await self._execute(state, run.input, raise_on_error, parent)
 
     def cancel(self, run_id: str) -> Execution:
@@ -499,6 +447,8 @@ class Workflow(Generic[P, T]):
 
     def decode_output(self, encoded: Any) -> Any:
         """A recorded output as the type the workflow's return annotation names."""
+        if isinstance(encoded, dict | list):
+            encoded = orjson.loads(orjson.dumps(encoded))  # never the journal's own value
         if self._return_type is None:
             return encoded
         try:
@@ -509,7 +459,17 @@ class Workflow(Generic[P, T]):
     def _encode_input(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             if self._context_type is None:
-                self._signature.bind(*args, **kwargs)
+                bound = self._signature.bind_partial(*args, **kwargs)
+                missing = [
+                    name
+                    for name, parameter in self._signature.parameters.items()
+                    if name not in bound.arguments
+                    and parameter.default is parameter.empty
+                    and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+                    and name not in BUILT_IN_INJECTABLES
+                ]
+                if missing:
+                    raise TypeError(f"missing a required argument: {missing[0]!r}")
             elif len(args) + len(kwargs) > 1 or (kwargs and "input" not in kwargs):
                 raise TypeError("a Context workflow takes one input, positional or input=")
         except TypeError as error:
@@ -522,22 +482,27 @@ class Workflow(Generic[P, T]):
         )
 
     def _decode_input(self, state: RunState, document: Any) -> tuple[list[Any], dict[str, Any]]:
+        args, kwargs = self._structured_input(document)
+        if self._context_type is not None:
+            context = Context(input=args[0], run_id=state.run_id, workflow=self.name, state=state)
+            return [context], {}
+        names = unfilled(self._parameters, args, kwargs)
+        if names:
+            kwargs = inject(state, names, kwargs, target=self.name)
+        return args, kwargs
+
+    def _structured_input(self, document: Any) -> tuple[list[Any], dict[str, Any]]:
+        """The stored input as the body's arguments, rebuilt with their annotated types."""
         raw_args = list(document.get("args", [])) if isinstance(document, Mapping) else []
         raw_kwargs = dict(document.get("kwargs", {})) if isinstance(document, Mapping) else {}
         if self._context_type is not None:
             value = raw_args[0] if raw_args else raw_kwargs.get("input")
-            context = Context(
-                input=_structure(value, self._context_type),
-                run_id=state.run_id,
-                workflow=self.name,
-                state=state,
-            )
-            return [context], {}
+            return [_structure(value, self._context_type, self.name)], {}
         bound = self._signature.bind_partial(*raw_args, **raw_kwargs)
         for name, value in list(bound.arguments.items()):
             annotation = self._hints.get(name)
             if annotation is not None:
-                bound.arguments[name] = _structure(value, annotation)
+                bound.arguments[name] = _structure(value, annotation, self.name)
         return list(bound.args), dict(bound.kwargs)
 
 
@@ -700,11 +665,29 @@ def workflow(function: Callable[P, T], /) -> Workflow[P, T]: ...
 def workflow(*, name: str | None = None) -> Callable[[Callable[P, T]], Workflow[P, T]]: ...
 
 
-def workflow(function: Callable[P, Any] | None = None, /, *, name: str | None = None) -> Any:
-    """Make *function* a workflow; use as ``@workflow`` or ``@workflow(name=...)``."""
-    if function is not None:
-        return Workflow(function, name=name)
-    return lambda fn: Workflow(fn, name=name)
+def workflow(
+    function: Callable[P, Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    capture_output: bool = False,
+    log_to_console: bool = False,
+    logging_enabled: bool = True,
+) -> Any:
+    """Make *function* a workflow; use as ``@workflow`` or ``@workflow(name=..., ...)``.
+
+    ``capture_output=True`` journals what the run prints and logs as ``log.message``
+    events (see :meth:`Execution.captured_logs`); ``log_to_console=True`` also shows it;
+    ``logging_enabled=False`` turns capture off.
+    """
+    make = functools.partial(
+        Workflow,
+        name=name,
+        capture_output=capture_output,
+        log_to_console=log_to_console,
+        logging_enabled=logging_enabled,
+    )
+    return make(function) if function is not None else make
 
 
 async def _run_in_thread(
@@ -715,6 +698,16 @@ async def _run_in_thread(
         return function(*args, **kwargs)
 
     return await anyio.to_thread.run_sync(body)
+
+
+BUILT_IN_INJECTABLES = frozenset(
+    {"this_flow", "this_task", "flow_data", "task_data", "secrets", "metadata"}
+)
+"""Parameter names a body may leave without a default: the floe_inject plugin fills them."""
+
+
+def typing_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)
 
 
 def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
@@ -737,13 +730,15 @@ def _context_parameter(signature: inspect.Signature, hints: dict[str, Any]) -> A
     return None
 
 
-def _structure(value: Any, annotation: Any) -> Any:
+def _structure(value: Any, annotation: Any, workflow: str) -> Any:
     if annotation is Any:
         return value
     try:
         return converter.structure(value, annotation)
     except Exception as error:
-        raise FloeError(
-            f"The workflow input {value!r} does not fit its annotation {annotation!r}",
+        raise ConfigError(
+            f"The input {value!r} of workflow {workflow!r} does not fit its annotation "
+            f"{typing_name(annotation)}",
+            why=str(error),
             fix="Pass an input matching the parameter's type.",
-        ) from error
+        ) from None

@@ -429,21 +429,13 @@ def test_subworkflows_are_child_runs(tmp_path: Path) -> None:
 
 TOKEN = "tok-5f2c9a"
 
-needs_injection = pytest.mark.xfail(
-    not hasattr(floe, "add_artifact"),
-    reason="tasks receive `secrets` through the floe_inject hook, which this build lacks",
-    raises=AssertionError,
-    strict=True,
-)
 
-
-@needs_injection
 def test_secrets_reach_the_task_and_never_the_journal(tmp_path: Path) -> None:
     key = cli("secrets", "keygen", cwd=tmp_path).stdout.strip()
     env = environment(FLOE_SECRET_KEY=key)
     cli("secrets", "set", "api_token", "--value", TOKEN, cwd=tmp_path, env=env)
 
-    result = script("secrets.py", cwd=tmp_path, env=env)
+    result = script("secret_values.py", cwd=tmp_path, env=env)
     assert result.stdout.splitlines() == [
         '{"service": "https://api.example.org", "authorized": true, "note": "sent token ***"}',
         'call_service#1 {"service": "https://api.example.org", "authorized": true}',
@@ -451,7 +443,7 @@ def test_secrets_reach_the_task_and_never_the_journal(tmp_path: Path) -> None:
     ]
     ran = cli(
         "run",
-        target("secrets.py", "use_api"),
+        target("secret_values.py", "use_api"),
         "--input",
         '"https://b.example.org"',
         "--run-id",
@@ -468,10 +460,9 @@ def test_secrets_reach_the_task_and_never_the_journal(tmp_path: Path) -> None:
     assert TOKEN.encode() not in orjson.dumps(journal("s-1", cwd=tmp_path))
 
 
-@needs_injection
 def test_a_missing_secret_is_named(tmp_path: Path) -> None:
     env = environment(FLOE_SECRET_KEY=cli("secrets", "keygen", cwd=tmp_path).stdout.strip())
-    result = script("secrets.py", cwd=tmp_path, env=env, expect=1)
+    result = script("secret_values.py", cwd=tmp_path, env=env, expect=1)
     assert "Missing secret: api_token" in result.stderr
     assert result.stdout == ""
 
@@ -494,6 +485,43 @@ DOC_PROGRAMS = {
         "HELLO",
     ],
 }
+
+
+# -- artifacts, results, injection -----------------------------------------------------------
+
+
+def test_artifacts_results_and_captured_output(tmp_path: Path) -> None:
+    result = script("artifacts.py", "3", "1", "2", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "output: 6",
+        "artifact stats (json): {'count': 3, 'total': 6}",
+        "artifact report (markdown): # Report ...",
+        "result total: 3 numbers add up to 6",
+        "log: summing 3 numbers",
+        "log: the largest is 3",
+    ]
+    # through the command line, on the default store: the journal holds all of it
+    output = run_json("artifacts.py", "report", "--input", "[5, 5]", cwd=tmp_path)
+    events = journal(output["run_id"], cwd=tmp_path)
+    assert [e["data"]["key"] for e in kinds(events, "artifact.created")] == ["stats", "report"]
+    assert [e["data"]["description"] for e in kinds(events, "result.created")] == [
+        "2 numbers add up to 10"
+    ]
+    assert [e["data"]["message"] for e in kinds(events, "log.message")] == [
+        "summing 2 numbers",
+        "the largest is 5",
+    ]
+
+
+def test_injection_fills_what_the_caller_left_out(tmp_path: Path) -> None:
+    result = script("injection.py", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "fetch#1 attempt 1 of run injection-demo, region eu-west",
+        "fetch#2 attempt 1 of run injection-demo, region us-east (passed explicitly)",
+        "metadata: {'run_id': 'injection-demo', 'step': 'check#1', 'position': '3', "
+        "'task': 'check', 'attempt': 1}",
+        "flow_data: {'fetched': ['a', 'b']}",
+    ]
 
 
 def python_blocks(page: str) -> list[str]:

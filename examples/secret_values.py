@@ -10,7 +10,7 @@ under a key you hold in ``FLOE_SECRET_KEY``. There is no default key. Once per m
 Then run the workflow (runs and secrets live in the default store, ``.floe/floe.db``
 under the working directory; set ``FLOE_STORE`` to use another one)::
 
-    python examples/secrets.py
+    python examples/secret_values.py
 
 It prints the output, then the results the journal holds for each step::
 
@@ -21,7 +21,7 @@ It prints the output, then the results the journal holds for each step::
 ``describe_call`` returns text with the token in it; the journal, the events and the
 logs hold ``***`` instead, and so does the run's output. With the command line::
 
-    floe run examples/secrets.py:use_api --input '"https://api.example.org"'
+    floe run examples/secret_values.py:use_api --input '"https://api.example.org"'
 
 Without ``api_token`` set, the step fails with an error naming the missing secret.
 """
@@ -33,7 +33,7 @@ import sys
 from typing import Any
 
 import floe
-from floe_secrets import Secrets
+from floe import Secrets
 
 NO_SECRETS = Secrets()
 """The default of an injected ``secrets`` parameter, for type checkers and plain calls."""

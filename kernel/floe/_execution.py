@@ -1,0 +1,120 @@
+"""What a run gives back: the :class:`Execution` of a workflow run, and its :class:`Context`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from ._artifacts import Artifact, Result, artifacts_of, results_of
+from ._journal import FINAL_STEP_EVENTS, open_pause
+from ._models import ErrorInfo, Event, Run, RunStatus
+from ._runtime import RunState
+
+__all__ = ["Context", "Execution"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Context(Generic[T]):
+    """What a workflow body declared as ``ctx: floe.Context[T]`` receives."""
+
+    input: T
+    run_id: str
+    workflow: str
+    _state: RunState = attrs.field(repr=False, alias="state")
+
+    @property
+    def events(self) -> list[Event]:
+        """The run's journal as recorded when this execution started."""
+        return list(self._state.replay.events)
+
+
+@attrs.frozen
+class Execution:
+    """The outcome of a run: its status, output or error, and its journal."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    output: Any
+    error: ErrorInfo | None
+    events: tuple[Event, ...]
+    created_at: datetime
+    updated_at: datetime
+    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    """The exception the body raised, when it ran in this process."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is RunStatus.COMPLETED
+
+    @property
+    def failed(self) -> bool:
+        return self.status is RunStatus.FAILED
+
+    @property
+    def paused(self) -> bool:
+        return self.status is RunStatus.PAUSED
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is RunStatus.CANCELLED
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the run's creation to its last update."""
+        return (self.updated_at - self.created_at).total_seconds()
+
+    @property
+    def pause_name(self) -> str | None:
+        """The name of the pause a paused run waits at (``floe.pause(name)``), else None."""
+        if self.status is not RunStatus.PAUSED:
+            return None
+        pause = open_pause(self.events)
+        return pause.data.get("name") if pause is not None else None
+
+    @property
+    def executed_tasks(self) -> list[str]:
+        """Step keys of every finished step, in journal order."""
+        return [e.step for e in self.events if e.kind in FINAL_STEP_EVENTS and e.step]
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The artifacts the run recorded (``this_flow.add_artifact``), in order."""
+        return artifacts_of(self.events)
+
+    @property
+    def results(self) -> list[Result]:
+        """The named results the run recorded (``this_flow.add_result``), in order."""
+        return results_of(self.events)
+
+    def captured_logs(self) -> list[str]:
+        """The lines the run printed or logged, when it captured its output."""
+        return [
+            str(event.data.get("message", ""))
+            for event in self.events
+            if event.kind == "log.message" and isinstance(event.data, dict)
+        ]
+
+    @classmethod
+    def from_run(
+        cls, run: Run, events: list[Event], exception: BaseException | None = None
+    ) -> Execution:
+        return cls(
+            run_id=run.run_id,
+            workflow=run.name,
+            status=run.status,
+            output=run.output,
+            error=run.error,
+            events=tuple(events),
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            exception=exception,
+        )
