@@ -27,7 +27,8 @@ was stored but not yet posted: a lost notification, never lost data).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -35,18 +36,33 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import attrs
 
-from ._errors import FloeError, NotFoundError, PersistenceError, SequenceConflictError, StateError
+from ._component_journal import (
+    CHANGED,
+    CHECKPOINT_EVERY,
+    COMPONENT_KIND,
+    MAX_REBASES,
+    MESSAGE_RECEIVED,
+    REGISTERED,
+    RULES_UPDATED,
+    Binding,
+    MessageLock,
+    View,
+    component_run_id,
+)
+from ._errors import FloeError, NotFoundError, StateError
 from ._kernel import Kernel, current_kernel
-from ._models import Event, Run, RunQuery, RunStatus, utcnow
+from ._models import Event, Run, RunQuery
 from ._serialize import encode_value
-from ._state_machine import Message, State, StateMachine, Transitioned
+from ._state_machine import Message, StateMachine, Transitioned
 
 if TYPE_CHECKING:
     from ._config import ComponentConfig
 
 __all__ = [
     "CHANGED",
+    "CHECKPOINT_EVERY",
     "COMPONENT_KIND",
+    "MAX_REBASES",
     "MESSAGE_RECEIVED",
     "REGISTERED",
     "RULES_UPDATED",
@@ -58,26 +74,7 @@ __all__ = [
 
 logger = logging.getLogger("floe.components")
 
-COMPONENT_KIND: Final = "component"
-"""The ``kind`` of a component's run."""
-REGISTERED: Final = "engine.component.registered"
-MESSAGE_RECEIVED: Final = "component.message.received"
-CHANGED: Final = "state.changed"
-RULES_UPDATED: Final = "component.rules.updated"
-
-CHECKPOINT_EVERY: Final = 256
-"""Journal events between two checkpoints of the component in its run record, so that a
-restore reads at most this many events (plus the checkpoint) however long the history."""
-MAX_REBASES: Final = 10
-"""Times a blind write (registration, rules) is rebased onto a newer journal before the
-conflict is reported."""
 _INITIAL_STATE: Final = "InitialState"
-_PLAIN: Final = (str, int, bool, type(None))
-
-
-def component_run_id(name: str) -> str:
-    """The run id of the component called *name*: ``component:<name>``."""
-    return f"component:{name}"
 
 
 def _check_name(name: object) -> str:
@@ -114,17 +111,6 @@ def _encoded_metadata(metadata: Mapping[str, Any] | None, name: str) -> dict[str
     return encoded
 
 
-def _encoded_message(message: Message, name: str) -> dict[str, Any]:
-    # the journal keeps what JSON can hold; checking here makes the memory store refuse
-    # what SQLite would, before the state has run
-    if not message.fields and type(message.content) in _PLAIN:
-        return {"type": message.type, "content": message.content}
-    encoded: dict[str, Any] = encode_value(
-        message.to_dict(), where=f"the {message.type!r} message to component {name!r}"
-    )
-    return encoded
-
-
 class Component:
     """A named state machine with rules, driven by messages.
 
@@ -158,8 +144,10 @@ class Component:
         self.metadata: dict[str, Any] = _encoded_metadata(metadata, name)
         # fair (FIFO) and taken without yielding when free: messages are handled in the
         # order their handle_message calls began
-        self._lock = anyio.Lock(fast_acquire=True)
-        self._binding: _Binding | None = None
+        self._lock = MessageLock()
+        self._exclusive_task: int | None = None
+        """The task inside exclusive(), which must not wait for its own lock."""
+        self._binding: Binding | None = None
 
     def __repr__(self) -> str:
         state = self._machine.current_state_name if self._machine is not None else "?"
@@ -238,11 +226,18 @@ class Component:
         state ignored the message. Messages are handled one at a time, in arrival order.
         """
         received = Message.of(message, **fields)
-        async with self._lock:
+        lock = self._lock
+        if not lock.try_acquire():
+            self._check_not_exclusive("handle_message()")
+            await lock.acquire()
+        try:
             binding = self._binding
             if binding is None:
+                await anyio.lowlevel.checkpoint_if_cancelled()
                 return await self.state_machine.handle_message(received, self)
             return await binding.handle(self, received)
+        finally:
+            lock.release()
 
     async def flush(self) -> None:
         """Wait until the background journal writes (registration, rules) are stored.
@@ -251,300 +246,62 @@ class Component:
         """
         binding = self._binding
         if binding is not None and binding.pending:
-            async with self._lock:
+            self._check_not_exclusive("flush()")
+            await self._lock.acquire()
+            try:
                 await binding.flush_pending(self)
+            finally:
+                self._lock.release()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[Component]:
+        """Hold the component's message lock for the ``async with`` block.
+
+        No message is handled while the block runs: one being handled when it starts
+        finishes first, and those sent meanwhile wait and are then handled in the order
+        they were sent. Use it to change what decides messages between two of them and
+        never during one: swap the machine's states with
+        :meth:`StateMachine.use_registry`, replace the rules, or read the state and rules
+        as one consistent pair. Rule changes made inside are journaled once the block
+        ends (``await component.flush()`` after it waits for that)::
+
+            async with component.exclusive():
+                component.state_machine.use_registry(new_registry)
+                component.update_rules(new_rules)
+            await component.flush()
+
+        The lock is not re-entrant: calling :meth:`handle_message` or :meth:`flush`
+        inside the block raises :class:`~floe.StateError` instead of waiting forever.
+        """
+        self._check_not_exclusive("exclusive()")
+        await self._lock.acquire()
+        self._exclusive_task = anyio.get_current_task().id
+        try:
+            yield self
+        finally:
+            self._exclusive_task = None
+            self._lock.release()
+
+    def _check_not_exclusive(self, call: str) -> None:
+        owner = self._exclusive_task
+        if owner is not None and owner == anyio.get_current_task().id:
+            raise StateError(
+                f"{call} was called on component {self.name!r} inside its own exclusive() block",
+                why="The block holds the lock that every message and journal write of the "
+                "component waits for, so the call would wait for itself forever.",
+                fix=f"Call {call.removesuffix('()')} after the 'async with "
+                "component.exclusive():' block.",
+                context={"component": self.name},
+            )
 
     # -- state from the journal ---------------------------------------------------------
 
-    def _apply(self, view: _View) -> None:
+    def _apply(self, view: View) -> None:
         machine = self.state_machine
         if machine.current_state_name != view.state:
             machine.set_state(view.state)
         self._rules = tuple(view.rules)
         self.metadata = dict(view.metadata)
-
-
-@attrs.define
-class _View:
-    """A component as its journal tells it: folded from a checkpoint and later events."""
-
-    state: str
-    rules: list[Any]
-    metadata: dict[str, Any]
-    seq: int
-
-    @classmethod
-    def from_run(cls, run: Run) -> _View:
-        checkpoint = run.metadata.get(COMPONENT_KIND) if isinstance(run.metadata, Mapping) else None
-        if (
-            not isinstance(checkpoint, Mapping)
-            or not isinstance(checkpoint.get("state"), str)
-            or not isinstance(checkpoint.get("rules"), list)
-            or not isinstance(checkpoint.get("metadata"), Mapping)
-            or type(checkpoint.get("seq")) is not int
-        ):
-            raise PersistenceError(
-                f"The run record of component {run.name!r} holds no valid checkpoint",
-                why=f"Its metadata is {run.metadata!r}; a component's run keeps "
-                "{'component': {'seq', 'state', 'rules', 'metadata'}} there.",
-                fix="Restore the store from a backup, or register the component again.",
-                context={"component": run.name, "run_id": run.run_id},
-            )
-        return cls(
-            state=checkpoint["state"],
-            rules=list(checkpoint["rules"]),
-            metadata=dict(checkpoint["metadata"]),
-            seq=checkpoint["seq"],
-        )
-
-    def fold(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.apply(event.kind, event.data)
-            self.seq = event.seq
-
-    def apply(self, kind: str, data: Any) -> None:
-        if not isinstance(data, Mapping):
-            return
-        if kind == CHANGED:
-            self.state = data.get("to_state", self.state)
-        elif kind == RULES_UPDATED:
-            self.rules = list(data.get("rules", self.rules))
-        elif kind == REGISTERED:
-            self.state = data.get("state", self.state)
-            self.rules = list(data.get("rules", self.rules))
-            self.metadata = dict(data.get("metadata", self.metadata))
-
-    def checkpoint(self) -> dict[str, Any]:
-        return {
-            COMPONENT_KIND: {
-                "seq": self.seq,
-                "state": self.state,
-                "rules": self.rules,
-                "metadata": self.metadata,
-            }
-        }
-
-
-class _Binding:
-    """A registered component's link to the kernel: its run, journal position and the
-    writes that sync methods left to do. Used with the component's lock held."""
-
-    __slots__ = ("flush_scheduled", "in_doubt", "kernel", "last_seq", "pending", "run", "run_id")
-
-    def __init__(self, kernel: Kernel, run_id: str, run: Run | None = None) -> None:
-        self.kernel = kernel
-        self.run_id = run_id
-        self.run = run
-        self.last_seq = run.last_seq if run is not None else 0
-        self.pending: list[tuple[str, dict[str, Any]]] = []
-        self.flush_scheduled = False
-        self.in_doubt: tuple[int, list[Event]] | None = None
-        """The first seq and the events of a write whose outcome is unknown."""
-
-    def _view(self, component: Component, seq: int) -> _View:
-        return _View(
-            state=component.state_machine.current_state_name,
-            rules=list(component.rules),
-            metadata=component.metadata,
-            seq=seq,
-        )
-
-    # -- blind writes, done in the background -------------------------------------------
-
-    def defer(self, component: Component, kind: str, data: dict[str, Any]) -> None:
-        self.pending.append((kind, data))
-        if not self.flush_scheduled:
-            self.kernel.task_group.start_soon(
-                self._flush_in_background, component, name=f"journal {self.run_id}"
-            )
-            self.flush_scheduled = True
-
-    async def _flush_in_background(self, component: Component) -> None:
-        try:
-            async with component._lock:
-                self.flush_scheduled = False
-                await self.flush_pending(component)
-        except Exception as error:
-            # kept pending: the next message or flush() tries again and raises
-            logger.error(
-                "Could not journal %d change(s) of component %r; they are retried with "
-                "its next message: %s",
-                len(self.pending),
-                component.name,
-                error,
-                exc_info=error,
-            )
-
-    async def flush_pending(self, component: Component) -> None:
-        for _ in range(MAX_REBASES):
-            await self._open(component)  # first: settling may find the batch stored
-            batch = list(self.pending)
-            if not batch:
-                return
-            try:
-                await self._write(component, batch, checkpoint=True)
-            except SequenceConflictError:
-                await self._reload(component)
-                # blind writes: they hold their whole value, so they apply on top
-                view = self._view(component, self.last_seq)
-                for kind, data in batch:
-                    view.apply(kind, data)
-                component._apply(view)
-                continue
-            del self.pending[: len(batch)]
-            return
-        raise SequenceConflictError(
-            f"Could not journal the changes of component {component.name!r}",
-            why=f"Other writers kept appending to {self.run_id!r} ({MAX_REBASES} attempts).",
-            fix="Make one process the writer of this component.",
-            context={"component": component.name, "run_id": self.run_id},
-        )
-
-    # -- messages -----------------------------------------------------------------------
-
-    async def handle(self, component: Component, message: Message) -> Transitioned | None:
-        if self.pending:
-            await self.flush_pending(component)
-        else:
-            await self._open(component)
-        machine = component.state_machine
-        previous = machine.current_state_name
-        name = component.name
-        items: list[tuple[str, dict[str, Any]]] = [
-            (MESSAGE_RECEIVED, {"component": name, "message": _encoded_message(message, name)})
-        ]
-        target = await machine.decide(message, component)
-        # rule changes the state made while deciding go into the same write
-        deferred = len(self.pending)
-        items.extend(self.pending)
-        entered: State | None = None
-        if target is not None:
-            # made before anything is stored: a state that cannot be built leaves no trace
-            entered = machine.registry.get(target)()
-            items.append((CHANGED, {"component": name, "from_state": previous, "to_state": target}))
-        try:
-            await self._write(component, items, state_after=target, checkpoint=deferred > 0)
-        except SequenceConflictError as error:
-            before = self.last_seq
-            await self._reload(component)
-            raise SequenceConflictError(
-                f"Component {name!r} was changed by another writer; "
-                f"the {message.type!r} message was not recorded",
-                why=f"Its journal moved on from seq {before} to {self.last_seq} elsewhere "
-                "(another process or engine handles this component too).",
-                fix=f"The component was reloaded and is now in {machine.current_state_name!r}; "
-                "send the message again if it still applies.",
-                context={"component": name, "run_id": self.run_id, "message": message.type},
-            ) from error
-        del self.pending[:deferred]
-        if target is None or entered is None:
-            return None
-        machine.current_state = entered
-        machine.current_state_name = target
-        return Transitioned(previous, target)
-
-    # -- the journal --------------------------------------------------------------------
-
-    async def _open(self, component: Component) -> None:
-        if self.run is not None:
-            if self.in_doubt is not None:
-                await self._settle(component)
-            return
-        store = self.kernel.store
-        run = await store.get_run(self.run_id)
-        if run is None:
-            run = Run(
-                run_id=self.run_id,
-                name=component.name,
-                kind=COMPONENT_KIND,
-                status=RunStatus.RUNNING,
-                metadata=self._view(component, 0).checkpoint(),
-            )
-            try:
-                await store.create_run(run)
-            except PersistenceError:
-                # another writer created it first: continue its journal
-                found = await store.get_run(self.run_id)
-                if found is None:
-                    raise
-                run = found
-        _check_kind(run)
-        self.run = run
-        self.last_seq = run.last_seq
-
-    async def _write(
-        self,
-        component: Component,
-        items: list[tuple[str, dict[str, Any]]],
-        *,
-        state_after: str | None = None,
-        checkpoint: bool = False,
-    ) -> None:
-        first = self.last_seq + 1
-        last = self.last_seq + len(items)
-        now = utcnow()
-        run_id = self.run_id
-        events = [
-            Event(run_id=run_id, seq=first + offset, kind=kind, at=now, data=data)
-            for offset, (kind, data) in enumerate(items)
-        ]
-        record = None
-        if checkpoint or last // CHECKPOINT_EVERY != self.last_seq // CHECKPOINT_EVERY:
-            view = self._view(component, last)
-            if state_after is not None:
-                view.state = state_after
-            assert self.run is not None
-            record = attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
-        try:
-            await self.kernel.record(events, run=record)
-        except SequenceConflictError:
-            raise  # nothing was stored
-        except BaseException:
-            # cancelled (or failed) half-way: whether the events were stored is known
-            # only once the journal is read again, before the next write
-            self.in_doubt = (first, events)
-            raise
-        self.last_seq = last
-        if record is not None:
-            self.run = record
-
-    async def _settle(self, component: Component) -> None:
-        """Find out whether the write in doubt was stored, and catch up with the journal."""
-        assert self.in_doubt is not None
-        first, events = self.in_doubt
-        stored = await self.kernel.store.read_events(
-            self.run_id, after_seq=first - 1, limit=len(events)
-        )
-        landed = [(e.seq, e.kind, e.data) for e in stored] == [
-            (e.seq, e.kind, e.data) for e in events
-        ]
-        written = [(e.kind, e.data) for e in events if e.kind in (REGISTERED, RULES_UPDATED)]
-        if landed and self.pending[: len(written)] == written:
-            del self.pending[: len(written)]  # deferred changes that were stored
-        self.in_doubt = None
-        await self._reload(component)
-
-    async def _reload(self, component: Component) -> None:
-        """Fold in the events other writers appended since ours."""
-        store = self.kernel.store
-        events = await store.read_events(self.run_id, after_seq=self.last_seq)
-        run = await store.get_run(self.run_id)
-        if run is not None:
-            self.run = run
-        if events:
-            view = self._view(component, self.last_seq)
-            view.fold(events)
-            component._apply(view)
-            self.last_seq = view.seq
-
-
-def _check_kind(run: Run) -> None:
-    if run.kind != COMPONENT_KIND:
-        raise StateError(
-            f"The run id {run.run_id!r} belongs to a {run.kind} run, not a component",
-            fix="Rename the component.",
-            context={"run_id": run.run_id},
-        )
 
 
 @attrs.frozen
@@ -642,7 +399,7 @@ class Engine:
             component._machine = StateMachine(_INITIAL_STATE, registry=kernel.states)
         if existing is not None:
             self.unregister(name)
-        binding = _Binding(kernel, component_run_id(name))
+        binding = Binding(kernel, component_run_id(name))
         component._binding = binding
         self._components[name] = component
         binding.defer(
@@ -745,7 +502,7 @@ class Engine:
                 "'floe register --config FILE'), or correct the name.",
                 context={"component": name, "store": store.url},
             )
-        view = _View.from_run(run)
+        view = View.from_run(run)
         events = await store.read_events(run_id, after_seq=view.seq)
         view.fold(events)
         existing = self._components.get(name)
@@ -757,7 +514,7 @@ class Engine:
             error.context.setdefault("component", name)
             raise
         component = Component(name, view.rules, machine, metadata=view.metadata)
-        binding = _Binding(kernel, run_id, run)
+        binding = Binding(kernel, run_id, run)
         binding.last_seq = view.seq
         component._binding = binding
         self._components[name] = component
@@ -777,7 +534,7 @@ class Engine:
         store = self.kernel.store
         found = []
         for run in await self._stored_runs():
-            view = _View.from_run(run)
+            view = View.from_run(run)
             view.fold(await store.read_events(run.run_id, after_seq=view.seq))
             found.append(
                 StoredComponent(

@@ -248,11 +248,21 @@ class Kernel:
         """Append *events* to their run's journal, then post them to the bus in order.
 
         The journal is the durable truth and is written first; observers see an event
-        only once it is stored.
+        only once it is stored. On a store that appends without blocking (the memory
+        store) the call checkpoints first and then stores and posts at once: a caller
+        cancelled at the checkpoint has stored nothing, and one that got past it has
+        stored and posted everything.
         """
         if not events:
             return
-        await self.store.append_events(events[0].run_id, events, run=run)
+        store = self.store
+        run_id = events[0].run_id
+        if type(store).append_events_nowait is not Store.append_events_nowait:
+            await anyio.lowlevel.checkpoint()
+            if store.append_events_nowait(run_id, events, run=run):
+                await self.bus.post_events(events)
+                return
+        await store.append_events(run_id, events, run=run)
         await self.bus.post_events(events)
 
     async def start_service(self, service: Service, *, name: str | None = None) -> Any:

@@ -79,6 +79,8 @@ class Message:
             _no_type(merged)
             return cls(type=value.type, content=content, fields=merged)
         if isinstance(value, str):
+            if not fields:
+                return cls(value)
             _no_type(fields)
             content = fields.pop("content", None)
             return cls(type=value, content=content, fields=fields)
@@ -225,6 +227,47 @@ class StateMachine:
         self.current_state = state_class()
         self.current_state_name = name
 
+    def use_registry(self, registry: StateRegistry) -> None:
+        """Look states up in *registry* from now on, staying in the current state.
+
+        The machine enters its current state again, as a new instance of the class
+        *registry* has under the same name, so the next message is decided by the new
+        class. This is how a reload swaps state classes; on a registered component call
+        it inside :meth:`Component.exclusive() <floe.Component.exclusive>`, so that no
+        message is being decided while the classes change.
+
+        A *registry* without the current state's name, or whose class for it cannot be
+        created, is a :class:`~floe.StateError`; the machine is then left as it was.
+        """
+        from ._states import StateRegistry
+
+        if not isinstance(registry, StateRegistry):
+            raise StateError(
+                f"use_registry() takes a floe.StateRegistry, got {registry!r}",
+                fix="Build one with floe.StateRegistry() and register the states in it.",
+                context={"state": self.current_state_name},
+            )
+        name = self.current_state_name
+        if name not in registry:
+            raise StateError(
+                f"The new registry has no state {name!r}, the machine's current state",
+                why=f"It knows: {', '.join(registry.names()) or 'no states'}.",
+                fix=f"Register {name!r} in it, or switch once the machine has left {name!r}.",
+                context={"state": name},
+            )
+        state_class = registry.get(name)
+        try:
+            entered = state_class()
+        except Exception as error:
+            raise StateError(
+                f"The new class of state {name!r} ({state_class.__qualname__}) cannot be created",
+                why=f"Creating it raised {type(error).__name__}: {error}",
+                fix="Make the class constructible without arguments, as every State is.",
+                context={"state": name},
+            ) from error
+        self.registry = registry
+        self.current_state = entered
+
     async def handle_message(self, message: Message, component: Component) -> Transitioned | None:
         """Let the current state handle *message*; return the transition, or None if ignored."""
         previous = self.current_state_name
@@ -242,7 +285,7 @@ class StateMachine:
         """
         state = self.current_state
         outcome: Any = state.handle_message(message, component)
-        if inspect.isawaitable(outcome):
+        if type(outcome) is not tuple and inspect.isawaitable(outcome):
             outcome = await outcome
         if type(outcome) is not tuple or len(outcome) != 2 or not isinstance(outcome[0], bool):
             raise StateError(

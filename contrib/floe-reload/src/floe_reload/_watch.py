@@ -7,8 +7,9 @@ them changes it:
 1. re-imports the changed modules (``importlib.reload``);
 2. checks the config with :func:`floe.explain`, against the kernel's states without the
    ones this config contributed, exactly as creating the component would;
-3. builds a new state registry from it and gives it to the component's machine, which
-   stays in the state it is in (a new instance of that state's new class);
+3. builds a new state registry from it and gives it to the component's machine
+   (:meth:`floe.StateMachine.use_registry`), which stays in the state it is in (a new
+   instance of that state's new class);
 4. replaces the rules, journaled as ``component.rules.updated``, when the rules in the
    files changed (rules changed at run time are left alone otherwise).
 
@@ -18,7 +19,8 @@ A broken edit (a module that does not import, YAML that does not parse, a config
 configuration stays active until a fixed version is saved.
 
 File reads, YAML parsing and imports run in a worker thread; the swap itself happens on
-the event loop while the component handles no message.
+the event loop inside :meth:`floe.Component.exclusive`, between two messages, never
+during one.
 """
 
 from __future__ import annotations
@@ -388,12 +390,10 @@ class Watcher:
             component = await self._read_again(component)
         # swapped while no message is being handled, so that none decides with an old
         # state class and enters a new one, or the other way round
-        async with component._lock:
+        async with component.exclusive():
             machine = component.state_machine
-            current = machine.current_state_name
-            entered = _enter(registry, current, self.config_path)
-            machine.registry = registry
-            machine.current_state = entered
+            _check_kept(registry, machine.current_state_name, self.config_path)
+            machine.use_registry(registry)  # leaves the machine as it was if it raises
             for name, state in prepared.provided.items():
                 if name not in states or states.get(name) is not state:
                     states.register(name, state, replace=True, provider=registry.provider(name))
@@ -615,8 +615,8 @@ def _explained_error(explanation: floe.Explanation, path: Path) -> floe.ConfigEr
     return floe.ConfigError(first.what, why=first.why, fix=fix, context=dict(first.context))
 
 
-def _enter(registry: floe.StateRegistry, current: str, source: Path) -> floe.State:
-    """A new instance of *current*'s class in *registry*: the state the component keeps."""
+def _check_kept(registry: floe.StateRegistry, current: str, source: Path) -> None:
+    """The new configuration must still have the state the component is in."""
     if current not in registry:
         raise floe.StateError(
             f"The new configuration has no state {current!r}, the component's current state",
@@ -624,16 +624,6 @@ def _enter(registry: floe.StateRegistry, current: str, source: Path) -> floe.Sta
             fix=f"Keep {current!r} in the config (or its pack) until the component has left it.",
             context={"source": str(source), "state": current},
         )
-    state_class = registry.get(current)
-    try:
-        return state_class()
-    except Exception as error:
-        raise floe.ConfigError(
-            f"The new class of state {current!r} ({state_class.__qualname__}) cannot be created",
-            why=f"Creating it raised {type(error).__name__}: {error}",
-            fix="Make the class constructible without arguments, as every State is.",
-            context={"source": str(source), "state": current},
-        ) from error
 
 
 def _reload_error(component: str, error: Exception) -> ReloadError:
