@@ -33,6 +33,11 @@ converter = make_converter()
 # a Secret that reaches a serializer is written masked, never revealed
 converter.register_unstructure_hook(Secret, lambda _secret: MASK)
 _OPTIONS = orjson.OPT_NON_STR_KEYS
+_PLAIN_ONLY = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
 
 
 def encode_value(value: Any, *, where: str) -> Any:
@@ -42,15 +47,17 @@ def encode_value(value: Any, *, where: str) -> Any:
     becomes its ISO string), so a replayed value equals the first run's.
     *where* names the value's origin for the error (``"argument 'x' of task 'fetch'"``).
     """
-    try:
-        raw = orjson.dumps(converter.unstructure(value), option=_OPTIONS)
-    except (TypeError, ValueError, orjson.JSONEncodeError) as error:
-        raise _serialization_error(value, where, error) from error
-    return orjson.loads(raw)
+    return orjson.loads(dumps(value, where=where))
 
 
 def dumps(value: Any, *, where: str = "a value") -> bytes:
     """Serialize *value* (attrs models included) to JSON bytes."""
+    try:
+        # plain JSON types (most journal data) need no converter pass; anything else —
+        # a subclass, an attrs model, a Secret, a datetime — fails here and goes through it
+        return orjson.dumps(value, option=_PLAIN_ONLY)
+    except TypeError:
+        pass
     try:
         return orjson.dumps(converter.unstructure(value), option=_OPTIONS)
     except (TypeError, ValueError, orjson.JSONEncodeError) as error:
