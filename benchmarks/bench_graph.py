@@ -10,7 +10,7 @@ Two shapes, each one flow execution (one durable job) per sample:
 Each runs with ``execution_strategy="sequential"`` (depth-first, one delivery at a time)
 and ``"concurrent"`` (up to 100 deliveries at once), on the memory store and on SQLite
 (WAL, a temporary file): every delivery is journaled (``routine.slot_received``,
-``routine.emitted``, ``routine.completed``, group-committed) and posted to the bus. The
+``routine.emitted``, group-committed) and posted to the bus. The
 handlers are async and trivial, so the figures are the graph's own cost. The baseline is
 the same handlers awaited in a plain loop (what the routines cost without a flow).
 """
@@ -169,10 +169,10 @@ def _section(results: dict[str, dict[str, Timing]]) -> Section:
             f"One flow execution (one durable job) per sample: the {STAGES}-stage graph "
             f"carries N/{STAGES} items through {STAGES} routines, the fan-out sends N/"
             f"{FAN_OUT} messages to {FAN_OUT} routines; N deliveries either way.",
-            "Every delivery is journaled (`routine.slot_received`, `routine.emitted`, "
-            "`routine.completed`), the records of consecutive deliveries sharing one store "
-            "write, and posted to the kernel's bus; the job's state is read back from the "
-            "journal when it ends.",
+            "Every delivery is journaled (`routine.slot_received`, and `routine.emitted` "
+            "per emit), the records of consecutive deliveries sharing one store "
+            "write, and posted to the kernel's bus; the job's state is kept up to date "
+            "record by record as they are written (nothing is read back when it ends).",
             f"`concurrent` runs up to {CONCURRENCY} deliveries at once. Handlers are async "
             "and only emit; `vs plain calls` is throughput relative to awaiting the same "
             "handler in a loop (no flow, no journal).",

@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 from ._errors import ConfigError, NonDeterminismError, StateError
+from ._kernel import kernel_for_call
 from ._models import RunStatus
 from ._runtime import (
     RunState,
@@ -26,7 +27,7 @@ from ._runtime import (
 from ._serialize import encode_value
 from ._subworkflows import run_child
 from ._tasks import Task
-from ._workflows import Execution, Workflow, _kernel, _no_run, cancel_run, workflow_for
+from ._workflows import Execution, Workflow, _no_run, cancel_run, workflow_for
 
 __all__ = ["PAUSE_STEP", "call", "cancel", "pause", "resume"]
 
@@ -92,7 +93,7 @@ async def resume(run_id: str, value: Any = None, *, raise_on_error: bool = False
     ``"path/to/file.py:name"``), among the workflows of this process first. A run that
     is not paused is a :class:`StateError`; an unknown one a :class:`NotFoundError`.
     """
-    async with _kernel() as kernel:
+    async with kernel_for_call() as kernel:
         run = await kernel.store.get_run(run_id)
         if run is None:
             raise _no_run(run_id, kernel)
@@ -105,9 +106,16 @@ async def cancel(run_id: str) -> Execution:
     A run executing in this process is stopped (its cancel scope, and its child runs');
     any other unfinished run is replayed up to where it stands. Then the rollbacks of
     its completed steps run, newest first (each journaled as ``task.rolled_back``), and
-    ``run.cancelled`` is recorded. A finished run is a :class:`StateError`.
+    ``run.cancelled`` is recorded. A finished run is a :class:`StateError`. A routine
+    graph's job (a run of kind ``graph``) needs no replay: it is recorded cancelled.
     """
-    async with _kernel() as kernel:
+    async with kernel_for_call() as kernel:
+        run = await kernel.store.get_run(run_id) if isinstance(run_id, str) else None
+        if run is not None and run.kind == "graph":
+            from .graph._flow import cancel_job
+
+            cancelled = await cancel_job(kernel, run_id)
+            return Execution.from_run(cancelled, await kernel.store.read_events(run_id))
         return await cancel_run(kernel, run_id)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -305,3 +306,18 @@ def open_kernel(
             fix="Pass load_settings(..., **overrides) as settings, or only the overrides.",
         )
     return Kernel(settings, plugins=plugins, entry_points=entry_points)
+
+
+@asynccontextmanager
+async def kernel_for_call() -> AsyncIterator[Kernel]:
+    """The running kernel, or one opened from the settings for the length of one call.
+
+    What the sync-friendly entry points (``wf.run_async``, ``floe.cancel``,
+    ``flow.execute_async`` ...) use when no kernel is running.
+    """
+    kernel = _current.get()
+    if kernel is not None:
+        yield kernel
+        return
+    async with open_kernel() as opened:
+        yield opened

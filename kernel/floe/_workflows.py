@@ -16,8 +16,7 @@ import logging
 import typing
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
@@ -35,7 +34,7 @@ from ._errors import (
 from ._execution import Context, Execution
 from ._inject import inject, injectable_parameters, unfilled
 from ._journal import Journal, ReplayIndex, open_pause
-from ._kernel import Kernel, _current, open_kernel
+from ._kernel import Kernel, kernel_for_call
 from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, utcnow
 from ._runtime import (
     RunState,
@@ -171,7 +170,7 @@ class Workflow(Generic[P, T]):
         run_id: str | None,
         raise_on_error: bool,
     ) -> Execution:
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             return await self._run(kernel, args, kwargs, run_id, raise_on_error)
 
     async def _run(
@@ -356,7 +355,7 @@ class Workflow(Generic[P, T]):
         The run continues by replay until it finishes or pauses again; the returned
         execution says which. A run that is not paused is a :class:`StateError`.
         """
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             run = await kernel.store.get_run(run_id)
             if run is None:
                 raise _no_run(run_id, kernel)
@@ -419,7 +418,7 @@ class Workflow(Generic[P, T]):
 
     async def cancel_async(self, run_id: str) -> Execution:
         """Cancel the running or paused run *run_id* of this workflow (see floe.cancel)."""
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             return await cancel_run(kernel, run_id, self)
 
     async def _cancel(self, kernel: Kernel, run: Run) -> Execution:
@@ -644,17 +643,6 @@ def _no_run(run_id: str, kernel: Kernel) -> NotFoundError:
         fix="Check the run id ('floe runs' lists them) and the store setting.",
         context={"run_id": run_id},
     )
-
-
-@asynccontextmanager
-async def _kernel() -> AsyncIterator[Kernel]:
-    """The running kernel, or one opened from the settings for this call."""
-    kernel = _current.get()
-    if kernel is not None:
-        yield kernel
-        return
-    async with open_kernel() as opened:
-        yield opened
 
 
 @overload

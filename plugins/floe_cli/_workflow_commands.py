@@ -382,7 +382,8 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
         return await _require_run(kernel, run_id)
 
     run = _in_kernel(kernel, cancel_run)
-    click.echo(f"run {run.run_id} of workflow {run.name!r}: {_status(str(run.status))}")
+    what = f"job {run.run_id} of flow" if run.kind == "graph" else f"run {run.run_id} of workflow"
+    click.echo(f"{what} {run.name!r}: {_status(str(run.status))}")
 
 
 # -- status / runs / events --------------------------------------------------------------
@@ -442,9 +443,18 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
         rows.append(("error", f"{run.error.type}: {run.error.message}"))
     if run.status is floe.RunStatus.PAUSED:
         point = _pause_point(execution.events) or {}
-        rows.append(("waiting at", str(point.get("name", "?"))))
+        # a workflow pauses at a named step; a flow's job records why it paused
+        rows.append(("waiting at", str(point.get("name") or point.get("reason") or "?")))
+    label = "steps"
+    if run.kind == "graph":  # a flow's job: its steps are deliveries to routines' slots
+        label = "deliveries"
+        steps = [
+            event.step
+            for event in execution.events
+            if event.kind in ("routine.slot_received", "routine.failed") and event.step
+        ]
     rows.append(
-        ("steps", f"{len(steps)} finished" + (f": {_clip(', '.join(steps), 60)}" * bool(steps)))
+        (label, f"{len(steps)} finished" + (f": {_clip(', '.join(steps), 60)}" * bool(steps)))
     )
     width = max(len(label) for label, _ in rows)
     return "\n".join(

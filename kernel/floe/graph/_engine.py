@@ -36,8 +36,8 @@ from .._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from .._runtime import RunState, executing
 from .._serialize import converter
 from .._timers import sleep_until
-from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobState
-from ._routine import Outbox, Slot, current_outbox, plain_data
+from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
+from ._routine import Outbox, Slot, arguments, current_outbox, plain_data
 from ._strategy import DeliveryLimitError, ErrorStrategy
 
 if TYPE_CHECKING:
@@ -50,11 +50,18 @@ GRAPH_KIND: Final = "graph"
 """The ``kind`` of a flow execution's run."""
 FLUSH_EVENTS: Final = 512
 """Journal events of finished deliveries that trigger a store write."""
+FLUSH_EVENTS_MAX: Final = 4 * FLUSH_EVENTS
+"""While a store write is under way, deliveries go on until this many events wait
+(the write after it takes them all); then they wait for the store."""
+CHECK_EVERY: Final = 64
+"""Deliveries run back to back between checks for a cancellation (when handlers
+never wait for anything, nothing else would notice one)."""
 FLUSH_SECONDS: Final = 0.002
 """A delivery whose handler took this long is written at once (slow handlers are
 recorded one by one, so a crash costs little work); faster ones wait for the flusher,
 which writes them at most this long after the previous write."""
 ENTRY_CALL: Final = "__call__"
+_NO_STATS: Final[dict[str, Any]] = {}
 
 
 class Delivery:
@@ -82,6 +89,10 @@ class Delivery:
     def key(self) -> str:
         return f"{self.routine_id}.{self.slot or ENTRY_CALL}#{self.number}"
 
+    def where(self) -> str:
+        """The routine and slot, for an error message."""
+        return f"routine {self.routine_id!r}, slot {self.slot or ENTRY_CALL!r}"
+
 
 class _Stop(Exception):
     """A delivery failed under STOP (or a critical routine ran out of retries)."""
@@ -90,8 +101,12 @@ class _Stop(Exception):
 class Execution:
     """One execution (or resumption) of a flow's job in this process."""
 
-    def __init__(self, flow: Flow, kernel: Kernel, state: RunState) -> None:
+    def __init__(self, flow: Flow, kernel: Kernel, state: RunState, fold: JobFold) -> None:
         self.flow = flow
+        self.fold = fold
+        """The job's state, kept up to date record by record (the journal stays the truth)."""
+        self.epoch = time.time() - time.perf_counter()
+        """Adds to ``time.perf_counter()`` to give the wall-clock time, in one call."""
         self.kernel = kernel
         self.state = state
         self.journal = state.journal
@@ -106,14 +121,21 @@ class Execution:
         self.last_flush = time.monotonic()
         self.dirty = anyio.Event()
         """Set when records wait in the outbox for the flusher."""
+        self.dirty_set = False
         self.flush_error: Exception | None = None
+        self.writing: anyio.Event | None = None
+        """Set when the write under way ends (None: no write under way)."""
         self.tasks_scope: anyio.CancelScope | None = None
         self.last_stats: dict[str, dict[str, Any]] = {
             routine_id: dict(routine._stats) for routine_id, routine in flow._routines.items()
         }
         """The stats last recorded per routine: a delivery records them when they changed."""
-        self.in_flight = 0
-        self.changed = anyio.Event()
+        self.busy = 0
+        """Deliveries running (concurrent strategy)."""
+        self.workers = 0
+        self.idle: list[anyio.Event] = []
+        """What wakes each worker waiting for a delivery (concurrent strategy)."""
+        self.group: Any = None
         self.pause_reason: str | None = None
         self.pause_checkpoint: Any = None
         self.cancel_reason: str | None = None
@@ -174,9 +196,8 @@ class Execution:
                 if not interrupted:
                     with anyio.CancelScope(shield=True):
                         await self._finish()
-        store = self.kernel.store
-        run = await store.get_run(self.run_id) or state.run
-        return JobState.from_events(run, await store.read_events(self.run_id))
+        run = await self.kernel.store.get_run(self.run_id) or state.run
+        return self.fold.result(run)
 
     async def _dispatch_and_flush(self) -> None:
         """Dispatch, while a flusher writes records no delivery's end has written yet."""
@@ -204,6 +225,7 @@ class Execution:
             while True:
                 await self.dirty.wait()
                 self.dirty = anyio.Event()
+                self.dirty_set = False
                 wait = self.last_flush + FLUSH_SECONDS - time.monotonic()
                 if wait > 0:
                     await anyio.sleep(wait)
@@ -216,35 +238,83 @@ class Execution:
 
     async def _run_sequential(self) -> None:
         stack = self.stack
-        while stack and not self._stopping():
-            await self._deliver(stack.pop())
-            await anyio.lowlevel.checkpoint_if_cancelled()
+        deliver = self._deliver
+        state = self.state
+        countdown = CHECK_EVERY
+        while (
+            stack
+            and self.pause_reason is None
+            and self.failure is None
+            and not state.cancel_requested
+        ):
+            await deliver(stack.pop())
+            countdown -= 1
+            if not countdown:
+                countdown = CHECK_EVERY
+                await anyio.lowlevel.checkpoint_if_cancelled()
 
     async def _run_concurrent(self) -> None:
-        queue = self.queue
+        """Up to max_concurrency workers take deliveries first-in first-out. A delivery
+        that waits gets a worker (an idle one woken, or a new one); a flow whose
+        handlers never wait runs on one worker."""
         async with anyio.create_task_group() as group:
             self.group_scope = group.cancel_scope
-            while True:
-                while queue and self.in_flight < self.max_concurrency and not self._stopping():
-                    self.in_flight += 1
-                    group.start_soon(self._deliver_concurrently, queue.popleft())
-                if self.in_flight == 0:
-                    break
-                self.changed = anyio.Event()
-                await self.changed.wait()
+            self.group = group
+            self._add_workers(len(self.queue))
 
-    async def _deliver_concurrently(self, delivery: Delivery) -> None:
+    def _add_workers(self, wanted: int) -> None:
+        idle = self.idle
+        while wanted > 0 and idle:
+            idle.pop().set()
+            wanted -= 1
+        while wanted > 0 and self.workers < self.max_concurrency and not self._stopping():
+            self.workers += 1
+            self.group.start_soon(self._worker)
+            wanted -= 1
+
+    async def _worker(self) -> None:
+        queue = self.queue
+        deliver = self._deliver
+        countdown = CHECK_EVERY
         try:
-            await self._deliver(delivery)
+            while True:
+                while queue and not self._stopping():
+                    self.busy += 1
+                    try:
+                        await deliver(queue.popleft())
+                    finally:
+                        self.busy -= 1
+                    countdown -= 1
+                    if not countdown:
+                        countdown = CHECK_EVERY
+                        await anyio.lowlevel.checkpoint_if_cancelled()
+                if not self.busy or self._stopping():
+                    # nothing runs that could create a delivery: the job is drained
+                    for waiting in self.idle:
+                        waiting.set()
+                    self.idle.clear()
+                    return
+                wake = anyio.Event()
+                self.idle.append(wake)
+                try:
+                    await wake.wait()
+                finally:
+                    if wake in self.idle:
+                        self.idle.remove(wake)
         finally:
-            self.in_flight -= 1
-            self.changed.set()
+            self.workers -= 1
 
     def _schedule(self, deliveries: Sequence[Delivery]) -> None:
         if self.sequential:
-            self.stack.extend(reversed(deliveries))
+            if len(deliveries) == 1:
+                self.stack.append(deliveries[0])
+            else:
+                self.stack.extend(reversed(deliveries))
         else:
             self.queue.extend(deliveries)
+            if self.group is not None:
+                # called as a delivery ends: its worker takes the first one itself
+                self._add_workers(len(self.queue) - 1)
 
     @property
     def pending(self) -> int:
@@ -254,28 +324,41 @@ class Execution:
 
     async def _deliver(self, delivery: Delivery) -> None:
         flow = self.flow
-        routine = flow._routines[delivery.routine_id]
-        where = f"routine {delivery.routine_id!r}, slot {delivery.slot or ENTRY_CALL!r}"
-        started = time.time()
+        routine_id = delivery.routine_id
+        routine = flow._routines[routine_id]
         clock = time.perf_counter()
-        handler = flow.error_handler_for(delivery.routine_id)
+        started = self.epoch + clock
         attempt = delivery.attempt
-        outbox = Outbox()
         try:
-            function, args, kwargs, is_async = self._prepare(routine, delivery, where)
+            slot = routine._slots.get(delivery.slot) if delivery.slot is not None else None
+            if slot is not None and slot._plan is not None:
+                # the usual delivery, worked out here rather than in _prepare
+                function: Callable[..., Any] | None = slot.handler
+                args, kwargs = arguments(slot._plan, slot.merge(delivery.data), delivery.where)
+                is_async = slot.is_async
+            else:
+                function, args, kwargs, is_async = self._prepare(routine, delivery)
         except Exception as error:  # a merge or signature problem: retrying cannot help
-            await self._failed(delivery, error, outbox, attempt, started, clock, False)
+            await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
             return
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
         policy = None
         while True:
             outbox = Outbox()
+            if function is None:
+                break
+            token = current_outbox.set(outbox)
             try:
-                if function is not None:
-                    await self._call(function, args, kwargs, is_async, outbox)
+                if is_async:
+                    await function(*args, **kwargs)
+                elif self.inline_sync:
+                    function(*args, **kwargs)
+                else:
+                    await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
                 break
             except Exception as error:
+                handler = flow.error_handler_for(routine_id)
                 if handler.strategy is ErrorStrategy.RETRY:
                     if policy is None:
                         policy = self.kernel.retry_policy(handler.retry_options())
@@ -286,9 +369,17 @@ class Execution:
                         continue
                 await self._failed(delivery, error, outbox, attempt, started, clock, True)
                 return
+            finally:
+                current_outbox.reset(token)
+        key = delivery.key
         try:
-            records, children = self._emitted(delivery, outbox)
-            stats = self._stats_record(delivery.routine_id, routine._stats)
+            records: list[tuple[str, str | None, Any]] | None = None
+            children: list[Delivery] | None = None
+            if outbox.items:
+                records, children = self._emitted(delivery, outbox, key)
+            stats: dict[str, Any] | None = None
+            if routine._stats != self.last_stats.get(routine_id, _NO_STATS):
+                stats = self._stats_record(routine_id, routine._stats)
         except Exception as error:
             await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
             return
@@ -297,7 +388,7 @@ class Execution:
             "data": delivery.data,
             "duration": duration,
             "attempts": attempt,
-            "routine": delivery.routine_id,
+            "routine": routine_id,
             "slot": delivery.slot,
             "delivery": delivery.number,
             "parent": delivery.parent,
@@ -307,17 +398,27 @@ class Execution:
             done["stats"] = stats
         if outbox.cleared:
             done["cleared"] = self._cleared(outbox)
+        self.fold.handled(routine_id, delivery.number, started, duration, stats, done, records)
         outbox_events = self.outbox
-        outbox_events.append((SLOT_RECEIVED, delivery.key, done))
-        outbox_events.extend(records)
-        self._schedule(children)
-        if len(outbox_events) >= FLUSH_EVENTS or duration >= FLUSH_SECONDS:
+        outbox_events.append((SLOT_RECEIVED, key, done))
+        if records:
+            outbox_events.extend(records)
+        if children:
+            if len(children) == 1 and self.sequential:
+                self.stack.append(children[0])
+            else:
+                self._schedule(children)
+        waiting = len(outbox_events)
+        if duration >= FLUSH_SECONDS or (
+            waiting >= FLUSH_EVENTS and (self.writing is None or waiting >= FLUSH_EVENTS_MAX)
+        ):
             await self._flush()
-        else:
+        elif not self.dirty_set:
+            self.dirty_set = True
             self.dirty.set()
 
     def _prepare(
-        self, routine: Any, delivery: Delivery, where: str
+        self, routine: Any, delivery: Delivery
     ) -> tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any], bool]:
         if delivery.slot is None:
             function = routine.__call__
@@ -333,58 +434,47 @@ class Execution:
         merged = slot.merge(delivery.data)
         if slot.handler is None:
             return None, (), {}, False
-        args, kwargs = slot.call_arguments(merged, where)
+        args, kwargs = slot.call_arguments(merged, delivery.where)
         return slot.handler, args, kwargs, slot.is_async
 
-    async def _call(
-        self,
-        function: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        is_async: bool,
-        outbox: Outbox,
-    ) -> None:
-        token = current_outbox.set(outbox)
-        try:
-            if is_async:
-                await function(*args, **kwargs)
-            elif self.inline_sync:
-                function(*args, **kwargs)
-            else:
-                await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
-        finally:
-            current_outbox.reset(token)
-
     def _emitted(
-        self, delivery: Delivery, outbox: Outbox
+        self, delivery: Delivery, outbox: Outbox, key: str
     ) -> tuple[list[tuple[str, str | None, Any]], list[Delivery]]:
         records: list[tuple[str, str | None, Any]] = []
         children: list[Delivery] = []
         flow = self.flow
+        outgoing = flow._outgoing
+        parent = delivery.number
+        routine = flow._routines[delivery.routine_id]
         for emitter, event, data in outbox.items:
-            source = flow._id_of(emitter)
+            source = delivery.routine_id if emitter is routine else flow._id_of(emitter)
             targets: list[list[Any]] = []
-            for connection in flow._outgoing.get((source, event), ()):
-                number = self._allocate()
+            for connection in outgoing.get((source, event), ()):
+                number = self.next_number
+                if number > self.max_deliveries:
+                    self._allocate()  # raises DeliveryLimitError
+                self.next_number = number + 1
                 mapping = connection.param_mapping
-                payload = connection.apply(data)
-                children.append(
-                    Delivery(number, connection.target, connection.slot, payload, delivery.number)
-                )
-                target: list[Any] = [connection.target, connection.slot, number]
+                target, slot = connection.target, connection.slot
                 if mapping:
-                    target.append(dict(mapping))
-                targets.append(target)
+                    # a new message per mapped connection; unmapped ones share the
+                    # emitted data, which no merge changes in place
+                    payload = {mapping.get(name, name): value for name, value in data.items()}
+                    targets.append([target, slot, number, dict(mapping)])
+                else:
+                    payload = data
+                    targets.append([target, slot, number])
+                children.append(Delivery(number, target, slot, payload, parent))
             records.append(
                 (
                     EMITTED,
-                    delivery.key,
+                    key,
                     {
                         "event": event,
                         "data": data,
                         "targets": targets,
                         "routine": source,
-                        "delivery": delivery.number,
+                        "delivery": parent,
                     },
                 )
             )
@@ -409,7 +499,7 @@ class Execution:
         return number
 
     def _stats_record(self, routine_id: str, stats: dict[str, Any]) -> dict[str, Any] | None:
-        if stats == self.last_stats.get(routine_id, {}):
+        if stats == self.last_stats.get(routine_id):
             return None
         recorded = plain_data(stats, f"the stats of routine {routine_id!r}")
         self.last_stats[routine_id] = dict(stats)
@@ -419,21 +509,18 @@ class Execution:
         self, delivery: Delivery, attempt: int, delay: float, error: Exception
     ) -> None:
         wake = utcnow() + timedelta(seconds=delay)
-        self.outbox.append(
-            (
-                RETRYING,
-                delivery.key,
-                {
-                    "routine": delivery.routine_id,
-                    "slot": delivery.slot,
-                    "delivery": delivery.number,
-                    "attempt": attempt,
-                    "delay": delay,
-                    "wake_at": wake.isoformat(),
-                    "error": converter.unstructure(ErrorInfo.from_exception(error)),
-                },
-            )
-        )
+        data = {
+            "routine": delivery.routine_id,
+            "slot": delivery.slot,
+            "delivery": delivery.number,
+            "attempt": attempt,
+            "delay": delay,
+            "wake_at": wake.isoformat(),
+            "at": time.time(),
+            "error": converter.unstructure(ErrorInfo.from_exception(error)),
+        }
+        self.outbox.append((RETRYING, delivery.key, data))
+        self.fold.retrying(data)
         await self._flush()  # the wait is durable: a crash resumes with the next attempt
         await anyio.sleep(delay)
 
@@ -463,7 +550,7 @@ class Execution:
         children: list[Delivery] = []
         if outcome == "continued" and from_handler:
             try:
-                records, children = self._emitted(delivery, outbox)
+                records, children = self._emitted(delivery, outbox, delivery.key)
             except DeliveryLimitError as limit:
                 error, outcome, records, children = limit, "stopped", [], []
         routine = self.flow._routines[delivery.routine_id]
@@ -491,6 +578,9 @@ class Execution:
         if from_handler and outbox.cleared:
             data["cleared"] = self._cleared(outbox)
         self.outbox.append((FAILED, delivery.key, data))
+        self.fold.delivered(FAILED, data)
+        for record in records:
+            self.fold.emitted(record[2])
         self.outbox.extend(records)
         if outcome == "stopped":
             if self.failure is None:
@@ -507,11 +597,27 @@ class Execution:
     async def _flush(
         self, events: Sequence[tuple[str, str | None, Any]] = (), run: Run | None = None
     ) -> None:
+        """Write the waiting records (and *events*); returns once they are stored.
+
+        One write at a time: a caller that comes while a write is under way waits for
+        it (so deliveries cannot run far ahead of the store), then writes everything
+        that waited meanwhile in one go, unless another caller already took it.
+        """
+        while self.writing is not None:
+            await self.writing.wait()
         batch = self.outbox
         self.outbox = []
         batch.extend(events)
         if batch or run is not None:
-            await self.journal.write(batch, run=run)
+            writing = self.writing = anyio.Event()
+            try:
+                stored = await self.journal.write(batch, run=run)
+            finally:
+                self.writing = None
+                writing.set()
+            if events:  # how the run went on: the records were folded as they were made
+                for event in stored[len(stored) - len(events) :]:
+                    self.fold.event(event)
         self.last_flush = time.monotonic()
 
     async def _finish(self) -> None:

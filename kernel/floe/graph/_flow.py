@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -20,16 +19,16 @@ import attrs
 
 from .._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
 from .._journal import Journal, ReplayIndex
-from .._kernel import Kernel, _current, open_kernel
+from .._kernel import Kernel, kernel_for_call
 from .._models import Run, RunStatus, utcnow
-from .._runtime import RunState, active_run
+from .._runtime import RunState, active_run, request_cancel
 from .._serialize import encode_value
 from ._engine import GRAPH_KIND, Delivery, Execution
-from ._job import ExecutionTracker, JobState
+from ._job import ExecutionTracker, JobFold, JobState
 from ._routine import CallPlan, Routine, call_plan, plain_data
 from ._strategy import ErrorHandler
 
-__all__ = ["Connection", "ExecutionStrategy", "Flow"]
+__all__ = ["Connection", "ExecutionStrategy", "Flow", "cancel_job"]
 
 ExecutionStrategy = Literal["sequential", "concurrent"]
 _STRATEGIES: Final = ("sequential", "concurrent")
@@ -382,7 +381,7 @@ class Flow:
         params = plain_data(dict(entry_params or {}), f"the entry params of flow {self.flow_id!r}")
         entry = self._entry_delivery(entry_id, params)
         self._check_idle()
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             self._check_idle()
             now = utcnow()
             run = Run(
@@ -408,8 +407,10 @@ class Flow:
                 "execution_strategy": self.execution_strategy,
                 **self._held_state(),
             }
-            await journal.write([("run.started", None, started)])
-            execution = Execution(self, kernel, state)
+            fold = JobFold(run)
+            for event in await journal.write([("run.started", None, started)]):
+                fold.event(event)
+            execution = Execution(self, kernel, state, fold)
             execution.start_with(entry)
             job = await execution.run()
         self.job_state = job
@@ -429,7 +430,7 @@ class Flow:
         """
         job_id = _job_id(job)
         self._check_idle()
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             run = await self._graph_run(kernel, job_id)
             events = await kernel.store.read_events(job_id)
             if run.status.finished:
@@ -445,15 +446,19 @@ class Flow:
                 )
             journal = Journal(kernel, job_id, run.last_seq)
             state = RunState(kernel, run, journal, ReplayIndex(()))
-            execution = Execution(self, kernel, state)
+            fold = JobFold(run)
+            for event in events:
+                fold.event(event)
+            execution = Execution(self, kernel, state, fold)
             execution.restore(run, events)
             reason = "paused" if run.status is RunStatus.PAUSED else "interrupted"
             resumed = state.evolve_run(status=RunStatus.RUNNING)
             try:
-                await journal.write(
+                for event in await journal.write(
                     [("run.resumed", None, {"after": reason, "pending": execution.pending})],
                     run=resumed,
-                )
+                ):
+                    fold.event(event)
             except SequenceConflictError as error:
                 raise StateError(
                     f"Job {job_id!r} changed while it was being resumed",
@@ -497,38 +502,15 @@ class Flow:
         if active is not None and active.run_id == job_id:
             active.request_cancel(str(reason))
             await active.state.done.wait()
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             run = await self._graph_run(kernel, job_id)
-            if run.status is RunStatus.CANCELLED and active is not None:
-                return JobState.from_events(run, await kernel.store.read_events(job_id))
-            if run.status.finished:
-                raise StateError(
-                    f"Job {job_id!r} is already {run.status}; it cannot be cancelled",
-                    fix="Check the job's status first.",
-                    context={"job_id": job_id, "status": str(run.status)},
-                )
-            journal = Journal(kernel, job_id, run.last_seq)
-            cancelled = attrs.evolve(
-                run, status=RunStatus.CANCELLED, runnable_at=None, updated_at=utcnow()
-            )
-            try:
-                await journal.write(
-                    [("run.cancelled", None, {"reason": str(reason) or "cancelled"})],
-                    run=cancelled,
-                )
-            except SequenceConflictError as error:
-                raise StateError(
-                    f"Job {job_id!r} changed while it was being cancelled",
-                    fix="Check its status and cancel it again.",
-                    context={"job_id": job_id},
-                ) from error
-            events = await kernel.store.read_events(job_id)
-            stored = await kernel.store.get_run(job_id) or cancelled
-            return JobState.from_events(stored, events)
+            if not (run.status is RunStatus.CANCELLED and active is not None):
+                run = await _cancel_stored(kernel, run, str(reason))
+            return JobState.from_events(run, await kernel.store.read_events(job_id))
 
     async def load_job(self, job_id: str) -> JobState:
         """The state of the job *job_id* of this flow, from the store."""
-        async with _kernel() as kernel:
+        async with kernel_for_call() as kernel:
             run = await self._graph_run(kernel, job_id)
             return JobState.from_events(run, await kernel.store.read_events(job_id))
 
@@ -606,6 +588,62 @@ def _class_path(routine: Routine) -> str:
     return f"{kind.__module__}:{kind.__qualname__}"
 
 
+async def cancel_job(kernel: Kernel, job_id: str, reason: str = "") -> Run:
+    """Cancel the graph job *job_id* without its flow; returns its cancelled run.
+
+    What ``floe.cancel`` and ``floe cancel`` do for a run of kind ``graph``. A job
+    executing in this process stops at once and records ``run.cancelled`` itself; a
+    paused or interrupted one (its process gone) is recorded cancelled in the store,
+    its pending deliveries dropped. A job executing in another process is recorded
+    cancelled too: that process's next write then conflicts and its execution stops.
+    """
+    live = active_run(kernel, job_id)
+    if live is not None and not live.done.is_set():
+        request_cancel(live)
+        await live.done.wait()
+    run = await kernel.store.get_run(job_id)
+    if run is None:
+        raise NotFoundError(
+            f"No job {job_id!r} in the store {kernel.store.url or type(kernel.store).__name__}",
+            fix="Check the job id (JobState.job_id) and the store setting.",
+            context={"job_id": job_id},
+        )
+    if run.kind != GRAPH_KIND:
+        raise ConfigError(
+            f"Run {job_id!r} is a {run.kind} run, not a job of a flow",
+            fix="Cancel it with floe.cancel(run_id).",
+            context={"job_id": job_id},
+        )
+    if live is not None and run.status is RunStatus.CANCELLED:
+        return run
+    return await _cancel_stored(kernel, run, reason)
+
+
+async def _cancel_stored(kernel: Kernel, run: Run, reason: str) -> Run:
+    """Record the unfinished job *run* as cancelled (no process is needed for it)."""
+    job_id = run.run_id
+    if run.status.finished:
+        raise StateError(
+            f"Job {job_id!r} is already {run.status}; it cannot be cancelled",
+            fix="Check the job's status first.",
+            context={"job_id": job_id, "status": str(run.status)},
+        )
+    journal = Journal(kernel, job_id, run.last_seq)
+    cancelled = attrs.evolve(run, status=RunStatus.CANCELLED, runnable_at=None, updated_at=utcnow())
+    try:
+        await journal.write(
+            [("run.cancelled", None, {"reason": reason or "cancelled"})], run=cancelled
+        )
+    except SequenceConflictError as error:
+        raise StateError(
+            f"Job {job_id!r} changed while it was being cancelled",
+            why="Another process wrote to its journal at the same moment.",
+            fix="Check its status and cancel it again.",
+            context={"job_id": job_id},
+        ) from error
+    return await kernel.store.get_run(job_id) or cancelled
+
+
 def _job_id(job: JobState | str) -> str:
     if isinstance(job, JobState):
         return job.job_id
@@ -615,14 +653,3 @@ def _job_id(job: JobState | str) -> str:
         f"Expected a JobState or a job id, got {job!r}",
         fix="Pass the JobState execute() returned, or its job_id.",
     )
-
-
-@asynccontextmanager
-async def _kernel() -> AsyncIterator[Kernel]:
-    """The running kernel, or one opened from the settings for this call."""
-    kernel = _current.get()
-    if kernel is not None:
-        yield kernel
-        return
-    async with open_kernel() as opened:
-        yield opened

@@ -1,17 +1,19 @@
 """JobState and ExecutionTracker: what one execution of a flow did, read from its journal.
 
-A job's journal is the truth; :meth:`JobState.from_events` folds it into per-routine
-states, the execution history and the pause points, so a job looks the same whether it
-just ran here, was resumed after a crash, or is inspected from another process.
+A job's journal is the truth; :class:`JobFold` folds it into per-routine states, the
+execution history and the pause points. An execution folds each record as it makes it
+(so ending a job costs no read of its journal), :meth:`JobState.from_events` folds a
+stored journal: a job looks the same whether it just ran here, was resumed after a
+crash, or is inspected from another process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -24,6 +26,7 @@ __all__ = [
     "JOB_FORMAT",
     "ExecutionRecord",
     "ExecutionTracker",
+    "JobFold",
     "JobState",
     "PausePoint",
     "RoutineState",
@@ -38,7 +41,6 @@ SLOT_RECEIVED: Final = "routine.slot_received"
 EMITTED: Final = "routine.emitted"
 FAILED: Final = "routine.failed"
 RETRYING: Final = "routine.retrying"
-_DELIVERY_EVENTS: Final = frozenset({SLOT_RECEIVED, EMITTED, FAILED, RETRYING})
 
 
 def _time(epoch: float | None) -> datetime | None:
@@ -100,7 +102,7 @@ class PausePoint:
     resumed_at: datetime | None = None
 
 
-@attrs.define
+@attrs.define(slots=False)
 class JobState:
     """The state of one execution of a flow (a run of kind ``graph`` in the store)."""
 
@@ -119,6 +121,19 @@ class JobState:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     format: int = JOB_FORMAT
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # reached only for an attribute that is not set: the history of a job
+            # that just ran, built from its records when first read
+            if name == "execution_history":
+                pending = self.__dict__.get("_history")
+                if pending is not None:
+                    history = pending.build()
+                    self.__dict__["execution_history"] = history
+                    self.__dict__["_history"] = None
+                    return history
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- reading ---------------------------------------------------------------------
 
@@ -136,100 +151,12 @@ class JobState:
         return (self.updated_at - self.created_at).total_seconds()
 
     @classmethod
-    def from_events(cls, run: Run, events: Sequence[Event]) -> JobState:
+    def from_events(cls, run: Run, events: Iterable[Event]) -> JobState:
         """Fold a graph run's journal into its job state."""
-        document = run.input if isinstance(run.input, Mapping) else {}
-        job = cls(
-            job_id=run.run_id,
-            flow_id=run.name,
-            status=run.status,
-            entry_id=document.get("entry"),
-            entry_params=dict(document.get("params") or {}),
-            created_at=run.created_at,
-            updated_at=run.updated_at,
-        )
-        if run.error is not None:
-            job.error = f"{run.error.type.rpartition('.')[2]}: {run.error.message}"
-        created: set[int] = set()
-        finished: set[int] = set()
-        states = job.routine_states
-        history = job.execution_history
-        record = ExecutionRecord
+        fold = JobFold(run)
         for event in events:
-            kind = event.kind
-            if kind in _DELIVERY_EVENTS:
-                data = event.data
-                routine_id = data.get("routine", "?")
-                number = data.get("delivery", 0)
-                state = states.get(routine_id)
-                if state is None:
-                    state = states[routine_id] = RoutineState(routine_id)
-                if kind == EMITTED:
-                    history.append(
-                        record(
-                            routine_id,
-                            "emitted",
-                            data.get("event"),
-                            number,
-                            data.get("data"),
-                            event.at,
-                        )
-                    )
-                    for target in data.get("targets", ()):
-                        created.add(target[2])
-                elif kind == RETRYING:
-                    state.retry_count += 1
-                    history.append(
-                        record(
-                            routine_id,
-                            "retrying",
-                            data.get("slot"),
-                            number,
-                            data.get("error"),
-                            event.at,
-                        )
-                    )
-                else:
-                    at = _time(data.get("started"))
-                    if state.started_at is None:
-                        state.started_at = at
-                    payload = data.get("data") if kind == SLOT_RECEIVED else data.get("error")
-                    history.append(
-                        record(
-                            routine_id,
-                            kind.removeprefix("routine."),
-                            data.get("slot"),
-                            number,
-                            payload,
-                            at,
-                        )
-                    )
-                    created.add(number)
-                    finished.add(number)
-                    _finish(state, kind, data)
-                continue
-            data = event.data if isinstance(event.data, dict) else {}
-            if kind == "run.started":
-                created.add(1)
-            elif kind == "run.paused":
-                job.pause_points.append(
-                    PausePoint(
-                        reason=data.get("reason", ""),
-                        at=event.at,
-                        pending=data.get("pending", 0),
-                        checkpoint=data.get("checkpoint"),
-                    )
-                )
-            elif kind == "run.resumed" and job.pause_points:
-                if job.pause_points[-1].resumed_at is None:
-                    job.pause_points[-1].resumed_at = event.at
-            elif kind == "run.cancelled":
-                job.error = data.get("reason") or job.error
-        job.pending_deliveries = len(created - finished)
-        if not run.status.finished and job.pending_deliveries:
-            for routine_id in _pending_routines(events, created - finished):
-                states.setdefault(routine_id, RoutineState(routine_id))
-        return job
+            fold.event(event)
+        return fold.result(run)
 
     # -- saving -----------------------------------------------------------------------
 
@@ -294,44 +221,258 @@ class JobState:
         return cls.from_dict(document)
 
 
-def _finish(state: RoutineState, kind: str, data: Mapping[str, Any]) -> None:
-    state.executions += 1
-    outcome = data.get("outcome", "completed")
-    if kind == SLOT_RECEIVED:
+_STRIDE: Final = 6
+
+
+class _History:
+    """A job's execution history as the journal records it was folded from, turned
+    into :class:`ExecutionRecord` objects when first read (a job of many deliveries
+    then costs no record objects unless someone looks).
+
+    One flat list, six entries a record: kind, routine, slot or event, delivery,
+    payload, time. Only the parts the history shows are kept, so a stored record's
+    dicts are not held for it.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[Any]) -> None:
+        self.records = records
+
+    def build(self) -> list[ExecutionRecord]:
+        history: list[ExecutionRecord] = []
+        records = self.records
+        started_at: datetime | None = None
+        for index in range(0, len(records), _STRIDE):
+            kind, routine_id, name, number, payload, when = records[index : index + _STRIDE]
+            if kind == "emitted":
+                # dated with the start of the delivery that emitted it
+                at = started_at if started_at is not None else when
+            elif isinstance(when, int | float):
+                at = _time(when)
+                if kind != "retrying":
+                    started_at = at
+            else:
+                at = when
+            history.append(ExecutionRecord(routine_id, kind, name, number, payload, at))
+        return history
+
+
+class JobFold:
+    """Folds a job's journal records into its :class:`JobState`, one record at a time.
+
+    :meth:`JobState.from_events` feeds it a stored journal; an execution feeds it each
+    record as it makes it, so a job that ends here returns the state its journal gives
+    back later, without reading the journal again. Times come from the records
+    themselves (a delivery's start and duration; an emit is dated with the start of
+    the delivery that made it), not from when they were stored.
+    """
+
+    __slots__ = ("cancel_reason", "created", "ends", "finished", "job", "records")
+
+    def __init__(self, run: Run) -> None:
+        document = run.input if isinstance(run.input, Mapping) else {}
+        self.job = JobState(
+            job_id=run.run_id,
+            flow_id=run.name,
+            status=run.status,
+            entry_id=document.get("entry"),
+            entry_params=dict(document.get("params") or {}),
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+        )
+        self.records: list[Any] = []
+        """The history's records (see :class:`_History`)."""
+        self.created: dict[int, str | None] = {}
+        """Delivery numbers created, with the routine each goes to."""
+        self.finished: set[int] = set()
+        self.ends: dict[str, float] = {}
+        """When each routine's last delivery ended (epoch seconds)."""
+        self.cancel_reason: str | None = None
+
+    def delivered(self, kind: str, data: Mapping[str, Any]) -> None:
+        """A ``routine.slot_received`` (handled) or ``routine.failed`` record."""
+        routine_id = data.get("routine", "?")
+        number = data.get("delivery", 0)
+        states = self.job.routine_states
+        state = states.get(routine_id)
+        if state is None:
+            state = states[routine_id] = RoutineState(routine_id)
+        started = data.get("started")
+        if state.started_at is None and isinstance(started, int | float):
+            state.started_at = _time(started)
+        state.executions += 1
+        if kind == SLOT_RECEIVED:
+            state.completed += 1
+            state.status = "completed"
+            self.records += ("slot_received", routine_id, data.get("slot"), number)
+            self.records += (data.get("data"), started)
+        else:
+            error = data.get("error") or {}
+            self.records += ("failed", routine_id, data.get("slot"), number, error, started)
+            if data.get("outcome") == "skipped":
+                state.skipped += 1
+                state.status = "skipped"
+            else:
+                state.failed += 1
+                state.status = "failed"
+            kind_name = str(error.get("type", "Error")).rpartition(".")[2]
+            state.error = f"{kind_name}: {error.get('message')}"
+        created = self.created
+        if number not in created:
+            created[number] = routine_id
+        self.finished.add(number)
+        duration = data.get("duration")
+        if isinstance(duration, int | float):
+            state.total_time += duration
+            minimum = state.min_time
+            if minimum is None or duration < minimum:
+                state.min_time = duration
+            maximum = state.max_time
+            if maximum is None or duration > maximum:
+                state.max_time = duration
+            if isinstance(started, int | float):
+                self.ends[routine_id] = started + duration
+        stats = data.get("stats")
+        if isinstance(stats, dict):
+            state.stats = dict(stats)
+
+    def handled(
+        self,
+        routine_id: str,
+        number: int,
+        started: float,
+        duration: float,
+        stats: dict[str, Any] | None,
+        data: dict[str, Any],
+        emitted: list[tuple[str, str | None, Any]] | None,
+    ) -> None:
+        """A ``routine.slot_received`` record *data* an execution just made (its
+        fields given again, so they need no looking up), and the ``routine.emitted``
+        records that follow it: :meth:`delivered` and :meth:`emitted`, quicker."""
+        state = self.job.routine_states.get(routine_id)
+        if state is None:
+            state = self.job.routine_states[routine_id] = RoutineState(routine_id)
+            state.started_at = _time(started)
+        elif state.started_at is None:
+            state.started_at = _time(started)
+        state.executions += 1
         state.completed += 1
         state.status = "completed"
-    elif outcome == "skipped":
-        state.skipped += 1
-        state.status = "skipped"
-    else:
-        state.failed += 1
-        state.status = "failed"
-    if kind == FAILED:
-        error = data.get("error") or {}
-        state.error = (
-            f"{str(error.get('type', 'Error')).rpartition('.')[2]}: {error.get('message')}"
-        )
-    duration = data.get("duration")
-    if isinstance(duration, int | float):
+        self.records += ("slot_received", routine_id, data["slot"], number, data["data"], started)
+        if number not in self.created:
+            self.created[number] = routine_id
+        self.finished.add(number)
         state.total_time += duration
-        state.min_time = duration if state.min_time is None else min(state.min_time, duration)
-        state.max_time = duration if state.max_time is None else max(state.max_time, duration)
-        started = data.get("started")
-        if isinstance(started, int | float):
-            state.finished_at = _time(started + duration)
-    stats = data.get("stats")
-    if isinstance(stats, dict):
-        state.stats = dict(stats)
+        minimum = state.min_time
+        if minimum is None or duration < minimum:
+            state.min_time = duration
+        maximum = state.max_time
+        if maximum is None or duration > maximum:
+            state.max_time = duration
+        self.ends[routine_id] = started + duration
+        if stats is not None:
+            state.stats = dict(stats)
+        if emitted:
+            states = self.job.routine_states
+            created = self.created
+            for _, _, record in emitted:
+                source = record["routine"]
+                if source not in states:
+                    states[source] = RoutineState(source)
+                self.records += ("emitted", source, record["event"], number, record["data"], None)
+                for target in record["targets"]:
+                    created[target[2]] = target[0]
 
+    def emitted(self, data: Mapping[str, Any], at: datetime | None = None) -> None:
+        """A ``routine.emitted`` record (*at*: when it was stored, if known)."""
+        routine_id = data.get("routine", "?")
+        states = self.job.routine_states
+        if routine_id not in states:
+            states[routine_id] = RoutineState(routine_id)
+        self.records += ("emitted", routine_id, data.get("event"), data.get("delivery", 0))
+        self.records += (data.get("data"), at)
+        created = self.created
+        for target in data.get("targets", ()):
+            created[target[2]] = target[0]
 
-def _pending_routines(events: Iterable[Event], pending: set[int]) -> set[str]:
-    found: set[str] = set()
-    for event in events:
-        if event.kind == EMITTED and isinstance(event.data, dict):
-            for target in event.data.get("targets", ()):
-                if target[2] in pending:
-                    found.add(target[0])
-    return found
+    def retrying(self, data: Mapping[str, Any], at: datetime | None = None) -> None:
+        """A ``routine.retrying`` record (*at*: when it was stored, if known)."""
+        routine_id = data.get("routine", "?")
+        state = self.job.routine_states.get(routine_id)
+        if state is None:
+            state = self.job.routine_states[routine_id] = RoutineState(routine_id)
+        state.retry_count += 1
+        when = data.get("at")
+        self.records += ("retrying", routine_id, data.get("slot"), data.get("delivery", 0))
+        self.records += (data.get("error"), when if isinstance(when, int | float) else at)
+
+    def event(self, event: Event) -> None:
+        """One stored journal event."""
+        kind = event.kind
+        data = event.data if isinstance(event.data, dict) else {}
+        if kind in (SLOT_RECEIVED, FAILED):
+            self.delivered(kind, data)
+        elif kind == EMITTED:
+            self.emitted(data, event.at)
+        elif kind == RETRYING:
+            self.retrying(data, event.at)
+        elif kind == "run.started":
+            self.created.setdefault(1, self.job.entry_id)
+        elif kind == "run.paused":
+            self.job.pause_points.append(
+                PausePoint(
+                    reason=data.get("reason", ""),
+                    at=event.at,
+                    pending=data.get("pending", 0),
+                    checkpoint=data.get("checkpoint"),
+                )
+            )
+        elif kind == "run.resumed":
+            points = self.job.pause_points
+            if points and points[-1].resumed_at is None:
+                points[-1].resumed_at = event.at
+        elif kind == "run.cancelled":
+            self.cancel_reason = data.get("reason") or self.cancel_reason
+
+    def result(self, run: Run) -> JobState:
+        """The job state as of *run* (the run record gives status, error and times).
+
+        A copy: the fold may go on with later records.
+        """
+        job = self.job
+        error = self.cancel_reason
+        if error is None and run.error is not None:
+            error = f"{run.error.type.rpartition('.')[2]}: {run.error.message}"
+        states = {}
+        for routine_id, state in job.routine_states.items():
+            end = self.ends.get(routine_id)
+            states[routine_id] = attrs.evolve(
+                state, stats=dict(state.stats), finished_at=_time(end) if end else None
+            )
+        pending = [number for number in self.created if number not in self.finished]
+        if not run.status.finished:
+            for number in pending:
+                waiting = self.created[number]
+                if waiting is not None and waiting not in states:
+                    states[waiting] = RoutineState(waiting)
+        result = JobState(
+            job_id=job.job_id,
+            flow_id=job.flow_id,
+            status=run.status,
+            entry_id=job.entry_id,
+            entry_params=dict(job.entry_params),
+            routine_states=states,
+            pause_points=[attrs.evolve(point) for point in job.pause_points],
+            pending_deliveries=len(pending),
+            error=error,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+        )
+        # built when first read (see JobState.__getattr__)
+        del result.execution_history
+        result.__dict__["_history"] = _History(list(self.records))
+        return result
 
 
 class ExecutionTracker:

@@ -109,16 +109,30 @@ def call_plan(function: Callable[..., Any], where: str) -> CallPlan:
 
 
 def arguments(
-    plan: CallPlan, data: dict[str, Any], where: str
+    plan: CallPlan, data: dict[str, Any], where: str | Callable[[], str]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments that call a handler with *data*."""
+    """The positional and keyword arguments that call a handler with *data*.
+
+    *where* names the handler in errors (a callable: worked out only for an error).
+    """
+    if not plan.positional and not plan.takes_all:
+        # the usual handlers: parameters by name, no positional-only ones, no **kwargs
+        names = plan.names
+        if len(names) == 1:
+            name = names[0]
+            if name in data:
+                return (), {name: data[name]}
+            # a lone parameter that names no key takes the whole message
+            return (), {name: dict(data)}
+        kwargs = {name: data[name] for name in names if name in data}
+        if len(kwargs) == len(names) or plan.required.issubset(kwargs):
+            return (), kwargs
     every = plan.positional + plan.names
     if not plan.takes_all and len(every) == 1 and every[0] not in data:
-        # a lone parameter that names no key takes the whole message
         name = every[0]
         if name in plan.keyword_only:
-            return (), {name: data}
-        return (data,), {}
+            return (), {name: dict(data)}
+        return (dict(data),), {}
     args = tuple(data[name] for name in plan.positional if name in data)
     if plan.takes_all:
         kwargs = {key: value for key, value in data.items() if key not in plan.positional}
@@ -127,6 +141,8 @@ def arguments(
     missing = [name for name in every if name in plan.required and name not in data]
     if missing or len(args) < sum(1 for name in plan.positional if name in plan.required):
         name = missing[0] if missing else plan.positional[len(args)]
+        if not isinstance(where, str):
+            where = where()
         raise ConfigError(
             f"The handler of {where} needs the parameter {name!r}, which the message lacks",
             why=f"The message has the keys {sorted(data)}; a parameter is filled from the key "
@@ -152,7 +168,7 @@ def plain_data(data: dict[str, Any], where: str) -> dict[str, Any]:
 class Slot:
     """An input of a routine: a handler, a merge strategy and the data it holds."""
 
-    __slots__ = ("_buffer", "_plan", "handler", "merge_strategy", "name", "routine")
+    __slots__ = ("_buffer", "_plan", "handler", "is_async", "merge_strategy", "name", "routine")
 
     def __init__(
         self,
@@ -167,6 +183,8 @@ class Slot:
         self.merge_strategy = merge_strategy
         where = f"slot {name!r} of {type(routine).__name__}"
         self._plan = call_plan(handler, where) if handler is not None else None
+        self.is_async = self._plan is not None and self._plan.is_async
+        """Whether the handler is a coroutine function (awaited, not run in a thread)."""
         self._buffer: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -195,8 +213,9 @@ class Slot:
         """Combine *data* with what the slot holds; returns what the handler receives."""
         strategy = self.merge_strategy
         if strategy == "override":
+            # never changed in place: the message is shared with the journal record
             self._buffer = data
-            return dict(data)
+            return data
         if strategy == "append":
             buffer = self._buffer
             for key, value in data.items():
@@ -206,7 +225,7 @@ class Slot:
                 else:
                     buffer[key] = [value]
             return {key: list(buffer[key]) for key in data}
-        merged = strategy(dict(self._buffer), data)
+        merged = strategy(dict(self._buffer), dict(data))
         if not isinstance(merged, Mapping):
             raise ConfigError(
                 f"The merge strategy of {self!r} returned {type(merged).__name__}, not a dict",
@@ -217,14 +236,10 @@ class Slot:
         return dict(merged)
 
     def call_arguments(
-        self, data: dict[str, Any], where: str
+        self, data: dict[str, Any], where: str | Callable[[], str]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         assert self._plan is not None
         return arguments(self._plan, data, where)
-
-    @property
-    def is_async(self) -> bool:
-        return self._plan is not None and self._plan.is_async
 
 
 class OutputEvent:
@@ -388,10 +403,15 @@ class Routine:
                     fix=f"Pass {param}=... to emit(), or change the event's output_params.",
                     context={"event": event, "parameter": param},
                 )
+        for value in data.values():
+            kind = type(value)
+            if kind in _PLAIN or (kind is float and math.isfinite(value)):
+                continue
+            data = encode_value(data, where=f"the data {type(self).__name__} emits on {event!r}")
+            break
         outbox = current_outbox.get()
-        plain = plain_data(data, f"the data {type(self).__name__} emits on {event!r}")
         if outbox is not None:
-            outbox.items.append((self, event, plain))
+            outbox.items.append((self, event, data))
 
     # -- configuration --------------------------------------------------------------
 
