@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +21,17 @@ pytest_plugins = ["floe.testing"]
 )
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+STORE_URLS = {
+    "memory": "memory://",
+    "sqlite": "sqlite:///{tmp}/floe.db",
+    "json": "json:///{tmp}/json-store",
+}
+"""One real store of each kind: the kernel's memory store, a SQLite file, a JSON folder."""
+
+
+@pytest.fixture(params=list(STORE_URLS))
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh store of each kind in turn (a module may narrow the kinds)."""
+    return STORE_URLS[request.param].format(tmp=tmp_path)

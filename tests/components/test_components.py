@@ -43,15 +43,6 @@ from floe._state_machine import Message, State, StateMachine, Transition, Transi
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{tmp_path}/x.db",
-        "json": f"json:///{tmp_path}/json-store",
-    }[request.param]
-
-
 @pytest.fixture
 def durable_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/x.db"

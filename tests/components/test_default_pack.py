@@ -9,7 +9,6 @@ received message only.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,15 +31,6 @@ TABLE = {
     ("ErrorHandling", "acknowledge"): "InitialState",
 }
 """Every transition of the default machine; every other pair is ignored."""
-
-
-@pytest.fixture(params=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{tmp_path}/x.db",
-        "json": f"json:///{tmp_path}/json-store",
-    }[request.param]
 
 
 @pytest.fixture

@@ -40,15 +40,6 @@ from floe._state_machine import Transitioned
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{tmp_path}/x.db",
-        "json": f"json:///{tmp_path}/json-store",
-    }[request.param]
-
-
 @pytest.fixture
 async def kernel(
     floe_kernel_factory: Callable[..., Kernel], store_url: str

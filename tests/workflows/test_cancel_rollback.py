@@ -21,13 +21,6 @@ from floe import ConfigError, Kernel, NotFoundError, RunStatus, StateError
 
 pytestmark = pytest.mark.anyio
 
-STORES = ["memory://", "sqlite:///{tmp}/floe.db", "json:///{tmp}/json"]
-
-
-@pytest.fixture(params=STORES, ids=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return str(request.param).format(tmp=tmp_path)
-
 
 class Ledger:
     """What the tasks and their rollbacks did, in order."""

@@ -16,13 +16,6 @@ from floe import ConfigError, FloeError, Kernel, NotFoundError, RunStatus
 
 pytestmark = pytest.mark.anyio
 
-STORES = ["memory://", "sqlite:///{tmp}/floe.db", "json:///{tmp}/journal"]
-
-
-@pytest.fixture(params=STORES, ids=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return str(request.param).format(tmp=tmp_path)
-
 
 def _journal_text(events: Any) -> str:
     return orjson.dumps([[e.kind, e.step, e.data] for e in events]).decode()

@@ -13,13 +13,6 @@ from floe import Kernel, RunStatus
 
 pytestmark = pytest.mark.anyio
 
-STORES = ["memory://", "sqlite:///{tmp}/floe.db", "json:///{tmp}/json"]
-
-
-@pytest.fixture(params=STORES, ids=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    return str(request.param).format(tmp=tmp_path)
-
 
 class Counter:
     def __init__(self) -> None:

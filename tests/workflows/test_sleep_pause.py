@@ -22,7 +22,6 @@ from floe._workflows import load_target
 
 pytestmark = pytest.mark.anyio
 
-STORES = ["memory://", "sqlite:///{tmp}/floe.db", "json:///{tmp}/json"]
 
 mock_clock = pytest.mark.parametrize(
     "anyio_backend",
@@ -32,11 +31,6 @@ mock_clock = pytest.mark.parametrize(
         )
     ],
 )
-
-
-@pytest.fixture(params=STORES, ids=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return str(request.param).format(tmp=tmp_path)
 
 
 # -- floe.sleep ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -13,13 +12,6 @@ import floe
 from floe import ConfigError, Kernel, RunQuery, RunStatus
 
 pytestmark = pytest.mark.anyio
-
-STORES = ["memory://", "sqlite:///{tmp}/floe.db", "json:///{tmp}/json"]
-
-
-@pytest.fixture(params=STORES, ids=["memory", "sqlite", "json"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return str(request.param).format(tmp=tmp_path)
 
 
 async def test_a_child_run_is_a_step_of_its_parent(
