@@ -223,7 +223,7 @@ async def test_a_large_artifact_goes_to_the_artifact_store(
 
     async with floe_kernel_factory(
         store=f"sqlite:///{tmp_path}/floe.db",
-        artifact_store=f"file://{tmp_path}/artifacts",
+        artifact_store=f"file:///{tmp_path}/artifacts",
         artifact_inline_limit=100,
     ) as kernel:
         execution = await big.run_async()
