@@ -145,7 +145,7 @@ _FIX: Final[dict[str, str]] = {
     "log_format": f"Use one of: {', '.join(_LOG_FORMATS)}.",
     "log_level": f"Use one of: {', '.join(_LOG_LEVELS)}.",
     "backend": f"Use one of: {', '.join(_BACKENDS)}.",
-    "artifact_store": "Use a URL, e.g. 'file:///var/lib/floe/artifacts'.",
+    "artifact_store": "Use a URL, e.g. 'file:////var/lib/floe/artifacts' (absolute) or 'file:///artifacts'.",
     "artifact_inline_limit": "Use a whole number of bytes >= 1, e.g. 65536.",
     "secrets": "Use a URL of a secret store a plugin provides.",
     "bus_queue_size": "Use a whole number >= 1, e.g. 10000.",
