@@ -54,7 +54,7 @@ from ._saga import roll_back_completed
 from ._serialize import converter, encode_value
 from ._subworkflows import HandDown, RunCancelledError, run_child
 from ._targets import import_target, target_of
-from ._tasks import callable_name, error_data
+from ._tasks import callable_name, error_data, rebuild_error
 
 __all__ = [
     "Context",
@@ -327,7 +327,11 @@ class Workflow(Generic[P, T]):
         # the journal as read when this execution started, and what it wrote since: no
         # second read of a long journal (a replayed 100,000-step run)
         events = [*state.base_events, *state.journal.written]
-        return Execution.from_run(stored or state.run, events, exception=failure)
+        exception: BaseException | None = failure
+        if failure is not None and state.secrets is not None and stored is not None:
+            # the raw exception may hold a secret's value: hand out the masked record's
+            exception = rebuild_error(stored.error) if stored.error is not None else None
+        return Execution.from_run(stored or state.run, events, exception=exception)
 
     # -- loading, resuming, cancelling -----------------------------------------------------
 

@@ -426,3 +426,24 @@ async def test_a_missing_secret_fails_the_task_naming_it(
     assert "also_nope, nope" in execution.error.message
     assert ran == []
     assert [e.kind for e in execution.events].count("task.retrying") == 0
+
+
+async def test_a_failed_run_hands_out_its_error_masked(
+    floe_kernel_factory: Callable[..., Kernel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_TOKEN", "very-secret-token")
+
+    @floe.task(secrets=["token"])
+    async def reject(secrets=None):  # type: ignore[no-untyped-def]
+        raise PermissionError(f"token {secrets.reveal('token')} refused")
+
+    @floe.workflow
+    async def fails() -> None:
+        await reject()
+
+    async with floe_kernel_factory(secrets="env://SECRET_"):
+        execution = await fails.run_async()
+    assert execution.error is not None
+    assert execution.error.message == "token *** refused"
+    assert isinstance(execution.exception, PermissionError)
+    assert str(execution.exception) == "token *** refused"
