@@ -33,6 +33,7 @@ from floe import (
     StoreURL,
 )
 from floe.storage import (
+    FORMAT_VERSION,
     check_append,
     check_keep_last,
     check_limit,
@@ -266,6 +267,21 @@ class SQLiteStore(Store):
 
     def _decode_event(self, row: tuple[Any, ...]) -> Event:
         run_id, seq, kind, step, at, data, version = row
+        if version == FORMAT_VERSION and type(seq) is int and seq >= 0 and type(at) is str:
+            # the common row, written by this floe: built directly (a long journal is
+            # read at every resume); anything unusual takes the checked path below
+            try:
+                return Event(
+                    run_id=run_id,
+                    seq=seq,
+                    kind=kind,
+                    step=step,
+                    at=datetime.fromisoformat(at),
+                    data=orjson.loads(data),
+                    format=version,
+                )
+            except (ValueError, TypeError):
+                pass
         record = f"Event {seq} of run {run_id!r}"
         context = {"run_id": run_id, "seq": seq, "database": self.path, "table": "events"}
         try:
