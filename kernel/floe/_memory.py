@@ -18,6 +18,7 @@ from ._store import (
     check_keep_last,
     check_limit,
     check_namespace,
+    check_run_id_prefix,
     check_value,
     check_value_key,
 )
@@ -117,6 +118,12 @@ class MemoryStore(Store):
         ]
         runs.sort(key=lambda run: (run.created_at, self._order[run.run_id]), reverse=True)
         return runs[query.offset : query.offset + query.limit]
+
+    async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        check_run_id_prefix(prefix)
+        check_limit(limit)
+        await anyio.lowlevel.checkpoint()
+        return sorted(run_id for run_id in self._runs if run_id.startswith(prefix))[:limit]
 
     async def get_cached(self, key: str) -> CacheEntry | None:
         await anyio.lowlevel.checkpoint()

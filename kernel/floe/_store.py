@@ -29,6 +29,7 @@ __all__ = [
     "check_keep_last",
     "check_limit",
     "check_namespace",
+    "check_run_id_prefix",
     "check_value",
     "check_value_key",
 ]
@@ -39,6 +40,8 @@ MAX_VALUE_KEY_LENGTH: Final = 1024
 # lower case only: the JSON store makes a namespace a folder, and folder names that
 # differ only in case are one folder on macOS and Windows
 _NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_PAGE: Final = 500
+"""Runs read per list_runs() call where a default method reads them all."""
 
 
 @attrs.frozen
@@ -180,6 +183,24 @@ class Store(abc.ABC):
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         """Runs matching *query*, newest first (ties: most recently created first)."""
 
+    async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """The ids of the runs whose id starts with *prefix*: at most *limit*, sorted.
+
+        How a shortened run id is looked up (``floe status 4f0c``). Ids sort by code point;
+        an id equal to *prefix* is among them. This default reads every run through
+        :meth:`list_runs`; a store that can look ids up by range overrides it.
+        """
+        check_run_id_prefix(prefix)
+        check_limit(limit)
+        found: set[str] = set()
+        query = RunQuery(limit=_PAGE)
+        while True:
+            page = await self.list_runs(query)
+            found.update(run.run_id for run in page if run.run_id.startswith(prefix))
+            if len(page) < query.limit:
+                return sorted(found)[:limit]
+            query = attrs.evolve(query, offset=query.offset + len(page))
+
     # -- the task-result cache ------------------------------------------------------------
 
     @abc.abstractmethod
@@ -299,6 +320,17 @@ def check_keep_last(keep_last: Any) -> int:
             fix="Pass keep_last as a whole number >= 1.",
         )
     return keep_last
+
+
+def check_run_id_prefix(prefix: Any) -> str:
+    """Validate the *prefix* of :meth:`Store.find_run_ids` (a non-empty str); return it."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ConfigError(
+            f"Invalid run id prefix {prefix!r}",
+            why="find_run_ids() looks up the runs whose id starts with a non-empty string.",
+            fix="Pass the first characters of a run id, e.g. '4f0c'.",
+        )
+    return prefix
 
 
 def check_limit(limit: Any, *, name: str = "limit") -> int:

@@ -18,6 +18,7 @@ from ._store import (
     check_keep_last,
     check_limit,
     check_namespace,
+    check_run_id_prefix,
     check_value,
     check_value_key,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "check_keep_last",
     "check_limit",
     "check_namespace",
+    "check_run_id_prefix",
     "check_value",
     "check_value_key",
     "decode_document",

@@ -123,9 +123,14 @@ def file_name(name: str) -> str:
     apart that differ only in case or in characters the slug replaces, and no name
     can reach outside its folder (no ``/``, no leading dot).
     """
-    slug = _UNSAFE.sub("_", name).lstrip(".-")[:_SLUG_LENGTH]
+    slug = _slug(name)
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{slug}-{digest}.json" if slug else f"{digest}.json"
+
+
+def _slug(name: str) -> str:
+    # character by character, so the slug of a prefix of a name starts its name's slug
+    return _UNSAFE.sub("_", name).lstrip(".-")[:_SLUG_LENGTH]
 
 
 def _run_name(document: Any) -> tuple[str, dict[str, Any]] | None:
@@ -382,14 +387,17 @@ class JSONDirectory:
         selected = [event for event in current.events if event.seq > after_seq]
         return selected if limit is None else selected[:limit]
 
-    def _headers(self) -> list[RunFileHeader]:
+    def _headers(self, name_start: str = "") -> list[RunFileHeader]:
+        """The runs whose file name starts with *name_start*."""
         try:
             with os.scandir(self.runs) as entries:
                 # dot files are write-in-progress temporaries
                 paths = [
                     Path(entry.path)
                     for entry in entries
-                    if entry.name.endswith(".json") and not entry.name.startswith(".")
+                    if entry.name.endswith(".json")
+                    and not entry.name.startswith(".")
+                    and entry.name.startswith(name_start)
                 ]
         except FileNotFoundError:
             return []  # no run written since the folder was removed
@@ -414,6 +422,12 @@ class JSONDirectory:
         ]
         matching.sort(key=lambda header: (header.run.created_at, header.order), reverse=True)
         return [header.run for header in matching[query.offset : query.offset + query.limit]]
+
+    def find_run_ids(self, prefix: str, limit: int) -> list[str]:
+        # a run's file name starts with the slug of its id: only the files whose name
+        # starts with the prefix's slug are read
+        headers = self._headers(_slug(prefix))
+        return sorted(h.run.run_id for h in headers if h.run.run_id.startswith(prefix))[:limit]
 
     def next_id(self) -> int:
         """The next number of the directory-wide counter (call it holding the lock)."""

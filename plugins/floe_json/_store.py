@@ -22,7 +22,14 @@ from floe import (
     Store,
     StoreURL,
 )
-from floe.storage import check_keep_last, check_limit, check_namespace, check_value, check_value_key
+from floe.storage import (
+    check_keep_last,
+    check_limit,
+    check_namespace,
+    check_run_id_prefix,
+    check_value,
+    check_value_key,
+)
 
 from ._files import JSONDirectory
 
@@ -149,6 +156,11 @@ class JSONStore(Store):
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         return await self._read(lambda files: files.list_runs(query))
+
+    async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        check_run_id_prefix(prefix)
+        check_limit(limit)
+        return await self._read(lambda files: files.find_run_ids(prefix, limit))
 
     # -- the task-result cache ----------------------------------------------------------
 

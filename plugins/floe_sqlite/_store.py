@@ -38,6 +38,7 @@ from floe.storage import (
     check_keep_last,
     check_limit,
     check_namespace,
+    check_run_id_prefix,
     check_value,
     check_value_key,
     decode_document,
@@ -62,6 +63,36 @@ BUSY_TIMEOUT_SECONDS: Final = 10.0
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _FIX_DAMAGED: Final = "Restore the database from a backup, or delete the damaged row."
+
+
+def run_ids_query(prefix: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """The statement and parameters of :meth:`SQLiteStore.find_run_ids`.
+
+    A range of the run_id index (BINARY collation orders as code points do), not a scan;
+    ``substr()`` keeps the result exact where the range alone is wider.
+    """
+    high = _above(prefix)
+    sql = (
+        "SELECT run_id FROM runs WHERE run_id >= :low"
+        + (" AND run_id < :high" if high is not None else "")
+        + " AND substr(run_id, 1, :length) = :low ORDER BY run_id LIMIT :limit"
+    )
+    return sql, {"low": prefix, "high": high, "length": len(prefix), "limit": limit}
+
+
+def _above(prefix: str) -> str | None:
+    """A string above every string that starts with *prefix*, or None if there is none.
+
+    The last character that can be is raised by one code point (the surrogates, which
+    UTF-8 cannot hold, are skipped); what follows it is dropped.
+    """
+    for index in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[index]) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return prefix[:index] + chr(code)
+    return None
 
 
 def _micros(moment: datetime) -> int:
@@ -474,6 +505,20 @@ class SQLiteStore(Store):
             self._decode_run(run_id, doc, last_seq)
             for run_id, doc, last_seq in connection.execute(sql, parameters)
         ]
+
+    async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        check_run_id_prefix(prefix)
+        check_limit(limit)
+        try:
+            prefix.encode("utf-8")
+        except UnicodeEncodeError:
+            return []  # a lone surrogate: no id in the database holds one
+        result: list[str] = await self._read(self._find_run_ids, prefix, limit)
+        return result
+
+    @staticmethod
+    def _find_run_ids(connection: sqlite3.Connection, prefix: str, limit: int) -> list[str]:
+        return [run_id for (run_id,) in connection.execute(*run_ids_query(prefix, limit))]
 
     # -- the task-result cache ------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from floe import (
 )
 from floe_sqlite import SQLiteStore
 from floe_sqlite._schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
+from floe_sqlite._store import run_ids_query
 
 pytestmark = pytest.mark.anyio
 
@@ -90,6 +91,25 @@ class TestSQLiteStoreContractSynchronousFull(floe.testing.StoreContract):
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/floe.db?synchronous=full"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "bounds"),
+    [("4f0c", "(run_id>? AND run_id<?)"), ("\U0010ffff\U0010ffff", "(run_id>?)")],
+)
+async def test_run_ids_are_found_in_a_range_of_the_index(
+    tmp_path: Path, prefix: str, bounds: str
+) -> None:
+    path = tmp_path / "floe.db"
+    async with SQLiteStore(path) as store:
+        await store.create_run(Run(run_id="4f0c2a9e5bd44b1f9a0e4b1c2d3e4f50", name="hello"))
+        assert await store.find_run_ids("4f0c") == ["4f0c2a9e5bd44b1f9a0e4b1c2d3e4f50"]
+    with _raw(path) as connection:
+        sql, parameters = run_ids_query(prefix, 10)
+        (plan,) = connection.execute(f"EXPLAIN QUERY PLAN {sql}", parameters).fetchall()
+    # only the index, only the ids in the range: no run row is read, let alone decoded
+    assert plan[3].startswith("SEARCH")
+    assert plan[3].endswith(f"runs USING COVERING INDEX sqlite_autoindex_runs_1 {bounds}")
 
 
 # -- random operations against a model, a fresh file per example ------------------------

@@ -224,6 +224,63 @@ class StoreContract:
             await store.create_run(Run(run_id=f"t-{index}", name="tie", created_at=moment))
         assert [r.run_id for r in await store.list_runs()] == ["t-2", "t-1", "t-0"]
 
+    # -- run ids by prefix --------------------------------------------------------------
+
+    _PREFIXED_IDS: ClassVar[tuple[str, ...]] = (
+        "4f0c2a9e5bd44b1f9a0e4b1c2d3e4f50",
+        "4f0c2a9e00000000000000000000000a",
+        "4f0d0000000000000000000000000000",
+        "pay-1",
+        "pay-10",
+        "Pay-2",
+        "component:orders",
+        "job/é-1",
+        "job/é-2",
+        "job/e-3",
+        "z\U0010ffff",
+        "z\U0010ffffa",
+        "z\U0010fffe",
+        "{",
+    )
+
+    async def test_find_run_ids_by_prefix(self, store: Store) -> None:
+        for run_id in self._PREFIXED_IDS:
+            await store.create_run(Run(run_id=run_id, name="hello"))
+        assert await store.find_run_ids("4f0c") == [
+            "4f0c2a9e00000000000000000000000a",
+            "4f0c2a9e5bd44b1f9a0e4b1c2d3e4f50",
+        ]
+        assert await store.find_run_ids("4f0c2a9e5") == ["4f0c2a9e5bd44b1f9a0e4b1c2d3e4f50"]
+        full = "4f0c2a9e5bd44b1f9a0e4b1c2d3e4f50"
+        assert await store.find_run_ids(full) == [full]
+        assert await store.find_run_ids(full + "0") == []
+        # an exact id is a prefix of itself and of longer ones; case counts
+        assert await store.find_run_ids("pay-1") == ["pay-1", "pay-10"]
+        assert await store.find_run_ids("pay") == ["pay-1", "pay-10"]
+        assert await store.find_run_ids("component:") == ["component:orders"]
+        assert await store.find_run_ids("job/é") == ["job/é-1", "job/é-2"]
+        assert await store.find_run_ids("job/") == ["job/e-3", "job/é-1", "job/é-2"]
+        # the highest code point ends a prefix: nothing past the prefix slips in
+        assert await store.find_run_ids("z\U0010ffff") == ["z\U0010ffff", "z\U0010ffffa"]
+        assert await store.find_run_ids("z") == ["z\U0010fffe", "z\U0010ffff", "z\U0010ffffa"]
+        assert await store.find_run_ids("nothing-like-it") == []
+
+    async def test_find_run_ids_stops_at_the_limit(self, store: Store) -> None:
+        for index in range(12):
+            await store.create_run(Run(run_id=f"batch-{index:02d}", name="hello"))
+        assert await store.find_run_ids("batch-") == [f"batch-{i:02d}" for i in range(10)]
+        assert await store.find_run_ids("batch-", limit=3) == ["batch-00", "batch-01", "batch-02"]
+        assert len(await store.find_run_ids("batch-", limit=50)) == 12
+
+    @pytest.mark.parametrize(
+        ("prefix", "limit"), [("", 10), (None, 10), (4, 10), ("ab", 0), ("ab", "3")]
+    )
+    async def test_find_run_ids_rejects_bad_arguments(
+        self, store: Store, prefix: Any, limit: Any
+    ) -> None:
+        with pytest.raises(ConfigError):
+            await store.find_run_ids(prefix, limit=limit)
+
     # -- cache --------------------------------------------------------------------------
 
     @pytest.mark.parametrize("value", [0, "", None, [], {}, False, {"deep": [1, {"x": "y"}]}])
