@@ -16,6 +16,7 @@ from ._report import (
     report_floe_error,
     report_internal_error,
     report_plugin_warning,
+    report_usage_error,
     silence_stdout,
 )
 from ._state import CliState
@@ -29,6 +30,7 @@ environment variables in the working directory.
 """
 
 _DEBUG_VALUES = frozenset({"1", "true", "yes", "on"})
+_TRACEBACK_HELP = "Print the traceback of an error (also: FLOE_DEBUG=1)."
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +40,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     show_traceback = wants_traceback or _debug_from_environment()
     try:
         return _run(args, store=store, show_traceback=show_traceback)
+    except click.UsageError as error:
+        return report_usage_error(error)
     except click.ClickException as error:
         error.show()
         return error.exit_code
@@ -58,6 +62,7 @@ def _run(args: list[str], *, store: str | None, show_traceback: bool) -> int:
     kernel = _load_kernel(settings, show_traceback=show_traceback)
     group = _root_group()
     kernel.hooks.cli(group)
+    _finish_commands(group)
     result = group.main(
         args,
         prog_name="floe",
@@ -101,11 +106,7 @@ def _root_group() -> click.Group:
         metavar="URL",
         help="Store URL for this command (overrides FLOE_STORE and the config files).",
     )
-    @click.option(
-        "--traceback",
-        is_flag=True,
-        help="Print the traceback of an error (also: FLOE_DEBUG=1).",
-    )
+    @click.option("--traceback", is_flag=True, help=_TRACEBACK_HELP)
     def floe_group(store: str | None, traceback: bool) -> None:
         # both options were read before the kernel was built (see _global_options);
         # they are declared here for --help and so that click accepts them
@@ -114,23 +115,42 @@ def _root_group() -> click.Group:
     return floe_group
 
 
+def _finish_commands(command: click.Command) -> None:
+    """Give every command, plugins' included, ``--traceback`` and an uncut summary line.
+
+    ``--traceback`` is read ahead of click (see :func:`_global_options`); each command
+    declares it so that click accepts it after the command name too. click shortens a
+    command's first sentence with "..." to fit the list of commands; the whole sentence,
+    wrapped, says more.
+    """
+    if not any("--traceback" in getattr(param, "opts", ()) for param in command.params):
+        command.params.append(
+            click.Option(["--traceback"], is_flag=True, expose_value=False, help=_TRACEBACK_HELP)
+        )
+    if command.short_help is None and command.help and not command.deprecated:
+        command.short_help = command.get_short_help_str(limit=sys.maxsize)
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _finish_commands(subcommand)
+
+
 def _global_options(args: Sequence[str]) -> tuple[bool, str | None]:
     """Read ``--traceback`` and ``--store`` ahead of click.
 
     The kernel, which loads the plugins that add commands, must exist before click
-    parses anything, and it is built with the store in effect. Like click, this stops at
-    the first argument that is not an option: the command name.
+    parses anything, and it is built with the store in effect. ``--store`` is read like
+    click reads the root's options, up to the first argument that is not an option (the
+    command name); ``--traceback`` anywhere before a ``--``, as every command takes it.
     """
-    wants_traceback = False
+    options = args[: args.index("--")] if "--" in args else args
+    wants_traceback = "--traceback" in options
     store: str | None = None
     position = 0
     while position < len(args):
         argument = args[position]
         if argument == "--" or not argument.startswith("-"):
             break
-        if argument == "--traceback":
-            wants_traceback = True
-        elif argument == "--store" and position + 1 < len(args):
+        if argument == "--store" and position + 1 < len(args):
             position += 1
             store = args[position]
         elif argument.startswith("--store="):

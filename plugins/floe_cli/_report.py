@@ -22,6 +22,28 @@ def report_floe_error(error: floe.FloeError, *, show_traceback: bool) -> int:
     return int(error.exit_code)
 
 
+def report_usage_error(error: click.UsageError) -> int:
+    """Print click's complaint about the arguments as the same one block; return 2."""
+    context = error.ctx
+    command = context.command_path if context is not None else "floe"
+    details: dict[str, str] = {"command": command}
+    param = getattr(error, "param", None)
+    if isinstance(param, click.Option):
+        details["option"] = max(param.opts, key=len)
+    elif isinstance(param, click.Parameter):
+        details[param.param_type_name] = param.human_readable_name
+    elif isinstance(error, click.NoSuchOption):
+        details["option"] = error.option_name
+    block = floe.ConfigError(
+        error.format_message(),
+        why=f"'{command}' cannot take these arguments, so nothing ran.",
+        fix=f"See '{command} --help' for the arguments and options it takes.",
+        context=details,
+    )
+    _print_block("Error:", "red", str(block))
+    return floe.ExitCode.USAGE
+
+
 def report_internal_error(error: Exception, *, show_traceback: bool) -> int:
     """Print an unexpected exception briefly; the traceback only on request."""
     if show_traceback:

@@ -286,16 +286,19 @@ def test_bad_environment_setting_names_the_variable(tmp_path: Path) -> None:
 # -- usage errors and errors from commands ---------------------------------------------
 
 
-def test_click_usage_errors_exit_2_with_clicks_message(tmp_path: Path) -> None:
+def test_click_usage_errors_are_one_block_with_clicks_message(tmp_path: Path) -> None:
     unknown_command = run_floe("frobnicate", cwd=tmp_path)
     assert unknown_command.returncode == floe.ExitCode.USAGE
-    assert "Error: No such command 'frobnicate'." in unknown_command.stderr
-    assert "Try 'floe --help' for help." in unknown_command.stderr
+    lines = assert_one_error_block(unknown_command.stderr, "No such command 'frobnicate'.")
+    assert lines[2] == "Fix: See 'floe --help' for the arguments and options it takes."
+    assert lines[3] == "Context: command='floe'"
 
     unknown_option = run_floe("plugins", "--yaml", cwd=tmp_path)
     assert unknown_option.returncode == floe.ExitCode.USAGE
-    assert "Error: No such option '--yaml'." in unknown_option.stderr
-    assert "Traceback" not in unknown_command.stderr + unknown_option.stderr
+    lines = assert_one_error_block(unknown_option.stderr, "No such option '--yaml'.")
+    assert lines[1] == "Why: 'floe plugins' cannot take these arguments, so nothing ran."
+    assert lines[3] == "Context: command='floe plugins', option='--yaml'"
+    assert "Usage:" not in unknown_command.stderr + unknown_option.stderr
 
 
 @pytest.mark.hook("floe_cli")
@@ -314,6 +317,29 @@ def test_floe_errors_from_commands_exit_with_their_code(tmp_path: Path, probe_pl
     assert returned.stderr == ""
 
 
+@pytest.mark.parametrize(
+    ("arguments", "first_line", "context"),
+    [
+        (("plugins", "--json", "extra"), "Got unexpected extra argument (extra)", ""),
+        (("secrets", "get"), "Missing argument 'NAME'.", ", argument='NAME'"),
+        (
+            ("snapshots", "orders", "--limit", "x"),
+            "Invalid value for '--limit': 'x' is not a valid integer range.",
+            ", option='--limit'",
+        ),
+    ],
+)
+def test_usage_errors_of_any_command_are_one_block(
+    tmp_path: Path, arguments: tuple[str, ...], first_line: str, context: str
+) -> None:
+    result = run_floe(*arguments, cwd=tmp_path)
+    assert result.returncode == floe.ExitCode.USAGE
+    lines = assert_one_error_block(result.stderr, first_line)
+    command = "floe " + " ".join(arguments[: 2 if arguments[0] == "secrets" else 1])
+    assert lines[-1] == f"Context: command='{command}'{context}"
+    assert not (tmp_path / ".floe").exists(), "a usage error opens no store"
+
+
 def test_unexpected_exceptions_are_internal_errors(tmp_path: Path, probe_plugin: Path) -> None:
     env = {"FLOE_PLUGINS": "cli_probe"}
     result = run_floe("explode", cwd=tmp_path, env=env, python_path=probe_plugin)
@@ -324,11 +350,79 @@ def test_unexpected_exceptions_are_internal_errors(tmp_path: Path, probe_plugin:
     assert "--traceback" in lines[2]
     assert "Traceback" not in result.stderr
 
-    traced = run_floe("--traceback", "explode", cwd=tmp_path, env=env, python_path=probe_plugin)
-    assert traced.returncode == floe.ExitCode.INTERNAL
+    # the block says to rerun with --traceback: before the command or after it
+    for arguments in (("--traceback", "explode"), ("explode", "--traceback")):
+        traced = run_floe(*arguments, cwd=tmp_path, env=env, python_path=probe_plugin)
+        assert traced.returncode == floe.ExitCode.INTERNAL
+        assert traced.stderr.startswith("Traceback (most recent call last):")
+        assert 'raise RuntimeError("the probe exploded")' in traced.stderr
+        assert "Internal error: RuntimeError: the probe exploded" in traced.stderr
+
+
+@pytest.mark.hook("floe_cli")
+def test_every_command_takes_traceback_after_its_name(tmp_path: Path, probe_plugin: Path) -> None:
+    env = {"FLOE_PLUGINS": "cli_probe"}
+    traced = run_floe("fail-config", "--traceback", cwd=tmp_path, env=env, python_path=probe_plugin)
+    assert traced.returncode == floe.ExitCode.USAGE
     assert traced.stderr.startswith("Traceback (most recent call last):")
-    assert 'raise RuntimeError("the probe exploded")' in traced.stderr
-    assert "Internal error: RuntimeError: the probe exploded" in traced.stderr
+    assert traced.stderr.rstrip().endswith("Context: key='probe'")
+
+    # a nested command, and a command that succeeds: the flag changes nothing there
+    listed = run_floe("plugins", "--json", "--traceback", cwd=tmp_path)
+    assert listed.returncode == floe.ExitCode.OK, listed.stderr
+    assert orjson.loads(listed.stdout)
+    nested = run_floe("secrets", "get", "--traceback", cwd=tmp_path)
+    assert nested.returncode == floe.ExitCode.USAGE
+    assert "No such option" not in nested.stderr
+    assert "Missing argument 'NAME'." in nested.stderr
+
+    # after '--' it is an argument, not the option
+    literal = run_floe(
+        "fail-config", "--", "--traceback", cwd=tmp_path, env=env, python_path=probe_plugin
+    )
+    assert literal.returncode == floe.ExitCode.USAGE
+    assert "Traceback" not in literal.stderr
+    assert "Got unexpected extra argument (--traceback)" in literal.stderr
+
+
+HELP_OF_EVERY_COMMAND = """
+import contextlib, io, json, sys
+import click
+from floe_cli import main
+
+def helps(path):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*path, "--help"])
+    text = out.getvalue()
+    found = {" ".join(path) or "floe": (code, text)}
+    lines = text.splitlines()
+    if "Commands:" in lines:
+        for line in lines[lines.index("Commands:") + 1 :]:
+            if line.startswith("  ") and not line.startswith("   "):
+                found.update(helps([*path, line.split()[0]]))
+    return found
+
+json.dump(helps([]), sys.stdout)
+"""
+
+
+def test_no_help_text_is_cut_short_or_has_placeholder_dots(tmp_path: Path) -> None:
+    result = run_floe("-c", HELP_OF_EVERY_COMMAND, cwd=tmp_path, executable=(sys.executable,))
+    assert result.returncode == 0, result.stderr
+    helps = orjson.loads(result.stdout)
+    for name in ("floe", "run", "runs", "status", "events", "secrets", "secrets get", "register"):
+        assert name in helps
+    for name, (code, text) in helps.items():
+        assert code == floe.ExitCode.OK, name
+        # click's usage line is the one place where '...' means something: [ARGS]...
+        body = text.split("\n\n", 1)[1]
+        assert "..." not in body, f"{name} --help:\n{text}"
+        assert "…" not in body, f"{name} --help:\n{text}"
+        if name != "floe":
+            assert "--traceback" in body, f"{name} --help lists no --traceback"
+    # the list of commands keeps each summary whole, wrapped rather than cut
+    assert "Show the journal of run RUN_ID as a timeline: seq, time, kind" in helps["floe"][1]
 
 
 # -- broken plugins at start-up --------------------------------------------------------
