@@ -317,11 +317,11 @@ class Workflow(Generic[P, T]):
                     encoded = state.secrets.redact(encoded)
                 run = state.evolve_run(status=RunStatus.COMPLETED, output=encoded, runnable_at=None)
                 await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
-        except SequenceConflictError:
+        except SequenceConflictError as conflict:
             # another process wrote first (floe cancel from elsewhere): its outcome stands
             stored = await store.get_run(state.run_id)
             if stored is None or not stored.status.finished:
-                raise
+                raise _executing_elsewhere(state.run_id) from conflict
             return Execution.from_run(stored, await store.read_events(state.run_id))
         stored = await store.get_run(state.run_id)
         # the journal as read when this execution started, and what it wrote since: no
@@ -645,6 +645,17 @@ def _no_run(run_id: str, kernel: Kernel) -> NotFoundError:
     return NotFoundError(
         f"No run {run_id!r} in the store {kernel.store.url or type(kernel.store).__name__}",
         fix="Check the run id ('floe runs' lists them) and the store setting.",
+        context={"run_id": run_id},
+    )
+
+
+def _executing_elsewhere(run_id: str) -> SequenceConflictError:
+    return SequenceConflictError(
+        f"Run {run_id!r} is being executed by another process",
+        why="It recorded a step of the run while this execution was executing it too; a "
+        "run has one writer, so this execution stopped without recording more.",
+        fix="Let the other execution finish (wf.run_async(run_id=...) then returns the "
+        "stored outcome), or cancel the run with floe.cancel(run_id).",
         context={"run_id": run_id},
     )
 

@@ -14,7 +14,7 @@ from collections import deque
 from datetime import datetime
 from itertools import islice
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Final, Self
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol, Self
 
 import attrs
 import click
@@ -32,9 +32,12 @@ __all__ = [
     "LiveProgress",
     "PlainProgress",
     "Progress",
+    "elapsed",
     "format_error",
+    "format_run_duration",
     "format_seconds",
     "open_progress",
+    "run_seconds",
 ]
 
 _OWNER: Final = "floe-cli-progress"
@@ -86,7 +89,7 @@ class _Step:
     def seconds(self) -> float | None:
         if self.started is None or self.finished is None:
             return None
-        return (self.finished - self.started).total_seconds()
+        return elapsed(self.started, self.finished)
 
 
 class Progress:
@@ -118,6 +121,23 @@ class Progress:
 
     def following(self, bus: floe.EventBus) -> _Following:
         return _Following(self, bus)
+
+    def follow(self, run: floe.Run) -> None:
+        """Follow the stored *run* (a resumed or replayed one): its id, name and start."""
+        with self._lock:
+            self.run_id, self.workflow = run.run_id, run.name
+            self._run_started = run.created_at
+
+    def ended(self, execution: floe.Execution) -> floe.Execution:
+        """Time the run as its record does, once it ended or paused; return *execution*.
+
+        Called before the display stops, so that its last line or frame gives the
+        duration 'floe status' and 'floe runs' give.
+        """
+        if execution.run_id == self.run_id and not _going(execution.status):
+            with self._lock:
+                self._run_started, self._run_ended = execution.created_at, execution.updated_at
+        return execution
 
     # -- what the subclasses draw ---------------------------------------------------------
 
@@ -239,9 +259,20 @@ class PlainProgress(Progress):
     def __init__(self, run_id: str, workflow: str = "", stream: IO[str] | None = None) -> None:
         super().__init__(run_id, workflow)
         self._stream = stream
+        self._end: floe.Event | None = None
 
     def show(self, event: floe.Event, step: _Step | None) -> None:
-        line = self._line(event, step)
+        if event.kind in _RUN_ENDS and event.run_id == self.run_id:
+            self._end = event  # its line comes last, timed by the run's record (ended())
+            return
+        self._print(self._line(event, step))
+
+    def stop(self) -> None:
+        if self._end is not None:
+            end, self._end = self._end, None
+            self._print(self._line(end, None))
+
+    def _print(self, line: str | None) -> None:
         if line is not None:
             click.echo(line, file=self._stream or sys.stderr)
 
@@ -261,8 +292,7 @@ class PlainProgress(Progress):
             return f"{kind:<15}  {self.workflow}  run {self.run_id}"
         line = f"{kind:<15}  {self.workflow}"
         if self._run_ended is not None and self._run_started is not None:
-            elapsed = (self._run_ended - self._run_started).total_seconds()
-            line += f"  ({format_seconds(elapsed)})"
+            line += f"  ({format_seconds(elapsed(self._run_started, self._run_ended))})"
         return line
 
 
@@ -341,7 +371,7 @@ class LiveProgress(Progress):
             "paused": "yellow",
         }.get(status, "cyan")
         started = self._run_started
-        elapsed = ((self._run_ended or utcnow()) - started).total_seconds() if started else 0.0
+        seconds = elapsed(started, self._run_ended or utcnow()) if started else 0.0
         counts = f"{self._finished_count}/{self._total} steps done"
         if self._failed_count:
             counts += f", {self._failed_count} failed"
@@ -349,12 +379,45 @@ class LiveProgress(Progress):
         header.append(self.workflow or "workflow", style="bold")
         header.append(f"  run {self.run_id}  ", style="dim")
         header.append(status, style=style)
-        header.append(f"  {format_seconds(elapsed)}  {counts}", style="dim")
+        header.append(f"  {format_seconds(seconds)}  {counts}", style="dim")
         return header
 
 
 def _short(run_id: str) -> str:
     return run_id[:8]
+
+
+class _Timed(Protocol):
+    """What a run's duration is computed from: a run's record, or an execution of it."""
+
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def status(self) -> floe.RunStatus: ...
+
+
+def elapsed(start: datetime, end: datetime) -> float:
+    """Seconds from *start* to *end*: every duration the command line shows is one."""
+    return (end - start).total_seconds()
+
+
+def run_seconds(run: _Timed, now: datetime | None = None) -> float:
+    """A run's duration: from its creation to its last update once it ended or paused,
+    to *now* (default: the current time) while it is still going."""
+    end = (now or utcnow()) if _going(run.status) else run.updated_at
+    return elapsed(run.created_at, end)
+
+
+def format_run_duration(run: _Timed, now: datetime | None = None) -> str:
+    """:func:`run_seconds` as text: ``18 ms``, or ``4.2 s so far`` for a run still going."""
+    text = format_seconds(run_seconds(run, now))
+    return f"{text} so far" if _going(run.status) else text
+
+
+def _going(status: floe.RunStatus) -> bool:
+    return status in (floe.RunStatus.PENDING, floe.RunStatus.RUNNING)
 
 
 def format_seconds(seconds: Any) -> str:
@@ -364,8 +427,14 @@ def format_seconds(seconds: Any) -> str:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes:.0f} min {rest:.0f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes:.0f} min {rest:.0f} s"
+    hours, rest = divmod(seconds, 3600)
+    if hours < 24:
+        return f"{hours:.0f} h {rest // 60:.0f} min"
+    days, hours = divmod(hours, 24)
+    return f"{days:.0f} d {hours:.0f} h"
 
 
 def format_error(error: Any) -> str:

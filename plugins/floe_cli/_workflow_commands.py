@@ -22,9 +22,20 @@ import click
 import orjson
 
 import floe
-from floe.storage import to_document
+from floe.storage import to_document, utcnow
 
-from ._progress import Progress, format_error, format_seconds, open_progress
+from ._lookup import check_kind, find_run, run_busy
+from ._lookup import store_url as _store_url
+from ._options import COUNT, checked_run_id
+from ._progress import (
+    Progress,
+    elapsed,
+    format_error,
+    format_run_duration,
+    format_seconds,
+    open_progress,
+    run_seconds,
+)
 from ._state import CliState
 
 __all__ = ["COMMANDS", "RunFailedError"]
@@ -83,22 +94,20 @@ def _in_kernel(kernel: floe.Kernel, function: Callable[[floe.Kernel], Awaitable[
     return floe.run_sync(main, kernel=kernel)
 
 
-def _store_url(kernel: floe.Kernel) -> str:
-    return kernel.store.url or kernel.settings.store
-
-
 async def _require_run(kernel: floe.Kernel, run_id: str) -> floe.Run:
-    run = await kernel.store.get_run(run_id)
-    if run is None:
-        store = _store_url(kernel)
-        raise floe.NotFoundError(
-            f"No run {run_id!r} in {store}",
-            why="Runs are looked up in the store in effect for this command.",
-            fix="List the runs with 'floe runs', or name the store that holds the run "
-            "with --store URL.",
-            context={"run_id": run_id, "store": store},
-        )
-    return run
+    """The run *run_id* names: its whole id or a unique start of it (see _lookup)."""
+    return await find_run(kernel, run_id)
+
+
+def _execute(
+    kernel: floe.Kernel, function: Callable[[floe.Kernel], Awaitable[floe.Execution]], run_id: str
+) -> floe.Execution:
+    """Run ``function(kernel)``, an execution of *run_id*, that another process may own."""
+    try:
+        return _in_kernel(kernel, function)
+    except floe.SequenceConflictError as conflict:
+        written = conflict.context.get("run_id", run_id)
+        raise run_busy(str(written), kernel.settings.store) from conflict
 
 
 def _dumps(value: Any) -> str:
@@ -283,7 +292,12 @@ def _failure_reason(events: Sequence[floe.Event]) -> str:
     is_flag=True,
     help="Pass the input's members (a JSON object) as keyword arguments.",
 )
-@click.option("--run-id", metavar="ID", help="The run's id; an unfinished run resumes by replay.")
+@click.option(
+    "--run-id",
+    metavar="ID",
+    callback=checked_run_id,
+    help="The run's id; an unfinished run resumes by replay.",
+)
 @_store_option
 @_json_option("Print the execution summary as JSON instead of the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
@@ -312,18 +326,24 @@ def run_command(
     workflow = load_target(target)
     args, kwargs = parse_input(input_text, as_kwargs=as_kwargs)
     kernel = _kernel(state, store)
+    given = run_id
     run_id = run_id or uuid.uuid4().hex
+    progress = _progress_for(run_id, workflow.name, quiet)
 
     async def execute(kernel: floe.Kernel) -> floe.Execution:
+        existing = await kernel.store.get_run(given) if given else None
+        if existing is not None:
+            check_kind(existing, "run")
+            progress.follow(existing)
         return await workflow.run_async(*args, run_id=run_id, **kwargs)
 
-    with _progress_for(run_id, workflow.name, quiet).following(kernel.bus):
-        execution = _in_kernel(kernel, execute)
+    with progress.following(kernel.bus):
+        execution = progress.ended(_execute(kernel, execute, run_id))
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
 @click.command("resume")
-@click.argument("run_id", metavar="RUN_ID")
+@click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @click.option(
     "--input",
     "input_text",
@@ -344,7 +364,7 @@ def resume_command(
 ) -> int:
     """Resume the paused run RUN_ID with a value; print its output as JSON.
 
-    The value becomes the result of the 'await floe.pause(...)' the run waits at; the
+    The value becomes the result of the 'await floe.pause(name)' the run waits at; the
     run goes on until it completes, fails or pauses again. Exit codes as for 'floe run'.
     """
     from floe._control import resume
@@ -354,16 +374,18 @@ def resume_command(
     progress = _progress_for(run_id, "", quiet)
 
     async def resume_run(kernel: floe.Kernel) -> floe.Execution:
-        progress.workflow = (await _require_run(kernel, run_id)).name
-        return await resume(run_id, value)
+        run = await _require_run(kernel, run_id)
+        check_kind(run, "resume")
+        progress.follow(run)
+        return await resume(run.run_id, value)
 
     with progress.following(kernel.bus):
-        execution = _in_kernel(kernel, resume_run)
+        execution = progress.ended(_execute(kernel, resume_run, run_id))
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
 @click.command("cancel")
-@click.argument("run_id", metavar="RUN_ID")
+@click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @_store_option
 @click.pass_obj
 def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
@@ -377,9 +399,10 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
     kernel = _kernel(state, store)
 
     async def cancel_run(kernel: floe.Kernel) -> floe.Run:
-        await _require_run(kernel, run_id)
-        await cancel(run_id)
-        return await _require_run(kernel, run_id)
+        run = await _require_run(kernel, run_id)
+        check_kind(run, "cancel")
+        await cancel(run.run_id)
+        return await _require_run(kernel, run.run_id)
 
     run = _in_kernel(kernel, cancel_run)
     what = f"job {run.run_id} of flow" if run.kind == "graph" else f"run {run.run_id} of workflow"
@@ -390,7 +413,7 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
 
 
 @click.command("status")
-@click.argument("run_id", metavar="RUN_ID")
+@click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @click.option("--detailed", is_flag=True, help="Add the run's journal, event by event.")
 @_store_option
 @_json_option("Print the run (and with --detailed its events) as JSON.")
@@ -403,13 +426,13 @@ def status_command(
 
     async def load(kernel: floe.Kernel) -> tuple[floe.Run, list[floe.Event]]:
         run = await _require_run(kernel, run_id)
-        return run, await kernel.store.read_events(run_id)
+        return run, await kernel.store.read_events(run.run_id)
 
     run, events = _in_kernel(kernel, load)
     execution = floe.Execution.from_run(run, events)
     if as_json:
         document = to_document(run)
-        document["duration"] = execution.duration
+        document["duration"] = run_seconds(run)
         document["executed_tasks"] = execution.executed_tasks
         if detailed:
             document["events"] = [to_document(event) for event in events]
@@ -418,7 +441,7 @@ def status_command(
     click.echo(_status_text(run, execution))
     if detailed:
         click.echo()
-        click.echo(_timeline(events))
+        click.echo(_timeline(run, events))
 
 
 def _status_text(run: floe.Run, execution: floe.Execution) -> str:
@@ -429,7 +452,7 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
         ("status", _status(str(run.status))),
         ("created", _timestamp(run.created_at)),
         ("updated", _timestamp(run.updated_at)),
-        ("duration", _seconds(execution.duration)),
+        ("duration", format_run_duration(run)),
     ]
     if run.parent_id:
         rows.append(("parent", run.parent_id))
@@ -469,10 +492,12 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
     help="Only runs with this status.",
 )
 @click.option("--workflow", metavar="NAME", help="Only runs of this workflow (or component).")
-@click.option("--kind", metavar="KIND", help="Only runs of this kind: workflow, component ...")
+@click.option(
+    "--kind", metavar="KIND", help="Only runs of this kind: workflow, component or graph."
+)
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=COUNT,
     default=20,
     show_default=True,
     help="At most this many runs.",
@@ -506,6 +531,7 @@ def runs_command(
         click.echo(f"No runs in {store_url}" + (" match" if status or workflow or kind else ""))
         return
     header = ("RUN ID", "NAME", "KIND", "STATUS", "CREATED", "DURATION")
+    now = utcnow()  # one instant for every run still going
     rows = [
         (
             run.run_id,
@@ -513,7 +539,7 @@ def runs_command(
             run.kind,
             str(run.status),
             _timestamp(run.created_at),
-            _seconds((run.updated_at - run.created_at).total_seconds()),
+            format_run_duration(run, now),
         )
         for run in runs
     ]
@@ -521,7 +547,7 @@ def runs_command(
 
 
 @click.command("events")
-@click.argument("run_id", metavar="RUN_ID")
+@click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @_store_option
 @_json_option("Print the events as a JSON array instead of a timeline.")
 @click.pass_obj
@@ -529,27 +555,26 @@ def events_command(state: CliState, run_id: str, store: str | None, as_json: boo
     """Show the journal of run RUN_ID as a timeline: seq, time, kind, step, data."""
     kernel = _kernel(state, store)
 
-    async def load(kernel: floe.Kernel) -> list[floe.Event]:
-        await _require_run(kernel, run_id)
-        return await kernel.store.read_events(run_id)
+    async def load(kernel: floe.Kernel) -> tuple[floe.Run, list[floe.Event]]:
+        run = await _require_run(kernel, run_id)
+        return run, await kernel.store.read_events(run.run_id)
 
-    events = _in_kernel(kernel, load)
+    run, events = _in_kernel(kernel, load)
     if as_json:
         click.echo(_dumps([to_document(event) for event in events]))
         return
-    click.echo(_timeline(events))
+    click.echo(_timeline(run, events))
 
 
-def _timeline(events: Sequence[floe.Event]) -> str:
+def _timeline(run: floe.Run, events: Sequence[floe.Event]) -> str:
     if not events:
         return "(no events)"
-    first = events[0].at
     header = ("SEQ", "TIME (UTC)", "ELAPSED", "KIND", "STEP", "DATA")
     rows = [
         (
             str(event.seq),
             event.at.strftime("%H:%M:%S.%f")[:-3],
-            _seconds((event.at - first).total_seconds()),
+            format_seconds(elapsed(run.created_at, event.at)),
             event.kind,
             event.step or "-",
             _short_data(event),
@@ -601,10 +626,6 @@ def _status(status: str) -> str:
 
 def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _seconds(seconds: float) -> str:
-    return format_seconds(seconds)
 
 
 def _compact(value: Any) -> str:

@@ -551,7 +551,7 @@ def test_runs_lists_newest_first_and_filters(project: Path, finished_runs: dict[
     ("options", "message"),
     [
         (("--status", "done"), "Invalid value for '--status': 'done' is not one of"),
-        (("--limit", "0"), "Invalid value for '--limit': 0 is not in the range x>=1."),
+        (("--limit", "0"), "Invalid value for '--limit': 0 is not in the range 1<=x<=1000000000."),
     ],
 )
 def test_runs_with_a_bad_option_is_a_usage_error(
