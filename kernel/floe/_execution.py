@@ -28,8 +28,10 @@ class Context(Generic[T]):
 
     @property
     def events(self) -> list[Event]:
-        """The run's journal as recorded when this execution started."""
-        return list(self._state.replay.events)
+        """The run's journal so far: what was recorded before this execution started
+        (on a resume) and every event it recorded since, the latest included."""
+        state = self._state
+        return [*state.base_events, *state.journal.written]
 
 
 @attrs.frozen

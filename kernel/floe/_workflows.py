@@ -188,6 +188,8 @@ class Workflow(Generic[P, T]):
         existing = await store.get_run(run_id) if run_id is not None else None
         if existing is not None:
             self._check_owner(existing)
+            if parent is None and (args or kwargs):
+                self._check_same_input(existing, args, kwargs)
             events = await store.read_events(existing.run_id)
             if existing.status.finished:
                 return Execution.from_run(existing, events)
@@ -438,6 +440,23 @@ class Workflow(Generic[P, T]):
         state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
         return await self._execute(state, run.input, False)
 
+    def _check_same_input(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Refuse an input that differs from the one *run* was started with.
+
+        Replay runs a run with its recorded input, so a different one would be ignored
+        without a word; leaving the input out, or passing the same one, resumes it.
+        """
+        if self._arguments(self._encode_input(args, kwargs)) == self._arguments(run.input):
+            return
+        raise ConfigError(
+            f"Run {run.run_id!r} was started with another input",
+            why="A run keeps the input it was started with: resuming it replays that input, "
+            "so a different one would be ignored.",
+            fix=f"Leave the input out to resume run {run.run_id!r} (or pass the input it "
+            "started with), or start a new run with another run id.",
+            context={"run_id": run.run_id},
+        )
+
     def _check_owner(self, run: Run) -> None:
         if run.name != self.name:
             raise ConfigError(
@@ -493,6 +512,20 @@ class Workflow(Generic[P, T]):
         if names:
             kwargs = inject(state, names, kwargs, target=self.name)
         return args, kwargs
+
+    def _arguments(self, document: Any) -> dict[str, Any]:
+        """A stored input as the body's arguments by name, defaults filled in: the same
+        call however it was spelled (positional or by keyword)."""
+        raw_args = list(document.get("args", [])) if isinstance(document, Mapping) else []
+        raw_kwargs = dict(document.get("kwargs", {})) if isinstance(document, Mapping) else {}
+        if self._context_type is not None:
+            return {"input": raw_args[0] if raw_args else raw_kwargs.get("input")}
+        try:
+            bound = self._signature.bind_partial(*raw_args, **raw_kwargs)
+        except TypeError:  # an input stored by other code: compared as it is
+            return {"args": raw_args, "kwargs": raw_kwargs}
+        bound.apply_defaults()
+        return dict(bound.arguments)
 
     def _structured_input(self, document: Any) -> tuple[list[Any], dict[str, Any]]:
         """The stored input as the body's arguments, rebuilt with their annotated types."""
@@ -723,8 +756,10 @@ def _context_parameter(signature: inspect.Signature, hints: dict[str, Any]) -> A
 
 
 def _structure(value: Any, annotation: Any, workflow: str) -> Any:
-    if annotation is Any:
-        return value
+    if annotation is Any or annotation is object:
+        return value  # anything goes: the JSON value as it is
+    if annotation is type(None) and value is None:
+        return None  # cattrs has no structure hook for NoneType itself
     try:
         return converter.structure(value, annotation)
     except Exception as error:
