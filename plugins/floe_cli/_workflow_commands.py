@@ -74,13 +74,17 @@ def _kernel(state: CliState, store: str | None) -> floe.Kernel:
     return floe.Kernel(floe.load_settings(store=store))
 
 
-def _in_kernel(kernel: floe.Kernel, function: Callable[[floe.Kernel], Awaitable[_T]]) -> _T:
-    """Run ``function(kernel)`` inside *kernel*, on its event loop."""
+def _in_kernel(
+    kernel: floe.Kernel,
+    function: Callable[[floe.Kernel], Awaitable[_T]],
+    backend: str | None = None,
+) -> _T:
+    """Run ``function(kernel)`` inside *kernel*, on *backend*'s loop (default: its own)."""
 
     async def main() -> _T:
         return await function(kernel)
 
-    return floe.run_sync(main, kernel=kernel)
+    return floe.run_sync(main, kernel=kernel, backend=backend)
 
 
 def _store_url(kernel: floe.Kernel) -> str:
@@ -318,7 +322,7 @@ def run_command(
         return await workflow.run_async(*args, run_id=run_id, **kwargs)
 
     with _progress_for(run_id, workflow.name, quiet).following(kernel.bus):
-        execution = _in_kernel(kernel, execute)
+        execution = _in_kernel(kernel, execute, workflow.backend)
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
@@ -348,6 +352,7 @@ def resume_command(
     run goes on until it completes, fails or pauses again. Exit codes as for 'floe run'.
     """
     from floe._control import resume
+    from floe._sync import recorded_backend
 
     value = _load_json(input_text) if input_text is not None else None
     kernel = _kernel(state, store)
@@ -358,7 +363,7 @@ def resume_command(
         return await resume(run_id, value)
 
     with progress.following(kernel.bus):
-        execution = _in_kernel(kernel, resume_run)
+        execution = _in_kernel(kernel, resume_run, recorded_backend(kernel.settings, run_id))
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
@@ -373,6 +378,7 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
     cancelled.
     """
     from floe._control import cancel
+    from floe._sync import recorded_backend
 
     kernel = _kernel(state, store)
 
@@ -381,7 +387,7 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
         await cancel(run_id)
         return await _require_run(kernel, run_id)
 
-    run = _in_kernel(kernel, cancel_run)
+    run = _in_kernel(kernel, cancel_run, recorded_backend(kernel.settings, run_id))
     what = f"job {run.run_id} of flow" if run.kind == "graph" else f"run {run.run_id} of workflow"
     click.echo(f"{what} {run.name!r}: {_status(str(run.status))}")
 
