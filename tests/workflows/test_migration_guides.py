@@ -24,9 +24,7 @@ PROMISE = re.compile(r"^print\(.*\)  # (?P<text>.+)$", re.MULTILINE)
 
 def floe_blocks(guide: str) -> list[str]:
     text = (DOCS / guide).read_text(encoding="utf-8")
-    return [
-        match["code"] for match in FENCE.finditer(text) if "title=" not in match["info"]
-    ]
+    return [match["code"] for match in FENCE.finditer(text) if "title=" not in match["info"]]
 
 
 BLOCKS = [
