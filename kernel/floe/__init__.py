@@ -27,14 +27,16 @@ if TYPE_CHECKING:
         NotFoundError,
         PersistenceError,
         PluginError,
+        RenamedError,
         SequenceConflictError,
         SerializationError,
         StateError,
         TaskTimeoutError,
+        WorkflowTimeoutError,
     )
     from ._execution import Context, Execution
     from ._explain import Diagnostic, Explanation, explain
-    from ._inject import FlowHandle, InjectionContext, TaskHandle
+    from ._inject import FlowHandle, InjectionContext, TaskHandle, TaskMetadata
     from ._kernel import Kernel, current_kernel, open_kernel
     from ._logging import bind_log_context
     from ._memory import MemoryStore
@@ -107,6 +109,7 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginWarning",
+    "RenamedError",
     "Result",
     "RetryOptions",
     "RetryPolicy",
@@ -131,11 +134,13 @@ __all__ = [
     "Task",
     "TaskFailedError",
     "TaskHandle",
+    "TaskMetadata",
     "TaskOptions",
     "TaskTimeoutError",
     "Transition",
     "Transitioned",
     "Workflow",
+    "WorkflowTimeoutError",
     "add_artifact",
     "add_result",
     "bind_log_context",
@@ -208,6 +213,7 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "_errors",
     "PluginInfo": "_plugins",
     "PluginWarning": "_plugins",
+    "RenamedError": "_errors",
     "Result": "_artifacts",
     "RetryOptions": "_retry",
     "RetryPolicy": "_retry",
@@ -232,11 +238,13 @@ _EXPORTS: dict[str, str] = {
     "Task": "_tasks",
     "TaskFailedError": "_tasks",
     "TaskHandle": "_inject",
+    "TaskMetadata": "_inject",
     "TaskOptions": "_tasks",
     "TaskTimeoutError": "_errors",
     "Transition": "_state_machine",
     "Transitioned": "_state_machine",
     "Workflow": "_workflows",
+    "WorkflowTimeoutError": "_errors",
     "add_artifact": "_artifacts",
     "add_result": "_artifacts",
     "bind_log_context": "_logging",

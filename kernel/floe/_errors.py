@@ -21,10 +21,12 @@ __all__ = [
     "NotFoundError",
     "PersistenceError",
     "PluginError",
+    "RenamedError",
     "SequenceConflictError",
     "SerializationError",
     "StateError",
     "TaskTimeoutError",
+    "WorkflowTimeoutError",
 ]
 
 
@@ -143,3 +145,15 @@ class TaskTimeoutError(FloeError, TimeoutError):
     """A task attempt ran past its timeout."""
 
     exit_code = ExitCode.RUN_FAILED
+
+
+class WorkflowTimeoutError(FloeError, TimeoutError):
+    """A workflow run ran past its timeout (``@workflow(timeout=...)``), counted from its start."""
+
+    exit_code = ExitCode.RUN_FAILED
+
+
+class RenamedError(FloeError, AttributeError):
+    """An attribute spelled as another workflow library spells it; the fix names floe's."""
+
+    exit_code = ExitCode.USAGE

@@ -10,6 +10,7 @@ import attrs
 from ._artifacts import Artifact, Result, artifacts_of, results_of
 from ._journal import FINAL_STEP_EVENTS, open_pause
 from ._models import ErrorInfo, Event, Run, RunStatus
+from ._options import renamed_attribute
 from ._runtime import RunState
 
 __all__ = ["Context", "Execution"]
@@ -26,10 +27,15 @@ class Context(Generic[T]):
     workflow: str
     _state: RunState = attrs.field(repr=False, alias="state")
 
+    def __getattr__(self, name: str) -> Any:
+        raise renamed_attribute(self, name, _FLUX_CONTEXT)
+
     @property
     def events(self) -> list[Event]:
-        """The run's journal as recorded when this execution started."""
-        return list(self._state.replay.events)
+        """The run's journal so far: what was recorded before this execution started
+        (on a resume) and every event it recorded since, the latest included."""
+        state = self._state
+        return [*state.base_events, *state.journal.written]
 
 
 @attrs.frozen
@@ -46,6 +52,9 @@ class Execution:
     updated_at: datetime
     exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
     """The exception the body raised, when it ran in this process."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise renamed_attribute(self, name, _FLUX_EXECUTION)
 
     @property
     def finished(self) -> bool:
@@ -118,3 +127,17 @@ class Execution:
             updated_at=run.updated_at,
             exception=exception,
         )
+
+
+_FLUX_CONTEXT = {
+    "execution_id": "A run's id is ctx.run_id in floe (Flux's ctx.execution_id).",
+    "output": "A run's output is execution.output, on the Execution that run() returns.",
+}
+_FLUX_EXECUTION = {
+    "has_finished": "Use execution.finished (Flux's ctx.has_finished).",
+    "has_succeeded": "Use execution.succeeded (Flux's ctx.has_succeeded).",
+    "has_failed": "Use execution.failed (Flux's ctx.has_failed).",
+    "execution_id": "Use execution.run_id (Flux's ctx.execution_id).",
+    "input": "The run's input is in its run.started event: execution.events[0].data['input'].",
+}
+"""Flux's ``ExecutionContext`` attributes that floe spells differently, with the fix."""

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._options import renamed_attribute
+
 if TYPE_CHECKING:
     from ._kernel import Kernel
     from ._runtime import RunState
@@ -25,6 +27,7 @@ __all__ = [
     "FlowHandle",
     "InjectionContext",
     "TaskHandle",
+    "TaskMetadata",
     "inject",
     "injectable_parameters",
     "unfilled",
@@ -62,6 +65,20 @@ class FlowHandle:
 
         return add_result(key, description)
 
+    def __getattr__(self, name: str) -> Any:
+        raise renamed_attribute(self, name, _OSBOT_FLOW)
+
+
+_OSBOT_FLOW = {
+    "add_flow_artifact": "Use this_flow.add_artifact(key, data, artifact_type='json', "
+    "description=None): key and data come first.",
+    "add_flow_result": "Use this_flow.add_result(key, description).",
+    "flow_id": "Use this_flow.run_id.",
+    "flow_run_id": "Use this_flow.run_id.",
+    "flow_name": "Use this_flow.workflow.",
+}
+"""OSBot-Utils ``Flow`` attributes that floe spells differently, with the fix."""
+
 
 @attrs.frozen
 class TaskHandle:
@@ -74,6 +91,47 @@ class TaskHandle:
     run_id: str
     data: dict[str, Any] = attrs.field(repr=False)
     """``task_data``: a dict fresh for this call, shared by its attempts."""
+
+
+@attrs.frozen
+class TaskMetadata:
+    """``metadata``: which call of which task this is, for a task with ``metadata=True``.
+
+    Together the fields make an idempotency key for calls to outside services. Read them
+    as attributes (``metadata.step``); ``metadata["step"]`` works as well, and Flux's
+    names ``metadata.task_id`` (the step key) and ``metadata.task_name`` are kept.
+    """
+
+    run_id: str
+    step: str
+    """The step key of the call (``charge#2``), unique within the run."""
+    position: str
+    task: str
+    """The task's name."""
+    attempt: int
+    """1 for the first attempt, 2 for the first retry ..."""
+
+    @property
+    def task_id(self) -> str:
+        """The step key, under Flux's name."""
+        return self.step
+
+    @property
+    def task_name(self) -> str:
+        """The task's name, under Flux's name."""
+        return self.task
+
+    def __getitem__(self, key: str) -> Any:
+        # item access and dict(metadata), as when the metadata was a dict
+        if key not in _METADATA_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(field.name for field in attrs.fields(TaskMetadata))
+
+
+_METADATA_KEYS = frozenset(field.name for field in attrs.fields(TaskMetadata))
 
 
 @attrs.frozen
@@ -96,7 +154,7 @@ class InjectionContext:
     task_data: dict[str, Any] | None = None
     secrets: Secrets | None = None
     """The secrets the task declared (``secrets=[...]``), None when it declared none."""
-    metadata: Mapping[str, Any] | None = None
+    metadata: TaskMetadata | None = None
     """Step key, task name, attempt and run id, when the task has ``metadata=True``."""
 
 
@@ -164,13 +222,13 @@ def inject(
         task_data=task_data,
         secrets=secrets,
         metadata=(
-            {
-                "run_id": state.run_id,
-                "step": step,
-                "position": position,
-                "task": target,
-                "attempt": attempt,
-            }
+            TaskMetadata(
+                run_id=state.run_id,
+                step=step or "",
+                position=position or "",
+                task=target,
+                attempt=attempt or 1,
+            )
             if metadata
             else None
         ),

@@ -14,6 +14,7 @@ cancellation, which it never catches.
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -166,6 +167,10 @@ class RunState:
         """Every secret a task of this run received here: masked in what the run reports."""
         self.capture: OutputCapture | None = None
         """Where print() and logging go while the run executes, if it captures output."""
+        self.deadline: float | None = None
+        """When the run's timeout ends, on the event loop's clock (None: no timeout)."""
+        self.timed_out = False
+        """The run went past its timeout: it fails with a WorkflowTimeoutError."""
         self._body_reports: dict[str, int] = {}
 
     def reported_before(self, kind: str) -> bool:
@@ -303,7 +308,8 @@ def call_from_worker(state: RunState, function: Callable[..., Awaitable[Any]], *
 
     async def scoped() -> Any:
         _worker.set(False)  # the portal copies the thread's context: this is the loop's thread
-        with anyio.CancelScope() as scope:
+        deadline = math.inf if state.deadline is None else state.deadline
+        with anyio.CancelScope(deadline=deadline) as scope:
             state.cancel_scopes.add(scope)
             if state.stopping:
                 scope.cancel()

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import importlib
 import inspect
+import math
 import string
 import typing
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -25,9 +26,18 @@ import anyio.to_thread
 import attrs
 import orjson
 
+from ._backends import asyncio_on_trio, backend_error
 from ._errors import ConfigError, FloeError, TaskTimeoutError
 from ._inject import inject, injectable_parameters, unfilled
 from ._models import CacheEntry, ErrorInfo, Event, utcnow
+from ._options import (
+    check_bool,
+    check_name,
+    check_seconds,
+    check_unknown,
+    field_names,
+    names_tuple,
+)
 from ._retry import RetryOptions, RetryPolicy
 from ._runtime import (
     RunState,
@@ -60,18 +70,23 @@ def _optional_callable(_instance: object, attribute: attrs.Attribute[Any], value
         raise ConfigError(
             f"Task option {attribute.name}={value!r} is not callable",
             fix=f"Pass a function as {attribute.name}, or leave it out.",
+            context={"option": attribute.name},
         )
 
 
-def _non_negative_or_none(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(
-            f"Invalid task option {attribute.name}={value!r}",
-            why=f"{attribute.name} is a number of seconds greater than 0.",
-            fix=f"Pass {attribute.name} as a positive number, or leave it out.",
-        )
+def _seconds(*, zero: bool = False, none: bool = True) -> Callable[..., None]:
+    def validate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_seconds("task", attribute.name, value, zero=zero, none=none)
+
+    return validate
+
+
+def _switch(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_bool("task", attribute.name, value)
+
+
+def _name(_instance: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_name("task", value)
 
 
 def _retries(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -80,28 +95,60 @@ def _retries(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
             f"Invalid task option retries={value!r}",
             why="retries counts the extra attempts after the first.",
             fix="Pass retries as a whole number >= 0.",
+            context={"option": "retries"},
         )
+
+
+def _factor(low: float, high: float, why: str) -> Callable[..., None]:
+    def validate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        number = not isinstance(value, bool) and isinstance(value, int | float)
+        if not number or not low <= value <= high or not math.isfinite(value):
+            upto = f"from {low:g} to {high:g}" if math.isfinite(high) else f">= {low:g}, finite"
+            raise ConfigError(
+                f"Invalid task option {attribute.name}={value!r}",
+                why=why,
+                fix=f"Pass {attribute.name} as a number {upto}.",
+                context={"option": attribute.name},
+            )
+
+    return validate
+
+
+def _secret_names(value: Any) -> tuple[str, ...]:
+    return names_tuple("task", "secrets", value)
+
+
+def _retry_on(value: Any) -> tuple[type[BaseException], ...]:
+    return RetryOptions(retry_on=value).retry_on
 
 
 @attrs.frozen
 class TaskOptions:
     """The options of a task, validated when the task is defined."""
 
-    name: str | None = None
+    name: str | None = attrs.field(default=None, validator=_name)
     retries: int = attrs.field(default=0, validator=_retries)
-    retry_delay: float = 0.0
-    retry_backoff: float = 1.0
-    retry_max_delay: float | None = None
-    retry_jitter: float = 0.0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
-    timeout: float | None = attrs.field(default=None, validator=_non_negative_or_none)
+    retry_delay: float = attrs.field(default=0.0, validator=_seconds(zero=True, none=False))
+    retry_backoff: float = attrs.field(
+        default=1.0,
+        validator=_factor(1, math.inf, "Each delay is the previous one times retry_backoff."),
+    )
+    retry_max_delay: float | None = attrs.field(default=None, validator=_seconds(zero=True))
+    retry_jitter: float = attrs.field(
+        default=0.0,
+        validator=_factor(0, 1, "retry_jitter is the fraction by which a delay may vary."),
+    )
+    retry_on: tuple[type[BaseException], ...] = attrs.field(
+        default=(Exception,), converter=_retry_on
+    )
+    timeout: float | None = attrs.field(default=None, validator=_seconds())
     fallback: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
     rollback: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
-    cache: bool = False
-    cache_ttl: float | None = attrs.field(default=None, validator=_non_negative_or_none)
-    secrets: tuple[str, ...] = ()
-    metadata: bool = False
-    raise_on_error: bool = True
+    cache: bool = attrs.field(default=False, validator=_switch)
+    cache_ttl: float | None = attrs.field(default=None, validator=_seconds())
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=_secret_names)
+    metadata: bool = attrs.field(default=False, validator=_switch)
+    raise_on_error: bool = attrs.field(default=True, validator=_switch)
 
     def retry_options(self) -> RetryOptions:
         return RetryOptions(
@@ -119,7 +166,12 @@ class Task(Generic[P, R]):
 
     def __init__(self, function: Callable[P, Any], options: TaskOptions) -> None:
         if not callable(function):
-            raise ConfigError(f"@task needs a function, got {function!r}")
+            raise ConfigError(
+                f"@task needs a function, got {function!r}",
+                fix=f"To name the task, write @floe.task(name={function!r})."
+                if isinstance(function, str)
+                else "Put @floe.task above a def or async def.",
+            )
         self.function = function
         self.options = options
         self.retry = options.retry_options()  # validates the retry options now
@@ -178,8 +230,8 @@ class Task(Generic[P, R]):
             ) from None
 
     def with_options(self, **changes: Any) -> Task[P, R]:
-        """A variant of this task with some options changed."""
-        return Task(self.function, attrs.evolve(self.options, **changes))
+        """A variant of this task with some options changed (checked as in ``@task``)."""
+        return Task(self.function, task_options(changes, self.options))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         state = current_run()
@@ -240,22 +292,45 @@ def task(*, name: str | None = None, **options: Any) -> Callable[[Callable[P, R]
 
 
 def task(function: Callable[P, R] | None = None, /, **options: Any) -> Any:
-    """Make *function* a task; use as ``@task`` or ``@task(retries=3, timeout=10, ...)``."""
-    unknown = set(options) - {field.name for field in attrs.fields(TaskOptions)}
-    if unknown:
-        raise ConfigError(
-            f"Unknown task option {sorted(unknown)[0]!r}",
-            why=f"Task options are: {', '.join(f.name for f in attrs.fields(TaskOptions))}.",
-            fix="Correct the option's name.",
-        )
-    if "retry_on" in options:
-        options["retry_on"] = RetryOptions(retry_on=options["retry_on"]).retry_on
-    if "secrets" in options:
-        options["secrets"] = tuple(options["secrets"])
-    built = TaskOptions(**options)
+    """Make *function* a task; use as ``@task`` or ``@task(retries=3, timeout=10, ...)``.
+
+    Every option is checked here, when the task is defined: a bad one is a
+    :class:`ConfigError` naming it.
+    """
+    built = task_options(options)
     if function is not None:
         return Task(function, built)
     return lambda fn: Task(fn, built)
+
+
+TASK_OPTIONS = field_names(TaskOptions)
+
+RENAMED_TASK_OPTIONS = {
+    "retry_max_attempts": "Flux's retry_max_attempts is retries in floe, the attempts after "
+    "the first: retry_max_attempts=3 becomes retries=3.",
+    "max_attempts": "floe counts the attempts after the first: max_attempts=N becomes retries=N-1.",
+    "secret_requests": "Flux's secret_requests is secrets in floe: secrets=['API_KEY'], "
+    "read as secrets['API_KEY'].reveal().",
+}
+"""Options under the names Flux or OSBot-Utils give them, with the floe spelling."""
+
+
+def task_options(options: dict[str, Any], base: TaskOptions | None = None) -> TaskOptions:
+    """*options* checked and built (over *base*, for ``with_options``)."""
+    check_unknown("task", options, TASK_OPTIONS, RENAMED_TASK_OPTIONS)
+    return TaskOptions(**options) if base is None else attrs.evolve(base, **options)
+
+
+def _with_options(**_options: Any) -> Any:
+    raise ConfigError(
+        "floe.task has no with_options(...): the decorator takes the options itself",
+        why="Flux's @task.with_options(...) is spelled @floe.task(...) in floe; an existing "
+        "task's variant is some_task.with_options(...).",
+        fix="Write @floe.task(name=..., retries=..., timeout=...) above the function.",
+    )
+
+
+task.with_options = _with_options  # type: ignore[attr-defined]
 
 
 def _check_template(template: str, function: Callable[..., Any]) -> None:
@@ -493,6 +568,10 @@ async def _invoke(
             if task.is_async:
                 return await task.function(*args, **kwargs)
             return await _in_thread(task.function, args, kwargs, abandon=True)
+    except (RuntimeError, TypeError) as error:
+        if task.is_async and asyncio_on_trio(error):
+            raise backend_error(f"Task {task.name!r}", error) from error
+        raise
     except TimeoutError as error:
         if isinstance(error, TaskTimeoutError):
             raise

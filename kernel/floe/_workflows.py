@@ -12,17 +12,27 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import logging
-import typing
+import math
 import uuid
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import anyio.to_thread
 import orjson
 
+from ._backends import (
+    Backend,
+    asyncio_on_trio,
+    backend_error,
+    check_backend,
+    running_backend,
+    uses_asyncio,
+)
 from ._capture import capturing
 from ._errors import (
     ConfigError,
@@ -30,12 +40,15 @@ from ._errors import (
     NotFoundError,
     SequenceConflictError,
     StateError,
+    WorkflowTimeoutError,
 )
 from ._execution import Context, Execution
 from ._inject import inject, injectable_parameters, unfilled
+from ._inputs import Inputs
 from ._journal import Journal, ReplayIndex, open_pause
 from ._kernel import Kernel, kernel_for_call
 from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, utcnow
+from ._options import check_bool, check_name, check_seconds, check_unknown
 from ._runtime import (
     RunState,
     UnwindReason,
@@ -84,36 +97,66 @@ class Workflow(Generic[P, T]):
         capture_output: bool = False,
         log_to_console: bool = False,
         logging_enabled: bool = True,
+        backend: Backend | None = None,
+        timeout: float | None = None,
     ) -> None:
         if not callable(function):
-            raise ConfigError(f"@workflow needs a function, got {function!r}")
+            raise ConfigError(
+                f"@workflow needs a function, got {function!r}",
+                fix=f"To name the workflow, write @floe.workflow(name={function!r})."
+                if isinstance(function, str)
+                else "Put @floe.workflow above a def or async def.",
+            )
+        check_name("workflow", name)
         for option, value in (
             ("capture_output", capture_output),
             ("log_to_console", log_to_console),
             ("logging_enabled", logging_enabled),
         ):
-            if not isinstance(value, bool):
-                raise ConfigError(
-                    f"Invalid workflow option {option}={value!r}",
-                    fix=f"Pass {option}=True or {option}=False.",
-                )
+            check_bool("workflow", option, value)
+        check_backend(backend)
+        check_seconds("workflow", "timeout", timeout)
         self.function = function
         self.name = name or callable_name(function)
         self.capture_output = capture_output and logging_enabled
         """Whether print() and logging in the run become ``log.message`` events."""
         self.log_to_console = log_to_console
         """Whether captured output is also written to the console."""
+        self.timeout = timeout
+        """Seconds a run may take from its start, resumes and pauses included; None: no limit."""
+        self._backend = backend
+        self._backend_read = backend is not None
         self._parameters = injectable_parameters(function)
         self.is_async = inspect.iscoroutinefunction(function)
-        self._signature = inspect.signature(function)
-        self._hints = _type_hints(function)
-        self._context_type = _context_parameter(self._signature, self._hints)
-        returns = self._hints.get("return")
+        self._inputs = Inputs.of(function, self.name)
+        returns = self._inputs.hints.get("return")
         self._return_type = None if returns in (None, Any, type(None)) else returns
         self.target = target_of(function)
         """Where another process loads this workflow from (recorded in each run)."""
         _by_target[self.target] = self
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
+
+    @property
+    def backend(self) -> Backend | None:
+        """The event loop this workflow's code needs: the ``backend`` option, else
+        ``"asyncio"`` when its code refers to asyncio, else None (the settings' loop).
+
+        The code is read on first use, when the tasks the body names are defined.
+        """
+        if not self._backend_read:
+            self._backend_read = True
+            if self._backend is None and uses_asyncio(self.function):
+                self._backend = "asyncio"
+        return self._backend
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConfigError(
+            f"The workflow {self.name!r} was called like a function",
+            why="A workflow runs as a durable run, started by its run methods.",
+            fix=f"Run it with {self.name}.run(...) from sync code, await "
+            f"{self.name}.run_async(...) from async code, or await floe.call({self.name}, ...) "
+            "inside another workflow.",
+        )
 
     def __repr__(self) -> str:
         return f"<floe workflow {self.name!r}>"
@@ -131,7 +174,7 @@ class Workflow(Generic[P, T]):
             return call_from_worker(parent, child)  # type: ignore[no-any-return]
         from ._sync import run_sync
 
-        return run_sync(functools.partial(self.run_async, *args, **kwargs))
+        return run_sync(functools.partial(self.run_async, *args, **kwargs), backend=self.backend)
 
     def run_async(
         self,
@@ -147,6 +190,12 @@ class Workflow(Generic[P, T]):
         this call. Inside a workflow the run is a child run and a step of its parent
         (its key is taken now, at the call).
         """
+        if "execution_id" in kwargs and "execution_id" not in self._inputs.signature.parameters:
+            raise ConfigError(
+                f"Workflow {self.name!r} has no parameter execution_id",
+                why="floe names a run's id run_id (Flux's execution_id).",
+                fix=f"Pass run_id=...: {self.name}.run(..., run_id={kwargs['execution_id']!r}).",
+            )
         parent = current_run()
         if parent is not None:
             key, position = allocate_step(parent, self.name)
@@ -188,6 +237,8 @@ class Workflow(Generic[P, T]):
         existing = await store.get_run(run_id) if run_id is not None else None
         if existing is not None:
             self._check_owner(existing)
+            if parent is None and (args or kwargs):
+                self._check_same_input(existing, args, kwargs)
             events = await store.read_events(existing.run_id)
             if existing.status.finished:
                 return Execution.from_run(existing, events)
@@ -210,10 +261,11 @@ class Workflow(Generic[P, T]):
             state = RunState(kernel, existing, journal, ReplayIndex(events))
             document = existing.input
         else:
-            document = self._encode_input(args, kwargs)
-            self._structured_input(document)  # a bad input fails here, before a run exists
+            document = self._inputs.encode(args, kwargs)
+            self._inputs.structured(document)  # a bad input fails here, before a run exists
             now = utcnow()
-            metadata: dict[str, Any] = {"target": self.target}
+            backend = self.backend or running_backend()
+            metadata: dict[str, Any] = {"target": self.target, "backend": backend}
             started: dict[str, Any] = {"workflow": self.name, "input": document}
             if parent is not None:
                 started["parent_id"] = parent.run_id
@@ -245,7 +297,8 @@ class Workflow(Generic[P, T]):
         failure: Exception | None = None
         encoded: Any = None
         unwound: UnwindReason | None = None
-        scope = anyio.CancelScope()
+        self._start_clock(state)
+        scope = anyio.CancelScope(deadline=math.inf if state.deadline is None else state.deadline)
         with executing(state, parent):
             state.cancel_scopes.add(scope)
             if parent is not None and parent.stopping:
@@ -268,6 +321,8 @@ class Workflow(Generic[P, T]):
                         )
                     except Exception as error:
                         failure = error
+                        if self.is_async and asyncio_on_trio(error):
+                            failure = backend_error(f"Workflow {self.name!r}", error)
                     except BaseException as error:
                         unwound = unwind_reason(error)
                         if unwound is None:
@@ -277,15 +332,41 @@ class Workflow(Generic[P, T]):
                     raise  # a crash or a shutdown, not floe.cancel: nothing is recorded
                 # cancelled along with the run around it: record that, then let it unwind
                 with anyio.CancelScope(shield=True):
-                    await self._finish(state, None, None, "cancelled")
+                    await self._finish(state, None, self._timeout_failure(state), "cancelled")
                 raise
             finally:
                 state.cancel_scopes.discard(scope)
-            with anyio.CancelScope(shield=state.cancel_requested):
+            if _deadline_passed(state, scope.cancel_called or unwound == "cancelled"):
+                state.timed_out = True
+            if state.timed_out:
+                failure, encoded, unwound = self._timeout_failure(state), None, None
+            with anyio.CancelScope(shield=state.cancel_requested or state.timed_out):
                 execution = await self._finish(state, encoded, failure, unwound)
         if execution.failed and failure is not None and raise_on_error:
             raise failure
         return execution
+
+    def _start_clock(self, state: RunState) -> None:
+        """Set the run's deadline from its recorded start; past it, the run replays only
+        up to its first step without a record, then fails with the timeout."""
+        if self.timeout is None:
+            return
+        elapsed = (utcnow() - _started_at(state)).total_seconds()
+        state.deadline = anyio.current_time() + self.timeout - elapsed
+        if elapsed >= self.timeout and not state.cancel_requested:
+            state.timed_out = state.cancel_requested = True
+
+    def _timeout_failure(self, state: RunState) -> WorkflowTimeoutError | None:
+        if not state.timed_out:
+            return None
+        return WorkflowTimeoutError(
+            f"Run {state.run_id!r} of workflow {self.name!r} ran past its timeout of "
+            f"{self.timeout:g} s",
+            why="A workflow's timeout counts the wall-clock time since the run started, "
+            "across resumes, pauses and crashes.",
+            fix="Raise the workflow's timeout (@floe.workflow(timeout=...)), or start a new run.",
+            context={"run_id": state.run_id, "timeout": self.timeout},
+        )
 
     async def _finish(
         self,
@@ -298,7 +379,9 @@ class Workflow(Generic[P, T]):
         store = state.kernel.store
         try:
             state.journal.raise_if_broken()  # fenced by another writer: no saga from here
-            if state.cancel_requested or unwound == "cancelled":
+            if state.timed_out:
+                await _cancel_children(state)  # a child cut off at the deadline stops too
+            if (state.cancel_requested or unwound == "cancelled") and not state.timed_out:
                 failure = None
                 await _cancel_children(state)
                 await roll_back_completed(state, "run_cancelled")
@@ -348,7 +431,8 @@ class Workflow(Generic[P, T]):
         from ._sync import run_sync
 
         return run_sync(
-            functools.partial(self.resume_async, run_id, value, raise_on_error=raise_on_error)
+            functools.partial(self.resume_async, run_id, value, raise_on_error=raise_on_error),
+            backend=self.backend,
         )
 
     async def resume_async(
@@ -418,7 +502,7 @@ class Workflow(Generic[P, T]):
         """:meth:`cancel_async` from synchronous code."""
         from ._sync import run_sync
 
-        return run_sync(functools.partial(self.cancel_async, run_id))
+        return run_sync(functools.partial(self.cancel_async, run_id), backend=self.backend)
 
     async def cancel_async(self, run_id: str) -> Execution:
         """Cancel the running or paused run *run_id* of this workflow (see floe.cancel)."""
@@ -437,6 +521,24 @@ class Workflow(Generic[P, T]):
         journal = Journal(kernel, run.run_id, run.last_seq)
         state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
         return await self._execute(state, run.input, False)
+
+    def _check_same_input(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Refuse an input that differs from the one *run* was started with.
+
+        Replay runs a run with its recorded input, so a different one would be ignored
+        without a word; leaving the input out, or passing the same one, resumes it.
+        """
+        inputs = self._inputs
+        if inputs.arguments(inputs.encode(args, kwargs)) == inputs.arguments(run.input):
+            return
+        raise ConfigError(
+            f"Run {run.run_id!r} was started with another input",
+            why="A run keeps the input it was started with: resuming it replays that input, "
+            "so a different one would be ignored.",
+            fix=f"Leave the input out to resume run {run.run_id!r} (or pass the input it "
+            "started with), or start a new run with another run id.",
+            context={"run_id": run.run_id},
+        )
 
     def _check_owner(self, run: Run) -> None:
         if run.name != self.name:
@@ -459,54 +561,15 @@ class Workflow(Generic[P, T]):
         except Exception:  # an annotation cattrs cannot build: the JSON value is the output
             return encoded
 
-    def _encode_input(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            if self._context_type is None:
-                bound = self._signature.bind_partial(*args, **kwargs)
-                missing = [
-                    name
-                    for name, parameter in self._signature.parameters.items()
-                    if name not in bound.arguments
-                    and parameter.default is parameter.empty
-                    and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-                    and name not in BUILT_IN_INJECTABLES
-                ]
-                if missing:
-                    raise TypeError(f"missing a required argument: {missing[0]!r}")
-            elif len(args) + len(kwargs) > 1 or (kwargs and "input" not in kwargs):
-                raise TypeError("a Context workflow takes one input, positional or input=")
-        except TypeError as error:
-            raise ConfigError(
-                f"Workflow {self.name!r} cannot take these arguments: {error}",
-                fix=f"Call it as {self.name}{self._signature}.",
-            ) from None
-        return encode_value(
-            {"args": list(args), "kwargs": kwargs}, where=f"the input of workflow {self.name!r}"
-        )
-
     def _decode_input(self, state: RunState, document: Any) -> tuple[list[Any], dict[str, Any]]:
-        args, kwargs = self._structured_input(document)
-        if self._context_type is not None:
+        args, kwargs = self._inputs.structured(document)
+        if self._inputs.context_type is not None:
             context = Context(input=args[0], run_id=state.run_id, workflow=self.name, state=state)
             return [context], {}
         names = unfilled(self._parameters, args, kwargs)
         if names:
             kwargs = inject(state, names, kwargs, target=self.name)
         return args, kwargs
-
-    def _structured_input(self, document: Any) -> tuple[list[Any], dict[str, Any]]:
-        """The stored input as the body's arguments, rebuilt with their annotated types."""
-        raw_args = list(document.get("args", [])) if isinstance(document, Mapping) else []
-        raw_kwargs = dict(document.get("kwargs", {})) if isinstance(document, Mapping) else {}
-        if self._context_type is not None:
-            value = raw_args[0] if raw_args else raw_kwargs.get("input")
-            return [_structure(value, self._context_type, self.name)], {}
-        bound = self._signature.bind_partial(*raw_args, **raw_kwargs)
-        for name, value in list(bound.arguments.items()):
-            annotation = self._hints.get(name)
-            if annotation is not None:
-                bound.arguments[name] = _structure(value, annotation, self.name)
-        return list(bound.args), dict(bound.kwargs)
 
 
 # workflows defined in this process, by target: how floe.resume finds one without importing
@@ -665,7 +728,15 @@ def workflow(function: Callable[P, T], /) -> Workflow[P, T]: ...
 
 
 @overload
-def workflow(*, name: str | None = None) -> Callable[[Callable[P, T]], Workflow[P, T]]: ...
+def workflow(
+    *,
+    name: str | None = None,
+    capture_output: bool = False,
+    log_to_console: bool = False,
+    logging_enabled: bool = True,
+    backend: Backend | None = None,
+    timeout: float | None = None,
+) -> Callable[[Callable[P, T]], Workflow[P, T]]: ...
 
 
 def workflow(
@@ -676,21 +747,68 @@ def workflow(
     capture_output: bool = False,
     log_to_console: bool = False,
     logging_enabled: bool = True,
+    backend: Backend | None = None,
+    timeout: float | None = None,
+    **unknown: Any,
 ) -> Any:
     """Make *function* a workflow; use as ``@workflow`` or ``@workflow(name=..., ...)``.
 
     ``capture_output=True`` journals what the run prints and logs as ``log.message``
     events (see :meth:`Execution.captured_logs`); ``log_to_console=True`` also shows it;
-    ``logging_enabled=False`` turns capture off.
+    ``logging_enabled=False`` turns capture off. ``backend`` names the event loop the
+    code needs (``"asyncio"`` for asyncio libraries; see :attr:`Workflow.backend`).
+    ``timeout`` bounds a run's wall-clock time from its recorded start, in seconds: past
+    it the run fails with :class:`WorkflowTimeoutError`. Every option is checked here.
     """
+    check_unknown("workflow", unknown, WORKFLOW_OPTIONS, RENAMED_WORKFLOW_OPTIONS)
     make = functools.partial(
         Workflow,
         name=name,
         capture_output=capture_output,
         log_to_console=log_to_console,
         logging_enabled=logging_enabled,
+        backend=backend,
+        timeout=timeout,
     )
     return make(function) if function is not None else make
+
+
+WORKFLOW_OPTIONS = frozenset(
+    {"name", "capture_output", "log_to_console", "logging_enabled", "backend", "timeout"}
+)
+
+_RAISE = (
+    "Whether a failed run raises is chosen per call: run(..., raise_on_error=True) raises "
+    "the workflow's exception (floe returns the failed Execution by default)."
+)
+RENAMED_WORKFLOW_OPTIONS = {
+    "flow_config": "OSBot's Flow_Run__Config fields are options of @floe.workflow: "
+    "log_to_memory is capture_output=True, log_to_console and logging_enabled keep their "
+    "names; raise_flow_error is run(..., raise_on_error=True).",
+    "log_to_memory": "OSBot's log_to_memory is capture_output=True in floe.",
+    "raise_flow_error": _RAISE,
+    "raise_on_error": _RAISE,
+    "execution_timeout": "floe's workflow option is timeout=SECONDS.",
+}
+"""Options under the names OSBot-Utils or others give them, with the floe spelling."""
+
+
+def _started_at(state: RunState) -> datetime:
+    """When the run started, as its journal records it."""
+    for event in itertools.islice(itertools.chain(state.base_events, state.journal.written), 1):
+        if event.kind == "run.started":
+            return event.at
+    return state.run.created_at
+
+
+def _deadline_passed(state: RunState, cut_short: bool) -> bool:
+    """Whether a body *cut_short* by a cancellation was cut short by the run's deadline."""
+    return (
+        cut_short
+        and state.deadline is not None
+        and not state.cancel_requested
+        and anyio.current_time() >= state.deadline
+    )
 
 
 async def _run_in_thread(
@@ -701,47 +819,3 @@ async def _run_in_thread(
         return function(*args, **kwargs)
 
     return await anyio.to_thread.run_sync(body)
-
-
-BUILT_IN_INJECTABLES = frozenset(
-    {"this_flow", "this_task", "flow_data", "task_data", "secrets", "metadata"}
-)
-"""Parameter names a body may leave without a default: the floe_inject plugin fills them."""
-
-
-def typing_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or repr(annotation)
-
-
-def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(function)
-    except Exception:  # unresolvable annotations: inputs stay plain JSON values
-        return {}
-
-
-def _context_parameter(signature: inspect.Signature, hints: dict[str, Any]) -> Any:
-    """The T of a first parameter annotated ``Context[T]``, ``Any`` for a bare Context."""
-    parameters = list(signature.parameters.values())
-    if not parameters:
-        return None
-    annotation = hints.get(parameters[0].name)
-    if annotation is Context:
-        return Any
-    if typing.get_origin(annotation) is Context:
-        return typing.get_args(annotation)[0]
-    return None
-
-
-def _structure(value: Any, annotation: Any, workflow: str) -> Any:
-    if annotation is Any:
-        return value
-    try:
-        return converter.structure(value, annotation)
-    except Exception as error:
-        raise ConfigError(
-            f"The input {value!r} of workflow {workflow!r} does not fit its annotation "
-            f"{typing_name(annotation)}",
-            why=str(error),
-            fix="Pass an input matching the parameter's type.",
-        ) from None

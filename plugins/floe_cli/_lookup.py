@@ -12,7 +12,14 @@ from typing import Final, Literal
 
 import floe
 
-__all__ = ["MIN_PREFIX", "RunBusyError", "check_kind", "find_run", "run_busy"]
+__all__ = [
+    "MIN_PREFIX",
+    "RunBusyError",
+    "check_kind",
+    "find_run",
+    "recorded_backend",
+    "run_busy",
+]
 
 MIN_PREFIX: Final = 4
 """The fewest characters a shortened run id may have (git's minimum too)."""
@@ -47,6 +54,24 @@ async def find_run(kernel: floe.Kernel, text: str) -> floe.Run:
         elif ids:
             raise await _ambiguous(kernel, text, ids)
     raise _no_run(kernel, text)
+
+
+def recorded_backend(settings: floe.Settings, text: str) -> str | None:
+    """The event loop the run *text* names recorded that it needs (None: the settings').
+
+    Read in a kernel of its own before the command starts the loop the run needs; a
+    run that is not found is left for the command itself to report.
+    """
+
+    async def read() -> str | None:
+        try:
+            run = await find_run(floe.current_kernel(), text)
+        except floe.NotFoundError:
+            return None
+        backend = run.metadata.get("backend") if isinstance(run.metadata, dict) else None
+        return backend if backend in ("trio", "asyncio") else None
+
+    return floe.run_sync(read, settings=settings)
 
 
 def _no_run(kernel: floe.Kernel, text: str) -> floe.NotFoundError:

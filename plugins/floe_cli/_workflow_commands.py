@@ -24,7 +24,7 @@ import orjson
 import floe
 from floe.storage import to_document, utcnow
 
-from ._lookup import check_kind, find_run, run_busy
+from ._lookup import check_kind, find_run, recorded_backend, run_busy
 from ._lookup import store_url as _store_url
 from ._options import COUNT, checked_run_id
 from ._progress import (
@@ -85,13 +85,17 @@ def _kernel(state: CliState, store: str | None) -> floe.Kernel:
     return floe.Kernel(floe.load_settings(store=store))
 
 
-def _in_kernel(kernel: floe.Kernel, function: Callable[[floe.Kernel], Awaitable[_T]]) -> _T:
-    """Run ``function(kernel)`` inside *kernel*, on its event loop."""
+def _in_kernel(
+    kernel: floe.Kernel,
+    function: Callable[[floe.Kernel], Awaitable[_T]],
+    backend: str | None = None,
+) -> _T:
+    """Run ``function(kernel)`` inside *kernel*, on *backend*'s loop (default: its own)."""
 
     async def main() -> _T:
         return await function(kernel)
 
-    return floe.run_sync(main, kernel=kernel)
+    return floe.run_sync(main, kernel=kernel, backend=backend)
 
 
 async def _require_run(kernel: floe.Kernel, run_id: str) -> floe.Run:
@@ -100,11 +104,14 @@ async def _require_run(kernel: floe.Kernel, run_id: str) -> floe.Run:
 
 
 def _execute(
-    kernel: floe.Kernel, function: Callable[[floe.Kernel], Awaitable[floe.Execution]], run_id: str
+    kernel: floe.Kernel,
+    function: Callable[[floe.Kernel], Awaitable[floe.Execution]],
+    run_id: str,
+    backend: str | None,
 ) -> floe.Execution:
     """Run ``function(kernel)``, an execution of *run_id*, that another process may own."""
     try:
-        return _in_kernel(kernel, function)
+        return _in_kernel(kernel, function, backend)
     except floe.SequenceConflictError as conflict:
         written = conflict.context.get("run_id", run_id)
         raise run_busy(str(written), kernel.settings.store) from conflict
@@ -338,7 +345,7 @@ def run_command(
         return await workflow.run_async(*args, run_id=run_id, **kwargs)
 
     with progress.following(kernel.bus):
-        execution = progress.ended(_execute(kernel, execute, run_id))
+        execution = progress.ended(_execute(kernel, execute, run_id, workflow.backend))
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
@@ -380,7 +387,9 @@ def resume_command(
         return await resume(run.run_id, value)
 
     with progress.following(kernel.bus):
-        execution = progress.ended(_execute(kernel, resume_run, run_id))
+        execution = progress.ended(
+            _execute(kernel, resume_run, run_id, recorded_backend(kernel.settings, run_id))
+        )
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
@@ -404,7 +413,7 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
         await cancel(run.run_id)
         return await _require_run(kernel, run.run_id)
 
-    run = _in_kernel(kernel, cancel_run)
+    run = _in_kernel(kernel, cancel_run, recorded_backend(kernel.settings, run_id))
     what = f"job {run.run_id} of flow" if run.kind == "graph" else f"run {run.run_id} of workflow"
     click.echo(f"{what} {run.name!r}: {_status(str(run.status))}")
 

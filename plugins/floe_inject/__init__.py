@@ -17,7 +17,8 @@ receives:
 ``secrets``
     a :class:`floe.Secrets` of the names the task declared with ``secrets=[...]``;
 ``metadata``
-    ``{"run_id", "step", "position", "task", "attempt"}`` when the task has ``metadata=True``.
+    a :class:`floe.TaskMetadata` (``run_id``, ``step``, ``position``, ``task``,
+    ``attempt``) when the task has ``metadata=True``.
 
 Blocking this plugin (``FLOE_DISABLE_PLUGINS=inject``) turns these names off; other
 plugins implementing ``floe_inject`` are asked before it and may serve any name.

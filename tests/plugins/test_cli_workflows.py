@@ -341,9 +341,7 @@ def test_run_id_of_a_finished_run_prints_its_output_and_runs_nothing(project: Pa
         "run", "flows.py:hello", "--input", '"A"', "--run-id", "greeting-1", cwd=project
     )
     assert first.returncode == floe.ExitCode.OK, first.stderr
-    again = floe_cli(
-        "run", "flows.py:hello", "--input", '"B"', "--run-id", "greeting-1", cwd=project
-    )
+    again = floe_cli("run", "flows.py:hello", "--run-id", "greeting-1", cwd=project)
     assert again.returncode == floe.ExitCode.OK, again.stderr
     assert again.stdout == '"Hello, A!"\n'
     assert "task.started" not in again.stderr

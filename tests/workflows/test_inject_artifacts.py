@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 
@@ -447,3 +448,44 @@ async def test_a_failed_run_hands_out_its_error_masked(
     assert execution.error.message == "token *** refused"
     assert isinstance(execution.exception, PermissionError)
     assert str(execution.exception) == "token *** refused"
+
+
+async def test_metadata_is_an_object_with_attributes_and_item_access(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    @floe.task(metadata=True, retries=1)
+    async def charge(amount: int, metadata: floe.TaskMetadata | None = None) -> dict[str, Any]:
+        assert metadata is not None
+        if metadata.attempt == 1:
+            raise ConnectionError("flaky")
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            metadata.attempt = 5  # type: ignore[misc]
+        return {
+            "key": f"{metadata.run_id}/{metadata.step}/{metadata.attempt}",
+            "flux": [metadata.task_id, metadata.task_name],
+            "items": [metadata["task"], metadata["position"]],
+            "as_dict": dict(metadata),
+        }
+
+    @floe.workflow
+    async def pays() -> dict[str, Any]:
+        return await charge(10)
+
+    async with floe_kernel_factory():
+        execution = await pays.run_async(run_id="pay-9")
+    assert execution.succeeded, execution.error
+    assert execution.output == {
+        "key": "pay-9/charge#1/2",
+        "flux": ["charge#1", "charge"],
+        "items": ["charge", "1"],
+        "as_dict": {
+            "run_id": "pay-9",
+            "step": "charge#1",
+            "position": "1",
+            "task": "charge",
+            "attempt": 2,
+        },
+    }
+    metadata = floe.TaskMetadata(run_id="r", step="s#1", position="1", task="s", attempt=1)
+    with pytest.raises(KeyError):
+        metadata["secrets"]

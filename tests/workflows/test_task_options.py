@@ -320,7 +320,7 @@ async def test_context_workflows_get_typed_input(
     async def hello(ctx: floe.Context[str]) -> str:
         assert ctx.run_id == "ctx-run"
         assert ctx.workflow == "hello"
-        assert [e.kind for e in ctx.events] == []
+        assert [e.kind for e in ctx.events] == ["run.started"]
         return await shout(f"hello {ctx.input}")
 
     async with floe_kernel_factory():
