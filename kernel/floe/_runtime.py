@@ -28,6 +28,7 @@ import attrs
 
 from ._errors import FloeError
 from ._journal import Journal, ReplayIndex
+from ._logging import bind_log_context, correlation_var
 from ._models import Event, Run, utcnow
 
 if TYPE_CHECKING:
@@ -204,6 +205,8 @@ class RunState:
 
 
 _run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
+_log_step = correlation_var("step")
+_log_correlation = correlation_var("correlation_id")
 _scope: ContextVar[Scope | None] = ContextVar("floe_scope", default=None)
 _worker: ContextVar[bool] = ContextVar("floe_worker_thread", default=False)
 
@@ -243,11 +246,20 @@ def in_worker_thread() -> bool:
 
 @contextmanager
 def run_scope(state: RunState) -> Iterator[None]:
-    """Make *state* the current run, with a fresh root scope."""
+    """Make *state* the current run, with a fresh root scope.
+
+    Log records inside carry the run's id and no step (a child run's body is not its
+    parent's step); the correlation id, unless one is bound already (a request's, or
+    the parent run's), is the run's id, so a run and its child runs share one.
+    """
     run_token = _run.set(state)
     scope_token = _scope.set(Scope())
+    fields: dict[str, str | None] = {"run_id": state.run_id, "step": None}
+    if _log_correlation.get() is None:
+        fields["correlation_id"] = state.run_id
     try:
-        yield
+        with bind_log_context(**fields):
+            yield
     finally:
         _scope.reset(scope_token)
         _run.reset(run_token)
@@ -259,7 +271,7 @@ class step_scope:
     A class rather than a generator context manager: it wraps every step.
     """
 
-    __slots__ = ("_run_token", "_scope", "_scope_token", "_state")
+    __slots__ = ("_log_token", "_run_token", "_scope", "_scope_token", "_state")
 
     def __init__(self, state: RunState, scope: Scope) -> None:
         self._state = state
@@ -268,8 +280,12 @@ class step_scope:
     def __enter__(self) -> None:
         self._run_token = _run.set(self._state)
         self._scope_token = _scope.set(self._scope)
+        # log records inside carry the step's key (a context variable: worker threads
+        # of sync tasks copy it)
+        self._log_token = _log_step.set(self._scope.key or None)
 
     def __exit__(self, *exc_info: object) -> None:
+        _log_step.reset(self._log_token)
         _scope.reset(self._scope_token)
         _run.reset(self._run_token)
 
