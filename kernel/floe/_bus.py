@@ -7,7 +7,8 @@ and either reports failures as ``event.handler.failed`` or raises the first one.
 
 Events the kernel emits about runs go through :meth:`EventBus.post`: a bounded, lossless
 queue drained by one task the kernel owns, so a slow observer never stalls a run and
-every subscriber sees those events in the order they were posted.
+every subscriber sees those events in the order they were posted. Everything floe
+publishes, the bus's own ``event.handler.failed`` included, is a :class:`~floe.Event`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-    from ._models import Event
-
 from ._errors import ConfigError, FloeError
+from ._models import Event
 
-__all__ = ["BusStatistics", "EventBus", "Handler", "HandlerFilter", "SubscriptionHandle"]
+__all__ = [
+    "BusStatistics",
+    "EventBus",
+    "Handler",
+    "HandlerFilter",
+    "SubscriptionHandle",
+]
 
 Handler = Callable[[Any], Awaitable[object] | object]
 """A bus handler: ``handler(data)``, sync or async."""
@@ -149,37 +155,7 @@ class EventBus:
         subscription after its first delivery. Sync handlers run in a worker thread
         unless ``inline=True`` (for handlers that never block).
         """
-        if not isinstance(event, str) or not event:
-            raise ConfigError(
-                f"Invalid event name {event!r}",
-                why="Subscriptions need a non-empty event name or glob pattern.",
-                fix="Pass a string such as 'task.completed' or 'task.*'.",
-            )
-        if not isinstance(owner, str) or not owner:
-            raise ConfigError(
-                f"Invalid subscription owner {owner!r}",
-                why="The owner names the subscriber in failure reports and unsubscribe_all().",
-                fix="Pass a non-empty string, e.g. your component's name.",
-            )
-        if not callable(handler):
-            raise ConfigError(
-                f"Handler for {event!r} is not callable: {handler!r}",
-                fix="Pass a function or coroutine function taking the event data.",
-                context={"owner": owner},
-            )
-        if type(priority) is not int or not 1 <= priority <= 5:
-            raise ConfigError(
-                f"Invalid priority {priority!r} for a handler of {event!r}",
-                why="Priorities are whole numbers from 1 (runs first) to 5 (runs last).",
-                fix="Pass priority=1, 2, 3 (the default), 4 or 5.",
-                context={"owner": owner},
-            )
-        if filter is not None and not callable(filter):
-            raise ConfigError(
-                f"Filter for {event!r} is not callable: {filter!r}",
-                fix="Pass filter=lambda event_name, data: ... returning a bool.",
-                context={"owner": owner},
-            )
+        check_subscription(event, owner, handler, priority, filter)
         handle = SubscriptionHandle(event=event, owner=owner, priority=priority, id=next(self._ids))
         subscription = _Subscription(handle, handler, filter, once, inline)
         if _GLOB_CHARS.isdisjoint(event):
@@ -276,7 +252,7 @@ class EventBus:
                 if on_error is _RAISE or on_error == _RAISE:
                     self._failed += 1
                     raise
-                await self._report(subscription, event, error)
+                await self._report(subscription, event, data, error)
 
     async def _deliver(self, subscription: _Subscription, event: str, data: Any) -> None:
         check = subscription.filter
@@ -324,7 +300,7 @@ class EventBus:
                         failures.append(error)
                         scope.cancel()
                     return
-                await self._report(subscription, event, error)
+                await self._report(subscription, event, data, error)
 
         async with anyio.create_task_group() as group:
             previous: anyio.Event | None = None
@@ -336,7 +312,9 @@ class EventBus:
             self._failed += 1
             raise failures[0]
 
-    async def _report(self, subscription: _Subscription, event: str, error: Exception) -> None:
+    async def _report(
+        self, subscription: _Subscription, event: str, data: Any, error: Exception
+    ) -> None:
         self._failed += 1
         owner = subscription.handle.owner
         if event == HANDLER_FAILED:
@@ -344,9 +322,7 @@ class EventBus:
             logger.error("Handler of %r (owner %r) failed", event, owner, exc_info=error)
             return
         logger.warning("Handler of %r (owner %r) failed: %r", event, owner, error)
-        await self.publish(
-            HANDLER_FAILED, {"event_name": event, "owner": owner, "exception": error}
-        )
+        await self.publish(HANDLER_FAILED, handler_failed(event, data, owner, error))
 
     def wants(self, event: str) -> bool:
         """Whether publishing *event* now would reach at least one handler.
@@ -452,6 +428,60 @@ class EventBus:
             queued=self._queued,
             queue_capacity=self._queue_size,
             queue_high_water=self._high_water,
+        )
+
+
+def handler_failed(event: str, data: Any, owner: str, error: Exception) -> Event:
+    """The ``event.handler.failed`` event for a handler of *event* that raised *error*.
+
+    A bus-only :class:`Event` (``seq`` 0). When the handler failed on a run's event it
+    carries that run's id and step, so a subscriber following one run sees its handlers'
+    failures too; otherwise ``run_id`` is empty.
+    """
+    of_run = isinstance(data, Event)
+    return Event(
+        run_id=data.run_id if of_run else "",
+        seq=0,
+        kind=HANDLER_FAILED,
+        step=data.step if of_run else None,
+        data={"event_name": event, "owner": owner, "exception": error},
+    )
+
+
+def check_subscription(
+    event: object, owner: object, handler: object, priority: object, filter: object
+) -> None:
+    """Raise a :class:`ConfigError` for a bad subscription, before anything is registered."""
+    if not isinstance(event, str) or not event:
+        raise ConfigError(
+            f"Invalid event name {event!r}",
+            why="Subscriptions need a non-empty event name or glob pattern.",
+            fix="Pass a string such as 'task.completed' or 'task.*'.",
+        )
+    if not isinstance(owner, str) or not owner:
+        raise ConfigError(
+            f"Invalid subscription owner {owner!r}",
+            why="The owner names the subscriber in failure reports and unsubscribe_all().",
+            fix="Pass a non-empty string, e.g. your component's name.",
+        )
+    if not callable(handler):
+        raise ConfigError(
+            f"Handler for {event!r} is not callable: {handler!r}",
+            fix="Pass a function or coroutine function taking the event data.",
+            context={"owner": owner},
+        )
+    if type(priority) is not int or not 1 <= priority <= 5:
+        raise ConfigError(
+            f"Invalid priority {priority!r} for a handler of {event!r}",
+            why="Priorities are whole numbers from 1 (runs first) to 5 (runs last).",
+            fix="Pass priority=1, 2, 3 (the default), 4 or 5.",
+            context={"owner": owner},
+        )
+    if filter is not None and not callable(filter):
+        raise ConfigError(
+            f"Filter for {event!r} is not callable: {filter!r}",
+            fix="Pass filter=lambda event_name, data: ... returning a bool.",
+            context={"owner": owner},
         )
 
 
