@@ -9,6 +9,9 @@ Events the kernel emits about runs go through :meth:`EventBus.post`: a bounded, 
 queue drained by one task the kernel owns, so a slow observer never stalls a run and
 every subscriber sees those events in the order they were posted. Everything floe
 publishes, the bus's own ``event.handler.failed`` included, is a :class:`~floe.Event`.
+
+:func:`on` registers handlers for the kernels floe opens on a caller's behalf, for
+synchronous code that never holds a kernel (``wf.run(...)``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -36,7 +40,10 @@ __all__ = [
     "EventBus",
     "Handler",
     "HandlerFilter",
+    "Listener",
     "SubscriptionHandle",
+    "on",
+    "subscribe_listeners",
 ]
 
 Handler = Callable[[Any], Awaitable[object] | object]
@@ -446,6 +453,138 @@ def handler_failed(event: str, data: Any, owner: str, error: Exception) -> Event
         step=data.step if of_run else None,
         data={"event_name": event, "owner": owner, "exception": error},
     )
+
+
+# -- listeners for the kernels floe opens itself ------------------------------------------
+
+
+class Listener:
+    """A handler registered with :func:`on`; :meth:`remove` it, or use it as ``with``.
+
+    It is subscribed to every kernel that floe opens on a caller's behalf (the sync
+    entry points such as ``wf.run(...)``, and ``wf.run_async(...)`` outside a kernel)
+    from the moment it is registered; removing it stops its deliveries at once, in a
+    kernel that is running too.
+    """
+
+    __slots__ = ("_active", "event", "filter", "handler", "inline", "owner", "priority")
+
+    def __init__(
+        self,
+        event: str,
+        handler: Handler,
+        *,
+        priority: int,
+        filter: HandlerFilter | None,
+        inline: bool,
+    ) -> None:
+        self.event = event
+        self.handler = handler
+        self.priority = priority
+        self.filter = filter
+        self.inline = inline
+        self.owner = f"floe.on:{getattr(handler, '__qualname__', None) or type(handler).__name__}"
+        """The subscriptions' owner, as failure reports name it."""
+        self._active = True
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else "removed"
+        return f"<floe listener {self.event!r} {self.owner!r} {state}>"
+
+    @property
+    def active(self) -> bool:
+        """Whether the handler still receives events."""
+        return self._active
+
+    def remove(self) -> bool:
+        """Stop delivering to the handler: True the first time, False after."""
+        return _LISTENERS.remove(self)
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+    def _admits(self, event: str, data: Any) -> bool:
+        # the subscription's filter: a removed listener's subscriptions stay on a running
+        # bus (which belongs to its event loop's thread) but deliver nothing more
+        if not self._active:
+            return False
+        check = self.filter
+        return check is None or bool(check(event, data))
+
+    def subscribe_to(self, bus: EventBus) -> SubscriptionHandle:
+        return bus.subscribe(
+            self.event,
+            self.owner,
+            self.handler,
+            priority=self.priority,
+            filter=self._admits,
+            inline=self.inline,
+        )
+
+
+class _Listeners:
+    """The handlers registered with :func:`on`, shared by every thread of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    def add(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove(self, listener: Listener) -> bool:
+        with self._lock:
+            if listener not in self._listeners:
+                return False
+            self._listeners.remove(listener)
+            listener._active = False
+            return True
+
+    def subscribe_all(self, bus: EventBus) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.subscribe_to(bus)
+
+
+_LISTENERS: Final = _Listeners()
+
+
+def on(
+    event: str,
+    handler: Handler,
+    *,
+    priority: int = 3,
+    filter: HandlerFilter | None = None,
+    inline: bool = False,
+) -> Listener:
+    """Call *handler* with every matching event of the kernels floe opens for you.
+
+    For synchronous code, which has no kernel of its own to subscribe to: a kernel that
+    ``wf.run(...)``, ``floe.run_sync(...)`` or any entry point opens because none is
+    running gets this handler, subscribed as with :meth:`EventBus.subscribe` (*event* a
+    name or glob, *priority* 1 to 5, *filter(event_name, data)*, *inline*). A kernel you
+    open yourself does not: subscribe to its ``kernel.bus``. Thread-safe; returns a
+    :class:`Listener` to :meth:`~Listener.remove` (or use ``with floe.on(...):``).
+    """
+    check_subscription(event, "floe.on", handler, priority, filter)
+    if not isinstance(inline, bool):
+        raise ConfigError(
+            f"Invalid inline={inline!r} for floe.on()",
+            fix="Pass inline=True (run a sync handler on the event loop) or False.",
+        )
+    listener = Listener(event, handler, priority=priority, filter=filter, inline=inline)
+    _LISTENERS.add(listener)
+    return listener
+
+
+def subscribe_listeners(bus: EventBus) -> None:
+    """Subscribe the handlers registered with :func:`on` to *bus* (of a kernel floe opens)."""
+    _LISTENERS.subscribe_all(bus)
 
 
 def check_subscription(
