@@ -28,7 +28,7 @@ import attrs
 
 from ._errors import FloeError
 from ._journal import Journal, ReplayIndex
-from ._logging import bind_log_context, correlation_var
+from ._logging import bind_log_context, correlation_var, set_correlation_source
 from ._models import Event, Run, utcnow
 
 if TYPE_CHECKING:
@@ -205,7 +205,6 @@ class RunState:
 
 
 _run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
-_log_step = correlation_var("step")
 _log_correlation = correlation_var("correlation_id")
 _scope: ContextVar[Scope | None] = ContextVar("floe_scope", default=None)
 _worker: ContextVar[bool] = ContextVar("floe_worker_thread", default=False)
@@ -231,6 +230,16 @@ def current_scope_key() -> str:
     """The step key of the code running now: ``""`` in a workflow body or outside a run."""
     scope = _scope.get()
     return "" if scope is None else scope.key
+
+
+def _step_of_the_record() -> str | None:
+    scope = _scope.get()
+    return scope.key or None if scope is not None else None
+
+
+# a log record's step is the key of the step running where it is logged, read when it
+# is logged: binding it for every step would cost the step path more than any record
+set_correlation_source("step", _step_of_the_record)
 
 
 def allocate_step(state: RunState, name: str) -> tuple[str, str]:
@@ -271,7 +280,7 @@ class step_scope:
     A class rather than a generator context manager: it wraps every step.
     """
 
-    __slots__ = ("_log_token", "_run_token", "_scope", "_scope_token", "_state")
+    __slots__ = ("_run_token", "_scope", "_scope_token", "_state")
 
     def __init__(self, state: RunState, scope: Scope) -> None:
         self._state = state
@@ -280,12 +289,8 @@ class step_scope:
     def __enter__(self) -> None:
         self._run_token = _run.set(self._state)
         self._scope_token = _scope.set(self._scope)
-        # log records inside carry the step's key (a context variable: worker threads
-        # of sync tasks copy it)
-        self._log_token = _log_step.set(self._scope.key or None)
 
     def __exit__(self, *exc_info: object) -> None:
-        _log_step.reset(self._log_token)
         _scope.reset(self._scope_token)
         _run.reset(self._run_token)
 

@@ -377,3 +377,42 @@ async def test_steps_are_logged_at_debug_on_the_workflows_logger(
     assert messages[3] == "attempt 1 failed (ConnectionError('try again')); retrying in 0 s"
     assert messages[4] == "started: task 'flaky_once', attempt 2"
     assert messages[5].startswith("completed in ")
+
+
+@pytest.mark.anyio
+async def test_a_source_fills_a_field_that_nothing_binds(
+    floe_kernel_factory: KernelFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hook the workflow runtime fills ``step`` with, open to any programming model."""
+    from contextvars import ContextVar
+
+    from floe._logging import correlation_var, current_log_context, set_correlation_source
+
+    handling: ContextVar[str | None] = ContextVar("handling", default=None)
+    set_correlation_source("component", handling.get)
+    try:
+        async with floe_kernel_factory(log_format="json", log_level="INFO"):
+            app_logger.info("nothing set")
+            handling.set("door")
+            app_logger.info("from the source")
+            await anyio.to_thread.run_sync(app_logger.info, "in a worker thread")
+            with floe.bind_log_context(component="bound"):
+                app_logger.info("bound wins")
+                assert current_log_context()["component"] == "bound"
+            token = correlation_var("component").set("set directly")
+            app_logger.info("the variable wins")
+            correlation_var("component").reset(token)
+    finally:
+        set_correlation_source("component", None)
+    assert current_log_context()["component"] is None
+    records = json_records(capsys.readouterr().err)
+    assert [(r["message"], r["component"]) for r in records] == [
+        ("nothing set", None),
+        ("from the source", "door"),
+        ("in a worker thread", "door"),
+        ("bound wins", "bound"),
+        ("the variable wins", "set directly"),
+    ]
+    for helper in (correlation_var, lambda name: set_correlation_source(name, None)):
+        with pytest.raises(KeyError, match="unknown correlation field 'user'"):
+            helper("user")
