@@ -397,8 +397,8 @@ async def run_step(
                 break
             wake = utcnow() + timedelta(seconds=delay)
             if debug:
-                message = "Step %s attempt %d failed (%r); retrying in %.3g s"
-                _debug(message, key, task, attempt, attempt, error, delay)
+                message = "Step %s attempt %d failed (%s); retrying in %.3g s"
+                _debug(message, key, task, attempt, attempt, _shown(state, error), delay)
             await state.journal.write(
                 [
                     (
@@ -445,7 +445,8 @@ async def run_step(
         )
         state.executed.append(key)
         if debug:
-            _debug("Step %s failed (%r); its fallback answered", key, task, attempt, failure)
+            shown = _shown(state, failure)
+            _debug("Step %s failed (%s); its fallback answered", key, task, attempt, shown)
         return _decode(task, encoded)
 
     assert failure is not None  # the loop ends with a failure or returns
@@ -476,8 +477,8 @@ async def run_step(
     await state.journal.write(events, published=[started])
     state.executed.append(key)
     if debug:
-        message = "Step %s failed after %d attempt(s), %.1f ms: %r"
-        _debug(message, key, task, attempt, attempt, _ms_since(began), failure)
+        message = "Step %s failed after %d attempt(s), %.1f ms: %s"
+        _debug(message, key, task, attempt, attempt, _ms_since(began), _shown(state, failure))
     if options.raise_on_error:
         raise failure
     return None
@@ -490,6 +491,12 @@ def _debug(message: str, key: str, task: Task[Any, Any], attempt: int, *args: An
 
 def _ms_since(began: float) -> float:
     return (time.monotonic() - began) * 1000
+
+
+def _shown(state: RunState, error: BaseException) -> str:
+    """``repr(error)`` for a log record, the run's secrets masked as in its journal."""
+    shown = repr(error)
+    return shown if state.secrets is None else state.secrets.redact_text(shown)
 
 
 async def _secrets_of(state: RunState, task: Task[Any, Any]) -> Secrets:

@@ -416,3 +416,32 @@ async def test_a_source_fills_a_field_that_nothing_binds(
     for helper in (correlation_var, lambda name: set_correlation_source(name, None)):
         with pytest.raises(KeyError, match="unknown correlation field 'user'"):
             helper("user")
+
+
+@floe.task(secrets=["api_key"], retries=1, raise_on_error=False)
+def rejected(secrets: floe.Secrets) -> None:
+    raise PermissionError(f"rejected {secrets.reveal('api_key')}")
+
+
+@floe.workflow
+async def with_a_secret() -> None:
+    await rejected()
+
+
+@pytest.mark.anyio
+async def test_step_records_mask_the_runs_secrets(
+    floe_kernel_factory: KernelFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SECRET_API_KEY", "s3cr3t-value")
+    async with floe_kernel_factory(log_format="json", log_level="DEBUG", secrets="env://SECRET_"):
+        await with_a_secret.run_async()
+    err = capsys.readouterr().err
+    messages = [r["message"] for r in json_records(err, "floe.workflows")]
+    assert "s3cr3t-value" not in err
+    assert [m for m in messages if "rejected ***" in m] == [
+        "Step rejected#1 attempt 1 failed (PermissionError('rejected ***')); retrying in 0 s",
+        messages[-1],
+    ]
+    assert messages[-1].startswith("Step rejected#1 failed after 2 attempt(s), ")
