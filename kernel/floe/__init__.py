@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._artifacts import Artifact, Result, add_artifact, add_result
-    from ._bus import BusStatistics, EventBus, SubscriptionHandle
+    from ._bus import BusStatistics, EventBus, Listener, SubscriptionHandle, on
     from ._components import Component, Engine
     from ._compose import parallel, pipeline
     from ._config import ComponentConfig, load_config, load_rules, register_config_states
@@ -101,6 +101,7 @@ __all__ = [
     "ImportPathError",
     "InjectionContext",
     "Kernel",
+    "Listener",
     "MemoryStore",
     "Message",
     "NonDeterminismError",
@@ -157,6 +158,7 @@ __all__ = [
     "load_settings",
     "load_snapshot",
     "now",
+    "on",
     "open_kernel",
     "parallel",
     "pause",
@@ -205,6 +207,7 @@ _EXPORTS: dict[str, str] = {
     "ImportPathError": "_errors",
     "InjectionContext": "_inject",
     "Kernel": "_kernel",
+    "Listener": "_bus",
     "MemoryStore": "_memory",
     "Message": "_state_machine",
     "NonDeterminismError": "_errors",
@@ -261,6 +264,7 @@ _EXPORTS: dict[str, str] = {
     "load_settings": "_settings",
     "load_snapshot": "_snapshots",
     "now": "_determinism",
+    "on": "_bus",
     "open_kernel": "_kernel",
     "parallel": "_compose",
     "pause": "_control",

@@ -7,7 +7,11 @@ and either reports failures as ``event.handler.failed`` or raises the first one.
 
 Events the kernel emits about runs go through :meth:`EventBus.post`: a bounded, lossless
 queue drained by one task the kernel owns, so a slow observer never stalls a run and
-every subscriber sees those events in the order they were posted.
+every subscriber sees those events in the order they were posted. Everything floe
+publishes, the bus's own ``event.handler.failed`` included, is a :class:`~floe.Event`.
+
+:func:`on` registers handlers for the kernels floe opens on a caller's behalf, for
+synchronous code that never holds a kernel (``wf.run(...)``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -27,11 +32,19 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-    from ._models import Event
-
 from ._errors import ConfigError, FloeError
+from ._models import Event
 
-__all__ = ["BusStatistics", "EventBus", "Handler", "HandlerFilter", "SubscriptionHandle"]
+__all__ = [
+    "BusStatistics",
+    "EventBus",
+    "Handler",
+    "HandlerFilter",
+    "Listener",
+    "SubscriptionHandle",
+    "on",
+    "subscribe_listeners",
+]
 
 Handler = Callable[[Any], Awaitable[object] | object]
 """A bus handler: ``handler(data)``, sync or async."""
@@ -149,37 +162,7 @@ class EventBus:
         subscription after its first delivery. Sync handlers run in a worker thread
         unless ``inline=True`` (for handlers that never block).
         """
-        if not isinstance(event, str) or not event:
-            raise ConfigError(
-                f"Invalid event name {event!r}",
-                why="Subscriptions need a non-empty event name or glob pattern.",
-                fix="Pass a string such as 'task.completed' or 'task.*'.",
-            )
-        if not isinstance(owner, str) or not owner:
-            raise ConfigError(
-                f"Invalid subscription owner {owner!r}",
-                why="The owner names the subscriber in failure reports and unsubscribe_all().",
-                fix="Pass a non-empty string, e.g. your component's name.",
-            )
-        if not callable(handler):
-            raise ConfigError(
-                f"Handler for {event!r} is not callable: {handler!r}",
-                fix="Pass a function or coroutine function taking the event data.",
-                context={"owner": owner},
-            )
-        if type(priority) is not int or not 1 <= priority <= 5:
-            raise ConfigError(
-                f"Invalid priority {priority!r} for a handler of {event!r}",
-                why="Priorities are whole numbers from 1 (runs first) to 5 (runs last).",
-                fix="Pass priority=1, 2, 3 (the default), 4 or 5.",
-                context={"owner": owner},
-            )
-        if filter is not None and not callable(filter):
-            raise ConfigError(
-                f"Filter for {event!r} is not callable: {filter!r}",
-                fix="Pass filter=lambda event_name, data: ... returning a bool.",
-                context={"owner": owner},
-            )
+        check_subscription(event, owner, handler, priority, filter)
         handle = SubscriptionHandle(event=event, owner=owner, priority=priority, id=next(self._ids))
         subscription = _Subscription(handle, handler, filter, once, inline)
         if _GLOB_CHARS.isdisjoint(event):
@@ -276,7 +259,7 @@ class EventBus:
                 if on_error is _RAISE or on_error == _RAISE:
                     self._failed += 1
                     raise
-                await self._report(subscription, event, error)
+                await self._report(subscription, event, data, error)
 
     async def _deliver(self, subscription: _Subscription, event: str, data: Any) -> None:
         check = subscription.filter
@@ -324,7 +307,7 @@ class EventBus:
                         failures.append(error)
                         scope.cancel()
                     return
-                await self._report(subscription, event, error)
+                await self._report(subscription, event, data, error)
 
         async with anyio.create_task_group() as group:
             previous: anyio.Event | None = None
@@ -336,7 +319,9 @@ class EventBus:
             self._failed += 1
             raise failures[0]
 
-    async def _report(self, subscription: _Subscription, event: str, error: Exception) -> None:
+    async def _report(
+        self, subscription: _Subscription, event: str, data: Any, error: Exception
+    ) -> None:
         self._failed += 1
         owner = subscription.handle.owner
         if event == HANDLER_FAILED:
@@ -344,9 +329,7 @@ class EventBus:
             logger.error("Handler of %r (owner %r) failed", event, owner, exc_info=error)
             return
         logger.warning("Handler of %r (owner %r) failed: %r", event, owner, error)
-        await self.publish(
-            HANDLER_FAILED, {"event_name": event, "owner": owner, "exception": error}
-        )
+        await self.publish(HANDLER_FAILED, handler_failed(event, data, owner, error))
 
     def wants(self, event: str) -> bool:
         """Whether publishing *event* now would reach at least one handler.
@@ -452,6 +435,192 @@ class EventBus:
             queued=self._queued,
             queue_capacity=self._queue_size,
             queue_high_water=self._high_water,
+        )
+
+
+def handler_failed(event: str, data: Any, owner: str, error: Exception) -> Event:
+    """The ``event.handler.failed`` event for a handler of *event* that raised *error*.
+
+    A bus-only :class:`Event` (``seq`` 0). When the handler failed on a run's event it
+    carries that run's id and step, so a subscriber following one run sees its handlers'
+    failures too; otherwise ``run_id`` is empty.
+    """
+    of_run = isinstance(data, Event)
+    return Event(
+        run_id=data.run_id if of_run else "",
+        seq=0,
+        kind=HANDLER_FAILED,
+        step=data.step if of_run else None,
+        data={"event_name": event, "owner": owner, "exception": error},
+    )
+
+
+# -- listeners for the kernels floe opens itself ------------------------------------------
+
+
+class Listener:
+    """A handler registered with :func:`on`; :meth:`remove` it, or use it as ``with``.
+
+    It is subscribed to every kernel that floe opens on a caller's behalf (the sync
+    entry points such as ``wf.run(...)``, and ``wf.run_async(...)`` outside a kernel)
+    from the moment it is registered; removing it stops its deliveries at once, in a
+    kernel that is running too.
+    """
+
+    __slots__ = ("_active", "event", "filter", "handler", "inline", "owner", "priority")
+
+    def __init__(
+        self,
+        event: str,
+        handler: Handler,
+        *,
+        priority: int,
+        filter: HandlerFilter | None,
+        inline: bool,
+    ) -> None:
+        self.event = event
+        self.handler = handler
+        self.priority = priority
+        self.filter = filter
+        self.inline = inline
+        self.owner = f"floe.on:{getattr(handler, '__qualname__', None) or type(handler).__name__}"
+        """The subscriptions' owner, as failure reports name it."""
+        self._active = True
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else "removed"
+        return f"<floe listener {self.event!r} {self.owner!r} {state}>"
+
+    @property
+    def active(self) -> bool:
+        """Whether the handler still receives events."""
+        return self._active
+
+    def remove(self) -> bool:
+        """Stop delivering to the handler: True the first time, False after."""
+        return _LISTENERS.remove(self)
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+    def _admits(self, event: str, data: Any) -> bool:
+        # the subscription's filter: a removed listener's subscriptions stay on a running
+        # bus (which belongs to its event loop's thread) but deliver nothing more
+        if not self._active:
+            return False
+        check = self.filter
+        return check is None or bool(check(event, data))
+
+    def subscribe_to(self, bus: EventBus) -> SubscriptionHandle:
+        return bus.subscribe(
+            self.event,
+            self.owner,
+            self.handler,
+            priority=self.priority,
+            filter=self._admits,
+            inline=self.inline,
+        )
+
+
+class _Listeners:
+    """The handlers registered with :func:`on`, shared by every thread of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    def add(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove(self, listener: Listener) -> bool:
+        with self._lock:
+            if listener not in self._listeners:
+                return False
+            self._listeners.remove(listener)
+            listener._active = False
+            return True
+
+    def subscribe_all(self, bus: EventBus) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.subscribe_to(bus)
+
+
+_LISTENERS: Final = _Listeners()
+
+
+def on(
+    event: str,
+    handler: Handler,
+    *,
+    priority: int = 3,
+    filter: HandlerFilter | None = None,
+    inline: bool = False,
+) -> Listener:
+    """Call *handler* with every matching event of the kernels floe opens for you.
+
+    For synchronous code, which has no kernel of its own to subscribe to: a kernel that
+    ``wf.run(...)``, ``floe.run_sync(...)`` or any entry point opens because none is
+    running gets this handler, subscribed as with :meth:`EventBus.subscribe` (*event* a
+    name or glob, *priority* 1 to 5, *filter(event_name, data)*, *inline*). A kernel you
+    open yourself does not: subscribe to its ``kernel.bus``. Thread-safe; returns a
+    :class:`Listener` to :meth:`~Listener.remove` (or use ``with floe.on(...):``).
+    """
+    check_subscription(event, "floe.on", handler, priority, filter)
+    if not isinstance(inline, bool):
+        raise ConfigError(
+            f"Invalid inline={inline!r} for floe.on()",
+            fix="Pass inline=True (run a sync handler on the event loop) or False.",
+        )
+    listener = Listener(event, handler, priority=priority, filter=filter, inline=inline)
+    _LISTENERS.add(listener)
+    return listener
+
+
+def subscribe_listeners(bus: EventBus) -> None:
+    """Subscribe the handlers registered with :func:`on` to *bus* (of a kernel floe opens)."""
+    _LISTENERS.subscribe_all(bus)
+
+
+def check_subscription(
+    event: object, owner: object, handler: object, priority: object, filter: object
+) -> None:
+    """Raise a :class:`ConfigError` for a bad subscription, before anything is registered."""
+    if not isinstance(event, str) or not event:
+        raise ConfigError(
+            f"Invalid event name {event!r}",
+            why="Subscriptions need a non-empty event name or glob pattern.",
+            fix="Pass a string such as 'task.completed' or 'task.*'.",
+        )
+    if not isinstance(owner, str) or not owner:
+        raise ConfigError(
+            f"Invalid subscription owner {owner!r}",
+            why="The owner names the subscriber in failure reports and unsubscribe_all().",
+            fix="Pass a non-empty string, e.g. your component's name.",
+        )
+    if not callable(handler):
+        raise ConfigError(
+            f"Handler for {event!r} is not callable: {handler!r}",
+            fix="Pass a function or coroutine function taking the event data.",
+            context={"owner": owner},
+        )
+    if type(priority) is not int or not 1 <= priority <= 5:
+        raise ConfigError(
+            f"Invalid priority {priority!r} for a handler of {event!r}",
+            why="Priorities are whole numbers from 1 (runs first) to 5 (runs last).",
+            fix="Pass priority=1, 2, 3 (the default), 4 or 5.",
+            context={"owner": owner},
+        )
+    if filter is not None and not callable(filter):
+        raise ConfigError(
+            f"Filter for {event!r} is not callable: {filter!r}",
+            fix="Pass filter=lambda event_name, data: ... returning a bool.",
+            context={"owner": owner},
         )
 
 

@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from . import hookspecs
 from ._builtin import KERNEL_PLUGINS
-from ._bus import EventBus
+from ._bus import EventBus, subscribe_listeners
 from ._errors import FloeError
 from ._hooks import Hooks
 from ._logging import CorrelationFilter
@@ -28,7 +28,7 @@ from ._settings import Settings, level_number, load_settings
 from ._states import StateRegistry
 from ._store import Store
 
-__all__ = ["Kernel", "Service", "current_kernel", "open_kernel"]
+__all__ = ["Kernel", "Service", "current_kernel", "open_call_kernel", "open_kernel"]
 
 Service = Callable[..., Awaitable[None]]
 """``async def service(*, task_status)``: a background service the kernel runs."""
@@ -319,5 +319,16 @@ async def kernel_for_call() -> AsyncIterator[Kernel]:
     if kernel is not None:
         yield kernel
         return
-    async with open_kernel() as opened:
+    async with open_call_kernel() as opened:
         yield opened
+
+
+def open_call_kernel(settings: Settings | None = None) -> Kernel:
+    """A kernel floe opens on a caller's behalf (default: settings from every source).
+
+    Its bus has the handlers registered with ``floe.on`` subscribed already, so they
+    see everything from the kernel's start.
+    """
+    kernel = open_kernel(settings)
+    subscribe_listeners(kernel.bus)
+    return kernel

@@ -29,6 +29,7 @@ import attrs
 
 from ._errors import FloeError
 from ._journal import Journal, ReplayIndex
+from ._logging import bind_log_context, correlation_var, set_correlation_source
 from ._models import Event, Run, utcnow
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class RunState:
 
 
 _run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
+_log_correlation = correlation_var("correlation_id")
 _scope: ContextVar[Scope | None] = ContextVar("floe_scope", default=None)
 _worker: ContextVar[bool] = ContextVar("floe_worker_thread", default=False)
 
@@ -235,6 +237,16 @@ def current_scope_key() -> str:
     return "" if scope is None else scope.key
 
 
+def _step_of_the_record() -> str | None:
+    scope = _scope.get()
+    return scope.key or None if scope is not None else None
+
+
+# a log record's step is the key of the step running where it is logged, read when it
+# is logged: binding it for every step would cost the step path more than any record
+set_correlation_source("step", _step_of_the_record)
+
+
 def allocate_step(state: RunState, name: str) -> tuple[str, str]:
     """The step key and position of the next call of *name* in the current scope."""
     state.steps_called += 1
@@ -248,11 +260,20 @@ def in_worker_thread() -> bool:
 
 @contextmanager
 def run_scope(state: RunState) -> Iterator[None]:
-    """Make *state* the current run, with a fresh root scope."""
+    """Make *state* the current run, with a fresh root scope.
+
+    Log records inside carry the run's id and no step (a child run's body is not its
+    parent's step); the correlation id, unless one is bound already (a request's, or
+    the parent run's), is the run's id, so a run and its child runs share one.
+    """
     run_token = _run.set(state)
     scope_token = _scope.set(Scope())
+    fields: dict[str, str | None] = {"run_id": state.run_id, "step": None}
+    if _log_correlation.get() is None:
+        fields["correlation_id"] = state.run_id
     try:
-        yield
+        with bind_log_context(**fields):
+            yield
     finally:
         _scope.reset(scope_token)
         _run.reset(run_token)

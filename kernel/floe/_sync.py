@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ._backends import BACKENDS, check_backend
-from ._kernel import Kernel, current_kernel, open_kernel
+from ._kernel import Kernel, current_kernel, open_call_kernel
 from ._settings import Settings, load_settings
 
 __all__ = ["recorded_backend", "run_sync"]
@@ -42,10 +42,11 @@ def run_sync(
     """Run ``await function(*args)`` inside a kernel, from synchronous code.
 
     The kernel is *kernel* if given, else one built from *settings* (default: read
-    from every source) and closed afterwards. The event loop is *backend* (``"trio"`` or
-    ``"asyncio"``: a workflow's :attr:`~floe.Workflow.backend`), by default the settings'
-    ``backend``. When this thread already runs an event loop (Jupyter, an async host),
-    the call runs in a worker thread with a loop of its own.
+    from every source), with the ``floe.on`` listeners subscribed, and closed
+    afterwards. The event loop is *backend* (``"trio"`` or ``"asyncio"``: a workflow's
+    :attr:`~floe.Workflow.backend`), by default the settings' ``backend``. When this
+    thread already runs an event loop (Jupyter, an async host), the call runs in a worker
+    thread with a loop of its own.
     """
     if kernel is not None:
         settings = kernel.settings
@@ -55,7 +56,7 @@ def run_sync(
     loop = backend or settings.backend
 
     async def main() -> T:
-        active = kernel if kernel is not None else open_kernel(settings)
+        active = kernel if kernel is not None else open_call_kernel(settings)
         async with active:
             return await function(*args)
 

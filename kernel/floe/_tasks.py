@@ -13,8 +13,10 @@ import functools
 import hashlib
 import importlib
 import inspect
+import logging
 import math
 import string
+import time
 import typing
 from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import timedelta
@@ -59,6 +61,9 @@ __all__ = ["Recorded", "Task", "TaskFailedError", "TaskOptions", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+logger = logging.getLogger("floe.workflows")
+"""Steps starting, retrying and ending, at DEBUG (checked first: the step path is hot)."""
 
 
 class TaskFailedError(FloeError, RuntimeError):
@@ -383,10 +388,13 @@ async def run_step(
         await stop_for_cancel(state)
     where = f"task {task.name!r}"
     options = task.options
+    debug = logger.isEnabledFor(logging.DEBUG)
     cache_key = _cache_key(task, args, kwargs) if options.cache else None
     if cache_key is not None:
         entry = await state.kernel.store.get_cached(cache_key)
         if entry is not None:
+            if debug:
+                _debug("Step %s answered from the cache", key, task, 1)
             await state.journal.write(
                 [
                     ("task.cache_hit", key, {"task": task.name, "position": position}),
@@ -400,6 +408,10 @@ async def run_step(
     attempt = len(retried) + 1
     if retried:
         # a crash during a backoff wait: the next attempt starts when it was due
+        if debug:
+            _debug(
+                "Step %s resumes at attempt %d when its backoff ends", key, task, attempt, attempt
+            )
         await sleep_until(retried[-1].data.get("wake_at"))
     started = (
         "task.started",
@@ -430,7 +442,10 @@ async def run_step(
             failure = error
     names = unfilled(task._parameters, args, kwargs)
     task_data: dict[str, Any] = {}
+    began = time.monotonic() if debug else 0.0
     while failure is None:
+        if debug:
+            _debug("Step %s started: task %r, attempt %d", key, task, attempt, task.name, attempt)
         try:
             call_kwargs = kwargs
             if names:
@@ -456,6 +471,9 @@ async def run_step(
                 failure = error
                 break
             wake = utcnow() + timedelta(seconds=delay)
+            if debug:
+                message = "Step %s attempt %d failed (%s); retrying in %.3g s"
+                _debug(message, key, task, attempt, attempt, _shown(state, error), delay)
             await state.journal.write(
                 [
                     (
@@ -486,6 +504,8 @@ async def run_step(
             [("task.completed", key, _completed(task, position, encoded))], published=[started]
         )
         state.executed.append(key)
+        if debug:
+            _debug("Step %s completed in %.1f ms", key, task, attempt, _ms_since(began))
         return _decode(task, encoded)
 
     if options.fallback is not None:
@@ -499,6 +519,9 @@ async def run_step(
             published=[started],
         )
         state.executed.append(key)
+        if debug:
+            shown = _shown(state, failure)
+            _debug("Step %s failed (%s); its fallback answered", key, task, attempt, shown)
         return _decode(task, encoded)
 
     assert failure is not None  # the loop ends with a failure or returns
@@ -528,9 +551,27 @@ async def run_step(
         )
     await state.journal.write(events, published=[started])
     state.executed.append(key)
+    if debug:
+        message = "Step %s failed after %d attempt(s), %.1f ms: %s"
+        _debug(message, key, task, attempt, attempt, _ms_since(began), _shown(state, failure))
     if options.raise_on_error:
         raise failure
     return None
+
+
+def _debug(message: str, key: str, task: Task[Any, Any], attempt: int, *args: Any) -> None:
+    """A DEBUG record about the step *key*; the step's task and attempt as extra fields."""
+    logger.debug(message, key, *args, extra={"step": key, "task": task.name, "attempt": attempt})
+
+
+def _ms_since(began: float) -> float:
+    return (time.monotonic() - began) * 1000
+
+
+def _shown(state: RunState, error: BaseException) -> str:
+    """``repr(error)`` for a log record, the run's secrets masked as in its journal."""
+    shown = repr(error)
+    return shown if state.secrets is None else state.secrets.redact_text(shown)
 
 
 async def _secrets_of(state: RunState, task: Task[Any, Any]) -> Secrets:

@@ -10,8 +10,10 @@ lines to that file instead::
     [tool.floe.logging]
     file = ".floe/floe.log"
 
-The correlation fields come from :func:`floe.bind_log_context`, through the filter the
-kernel adds to every handler this plugin returns.
+The correlation fields come from :func:`floe.bind_log_context` and from what the
+programming models bind for the code they run (a workflow run its ``run_id`` and
+``correlation_id``, a step its ``step``), through the filter the kernel adds to every
+handler this plugin returns. Steps are logged at DEBUG on ``floe.workflows``.
 """
 
 from __future__ import annotations

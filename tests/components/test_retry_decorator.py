@@ -304,7 +304,9 @@ async def test_a_retried_handler_on_the_bus(
         await bus.publish("order.placed", "#1")
     assert sorted(delivered) == ["async #1", "sync #1"]
     assert (async_flaky.calls, sync_flaky.calls) == (3, 3)
-    assert [(f["owner"], type(f["exception"])) for f in failures] == [("hopeless", ConnectionError)]
+    assert [(f.data["owner"], type(f.data["exception"])) for f in failures] == [
+        ("hopeless", ConnectionError)
+    ]
 
 
 # -- the kernel's retry policy ----------------------------------------------------------

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 import floe
 import floe._logging
 from floe import ConfigError, EventBus
+from floe.graph import ErrorHandler, ErrorStrategy, Flow, Routine
 
 pytestmark = pytest.mark.anyio
 
@@ -196,7 +199,7 @@ async def test_async_callable_objects_are_awaited() -> None:
 async def test_continue_mode_reports_failures_and_goes_on() -> None:
     bus = EventBus()
     log: list[Any] = []
-    failures: list[dict[str, Any]] = []
+    failures: list[floe.Event] = []
 
     async def broken(data: Any) -> None:
         raise ValueError("boom")
@@ -206,16 +209,23 @@ async def test_continue_mode_reports_failures_and_goes_on() -> None:
     bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
     await bus.publish("e", 1)
     assert log == [("after", 1)]
-    assert len(failures) == 1
-    assert failures[0]["event_name"] == "e"
-    assert failures[0]["owner"] == "breaker"
-    assert isinstance(failures[0]["exception"], ValueError)
+    (failure,) = failures
+    assert isinstance(failure, floe.Event)
+    assert (failure.kind, failure.seq, failure.run_id, failure.step) == (
+        "event.handler.failed",
+        0,
+        "",
+        None,
+    )
+    assert failure.data["event_name"] == "e"
+    assert failure.data["owner"] == "breaker"
+    assert isinstance(failure.data["exception"], ValueError)
     assert bus.statistics().failed == 1
 
 
 async def test_failing_filter_counts_as_failing_handler() -> None:
     bus = EventBus()
-    failures: list[dict[str, Any]] = []
+    failures: list[floe.Event] = []
     log: list[Any] = []
 
     def bad_filter(name: str, data: Any) -> bool:
@@ -225,7 +235,7 @@ async def test_failing_filter_counts_as_failing_handler() -> None:
     bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
     await bus.publish("e")
     assert log == []
-    assert [f["owner"] for f in failures] == ["filtered"]
+    assert [f.data["owner"] for f in failures] == ["filtered"]
     with pytest.raises(KeyError):
         await bus.publish("e", on_error="raise")
 
@@ -309,7 +319,7 @@ async def test_concurrent_raise_cancels_the_rest_and_raises() -> None:
 
 async def test_concurrent_continue_reports_every_failure() -> None:
     bus = EventBus()
-    failures: list[dict[str, Any]] = []
+    failures: list[floe.Event] = []
 
     async def broken(data: Any) -> None:
         raise ValueError("x")
@@ -318,7 +328,7 @@ async def test_concurrent_continue_reports_every_failure() -> None:
         bus.subscribe("e", owner, broken)
     bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
     await bus.publish("e", delivery="concurrent")
-    assert sorted(f["owner"] for f in failures) == ["a", "b", "c"]
+    assert sorted(f.data["owner"] for f in failures) == ["a", "b", "c"]
 
 
 async def test_cancellation_is_never_swallowed() -> None:
@@ -461,3 +471,114 @@ async def test_threaded_sync_handlers_see_the_publishers_context() -> None:
     with floe.bind_log_context(run_id="r-7"):
         await bus.publish("e")
     assert seen[0]["run_id"] == "r-7"
+
+
+# -- every event floe publishes is a floe.Event -------------------------------------------
+
+EVENTS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "events.md"
+
+
+def documented_kinds() -> set[str]:
+    """The event names of the catalogue's tables in the event reference."""
+    catalogue = EVENTS_PAGE.read_text(encoding="utf-8").split("## Event catalogue")[1]
+    catalogue = catalogue.split("## Bus semantics")[0]
+    return set(re.findall(r"^\| `([a-z_.]+)` \|", catalogue, flags=re.MULTILINE))
+
+
+@floe.task(cache=True)
+async def cached(n: int) -> int:
+    return n
+
+
+@floe.task(retries=1, fallback=lambda: "fallback")
+async def always_fails() -> str:
+    raise ConnectionError("down")
+
+
+@floe.task(raise_on_error=False, rollback=lambda: None)
+async def fails_and_rolls_back() -> None:
+    raise KeyError("gone")
+
+
+@floe.workflow(capture_output=True)
+async def every_step_kind() -> str:
+    await cached(1)
+    await cached(1)
+    await always_fails()
+    await fails_and_rolls_back()
+    await floe.sleep(0)
+    floe.add_artifact("report", {"ok": True})
+    floe.add_result("answer", "forty-two")
+    print("a line of output")
+    return str(await floe.pause("approval"))
+
+
+@floe.workflow
+async def fails() -> None:
+    raise RuntimeError("body failed")
+
+
+class Source(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_event("out", ["value"])
+
+    def __call__(self) -> None:
+        self.emit("out", value=1)
+
+
+class Broken(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, value: int) -> None:
+        raise ValueError("cannot take it")
+
+
+async def publish_every_kind(kernel: floe.Kernel) -> None:
+    """Make the kernel publish each kind of event of the catalogue at least once."""
+    paused = await every_step_kind.run_async(run_id="every-kind")
+    assert paused.paused
+    assert (await floe.resume("every-kind", "yes")).output == "yes"
+    await fails.run_async()
+    cancelled = await every_step_kind.run_async(run_id="cancelled")
+    await floe.cancel(cancelled.run_id)
+
+    engine = floe.Engine(kernel)
+    component = engine.register(floe.Component("door"))
+    await component.handle_message("start")
+    component.add_rule({"limit": 1})
+    await engine.flush()
+
+    flow = Flow("broken-flow")
+    flow.add_routine(Source(), "source")
+    broken = Broken()
+    broken.set_error_handler(ErrorHandler(ErrorStrategy.RETRY, max_retries=1, retry_delay=0))
+    flow.add_routine(broken, "broken")
+    flow.connect("source", "out", "broken", "input")
+    await flow.execute_async("source")
+
+
+@pytest.mark.parametrize("store", ["memory://", "sqlite:///{tmp}/floe.db"])
+async def test_a_star_subscriber_receives_only_events(
+    floe_kernel_factory: Callable[..., floe.Kernel], tmp_path: Path, store: str
+) -> None:
+    received: list[Any] = []
+
+    def failing(event: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    async with floe_kernel_factory(store=store.format(tmp=tmp_path)) as kernel:
+        kernel.bus.subscribe("*", "everything", received.append, inline=True)
+        kernel.bus.subscribe("run.started", "broken", failing, inline=True)
+        await publish_every_kind(kernel)
+    assert all(isinstance(event, floe.Event) for event in received), {
+        type(event).__name__ for event in received
+    }
+    kinds = {event.kind for event in received}
+    assert documented_kinds() <= kinds, documented_kinds() - kinds
+    failures = [event for event in received if event.kind == "event.handler.failed"]
+    assert {event.data["owner"] for event in failures} == {"broken"}
+    # a handler that failed on a run's event: the report belongs to that run
+    assert "every-kind" in {event.run_id for event in failures}

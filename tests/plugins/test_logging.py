@@ -249,3 +249,199 @@ def test_off_means_no_handlers(floe_kernel_factory: KernelFactory) -> None:
     (handler,) = console.hooks.log_handlers(console.settings)
     assert isinstance(handler, logging.StreamHandler)
     handler.close()
+
+
+# -- correlation fields inside workflows -----------------------------------------------
+
+app_logger = logging.getLogger("floe.tests.app")
+
+
+@floe.task
+async def async_step(n: int) -> int:
+    app_logger.info("async task %d", n)
+    return n
+
+
+@floe.task
+def sync_step(n: int) -> int:
+    # a worker thread of the event loop's: the fields follow into it
+    app_logger.info("sync task %d", n)
+    return n
+
+
+@floe.workflow
+def sync_child(n: int) -> int:
+    app_logger.info("sync child body")
+    return sync_step(n)
+
+
+@floe.workflow
+async def logging_parent(n: int) -> int:
+    app_logger.info("parent body")
+    total = await async_step(n) + await sync_step(n)
+    with floe.bind_log_context(step="custom"):
+        app_logger.info("bound by the body")
+    return total + await floe.call(sync_child, n + 1)
+
+
+def json_records(err: str, logger_name: str | None = None) -> list[dict[str, Any]]:
+    records = [orjson.loads(line) for line in err.splitlines()]
+    return [r for r in records if logger_name is None or r["logger"] == logger_name]
+
+
+def fields(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record["run_id"], record["step"], record["component"], record["correlation_id"])
+
+
+@pytest.mark.anyio
+async def test_records_inside_runs_carry_the_run_and_step(
+    floe_kernel_factory: KernelFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with floe_kernel_factory(log_format="json", log_level="INFO"):
+        execution = await logging_parent.run_async(2, run_id="parent-run")
+        app_logger.info("after the run")
+    assert execution.output == 7
+    by_message = {r["message"]: fields(r) for r in json_records(capsys.readouterr().err)}
+    child = "parent-run:sync_child#1"
+    assert by_message == {
+        "parent body": ("parent-run", None, None, "parent-run"),
+        "async task 2": ("parent-run", "async_step#1", None, "parent-run"),
+        "sync task 2": ("parent-run", "sync_step#1", None, "parent-run"),
+        "bound by the body": ("parent-run", "custom", None, "parent-run"),
+        # a child run (its sync body in a worker thread): its own id and steps, and its
+        # parent's correlation id
+        "sync child body": (child, None, None, "parent-run"),
+        "sync task 3": (child, "sync_step#1", None, "parent-run"),
+        "after the run": (None, None, None, None),
+    }
+
+
+@pytest.mark.anyio
+async def test_a_bound_correlation_id_wins_over_the_runs(
+    floe_kernel_factory: KernelFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with floe_kernel_factory(log_format="json", log_level="INFO"):
+        with floe.bind_log_context(correlation_id="request-42", component="api"):
+            await logging_parent.run_async(1, run_id="bound-run")
+    records = json_records(capsys.readouterr().err, "floe.tests.app")
+    assert {r["correlation_id"] for r in records} == {"request-42"}
+    assert {r["component"] for r in records} == {"api"}
+    assert {r["run_id"] for r in records} == {"bound-run", "bound-run:sync_child#1"}
+
+
+@floe.task(retries=1)
+def flaky_once(this_task: floe.TaskHandle) -> str:
+    if this_task.attempt == 1:
+        raise ConnectionError("try again")
+    return "ok"
+
+
+@floe.task(raise_on_error=False)
+async def hopeless() -> None:
+    raise KeyError("gone")
+
+
+@floe.workflow
+async def eventful() -> str:
+    await hopeless()
+    return await flaky_once()  # type: ignore[no-any-return]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+async def test_steps_are_logged_at_debug_on_the_workflows_logger(
+    floe_kernel_factory: KernelFactory, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
+    async with floe_kernel_factory(log_format="json", log_level=level):
+        execution = await eventful.run_async(run_id="eventful-run")
+    assert execution.output == "ok"
+    records = json_records(capsys.readouterr().err, "floe.workflows")
+    if level == "INFO":
+        assert records == []
+        return
+    assert {r["level"] for r in records} == {"DEBUG"}
+    assert {(r["run_id"], r["correlation_id"]) for r in records} == {("eventful-run",) * 2}
+    steps = [(r["step"], r["task"], r["attempt"], r["message"].split(" ", 2)[2]) for r in records]
+    assert [step[:3] for step in steps] == [
+        ("hopeless#1", "hopeless", 1),
+        ("hopeless#1", "hopeless", 1),
+        ("flaky_once#1", "flaky_once", 1),
+        ("flaky_once#1", "flaky_once", 1),
+        ("flaky_once#1", "flaky_once", 2),
+        ("flaky_once#1", "flaky_once", 2),
+    ]
+    messages = [step[3] for step in steps]
+    assert messages[0] == "started: task 'hopeless', attempt 1"
+    assert messages[1].startswith("failed after 1 attempt(s), ")
+    assert messages[1].endswith(" ms: KeyError('gone')")
+    assert messages[3] == "attempt 1 failed (ConnectionError('try again')); retrying in 0 s"
+    assert messages[4] == "started: task 'flaky_once', attempt 2"
+    assert messages[5].startswith("completed in ")
+
+
+@pytest.mark.anyio
+async def test_a_source_fills_a_field_that_nothing_binds(
+    floe_kernel_factory: KernelFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hook the workflow runtime fills ``step`` with, open to any programming model."""
+    from contextvars import ContextVar
+
+    from floe._logging import correlation_var, current_log_context, set_correlation_source
+
+    handling: ContextVar[str | None] = ContextVar("handling", default=None)
+    set_correlation_source("component", handling.get)
+    try:
+        async with floe_kernel_factory(log_format="json", log_level="INFO"):
+            app_logger.info("nothing set")
+            handling.set("door")
+            app_logger.info("from the source")
+            await anyio.to_thread.run_sync(app_logger.info, "in a worker thread")
+            with floe.bind_log_context(component="bound"):
+                app_logger.info("bound wins")
+                assert current_log_context()["component"] == "bound"
+            token = correlation_var("component").set("set directly")
+            app_logger.info("the variable wins")
+            correlation_var("component").reset(token)
+    finally:
+        set_correlation_source("component", None)
+    assert current_log_context()["component"] is None
+    records = json_records(capsys.readouterr().err)
+    assert [(r["message"], r["component"]) for r in records] == [
+        ("nothing set", None),
+        ("from the source", "door"),
+        ("in a worker thread", "door"),
+        ("bound wins", "bound"),
+        ("the variable wins", "set directly"),
+    ]
+    for helper in (correlation_var, lambda name: set_correlation_source(name, None)):
+        with pytest.raises(KeyError, match="unknown correlation field 'user'"):
+            helper("user")
+
+
+@floe.task(secrets=["api_key"], retries=1, raise_on_error=False)
+def rejected(secrets: floe.Secrets) -> None:
+    raise PermissionError(f"rejected {secrets.reveal('api_key')}")
+
+
+@floe.workflow
+async def with_a_secret() -> None:
+    await rejected()
+
+
+@pytest.mark.anyio
+async def test_step_records_mask_the_runs_secrets(
+    floe_kernel_factory: KernelFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SECRET_API_KEY", "s3cr3t-value")
+    async with floe_kernel_factory(log_format="json", log_level="DEBUG", secrets="env://SECRET_"):
+        await with_a_secret.run_async()
+    err = capsys.readouterr().err
+    messages = [r["message"] for r in json_records(err, "floe.workflows")]
+    assert "s3cr3t-value" not in err
+    assert [m for m in messages if "rejected ***" in m] == [
+        "Step rejected#1 attempt 1 failed (PermissionError('rejected ***')); retrying in 0 s",
+        messages[-1],
+    ]
+    assert messages[-1].startswith("Step rejected#1 failed after 2 attempt(s), ")

@@ -5,6 +5,9 @@ resume in a fresh process: each step whose completion was journaled before the k
 exactly once; the step in flight (if any) ran at most twice (at-least-once execution);
 the deterministic values recorded before the kill are the ones in the output; and the
 output has the same shape as an uninterrupted run's.
+
+A task killed while it waits out a retry backoff resumes with its next attempt, when the
+backoff ends: across the processes, it makes exactly the attempts its policy allows.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -69,9 +74,9 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _launch(script: Path, store: str, log: Path, run_id: str) -> subprocess.Popen[str]:
+def _launch(script: Path, store: str, log: Path, run_id: str, *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(script), store, str(log), run_id],
+        [sys.executable, str(script), store, str(log), run_id, *more],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -237,3 +242,148 @@ def test_sigkill_inside_a_sleeping_child_then_resume(tmp_path: Path) -> None:
     child_events = anyio.run(_journal, store, "nap:napping_child#1")
     assert [e.kind for e in child_events].count("timer.scheduled") == 1
     assert [e.kind for e in child_events].count("timer.fired") == 1
+
+
+# -- a crash during a retry backoff -----------------------------------------------------
+
+ATTEMPTS = 4
+
+RETRY_SCRIPT = textwrap.dedent(
+    f"""
+    import json
+    import os
+    import sys
+    import time
+    import anyio
+    import floe
+
+    store, log_path, run_id, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+
+    def note(**line):
+        with open(log_path, "a") as log:
+            log.write(json.dumps({{"pid": os.getpid(), "at": time.time(), **line}}) + "\\n")
+
+    @floe.task(retries={ATTEMPTS - 1}, retry_delay=delay)
+    async def flaky(this_task: floe.TaskHandle) -> None:
+        note(attempt=this_task.attempt)
+        raise ConnectionError(f"attempt {{this_task.attempt}} failed")
+
+    @floe.workflow
+    async def calls_flaky() -> None:
+        await flaky()
+
+    async def main() -> None:
+        async with floe.open_kernel(store=store, log_format="off") as kernel:
+            # the bus sees an event once it is stored: from here the backoff is durable
+            kernel.bus.subscribe(
+                "task.retrying",
+                "test",
+                lambda event: note(retrying=event.data["attempt"]),
+                inline=True,
+            )
+            note(started=True)
+            execution = await calls_flaky.run_async(run_id=run_id)
+            print(json.dumps({{"status": str(execution.status)}}))
+
+    anyio.run(main)
+    """
+)
+
+
+def _retry_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _kill_during_backoff(
+    root: Path, delay: float, backoff: int, into_backoff: float
+) -> tuple[str, Path, Path]:
+    """Run the retrying workflow and SIGKILL it *into_backoff* s into backoff number
+    *backoff* (the wait after attempt *backoff*); the store URL, script and log."""
+    script = root / "retrying.py"
+    script.write_text(RETRY_SCRIPT)
+    store = f"sqlite:///{root}/floe.db"
+    log = root / "attempts.log"
+    victim = _launch(script, store, log, "flaky-run", str(delay))
+    deadline = time.monotonic() + 60
+    while not any(line.get("retrying") == backoff for line in _retry_log(log)):
+        assert victim.poll() is None, victim.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(into_backoff)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+    return store, script, log
+
+
+def _resume_retrying(store: str, script: Path, log: Path, delay: float) -> dict[str, object]:
+    return _finish(_launch(script, store, log, "flaky-run", str(delay)))
+
+
+def _assert_attempts_continue(
+    log: Path, events: list[floe.Event], killed_in_backoff: int
+) -> list[dict[str, Any]]:
+    """Exactly the policy's attempts, numbered 1, 2, ... across both processes, the
+    resumed one starting with the next attempt; returns the attempt lines."""
+    lines = _retry_log(log)
+    attempts = [line for line in lines if "attempt" in line]
+    assert [line["attempt"] for line in attempts] == list(range(1, ATTEMPTS + 1))
+    first_pid = attempts[0]["pid"]
+    assert [line["pid"] == first_pid for line in attempts] == [
+        n <= killed_in_backoff for n in range(1, ATTEMPTS + 1)
+    ]
+    kinds = [(e.kind, e.data.get("attempt")) for e in events if e.kind.startswith("task.")]
+    assert [a for kind, a in kinds if kind == "task.retrying"] == list(range(1, ATTEMPTS))
+    assert ("task.started", killed_in_backoff + 1) in kinds
+    assert kinds[-1] == ("task.failed", ATTEMPTS)
+    return attempts
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    backoff=st.integers(min_value=1, max_value=ATTEMPTS - 1),
+    into_backoff=st.floats(min_value=0.0, max_value=0.8),
+)
+def test_sigkill_during_a_retry_backoff_resumes_with_the_next_attempt(
+    tmp_path_factory: pytest.TempPathFactory, backoff: int, into_backoff: float
+) -> None:
+    delay = 0.3
+    root = tmp_path_factory.mktemp("backoff")
+    store, script, log = _kill_during_backoff(root, delay, backoff, into_backoff * delay)
+
+    resumed = _resume_retrying(store, script, log, delay)
+    assert resumed["status"] == "failed"
+    events = anyio.run(_journal, store, "flaky-run")
+    attempts = _assert_attempts_continue(log, events, backoff)
+    # the attempt after the crash was not early: it waited for its backoff to end
+    wake_at = next(
+        e.data["wake_at"]
+        for e in events
+        if e.kind == "task.retrying" and e.data["attempt"] == backoff
+    )
+    assert attempts[backoff]["at"] >= datetime.fromisoformat(wake_at).timestamp() - 0.01
+
+
+def test_a_resumed_run_waits_only_for_the_rest_of_the_backoff(tmp_path: Path) -> None:
+    """Killed early in a long backoff: the new process makes the next attempt when the
+    backoff was due, not a whole backoff after it started."""
+    delay = 2.0
+    store, script, log = _kill_during_backoff(tmp_path, delay, 1, 0.2)
+    resumed = _resume_retrying(store, script, log, 0.01)  # later backoffs: short
+    assert resumed["status"] == "failed"
+    events = anyio.run(_journal, store, "flaky-run")
+    attempts = _assert_attempts_continue(log, events, 1)
+    wake_at = datetime.fromisoformat(
+        next(e.data["wake_at"] for e in events if e.kind == "task.retrying")
+    ).timestamp()
+    started = [line["at"] for line in _retry_log(log) if "started" in line]
+    assert len(started) == 2
+    second = attempts[1]["at"]
+    assert second >= wake_at - 0.01
+    # the resumed process began within the backoff and waited only for what was left
+    assert second - max(wake_at, started[1]) < delay / 2
