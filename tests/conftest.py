@@ -6,9 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # a broken plugin must fail the suite, not warn
 os.environ["FLOE_STRICT_PLUGINS"] = "1"
+
+# Timings are measured in benchmarks/, never asserted in tests: on a loaded 2-core
+# machine running tests in parallel, hypothesis's deadline and its "too slow" health
+# check would fail properties that hold.
+settings.register_profile("floe", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("floe")
 
 pytest_plugins = ["floe.testing"]
 
