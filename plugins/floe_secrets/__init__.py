@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 from floe import FloeError, StoreURL, hookimpl
 
 if TYPE_CHECKING:
-    from floe import Kernel
+    from floe import Kernel, Settings
     from floe._secrets import MASK, Secret, Secrets
 
-    from ._crypto import KEY_VARIABLE, generate_key, key_from_environment
+    from ._crypto import KEY_VARIABLE, KeyCodec, generate_key, key_from_environment
     from ._store import (
         NAMESPACE,
         ManagedSecretStore,
@@ -56,12 +56,14 @@ __all__ = [
     "KEY_VARIABLE",
     "MASK",
     "NAMESPACE",
+    "KeyCodec",
     "ManagedSecretStore",
     "Secret",
     "Secrets",
     "StoreSecretStore",
     "check_secret_name",
     "floe_open_secrets",
+    "floe_payload_codec",
     "floe_services",
     "generate_key",
     "key_from_environment",
@@ -69,6 +71,7 @@ __all__ = [
 
 _LAZY = {
     "KEY_VARIABLE": f"{__name__}._crypto",
+    "KeyCodec": f"{__name__}._crypto",
     "generate_key": f"{__name__}._crypto",
     "key_from_environment": f"{__name__}._crypto",
     "NAMESPACE": f"{__name__}._store",
@@ -102,6 +105,23 @@ def floe_open_secrets(url: StoreURL) -> StoreSecretStore | None:
     from ._store import StoreSecretStore
 
     return StoreSecretStore.from_url(url)
+
+
+@hookimpl
+def floe_payload_codec(settings: Settings) -> KeyCodec | None:
+    """Seal run payloads under ``$FLOE_SECRET_KEY`` (None when it is not set).
+
+    Whichever secret store serves the secrets (``env://`` too): what is sealed is the
+    run's data, not the secrets. A malformed key is a ``ConfigError`` at start-up.
+    """
+    import os
+
+    from ._crypto import KEY_VARIABLE, KeyCodec
+
+    text = os.environ.get(KEY_VARIABLE, "")
+    if not text.strip():
+        return None
+    return KeyCodec.from_text(text, source=f"${KEY_VARIABLE}")
 
 
 @hookimpl
