@@ -52,7 +52,7 @@ from ._runtime import (
     unwind_reason,
 )
 from ._saga import roll_back_completed
-from ._sealing import Opener
+from ._sealing import Opener, is_sealed
 from ._serialize import converter, encode_value
 from ._subworkflows import HandDown, RunCancelledError, run_child
 from ._targets import import_target, target_of
@@ -248,7 +248,8 @@ class Workflow(Generic[P, T]):
         parent: RunState | None = None,
     ) -> Execution:
         await _recall_secrets(state)
-        document = state.opener().value(document, "run", None, "input")
+        if is_sealed(document):  # a child run's input that held a secret of its parent's
+            document = state.opener().value(document, "run", None, "input")
         args, kwargs = self._decode_input(state, document)
         failure: Exception | None = None
         encoded: Any = None

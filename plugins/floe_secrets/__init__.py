@@ -18,16 +18,25 @@ key is a ``ConfigError`` naming the secret and both key fingerprints (a fingerpr
 a hash of the key; showing it reveals nothing). Keep the key apart from the store:
 whoever has both has the secrets.
 
-**The command line.** ``floe secrets list | set NAME | get NAME [--reveal] | remove NAME
-| keygen``; ``set`` reads the value from stdin unless ``--value`` is given.
+**The command line.** ``floe secrets list | set NAME [--force] | get NAME [--reveal] |
+remove NAME | keygen``; ``set`` reads the value from stdin unless ``--value`` is given. A
+value shorter than 6 characters is refused (it could not be masked without hiding
+unrelated text), and so is storing under a key other than the one the stored secrets
+were sealed with (both fingerprints are named) unless ``--force``.
 
 **In tasks.** A task that declares ``secrets=["api_key"]`` receives ``secrets``, a
 :class:`Secrets` mapping of :class:`Secret` values: ``secrets["api_key"].reveal()`` is
-the plain text; ``print``, logging, f-strings and ``repr`` show ``***``. The engine masks
-every value of the run's secrets (:meth:`Secrets.redact`) in everything it journals,
-publishes or logs, so a value stays out of the journal even when a task returns it.
-A task asking for a secret that is not set fails with a :class:`floe.NotFoundError`
-naming every missing one.
+the plain text; ``print``, logging, f-strings and ``repr`` show ``***``. A task asking
+for a secret that is not set fails with a :class:`floe.NotFoundError` naming every
+missing one.
+
+**Sealed payloads.** floe stores values exactly, never masked. The plugin also
+implements ``floe_payload_codec``: with ``FLOE_SECRET_KEY`` set, a stored field of a run
+(a result, a pause output, a resume value, an error ...) that holds the value of one of
+the run's secrets is sealed with AES-256-GCM under that key (:class:`KeyCodec`),
+whichever secret store served the secret. Without the key such a write is refused. The
+kernel opens envelopes for replay and for the program; the command line and the logs
+show them, and every known secret value, as ``***`` (``floe.mask``).
 
 Importing this plugin loads neither ``cryptography`` nor the store module.
 """

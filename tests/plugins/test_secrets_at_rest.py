@@ -290,6 +290,33 @@ async def test_the_memory_store_holds_sealed_events_and_the_program_gets_exact_v
     assert stored[1].error.message == "token *** refused"
 
 
+async def test_a_child_run_shares_its_parents_secrets(
+    floe_kernel_factory: Callable[..., floe.Kernel], key: str, flows: tuple[Any, Any]
+) -> None:
+    fetch = flows[0].function.__globals__["fetch"]
+
+    @floe.workflow
+    async def child(token: str) -> str:
+        return f"child saw {token}"
+
+    @floe.workflow
+    async def parent() -> str:
+        fetched = await fetch()
+        return await floe.call(child, fetched["token"])
+
+    async with floe_kernel_factory(secrets="env://SECRET_") as kernel:
+        execution = await parent.run_async(run_id="p1")
+        again = await parent.run_async(run_id="p1")  # finished: loaded, opened
+        runs = [await kernel.store.get_run(run_id) for run_id in ("p1", "p1:child#1")]
+        journals = [await kernel.store.read_events(run_id) for run_id in ("p1", "p1:child#1")]
+    assert execution.output == again.output == f"child saw {TOKEN}"
+    stored = [floe.storage.to_document(item) for item in [*runs, *journals[0], *journals[1]]]
+    assert TOKEN.encode() not in orjson.dumps(stored)
+    child_run = runs[1]
+    assert child_run is not None
+    assert set(child_run.input) == {"$sealed"}  # the child's input held its parent's secret
+
+
 def _cache_key(flow: Any) -> str:
     from floe._tasks import _cache_key
 
