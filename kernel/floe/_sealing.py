@@ -48,6 +48,11 @@ STRUCTURAL_FIELDS: Final = frozenset(
 """Fields replay reads before anything is opened: never sealed. A secret's value in one
 (a step named after it) is refused."""
 
+_BOOKKEEPING_KINDS: Final = frozenset(
+    {"task.started", "task.cache_hit", "task.fallback", "timer.fired"}
+)
+"""Events that hold only fields of :data:`STRUCTURAL_FIELDS` (the step's outcome event
+repeats its task name, where a secret's value is refused): not checked."""
 _RUN_FIELDS: Final = ("input", "output")
 _KEY_FIX: Final = (
     "Set FLOE_SECRET_KEY to a key made by 'floe secrets keygen' (the floe_secrets plugin "
@@ -99,14 +104,16 @@ class Sealer:
 
     def event_data(self, kind: str, step: str | None, data: Any) -> Any:
         """*data* with each top-level field that holds a secret's value sealed."""
-        found = self.secrets.found_in(dumps(data, where=f"the data of {kind!r}"))
+        if kind in _BOOKKEEPING_KINDS:
+            return data
+        found = self.secrets.found_in(_encoded(data))
         if not found:
             return data
         if not isinstance(data, dict):
             return self._envelope(kind, step, "", data, found)
         sealed = dict(data)
         for field, value in data.items():
-            held = self.secrets.found_in(dumps(value))
+            held = self.secrets.found_in(_encoded(value))
             if not held:
                 continue
             if field in STRUCTURAL_FIELDS or not isinstance(field, str):
@@ -121,7 +128,7 @@ class Sealer:
             value = getattr(run, field)
             if value is None or is_sealed(value):
                 continue
-            held = self.secrets.found_in(dumps(value))
+            held = self.secrets.found_in(_encoded(value))
             if held:
                 changes[field] = self._envelope("run", None, field, value, held)
         error = run.error
@@ -255,6 +262,14 @@ class Opener:
                 known_secrets().add(name, text)
                 if self.learned is not None:
                     self.learned.add(name, text)
+
+
+def _encoded(value: Any) -> bytes:
+    """The JSON of *value*: journal data is plain JSON already, so orjson alone serves."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return dumps(value)
 
 
 def _where(run_id: str, kind: str, step: str | None, field: str) -> str:
