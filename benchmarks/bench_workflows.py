@@ -27,6 +27,7 @@ budget runs 100, and floe is compared at the same number of steps.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -102,6 +103,45 @@ async def concurrent(n: int) -> int:
     return sum(results)
 
 
+# -- the same, with a secret in play ------------------------------------------------------
+
+_SECRET_PREFIX = "FLOE_BENCH_SECRET_"
+_NO_SECRETS = floe.Secrets()
+
+
+@floe.task(secrets=["token"])
+async def token_length(secrets: floe.Secrets = _NO_SECRETS) -> int:
+    return len(secrets.reveal("token"))
+
+
+@floe.task(secrets=["token"])
+async def token(secrets: floe.Secrets = _NO_SECRETS) -> str:
+    return secrets.reveal("token")
+
+
+@floe.task
+async def echo(i: int, text: str) -> str:
+    return text
+
+
+@floe.workflow
+async def sequential_in_play(n: int) -> int:
+    """The secret is resolved first; no later value holds it: every write is checked."""
+    total = await token_length()
+    for i in range(n - 1):
+        total += await step(i)
+    return total
+
+
+@floe.workflow
+async def sequential_sealed(n: int) -> int:
+    """Every step's result holds the secret's value: every result is sealed."""
+    value = await token()
+    for i in range(n - 1):
+        await echo(i, value)
+    return n
+
+
 async def _plain_step(i: int) -> int:
     await trio.lowlevel.checkpoint()
     return i
@@ -130,6 +170,30 @@ async def _run_sequential(ops: int) -> None:
 
 async def _run_concurrent(ops: int) -> None:
     await concurrent.run_async(ops, raise_on_error=True)
+
+
+async def _run_in_play(ops: int) -> None:
+    await sequential_in_play.run_async(ops, raise_on_error=True)
+
+
+async def _run_sealed(ops: int) -> None:
+    await sequential_sealed.run_async(ops, raise_on_error=True)
+
+
+@contextmanager
+def _secret_environment() -> Iterator[None]:
+    """The benchmark's secret (env://) and a key to seal with, for this process only."""
+    from floe_secrets import generate_key
+
+    added = {f"{_SECRET_PREFIX}TOKEN": "bench-token-5f2c9a-e8d1"}
+    if not os.environ.get("FLOE_SECRET_KEY"):
+        added["FLOE_SECRET_KEY"] = generate_key()
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            del os.environ[name]
 
 
 class _RawSQLite:
@@ -185,6 +249,19 @@ async def _measure_in_process(
             ],
             config,
         )
+    with _secret_environment():
+        async with floe.open_kernel(_settings("memory://", secrets=f"env://{_SECRET_PREFIX}")):
+            await _warm_up()
+            await _run_in_play(STEPS)
+            await _run_sealed(STEPS)
+            timings |= await measure_side_by_side(
+                [
+                    Candidate("memory sequential, no secret", _run_sequential, ops=STEPS),
+                    Candidate("memory sequential, secret in play", _run_in_play, ops=STEPS),
+                    Candidate("memory sequential, sealed", _run_sealed, ops=STEPS),
+                ],
+                config,
+            )
     raw = _RawSQLite(connection)
     url = f"sqlite:///{directory / 'floe.db'}"
     async with floe.open_kernel(_settings(url)):
@@ -206,9 +283,9 @@ async def _measure_in_process(
     return timings
 
 
-def _settings(url: str) -> floe.Settings:
+def _settings(url: str, *, secrets: str | None = None) -> floe.Settings:
     # explicit settings: no settings file or FLOE_* variable of the machine leaks in
-    return floe.Settings(store=url, log_format="off")
+    return floe.Settings(store=url, log_format="off", secrets=secrets)
 
 
 async def _warm_up() -> None:
@@ -280,6 +357,7 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
         ),
     ]
     rows.append(_big_row(fresh.big, trio_nursery, goals, errors))
+    rows += _secret_rows(timings)
 
     # on SQLite
     raw_commit, raw_transaction = timings["raw commit"], timings["raw transaction"]
@@ -417,6 +495,28 @@ def _replay_row(
         rss=_mib(replay.rss_growth_kib),
         goal=goals[-1],
     )
+
+
+def _secret_rows(timings: dict[str, Timing]) -> list[tuple[str, ...]]:
+    """What secrets cost a step: checked writes, and sealed ones (AES-256-GCM)."""
+    plain = timings["memory sequential, no secret"]
+    return [
+        _row("floe", "memory", f"{STEPS:,} steps sequential, no secret (reference)", plain),
+        _row(
+            "floe",
+            "memory",
+            f"{STEPS:,} steps sequential, a secret in play (every write checked)",
+            timings["memory sequential, secret in play"],
+            baseline=plain,
+        ),
+        _row(
+            "floe",
+            "memory",
+            f"{STEPS:,} steps sequential, every result holding the secret (sealed)",
+            timings["memory sequential, sealed"],
+            baseline=plain,
+        ),
+    ]
 
 
 def _rss_goal(fresh: FreshRuns, errors: list[str]) -> Goal:

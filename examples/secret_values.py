@@ -1,4 +1,4 @@
-"""Secrets: a task asks for secrets by name; their values never reach the journal.
+"""Secrets: a task asks for secrets by name; their values are sealed in the journal.
 
 The ``floe_secrets`` plugin keeps secrets encrypted (AES-256-GCM) in floe's own store,
 under a key you hold in ``FLOE_SECRET_KEY``. There is no default key. Once per machine::
@@ -12,14 +12,17 @@ under the working directory; set ``FLOE_STORE`` to use another one)::
 
     python examples/secret_values.py
 
-It prints the output, then the results the journal holds for each step::
+It prints the output, then the results the journal holds for each step, masked::
 
     {"service": "https://api.example.org", "authorized": true, "note": "sent token ***"}
     call_service#1 {"service": "https://api.example.org", "authorized": true}
-    describe_call#1 "sent token ***"
+    describe_call#1 "***"
 
-``describe_call`` returns text with the token in it; the journal, the events and the
-logs hold ``***`` instead, and so does the run's output. With the command line::
+``describe_call`` returns text with the token in it. floe keeps that result exactly,
+but sealed (encrypted under ``FLOE_SECRET_KEY``) in the journal, so replay returns it as
+it was; ``execution.output`` holds the token too: it is the program's own value.
+``floe.mask`` shows the token, and a sealed field, as ``***``; the command line and the
+logs use it everywhere. With the command line::
 
     floe run examples/secret_values.py:use_api --input '"https://api.example.org"'
 
@@ -50,8 +53,8 @@ async def call_service(url: str, secrets: Secrets = NO_SECRETS) -> dict[str, Any
 
 @floe.task(secrets=["api_token"])
 async def describe_call(secrets: Secrets = NO_SECRETS) -> str:
-    # A careless result: it holds the token's value. floe masks every value of the
-    # run's secrets before it journals or publishes anything, so this is stored as ***.
+    # A careless result: it holds the token's value. floe stores it exactly, sealed
+    # (encrypted) because it holds a secret's value; shown, it is masked.
     return f"sent token {secrets['api_token'].reveal()}"
 
 
@@ -68,7 +71,8 @@ if __name__ == "__main__":
     if execution.failed:
         assert execution.error is not None
         sys.exit(f"Error: {execution.error.message}")
-    print(json.dumps(execution.output))
-    for event in execution.events:
+    # the output is exact, token and all: show it masked
+    print(json.dumps(floe.mask(execution.output)))
+    for event in execution.events:  # the journal as stored: a sealed field shows as ***
         if event.kind == "task.completed":
-            print(event.step, json.dumps(event.data["result"]))
+            print(event.step, json.dumps(floe.mask(event.data["result"])))

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
         SecretStore,
     )
     from ._retry import ExponentialBackoff, RetryOptions, RetryPolicy, retry
-    from ._secrets import Secret, Secrets
+    from ._sealing import PayloadCodec
+    from ._secrets import Secret, Secrets, mask
     from ._settings import Settings, load_settings
     from ._snapshots import (
         list_snapshots,
@@ -106,6 +107,7 @@ __all__ = [
     "Message",
     "NonDeterminismError",
     "NotFoundError",
+    "PayloadCodec",
     "PersistenceError",
     "PluginError",
     "PluginInfo",
@@ -157,6 +159,7 @@ __all__ = [
     "load_rules",
     "load_settings",
     "load_snapshot",
+    "mask",
     "now",
     "on",
     "open_kernel",
@@ -224,6 +227,7 @@ _EXPORTS: dict[str, str] = {
     "RunCancelledError": "_subworkflows",
     "RunQuery": "_models",
     "RunStatus": "_models",
+    "PayloadCodec": "_sealing",
     "Secret": "_secrets",
     "SecretStore": "_resources",
     "Secrets": "_secrets",
@@ -263,6 +267,7 @@ _EXPORTS: dict[str, str] = {
     "load_rules": "_config",
     "load_settings": "_settings",
     "load_snapshot": "_snapshots",
+    "mask": "_secrets",
     "now": "_determinism",
     "on": "_bus",
     "open_kernel": "_kernel",

@@ -28,6 +28,7 @@ from ._errors import ConfigError, FloeError
 from ._journal import Deferred
 from ._models import Event
 from ._runtime import RunState, current_run, current_scope_key
+from ._sealing import Opener, Sealer
 from ._serialize import encode_value
 
 if TYPE_CHECKING:
@@ -161,11 +162,17 @@ def add_result(key: str, description: str) -> Result:
 
 
 def report(state: RunState, item: Deferred) -> None:
-    """Queue *item* on the run's journal, masked, unless a replayed body reported it before."""
+    """Queue *item* on the run's journal, unless a replayed body reported it before.
+
+    A field that holds a secret's value is sealed now, so that one that cannot be (no
+    key) fails here, at the call that made it, with a :class:`ConfigError`.
+    """
     if item.step is None and state.reported_before(item.kind):
         return
-    if state.secrets is not None:
-        item.data = state.secrets.redact(item.data)
+    if state.secrets.values:
+        item.data = Sealer(state.kernel, state.run_id, state.secrets).event_data(
+            item.kind, item.step, item.data
+        )
     state.journal.defer(item)
 
 
@@ -239,13 +246,13 @@ def _decode_body(artifact_type: str, body: bytes) -> Any:
 # -- reading back ---------------------------------------------------------------------------
 
 
-def artifacts_of(events: Sequence[Event]) -> list[Artifact]:
-    """The artifacts recorded in a run's journal, in order."""
+def artifacts_of(events: Sequence[Event], opener: Opener | None = None) -> list[Artifact]:
+    """The artifacts recorded in a run's journal, in order (sealed fields opened by *opener*)."""
     found = []
     for event in events:
         if event.kind != "artifact.created" or not isinstance(event.data, dict):
             continue
-        data = event.data
+        data = _opened(event, opener)
         artifact_type = str(data.get("artifact_type", "json"))
         found.append(
             Artifact(
@@ -262,15 +269,20 @@ def artifacts_of(events: Sequence[Event]) -> list[Artifact]:
     return found
 
 
-def results_of(events: Sequence[Event]) -> list[Result]:
-    """The results recorded in a run's journal, in order."""
+def results_of(events: Sequence[Event], opener: Opener | None = None) -> list[Result]:
+    """The results recorded in a run's journal, in order (sealed fields opened by *opener*)."""
     return [
         Result(
-            key=str(event.data.get("key")),
-            description=str(event.data.get("description")),
-            task=event.data.get("task"),
+            key=str(data.get("key")),
+            description=str(data.get("description")),
+            task=data.get("task"),
             step=event.step,
         )
         for event in events
         if event.kind == "result.created" and isinstance(event.data, dict)
+        for data in (_opened(event, opener),)
     ]
+
+
+def _opened(event: Event, opener: Opener | None) -> Any:
+    return event.data if opener is None else opener.data(event.kind, event.step, event.data)

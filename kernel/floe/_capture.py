@@ -23,7 +23,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Any
 
+from ._errors import FloeError
 from ._journal import Deferred
+from ._secrets import known_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from ._runtime import RunState
 
 __all__ = ["OutputCapture", "capturing"]
+
+_log = logging.getLogger("floe.capture")
 
 _active: ContextVar[OutputCapture | None] = ContextVar("floe_output_capture", default=None)
 
@@ -87,7 +91,11 @@ class OutputCapture:
         }
         if logger is not None:
             data["logger"] = logger
-        report(self._state, Deferred("log.message", step or None, data))
+        try:
+            report(self._state, Deferred("log.message", step or None, data))
+        except FloeError as error:
+            # printing and logging must not fail: the line is not kept, and floe says why
+            _log.warning("A line of output of run %s was not kept: %s", self._state.run_id, error)
 
 
 class _StreamProxy:
@@ -103,7 +111,8 @@ class _StreamProxy:
             return self.original.write(text)
         capture.write(self._name, text)
         if capture.echo:
-            self.original.write(text)
+            # the journal keeps the exact text (sealed if need be); the console shows it masked
+            self.original.write(known_secrets().mask_text(text))
         return len(text)
 
     def flush(self) -> None:

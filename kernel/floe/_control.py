@@ -77,7 +77,7 @@ async def _pause(state: RunState, name: str, encoded: Any, key: str, position: s
                 context={"run_id": state.run_id, "position": position, "step": key},
             )
         if last.kind == "run.resumed":
-            return last.data.get("value")
+            return state.opener().value(last.data.get("value"), last.kind, last.step, "value")
     if state.cancel_requested:
         await stop_for_cancel(state)
     data = {"task": PAUSE_STEP, "position": position, "name": name, "output": encoded}

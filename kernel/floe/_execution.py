@@ -12,8 +12,9 @@ from ._journal import FINAL_STEP_EVENTS, open_pause
 from ._models import ErrorInfo, Event, Run, RunStatus
 from ._options import renamed_attribute
 from ._runtime import RunState
+from ._sealing import Opener
 
-__all__ = ["Context", "Execution"]
+__all__ = ["Context", "Execution", "execution_of"]
 
 T = TypeVar("T")
 
@@ -40,7 +41,13 @@ class Context(Generic[T]):
 
 @attrs.frozen
 class Execution:
-    """The outcome of a run: its status, output or error, and its journal."""
+    """The outcome of a run: its status, output or error, and its journal.
+
+    ``output``, ``error``, ``artifacts``, ``results`` and ``captured_logs()`` are the
+    exact values, secrets included: they are your program's own (show them with
+    ``floe.mask``). ``events`` is the journal as stored: a field that held a secret's
+    value is a sealed envelope there.
+    """
 
     run_id: str
     workflow: str
@@ -51,7 +58,9 @@ class Execution:
     created_at: datetime
     updated_at: datetime
     exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
-    """The exception the body raised, when it ran in this process."""
+    """The exception the body raised, when it ran in this process (exactly as raised)."""
+    opener: Opener | None = attrs.field(default=None, eq=False, repr=False)
+    """Opens the sealed fields of ``events`` (None: they are shown as stored)."""
 
     def __getattr__(self, name: str) -> Any:
         raise renamed_attribute(self, name, _FLUX_EXECUTION)
@@ -97,25 +106,36 @@ class Execution:
     @property
     def artifacts(self) -> list[Artifact]:
         """The artifacts the run recorded (``this_flow.add_artifact``), in order."""
-        return artifacts_of(self.events)
+        return artifacts_of(self.events, self.opener)
 
     @property
     def results(self) -> list[Result]:
         """The named results the run recorded (``this_flow.add_result``), in order."""
-        return results_of(self.events)
+        return results_of(self.events, self.opener)
 
     def captured_logs(self) -> list[str]:
         """The lines the run printed or logged, when it captured its output."""
+        opener = self.opener
         return [
-            str(event.data.get("message", ""))
+            str(data.get("message", ""))
             for event in self.events
             if event.kind == "log.message" and isinstance(event.data, dict)
+            for data in (
+                event.data if opener is None else opener.data(event.kind, event.step, event.data),
+            )
         ]
 
     @classmethod
     def from_run(
-        cls, run: Run, events: list[Event], exception: BaseException | None = None
+        cls,
+        run: Run,
+        events: list[Event],
+        exception: BaseException | None = None,
+        opener: Opener | None = None,
     ) -> Execution:
+        """The execution of *run* as stored; with *opener*, its sealed values opened."""
+        if opener is not None:
+            run = opener.run(run)
         return cls(
             run_id=run.run_id,
             workflow=run.name,
@@ -126,7 +146,15 @@ class Execution:
             created_at=run.created_at,
             updated_at=run.updated_at,
             exception=exception,
+            opener=opener,
         )
+
+
+def execution_of(
+    state: RunState, run: Run, events: list[Event], exception: BaseException | None = None
+) -> Execution:
+    """The execution of *run* for the program, its sealed values opened (see _sealing)."""
+    return Execution.from_run(run, events, exception, state.opener())
 
 
 _FLUX_CONTEXT = {

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._kernel import Kernel, Service
     from ._resources import ArtifactStore, SecretStore
     from ._retry import RetryOptions, RetryPolicy
+    from ._sealing import PayloadCodec
     from ._settings import Settings
     from ._states import StateRegistry
 
@@ -106,6 +107,19 @@ class Hooks:
                 context={"url": url},
             )
         return resource
+
+    def payload_codec(self, settings: Settings) -> PayloadCodec | None:
+        """The codec that seals payloads holding a secret's value; None when none is set."""
+        from ._sealing import PayloadCodec
+
+        codec = self._hook.floe_payload_codec(settings=settings)
+        if codec is not None and not isinstance(codec, PayloadCodec):
+            raise ConfigError(
+                f"floe_payload_codec returned {codec!r}, not a payload codec",
+                why="A payload codec has a fingerprint and seal() and open() methods.",
+                fix="Return an object implementing floe.PayloadCodec, or None.",
+            )
+        return codec
 
     def log_handlers(self, settings: Settings) -> list[logging.Handler]:
         return [

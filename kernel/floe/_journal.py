@@ -7,6 +7,7 @@ run cost one commit, and the run's sequence numbers follow the order of the call
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -15,13 +16,16 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from ._errors import NonDeterminismError
+from ._errors import FloeError, NonDeterminismError
 from ._models import Event, Run, utcnow
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
+    from ._secrets import KnownSecrets
 
 __all__ = ["FINAL_STEP_EVENTS", "REPORT_EVENTS", "Deferred", "Journal", "ReplayIndex", "open_pause"]
+
+logger = logging.getLogger("floe.journal")
 
 REPORT_EVENTS = frozenset({"artifact.created", "result.created", "log.message"})
 """What user code reports during a run, written with the run's next write."""
@@ -75,6 +79,8 @@ class Journal:
         """Every event this journal stored, in sequence order."""
         self._flushing = False
         self._broken: BaseException | None = None
+        self.secrets: KnownSecrets | None = None
+        """The run's secrets in play (set by its RunState): fields holding one are sealed."""
 
     def _allocate(self, kind: str, step: str | None, data: Any, at: datetime) -> Event:
         self.last_seq += 1
@@ -117,6 +123,15 @@ class Journal:
             for item in taken:
                 if item.prepare is not None:
                     await item.prepare(item)
+                    item.prepare = None
+        secrets = self.secrets
+        if secrets is not None and secrets.values:
+            try:
+                events, published, run = self._sealed(events, published, taken, run)
+            except BaseException:
+                # nothing was numbered or stored: the reports wait for the next write
+                self._deferred = taken + self._deferred
+                raise
         quiet = [self._allocate(kind, step, data, at) for kind, step, data, at in published]
         publish: list[Event] = []
         if taken:
@@ -158,6 +173,42 @@ class Journal:
         if write.error is not None:
             raise write.error
         return write.loud
+
+    def sealed_run(self, run: Run) -> Run:
+        """*run* as it may be stored: fields holding a secret's value sealed."""
+        if self.secrets is None or not self.secrets.values:
+            return run
+        from ._sealing import Sealer
+
+        return Sealer(self._kernel, self.run_id, self.secrets).run(run)
+
+    def _sealed(
+        self,
+        events: Iterable[tuple[str, str | None, Any]],
+        published: Iterable[tuple[str, str | None, Any, datetime]],
+        taken: list[Deferred],
+        run: Run | None,
+    ) -> tuple[
+        list[tuple[str, str | None, Any]], list[tuple[str, str | None, Any, datetime]], Run | None
+    ]:
+        """This write with every field that holds a secret's value sealed (see _sealing);
+        raises before anything changes when one cannot be."""
+        from ._sealing import Sealer
+
+        assert self.secrets is not None
+        sealer = Sealer(self._kernel, self.run_id, self.secrets)
+        sealed_events = [(k, s, sealer.event_data(k, s, d)) for k, s, d in events]
+        sealed_published = [(k, s, sealer.event_data(k, s, d), at) for k, s, d, at in published]
+        sealed_run = sealer.run(run) if run is not None else None
+        for item in list(taken):
+            try:
+                item.data = sealer.event_data(item.kind, item.step, item.data)
+            except FloeError as error:
+                # a report sealed when it was made, holding a secret learned since: it
+                # cannot be kept, and must not stop the write it rides on
+                taken.remove(item)
+                logger.warning("A %s of run %s was not kept: %s", item.kind, self.run_id, error)
+        return sealed_events, sealed_published, sealed_run
 
     async def _flush(self, batch: list[_Write]) -> None:
         stored: list[Event] = []

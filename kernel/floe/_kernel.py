@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 import pluggy
@@ -24,9 +24,13 @@ from ._models import Event
 from ._plugins import PluginInfo, load_plugins
 from ._resources import ArtifactStore, SecretStore
 from ._retry import RetryOptions, RetryPolicy
+from ._secrets import MaskFilter
 from ._settings import Settings, level_number, load_settings
 from ._states import StateRegistry
 from ._store import Store
+
+if TYPE_CHECKING:
+    from ._sealing import PayloadCodec
 
 __all__ = ["Kernel", "Service", "current_kernel", "open_call_kernel", "open_kernel"]
 
@@ -93,6 +97,8 @@ class Kernel:
         self._store: Store | None = None
         self._artifacts: ArtifactStore | None = None
         self._secrets: SecretStore | None = None
+        self._payload_codec: PayloadCodec | None = None
+        self._codec_asked = False
         self._task_group: TaskGroup | None = None
         self._service_scopes: list[anyio.CancelScope] = []
         self._token: Token[Kernel | None] | None = None
@@ -113,6 +119,15 @@ class Kernel:
     @property
     def secrets(self) -> SecretStore:
         return self._require(self._secrets, "secret store (setting 'secrets')")
+
+    @property
+    def payload_codec(self) -> PayloadCodec | None:
+        """What seals stored payloads holding a secret's value (``floe_payload_codec``),
+        or None when no plugin provides one."""
+        if not self._codec_asked:
+            self._payload_codec = self.hooks.payload_codec(self.settings)
+            self._codec_asked = True
+        return self._payload_codec
 
     @property
     def task_group(self) -> TaskGroup:
@@ -172,6 +187,7 @@ class Kernel:
         )
         if secrets is not None:
             self._secrets = await secrets.__aenter__()
+        _ = self.payload_codec  # a malformed key fails now, before any run starts
         await task_group.start(self.bus.run)
         self.hooks.subscribe(self.bus)
         for service in self.hooks.services(self):
@@ -230,6 +246,7 @@ class Kernel:
         logger.setLevel(level_number(self.settings))
         for handler in self.hooks.log_handlers(self.settings):
             handler.addFilter(CorrelationFilter())
+            handler.addFilter(MaskFilter())
             logger.addHandler(handler)
             self._log_handlers.append(handler)
 

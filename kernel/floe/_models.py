@@ -69,6 +69,9 @@ class ErrorInfo:
     traceback: str | None = None
     args: list[Any] | None = None
     """The exception's arguments when they are JSON values, to raise it again on replay."""
+    sealed: Any = None
+    """In a run record, the whole error sealed when it held a secret's value; *message*
+    then holds a masked copy to show (floe opens the envelope to replay it)."""
 
     @classmethod
     def from_exception(cls, error: BaseException, *, traceback: str | None = None) -> ErrorInfo:

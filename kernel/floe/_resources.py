@@ -28,7 +28,8 @@ __all__ = [
     "write_atomically",
 ]
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+# \Z, not $: "$" also matches before a final newline, which would let "key\n" through
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
 
 
 @runtime_checkable

@@ -31,11 +31,12 @@ from ._errors import FloeError
 from ._journal import Journal, ReplayIndex
 from ._logging import bind_log_context, correlation_var, set_correlation_source
 from ._models import Event, Run, utcnow
+from ._secrets import KnownSecrets, known_secrets
 
 if TYPE_CHECKING:
     from ._capture import OutputCapture
     from ._kernel import Kernel
-    from ._secrets import Secrets
+    from ._sealing import Opener
     from ._tasks import Task
 
 __all__ = [
@@ -139,6 +140,7 @@ class RunState:
         replay: ReplayIndex,
         *,
         cancel_requested: bool = False,
+        secrets: KnownSecrets | None = None,
     ) -> None:
         self.kernel = kernel
         self.run = run
@@ -164,8 +166,11 @@ class RunState:
         """Set once the execution in this process has recorded its outcome."""
         self.base_events: Sequence[Event] = replay.events
         """The journal as read before this execution wrote to it."""
-        self.secrets: Secrets | None = None
-        """Every secret a task of this run received here: masked in what the run reports."""
+        self.secrets = secrets if secrets is not None else KnownSecrets()
+        """The secret values in play: received by a task of this run (or of its parent or
+        children, which share them) or read back from a sealed payload. Every field of
+        the run's writes that holds one is sealed (see _sealing)."""
+        journal.secrets = self.secrets
         self.capture: OutputCapture | None = None
         """Where print() and logging go while the run executes, if it captures output."""
         self.deadline: float | None = None
@@ -181,9 +186,17 @@ class RunState:
         self._body_reports[kind] = count
         return count <= self.replay.body_reports.get(kind, 0)
 
-    def add_secrets(self, secrets: Secrets) -> None:
-        """Mask *secrets* in everything the run reports from now on."""
-        self.secrets = secrets if self.secrets is None else self.secrets.merged(secrets)
+    def add_secrets(self, values: dict[str, str]) -> None:
+        """Seal *values* (name → value) in every later write, and mask them when shown."""
+        for name, value in values.items():
+            self.secrets.add(name, value)
+            known_secrets().add(name, value)
+
+    def opener(self) -> Opener:
+        """Opens what this run's records hold sealed (replay, resume values, outcomes)."""
+        from ._sealing import Opener
+
+        return Opener(self.run_id, self.kernel.payload_codec, self.secrets)
 
     @property
     def run_id(self) -> str:
@@ -191,6 +204,13 @@ class RunState:
 
     def evolve_run(self, **changes: Any) -> Run:
         """The run record with *changes*, kept as the current one for later writes."""
+        if self.secrets.values:
+            # the names, so that a resume in another process knows them before it writes
+            recorded = self.run.metadata.get("secrets") or ()
+            names = self.secrets.names
+            if not names.issubset(recorded):
+                metadata = {**self.run.metadata, "secrets": sorted(names.union(recorded))}
+                changes.setdefault("metadata", metadata)
         self.run = attrs.evolve(self.run, updated_at=utcnow(), **changes)
         return self.run
 

@@ -17,7 +17,7 @@ from cattrs.preconf.orjson import make_converter
 
 from ._errors import PersistenceError, SerializationError
 from ._models import FORMAT_VERSION
-from ._secrets import MASK, Secret
+from ._secrets import MASK, SEALED, Secret
 
 __all__ = [
     "converter",
@@ -47,7 +47,15 @@ def encode_value(value: Any, *, where: str) -> Any:
     becomes its ISO string), so a replayed value equals the first run's.
     *where* names the value's origin for the error (``"argument 'x' of task 'fetch'"``).
     """
-    return orjson.loads(dumps(value, where=where))
+    encoded = orjson.loads(dumps(value, where=where))
+    if type(encoded) is dict and SEALED in encoded and len(encoded) == 1:
+        raise SerializationError(
+            f"{where} cannot be stored: it is a mapping whose only key is {SEALED!r}",
+            why=f"floe stores sealed (encrypted) values as {{{SEALED!r}: ...}}; a value of "
+            "that shape would be read back as one.",
+            fix=f"Give the mapping another key, or wrap it: {{'value': {{{SEALED!r}: ...}}}}.",
+        )
+    return encoded
 
 
 def dumps(value: Any, *, where: str = "a value") -> bytes:

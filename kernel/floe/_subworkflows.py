@@ -109,9 +109,13 @@ async def _replayed(
 ) -> Any:
     data = recorded.data
     if returns == "output":
+        opener = parent.opener()
         if recorded.kind == "task.completed":
-            return child.decode_output(data.get("result"))
-        raise rebuild_error(converter.structure(data["error"], ErrorInfo))
+            return child.decode_output(
+                opener.value(data.get("result"), recorded.kind, recorded.step, "result")
+            )
+        error = opener.value(data["error"], recorded.kind, recorded.step, "error")
+        raise rebuild_error(converter.structure(error, ErrorInfo))
     run_id = data.get("child_run_id", child_id)
     execution = await child.load(parent.kernel, run_id)
     if execution.failed and raise_on_error:

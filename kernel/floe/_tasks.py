@@ -53,7 +53,8 @@ from ._runtime import (
     stop_for_cancel,
 )
 from ._saga import call_rollback, rolled_back_data
-from ._secrets import Secrets
+from ._sealing import Sealer
+from ._secrets import SEALED, Secrets, check_maskable, mask
 from ._serialize import converter, encode_value
 from ._timers import sleep_until
 
@@ -251,7 +252,7 @@ class Task(Generic[P, R]):
         recorded = state.replay.lookup(position, self.name, key)
         if recorded is not None:
             # a replayed step needs no task of its own: map and parallel take it at once
-            return Recorded(self, recorded)
+            return Recorded(self, recorded, state)
         return run_step(state, self, args, kwargs, key, position)
 
 
@@ -263,16 +264,17 @@ class Recorded:
     replay still lets other tasks run and cancellation in.
     """
 
-    __slots__ = ("_event", "_task")
+    __slots__ = ("_event", "_state", "_task")
     _count = 0
 
-    def __init__(self, task: Task[Any, Any], event: Event) -> None:
+    def __init__(self, task: Task[Any, Any], event: Event, state: RunState) -> None:
         self._task = task
         self._event = event
+        self._state = state
 
     def outcome(self) -> Any:
         """The recorded result; raises the recorded failure."""
-        return _replay(self._task, self._event)
+        return _replay(self._task, self._event, self._state)
 
     def __await__(self) -> Generator[Any, None, Any]:
         Recorded._count += 1
@@ -381,7 +383,7 @@ async def run_step(
     """Run (or replay) one call of *task* as the step *key* at *position*."""
     recorded = state.replay.lookup(position, task.name, key)
     if recorded is not None:
-        return _replay(task, recorded)
+        return _replay(task, recorded, state)
     if state.cancel_requested and not state.replay.rollbacks_under(key):
         # (a task with completed steps inside that declared rollbacks runs on, replaying
         # them so the saga knows them, and stops at its first step without a record)
@@ -395,13 +397,14 @@ async def run_step(
         if entry is not None:
             if debug:
                 _debug("Step %s answered from the cache", key, task, 1)
+            value = state.opener().cached(cache_key, entry.value)
             await state.journal.write(
                 [
                     ("task.cache_hit", key, {"task": task.name, "position": position}),
-                    ("task.completed", key, _completed(task, position, entry.value, cached=True)),
+                    ("task.completed", key, _completed(task, position, value, cached=True)),
                 ]
             )
-            return _decode(task, entry.value)
+            return _decode(task, value)
 
     policy: RetryPolicy | None = None  # built on the first failure: most steps never fail
     retried = state.replay.retries.get(position, ())
@@ -473,7 +476,7 @@ async def run_step(
             wake = utcnow() + timedelta(seconds=delay)
             if debug:
                 message = "Step %s attempt %d failed (%s); retrying in %.3g s"
-                _debug(message, key, task, attempt, attempt, _shown(state, error), delay)
+                _debug(message, key, task, attempt, attempt, _shown(error), delay)
             await state.journal.write(
                 [
                     (
@@ -485,7 +488,7 @@ async def run_step(
                             "attempt": attempt,
                             "delay": delay,
                             "wake_at": wake.isoformat(),
-                            "error": error_data(state, error),
+                            "error": error_data(error),
                         },
                     )
                 ]
@@ -493,12 +496,14 @@ async def run_step(
             await anyio.sleep(delay)
             attempt += 1
             continue
-        if state.secrets is not None:
-            encoded = state.secrets.redact(encoded)
         if cache_key is not None:
             expires = utcnow() + timedelta(seconds=options.cache_ttl) if options.cache_ttl else None
+            cached = encoded
+            if state.secrets.values:
+                sealer = Sealer(state.kernel, state.run_id, state.secrets)
+                cached = sealer.cached(cache_key, encoded, step=key)
             await state.kernel.store.put_cached(
-                CacheEntry(key=cache_key, value=encoded, expires_at=expires)
+                CacheEntry(key=cache_key, value=cached, expires_at=expires)
             )
         await state.journal.write(
             [("task.completed", key, _completed(task, position, encoded))], published=[started]
@@ -520,7 +525,7 @@ async def run_step(
         )
         state.executed.append(key)
         if debug:
-            shown = _shown(state, failure)
+            shown = _shown(failure)
             _debug("Step %s failed (%s); its fallback answered", key, task, attempt, shown)
         return _decode(task, encoded)
 
@@ -533,7 +538,7 @@ async def run_step(
                 "task": task.name,
                 "position": position,
                 "attempt": attempt,
-                "error": error_data(state, failure),
+                "error": error_data(failure),
                 "raised": options.raise_on_error,
             },
         )
@@ -553,7 +558,7 @@ async def run_step(
     state.executed.append(key)
     if debug:
         message = "Step %s failed after %d attempt(s), %.1f ms: %s"
-        _debug(message, key, task, attempt, attempt, _ms_since(began), _shown(state, failure))
+        _debug(message, key, task, attempt, attempt, _ms_since(began), _shown(failure))
     if options.raise_on_error:
         raise failure
     return None
@@ -568,25 +573,36 @@ def _ms_since(began: float) -> float:
     return (time.monotonic() - began) * 1000
 
 
-def _shown(state: RunState, error: BaseException) -> str:
-    """``repr(error)`` for a log record, the run's secrets masked as in its journal."""
-    shown = repr(error)
-    return shown if state.secrets is None else state.secrets.redact_text(shown)
+def _shown(error: BaseException) -> str:
+    """``repr(error)`` for a log record, every secret value known to the process masked."""
+    return mask(repr(error))
 
 
 async def _secrets_of(state: RunState, task: Task[Any, Any]) -> Secrets:
-    """The secrets *task* declared, from the kernel's secret store; masked in the run."""
-    names = list(task.options.secrets)
-    values = await state.kernel.secrets.get_secrets(names)
-    secrets = Secrets({name: values[name] for name in names})
-    state.add_secrets(secrets)
-    return secrets
+    """The secrets *task* declared, from the kernel's secret store; sealed in the run."""
+    values = await resolve_secrets(state, task.options.secrets)
+    return Secrets(values)
 
 
-def error_data(state: RunState, error: BaseException) -> Any:
-    """The journal form of *error* (an :class:`ErrorInfo`), the run's secrets masked."""
-    data = converter.unstructure(ErrorInfo.from_exception(error))
-    return data if state.secrets is None else state.secrets.redact(data)
+async def resolve_secrets(state: RunState, names: Sequence[str]) -> dict[str, str]:
+    """The values of the secrets *names* from the kernel's secret store, now in play.
+
+    A value too short to mask safely is a :class:`ConfigError` naming the secret.
+    """
+    wanted = list(dict.fromkeys(names))
+    store = state.kernel.secrets
+    values = await store.get_secrets(wanted)
+    resolved = {name: values[name] for name in wanted}
+    source = state.kernel.settings.secrets or type(store).__name__
+    for name, value in resolved.items():
+        check_maskable(name, value, source=f"the secret store {source}")
+    state.add_secrets(resolved)
+    return resolved
+
+
+def error_data(error: BaseException) -> Any:
+    """The journal form of *error* (an :class:`ErrorInfo`), exactly (sealed if need be)."""
+    return converter.unstructure(ErrorInfo.from_exception(error))
 
 
 async def _invoke(
@@ -672,13 +688,17 @@ def _decode(task: Task[Any, Any], encoded: Any) -> Any:
         return encoded
 
 
-def _replay(task: Task[Any, Any], recorded: Event) -> Any:
+def _replay(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
     data = recorded.data
     if recorded.kind == "task.completed":
-        return _decode(task, data.get("result"))
+        result = data.get("result")
+        if type(result) is dict and SEALED in result:
+            result = state.opener().value(result, recorded.kind, recorded.step, "result")
+        return _decode(task, result)
     if not data.get("raised", True):
         return None
-    raise rebuild_error(converter.structure(data["error"], ErrorInfo))
+    error = state.opener().value(data["error"], recorded.kind, recorded.step, "error")
+    raise rebuild_error(converter.structure(error, ErrorInfo))
 
 
 def rebuild_error(info: ErrorInfo) -> BaseException:

@@ -36,13 +36,14 @@ from ._backends import (
 from ._capture import capturing
 from ._errors import (
     ConfigError,
+    FloeError,
     ImportPathError,
     NotFoundError,
     SequenceConflictError,
     StateError,
     WorkflowTimeoutError,
 )
-from ._execution import Context, Execution
+from ._execution import Context, Execution, execution_of
 from ._inject import inject, injectable_parameters, unfilled
 from ._inputs import Inputs
 from ._journal import Journal, ReplayIndex, open_pause
@@ -64,10 +65,11 @@ from ._runtime import (
     unwind_reason,
 )
 from ._saga import roll_back_completed
+from ._sealing import Opener, is_sealed
 from ._serialize import converter, encode_value
 from ._subworkflows import HandDown, RunCancelledError, run_child
 from ._targets import import_target, target_of
-from ._tasks import callable_name, error_data, rebuild_error
+from ._tasks import callable_name, error_data, resolve_secrets
 
 __all__ = [
     "Context",
@@ -241,11 +243,11 @@ class Workflow(Generic[P, T]):
                 self._check_same_input(existing, args, kwargs)
             events = await store.read_events(existing.run_id)
             if existing.status.finished:
-                return Execution.from_run(existing, events)
+                return _stored(kernel, existing, events)
             if existing.status is RunStatus.PAUSED:
                 pause = open_pause(events)
                 if hand_down is None or pause is None or pause.seq != hand_down[0]:
-                    return Execution.from_run(existing, events)
+                    return _stored(kernel, existing, events)
                 return await self._resume(
                     kernel, existing, events, hand_down[1], raise_on_error, parent
                 )
@@ -258,7 +260,9 @@ class Workflow(Generic[P, T]):
                     context={"run_id": existing.run_id},
                 )
             journal = Journal(kernel, existing.run_id, existing.last_seq)
-            state = RunState(kernel, existing, journal, ReplayIndex(events))
+            state = RunState(
+                kernel, existing, journal, ReplayIndex(events), secrets=_shared(parent)
+            )
             document = existing.input
         else:
             document = self._inputs.encode(args, kwargs)
@@ -281,8 +285,10 @@ class Workflow(Generic[P, T]):
                 runnable_at=now,
                 metadata=metadata,
             )
-            await store.create_run(run)
-            state = RunState(kernel, run, Journal(kernel, run.run_id, 0), ReplayIndex(()))
+            journal = Journal(kernel, run.run_id, 0)
+            state = RunState(kernel, run, journal, ReplayIndex(()), secrets=_shared(parent))
+            # a child run's input may hold a secret of its parent's: sealed like a write
+            await store.create_run(journal.sealed_run(run))
             await state.journal.write([("run.started", None, started)])
         return await self._execute(state, document, raise_on_error, parent)
 
@@ -293,6 +299,9 @@ class Workflow(Generic[P, T]):
         raise_on_error: bool,
         parent: RunState | None = None,
     ) -> Execution:
+        await _recall_secrets(state)
+        if is_sealed(document):  # a child run's input that held a secret of its parent's
+            document = state.opener().value(document, "run", None, "input")
         args, kwargs = self._decode_input(state, document)
         failure: Exception | None = None
         encoded: Any = None
@@ -391,13 +400,11 @@ class Workflow(Generic[P, T]):
                 pass  # the pause step recorded run.paused with the paused run
             elif failure is not None:
                 await roll_back_completed(state, "run_failed")
-                error = error_data(state, failure)
+                error = error_data(failure)
                 info = converter.structure(error, ErrorInfo)
                 run = state.evolve_run(status=RunStatus.FAILED, error=info, runnable_at=None)
                 await state.journal.write([("run.failed", None, {"error": error})], run=run)
             else:
-                if state.secrets is not None:
-                    encoded = state.secrets.redact(encoded)
                 run = state.evolve_run(status=RunStatus.COMPLETED, output=encoded, runnable_at=None)
                 await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
         except SequenceConflictError as conflict:
@@ -405,16 +412,13 @@ class Workflow(Generic[P, T]):
             stored = await store.get_run(state.run_id)
             if stored is None or not stored.status.finished:
                 raise _executing_elsewhere(state.run_id) from conflict
-            return Execution.from_run(stored, await store.read_events(state.run_id))
+            return execution_of(state, stored, await store.read_events(state.run_id))
         stored = await store.get_run(state.run_id)
         # the journal as read when this execution started, and what it wrote since: no
         # second read of a long journal (a replayed 100,000-step run)
         events = [*state.base_events, *state.journal.written]
-        exception: BaseException | None = failure
-        if failure is not None and state.secrets is not None and stored is not None:
-            # the raw exception may hold a secret's value: hand out the masked record's
-            exception = rebuild_error(stored.error) if stored.error is not None else None
-        return Execution.from_run(stored or state.run, events, exception=exception)
+        # the exception as raised: it is the program's own (the command line masks it)
+        return execution_of(state, stored or state.run, events, failure)
 
     # -- loading, resuming, cancelling -----------------------------------------------------
 
@@ -424,7 +428,7 @@ class Workflow(Generic[P, T]):
         if run is None:
             raise _no_run(run_id, kernel)
         self._check_owner(run)
-        return Execution.from_run(run, await kernel.store.read_events(run_id))
+        return _stored(kernel, run, await kernel.store.read_events(run_id))
 
     def resume(self, run_id: str, value: Any = None, *, raise_on_error: bool = False) -> Execution:
         """:meth:`resume_async` from synchronous code."""
@@ -477,7 +481,8 @@ class Workflow(Generic[P, T]):
             )
         encoded = encode_value(value, where=f"the value resuming run {run.run_id!r}")
         journal = Journal(kernel, run.run_id, run.last_seq)
-        state = RunState(kernel, run, journal, ReplayIndex(()))
+        state = RunState(kernel, run, journal, ReplayIndex(()), secrets=_shared(parent))
+        await _recall_secrets(state)  # the value may hold one: sealed from the first write
         resumed = state.evolve_run(status=RunStatus.RUNNING, runnable_at=utcnow(), output=None)
         data = {
             key: pause.data[key]
@@ -692,7 +697,43 @@ async def _cancelled(kernel: Kernel, run: Run, execution: Execution | None = Non
         )
     if execution is not None and execution.cancelled:
         return execution
-    return Execution.from_run(run, await kernel.store.read_events(run.run_id))
+    return _stored(kernel, run, await kernel.store.read_events(run.run_id))
+
+
+def _stored(kernel: Kernel, run: Run, events: list[Event]) -> Execution:
+    """The execution of a stored run for the program, its sealed values opened."""
+    return Execution.from_run(run, events, opener=Opener(run.run_id, kernel.payload_codec))
+
+
+def _shared(parent: RunState | None) -> Any:
+    """The secrets in play of a child run: its parent's, shared (None for a top run)."""
+    return parent.secrets if parent is not None else None
+
+
+async def _recall_secrets(state: RunState) -> None:
+    """Resolve the secrets the run used before (its record names them), before it writes.
+
+    A resume in another process knows no secret of the run yet; a later write holding
+    one's value must be sealed all the same.
+    """
+    recorded = state.run.metadata.get("secrets")
+    if not recorded:
+        return
+    known = state.secrets.names
+    missing = [name for name in recorded if isinstance(name, str) and name not in known]
+    if not missing:
+        return
+    try:
+        await resolve_secrets(state, missing)
+    except FloeError as error:
+        raise type(error)(
+            f"Run {state.run_id!r} used the secret{'s' * (len(missing) > 1)} "
+            f"{', '.join(missing)}, which cannot be read now: {error.what}",
+            why="floe needs the values of a run's secrets to seal them in what it stores "
+            "from here on; nothing was written.",
+            fix=error.fix,
+            context={**error.context, "run_id": state.run_id},
+        ) from None
 
 
 def _not_cancellable(run: Run) -> StateError:

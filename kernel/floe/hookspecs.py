@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._kernel import Kernel, Service
     from ._resources import ArtifactStore, SecretStore
     from ._retry import RetryOptions, RetryPolicy
+    from ._sealing import PayloadCodec
     from ._settings import Settings
     from ._store import Store, StoreURL
 
@@ -50,6 +51,7 @@ PHASES: dict[str, tuple[str, ...]] = {
         "floe_open_store",
         "floe_open_artifact_store",
         "floe_open_secrets",
+        "floe_payload_codec",
         "floe_log_handlers",
     ),
     "Running": ("floe_subscribe", "floe_services", "floe_retry_policy", "floe_inject"),
@@ -194,6 +196,36 @@ def floe_open_secrets(url: StoreURL) -> SecretStore | None:
                 if url.scheme == "env":
                     return floe.EnvironmentSecretStore(prefix=url.path or "SECRET_")
                 return None
+    """
+
+
+@hookspec(firstresult=True)
+def floe_payload_codec(settings: Settings) -> PayloadCodec | None:
+    """Return the codec that seals stored run payloads holding a secret's value.
+
+    Calling: stops at the first non-None result, once per kernel, when it starts (after
+        the secret store is open); later-loaded plugins are asked first.
+    Parameters:
+        settings: the kernel's :class:`floe.Settings`.
+    Returns: a :class:`floe.PayloadCodec` (``fingerprint``, ``seal(plaintext,
+        associated_data)``, ``open(body, associated_data)``), or None. Without a codec a
+        write whose payload holds a secret's value is refused with a ``ConfigError``.
+    Implemented by: floe_secrets (AES-256-GCM under ``FLOE_SECRET_KEY``, whichever secret
+        store is used).
+    Example:
+        from pathlib import Path
+
+        import floe
+        from floe_secrets import KeyCodec
+
+
+        class KeyFromFile:
+            @floe.hookimpl(tryfirst=True)
+            def floe_payload_codec(self, settings):
+                path = settings.section("keyfile").get("path")
+                if path is None:
+                    return None
+                return KeyCodec.from_text(Path(path).read_text(), source=path)
     """
 
 

@@ -438,6 +438,9 @@ def format_seconds(seconds: Any) -> str:
 
 
 def format_error(error: Any) -> str:
+    error = floe.mask(error)  # a sealed error shows as ***
+    if isinstance(error, str):
+        return error
     if isinstance(error, dict):
         kind = str(error.get("type", "error")).rpartition(".")[2]
         message = error.get("message")

@@ -84,8 +84,10 @@ def silence_stdout() -> None:
 
 def _print_block(label: str, colour: str, text: str) -> None:
     # click.echo drops the colour when stderr is not a terminal
-    click.echo(f"{click.style(label, fg=colour, bold=True)} {text}", err=True)
+    click.echo(f"{click.style(label, fg=colour, bold=True)} {floe.mask(text)}", err=True)
 
 
 def _print_traceback(error: BaseException) -> None:
-    click.echo("".join(traceback.format_exception(error)).rstrip("\n"), err=True)
+    # the exception is the program's own, secrets and all: people see it masked
+    text = "".join(traceback.format_exception(error)).rstrip("\n")
+    click.echo(floe.mask(text), err=True)

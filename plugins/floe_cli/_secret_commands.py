@@ -89,12 +89,18 @@ def list_command(state: CliState, as_json: bool) -> None:
 @secrets_command.command("set")
 @click.argument("name")
 @click.option("--value", metavar="VALUE", help=_VALUE_HELP)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Store it even though other secrets were stored under another key.",
+)
 @click.pass_obj
-def set_command(state: CliState, name: str, value: str | None) -> None:
+def set_command(state: CliState, name: str, value: str | None, force: bool) -> None:
     """Store the secret NAME, encrypted (replaces it).
 
     The value is sealed with AES-256-GCM under FLOE_SECRET_KEY. It is read from
-    stdin unless --value is given.
+    stdin unless --value is given. A value shorter than 6 characters is refused, and
+    so is a key other than the one the stored secrets were sealed with (unless --force).
     """
     from floe_secrets import check_secret_name
 
@@ -103,7 +109,7 @@ def set_command(state: CliState, name: str, value: str | None) -> None:
         value = _read_value(name)
 
     async def store(secrets: ManagedSecretStore) -> None:
-        await secrets.set_secret(name, value)
+        await secrets.set_secret(name, value, force=force)
 
     _run(state, store)
     click.echo(f"Secret {name!r} set.")

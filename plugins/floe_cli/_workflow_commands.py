@@ -211,6 +211,7 @@ def summary(execution: floe.Execution) -> dict[str, Any]:
 
 def _report(execution: floe.Execution, *, as_json: bool, store: str) -> int:
     """Print an execution's outcome; return its exit code (or raise for a failed run)."""
+    execution = floe.mask(execution)  # exact for the program, masked for people
     if as_json:
         click.echo(_dumps(summary(execution)))
     elif execution.succeeded:
@@ -437,7 +438,7 @@ def status_command(
         run = await _require_run(kernel, run_id)
         return run, await kernel.store.read_events(run.run_id)
 
-    run, events = _in_kernel(kernel, load)
+    run, events = floe.mask(_in_kernel(kernel, load))
     execution = floe.Execution.from_run(run, events)
     if as_json:
         document = to_document(run)
@@ -533,6 +534,7 @@ def runs_command(
         return await kernel.store.list_runs(query), _store_url(kernel)
 
     runs, store_url = _in_kernel(kernel, load)
+    runs = floe.mask(runs)
     if as_json:
         click.echo(_dumps([to_document(run) for run in runs]))
         return
@@ -568,7 +570,7 @@ def events_command(state: CliState, run_id: str, store: str | None, as_json: boo
         run = await _require_run(kernel, run_id)
         return run, await kernel.store.read_events(run.run_id)
 
-    run, events = _in_kernel(kernel, load)
+    run, events = floe.mask(_in_kernel(kernel, load))
     if as_json:
         click.echo(_dumps([to_document(event) for event in events]))
         return

@@ -18,16 +18,25 @@ key is a ``ConfigError`` naming the secret and both key fingerprints (a fingerpr
 a hash of the key; showing it reveals nothing). Keep the key apart from the store:
 whoever has both has the secrets.
 
-**The command line.** ``floe secrets list | set NAME | get NAME [--reveal] | remove NAME
-| keygen``; ``set`` reads the value from stdin unless ``--value`` is given.
+**The command line.** ``floe secrets list | set NAME [--force] | get NAME [--reveal] |
+remove NAME | keygen``; ``set`` reads the value from stdin unless ``--value`` is given. A
+value shorter than 6 characters is refused (it could not be masked without hiding
+unrelated text), and so is storing under a key other than the one the stored secrets
+were sealed with (both fingerprints are named) unless ``--force``.
 
 **In tasks.** A task that declares ``secrets=["api_key"]`` receives ``secrets``, a
 :class:`Secrets` mapping of :class:`Secret` values: ``secrets["api_key"].reveal()`` is
-the plain text; ``print``, logging, f-strings and ``repr`` show ``***``. The engine masks
-every value of the run's secrets (:meth:`Secrets.redact`) in everything it journals,
-publishes or logs, so a value stays out of the journal even when a task returns it.
-A task asking for a secret that is not set fails with a :class:`floe.NotFoundError`
-naming every missing one.
+the plain text; ``print``, logging, f-strings and ``repr`` show ``***``. A task asking
+for a secret that is not set fails with a :class:`floe.NotFoundError` naming every
+missing one.
+
+**Sealed payloads.** floe stores values exactly, never masked. The plugin also
+implements ``floe_payload_codec``: with ``FLOE_SECRET_KEY`` set, a stored field of a run
+(a result, a pause output, a resume value, an error ...) that holds the value of one of
+the run's secrets is sealed with AES-256-GCM under that key (:class:`KeyCodec`),
+whichever secret store served the secret. Without the key such a write is refused. The
+kernel opens envelopes for replay and for the program; the command line and the logs
+show them, and every known secret value, as ``***`` (``floe.mask``).
 
 Importing this plugin loads neither ``cryptography`` nor the store module.
 """
@@ -40,10 +49,10 @@ from typing import TYPE_CHECKING, Any
 from floe import FloeError, StoreURL, hookimpl
 
 if TYPE_CHECKING:
-    from floe import Kernel
+    from floe import Kernel, Settings
     from floe._secrets import MASK, Secret, Secrets
 
-    from ._crypto import KEY_VARIABLE, generate_key, key_from_environment
+    from ._crypto import KEY_VARIABLE, KeyCodec, generate_key, key_from_environment
     from ._store import (
         NAMESPACE,
         ManagedSecretStore,
@@ -56,12 +65,14 @@ __all__ = [
     "KEY_VARIABLE",
     "MASK",
     "NAMESPACE",
+    "KeyCodec",
     "ManagedSecretStore",
     "Secret",
     "Secrets",
     "StoreSecretStore",
     "check_secret_name",
     "floe_open_secrets",
+    "floe_payload_codec",
     "floe_services",
     "generate_key",
     "key_from_environment",
@@ -69,6 +80,7 @@ __all__ = [
 
 _LAZY = {
     "KEY_VARIABLE": f"{__name__}._crypto",
+    "KeyCodec": f"{__name__}._crypto",
     "generate_key": f"{__name__}._crypto",
     "key_from_environment": f"{__name__}._crypto",
     "NAMESPACE": f"{__name__}._store",
@@ -102,6 +114,23 @@ def floe_open_secrets(url: StoreURL) -> StoreSecretStore | None:
     from ._store import StoreSecretStore
 
     return StoreSecretStore.from_url(url)
+
+
+@hookimpl
+def floe_payload_codec(settings: Settings) -> KeyCodec | None:
+    """Seal run payloads under ``$FLOE_SECRET_KEY`` (None when it is not set).
+
+    Whichever secret store serves the secrets (``env://`` too): what is sealed is the
+    run's data, not the secrets. A malformed key is a ``ConfigError`` at start-up.
+    """
+    import os
+
+    from ._crypto import KEY_VARIABLE, KeyCodec
+
+    text = os.environ.get(KEY_VARIABLE, "")
+    if not text.strip():
+        return None
+    return KeyCodec.from_text(text, source=f"${KEY_VARIABLE}")
 
 
 @hookimpl

@@ -19,7 +19,7 @@ import binascii
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -28,6 +28,8 @@ from floe import ConfigError, PersistenceError
 __all__ = [
     "ENVELOPE_FORMAT",
     "KEY_VARIABLE",
+    "PAYLOAD_FORMAT",
+    "KeyCodec",
     "SecretKey",
     "generate_key",
     "key_from_environment",
@@ -39,6 +41,8 @@ KEY_VARIABLE: Final = "FLOE_SECRET_KEY"
 """The environment variable holding the key."""
 ENVELOPE_FORMAT: Final = 1
 """The envelope layout this floe writes (and the newest it reads)."""
+PAYLOAD_FORMAT: Final = 1
+"""The version of the sealed-payload body this floe writes (and the newest it reads)."""
 
 _KEY_BYTES: Final = 32
 _KEY_ID_BYTES: Final = 8
@@ -162,7 +166,7 @@ def open_envelope(name: str, envelope: bytes, key: SecretKey, *, where: str) -> 
             why=f"It was stored with the key of fingerprint {key_id.hex()}; "
             f"the key in use ({KEY_VARIABLE}) has fingerprint {key.fingerprint}.",
             fix=f"Set {KEY_VARIABLE} to the key the secret was stored with, or store it "
-            f"again under this key: floe secrets set {name}",
+            f"again under this key: floe secrets set {name} --force",
             context={**context, "stored_fingerprint": key_id.hex()},
         )
     nonce = envelope[_HEADER_BYTES : _HEADER_BYTES + _NONCE_BYTES]
@@ -179,3 +183,102 @@ def open_envelope(name: str, envelope: bytes, key: SecretKey, *, where: str) -> 
             fix=f"Set the secret again: floe secrets set {name}",
             context=context,
         ) from None
+
+
+def key_id_of(envelope: bytes) -> bytes | None:
+    """The key id a stored secret was sealed under (None for a damaged one)."""
+    if len(envelope) < _HEADER_BYTES or envelope[0] == 0:
+        return None
+    return envelope[1:_HEADER_BYTES]
+
+
+class KeyCodec:
+    """Seals run payloads with AES-256-GCM under a :class:`SecretKey` (a ``floe.PayloadCodec``).
+
+    The body of an envelope is ``{"v": 1, "key": <fingerprint>, "nonce": <base64>,
+    "data": <base64 of ciphertext and tag>}``; the kernel supplies the associated data
+    (the run, event, step and field the payload belongs to).
+    """
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: SecretKey) -> None:
+        self.key = key
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str = KEY_VARIABLE) -> KeyCodec:
+        """The codec for the key encoded in *text* (a ``ConfigError`` that never echoes it)."""
+        return cls(SecretKey.parse(text, source=source))
+
+    def __repr__(self) -> str:
+        return f"KeyCodec(fingerprint={self.fingerprint!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        return self.key.fingerprint
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> dict[str, Any]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = os.urandom(_NONCE_BYTES)
+        ciphertext = AESGCM(self.key.material).encrypt(
+            nonce, plaintext, _payload_data(self.key.key_id, associated_data)
+        )
+        return {
+            "v": PAYLOAD_FORMAT,
+            "key": self.fingerprint,
+            "nonce": base64.b64encode(nonce).decode("ascii"),
+            "data": base64.b64encode(ciphertext).decode("ascii"),
+        }
+
+    def open(self, body: Mapping[str, Any], associated_data: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        version = body.get("v")
+        if isinstance(version, int) and version > PAYLOAD_FORMAT:
+            raise PersistenceError(
+                f"it was sealed by a newer floe (format {version})",
+                why=f"This floe reads sealed payloads of format up to {PAYLOAD_FORMAT}.",
+                fix="Upgrade floe to read it; the data was left untouched.",
+            )
+        fingerprint = body.get("key")
+        if version != PAYLOAD_FORMAT or not isinstance(fingerprint, str):
+            raise _damaged()
+        if fingerprint != self.fingerprint:
+            raise ConfigError(
+                "it was sealed under another key",
+                why=f"It was sealed with the key of fingerprint {fingerprint}; the key in use "
+                f"({KEY_VARIABLE}) has fingerprint {self.fingerprint}.",
+                fix=f"Set {KEY_VARIABLE} to the key the run was stored with.",
+                context={"stored_fingerprint": fingerprint, "fingerprint": self.fingerprint},
+            )
+        try:
+            nonce = base64.b64decode(str(body.get("nonce")), validate=True)
+            ciphertext = base64.b64decode(str(body.get("data")), validate=True)
+        except (binascii.Error, ValueError):
+            raise _damaged() from None
+        if len(nonce) != _NONCE_BYTES:
+            raise _damaged()
+        try:
+            return AESGCM(self.key.material).decrypt(
+                nonce, ciphertext, _payload_data(self.key.key_id, associated_data)
+            )
+        except InvalidTag:
+            raise PersistenceError(
+                "it failed authentication",
+                why="Its ciphertext was changed after it was stored, or it was copied there "
+                "from another run, event or field.",
+                fix="Restore the store from a backup; floe will not use a changed value.",
+            ) from None
+
+
+def _payload_data(key_id: bytes, associated_data: bytes) -> bytes:
+    return b"floe sealed payload\x00" + key_id + associated_data
+
+
+def _damaged() -> PersistenceError:
+    return PersistenceError(
+        "it is not an envelope floe writes",
+        fix="Restore the store from a backup.",
+    )

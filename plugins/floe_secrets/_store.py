@@ -12,8 +12,9 @@ from typing import Any, Final, Protocol, Self, runtime_checkable
 import anyio.lowlevel
 
 from floe import ConfigError, FloeError, NotFoundError, Store, StoreURL
+from floe._secrets import MIN_SECRET_LENGTH
 
-from ._crypto import KEY_VARIABLE, SecretKey, key_from_environment, open_envelope, seal
+from ._crypto import KEY_VARIABLE, SecretKey, key_from_environment, key_id_of, open_envelope, seal
 
 __all__ = [
     "MAX_SECRET_BYTES",
@@ -54,6 +55,15 @@ def _check_value(name: str, value: Any) -> str:
             context={"secret": name},
         )
     size = len(value.encode("utf-8", "surrogatepass"))
+    if 0 < len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"Invalid value for secret {name!r}: {len(value)} characters, fewer than "
+            f"{MIN_SECRET_LENGTH}",
+            why="floe hides a secret's value wherever it shows run data; a value this short "
+            "would hide unrelated text too, and it is easy to guess.",
+            fix=f"Store a secret of at least {MIN_SECRET_LENGTH} characters (a random token).",
+            context={"secret": name},
+        )
     if not value or size > MAX_SECRET_BYTES:
         raise ConfigError(
             f"Invalid value for secret {name!r}: "
@@ -79,7 +89,7 @@ class ManagedSecretStore(Protocol):
 
     async def get_secrets(self, names: list[str]) -> dict[str, str]: ...
 
-    async def set_secret(self, name: str, value: str) -> None: ...
+    async def set_secret(self, name: str, value: str, *, force: bool = False) -> None: ...
 
     async def remove_secret(self, name: str) -> bool: ...
 
@@ -213,13 +223,46 @@ class StoreSecretStore:
 
     # -- management -----------------------------------------------------------------------
 
-    async def set_secret(self, name: str, value: str) -> None:
-        """Seal *value* under the current key and store it as *name* (replacing it)."""
+    async def set_secret(self, name: str, value: str, *, force: bool = False) -> None:
+        """Seal *value* under the current key and store it as *name* (replacing it).
+
+        When secrets sealed under another key are stored, this is a ``ConfigError``
+        naming both fingerprints (the store would then need two keys), unless *force*.
+        """
         check_secret_name(name)
         _check_value(name, value)
-        envelope = seal(name, value, self._require_key())
+        key = self._require_key()
+        if not force:
+            await self._refuse_other_keys(key)
+        envelope = seal(name, value, key)
         await self.store.put_value(NAMESPACE, name, envelope)
         logger.info("Secret %r set in %s", name, self._where())
+
+    async def _refuse_other_keys(self, key: SecretKey) -> None:
+        store = self.store
+        others: dict[str, list[str]] = {}
+        for stored in await store.list_keys(NAMESPACE):
+            envelope = await store.get_value(NAMESPACE, stored)
+            key_id = key_id_of(envelope) if envelope is not None else None
+            if key_id is not None and key_id != key.key_id:
+                others.setdefault(key_id.hex(), []).append(stored)
+        if not others:
+            return
+        names = sorted(name for group in others.values() for name in group)
+        raise ConfigError(
+            f"The secrets in {self._where()} were stored under another key",
+            why=f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} sealed with the key "
+            f"of fingerprint {', '.join(sorted(others))}; the key in use ({KEY_VARIABLE}) has "
+            f"fingerprint {key.fingerprint}. Storing under it would leave secrets that no one "
+            "key opens.",
+            fix=f"Set {KEY_VARIABLE} to the key they were stored with, or pass --force "
+            "(force=True) to store this one under the current key anyway.",
+            context={
+                "fingerprint": key.fingerprint,
+                "stored_fingerprints": sorted(others),
+                "secrets": names,
+            },
+        )
 
     async def remove_secret(self, name: str) -> bool:
         """Delete the secret *name*; False when there was none."""

@@ -93,7 +93,9 @@ def test_set_list_get_remove(tmp_path: Path, key: str) -> None:
 
     stored = ok(run_floe("secrets", "set", "api_key", "--value", PLAINTEXT, cwd=tmp_path, key=key))
     assert stored.stdout == "Secret 'api_key' set.\n"
-    piped = ok(run_floe("secrets", "set", "db.password", cwd=tmp_path, key=key, stdin="pw 1\n"))
+    piped = ok(
+        run_floe("secrets", "set", "db.password", cwd=tmp_path, key=key, stdin="pass word 1\n")
+    )
     assert piped.stdout == "Secret 'db.password' set.\n"
 
     assert ok(run_floe("secrets", "list", cwd=tmp_path, key=key)).stdout == (
@@ -108,7 +110,7 @@ def test_set_list_get_remove(tmp_path: Path, key: str) -> None:
     assert revealed.stdout == f"{PLAINTEXT}\n"
     # stdin's trailing newline is not part of the value; inner spaces are
     piped_value = ok(run_floe("secrets", "get", "db.password", "--reveal", cwd=tmp_path, key=key))
-    assert piped_value.stdout == "pw 1\n"
+    assert piped_value.stdout == "pass word 1\n"
 
     removed = ok(run_floe("secrets", "remove", "api_key", cwd=tmp_path, key=key))
     assert removed.stdout == "Secret 'api_key' removed.\n"
@@ -116,7 +118,11 @@ def test_set_list_get_remove(tmp_path: Path, key: str) -> None:
 
 
 def test_stdin_keeps_all_but_one_trailing_newline(tmp_path: Path, key: str) -> None:
-    for stdin, expected in [("a\r\n", "a"), ("a\n\n", "a\n"), ("  spaced  ", "  spaced  ")]:
+    for stdin, expected in [
+        ("tokens\r\n", "tokens"),
+        ("token\n\n", "token\n"),
+        ("  spaced  ", "  spaced  "),
+    ]:
         ok(run_floe("secrets", "set", "value", cwd=tmp_path, key=key, stdin=stdin))
         result = ok(run_floe("secrets", "get", "value", "--reveal", cwd=tmp_path, key=key))
         assert result.stdout == f"{expected}\n"
@@ -142,16 +148,20 @@ def test_the_value_shows_only_with_reveal_and_never_on_disk(tmp_path: Path, key:
 
 def test_global_store_option_chooses_the_store(tmp_path: Path, key: str) -> None:
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    ok(run_floe("--store", other, "secrets", "set", "x", "--value", "1", cwd=tmp_path, key=key))
+    ok(
+        run_floe(
+            "--store", other, "secrets", "set", "x", "--value", "token-1", cwd=tmp_path, key=key
+        )
+    )
     assert ok(run_floe("--store", other, "secrets", "list", cwd=tmp_path, key=key)).stdout == "x\n"
     assert ok(run_floe("secrets", "list", cwd=tmp_path, key=key)).stdout == ""
 
 
 def test_secrets_setting_store_url_is_the_same_store(tmp_path: Path, key: str) -> None:
-    ok(run_floe("secrets", "set", "x", "--value", "1", cwd=tmp_path, key=key))
+    ok(run_floe("secrets", "set", "x", "--value", "token-1", cwd=tmp_path, key=key))
     explicit = {"FLOE_SECRETS": "store://"}
     result = ok(run_floe("secrets", "get", "x", "--reveal", cwd=tmp_path, key=key, env=explicit))
-    assert result.stdout == "1\n"
+    assert result.stdout == "token-1\n"
 
 
 # -- errors: one block each, with its exit code ----------------------------------------------
@@ -159,7 +169,7 @@ def test_secrets_setting_store_url_is_the_same_store(tmp_path: Path, key: str) -
 
 def test_no_key_is_a_usage_error(tmp_path: Path, key: str) -> None:
     ok(run_floe("secrets", "set", "api_key", "--value", PLAINTEXT, cwd=tmp_path, key=key))
-    for args in (("set", "other", "--value", "v"), ("get", "api_key")):
+    for args in (("set", "other", "--value", "token-2"), ("get", "api_key")):
         result = run_floe("secrets", *args, cwd=tmp_path, key=None)
         lines = assert_error_block(result, "No secret key: FLOE_SECRET_KEY is not set")
         assert any("floe secrets keygen" in line for line in lines)
@@ -185,12 +195,41 @@ def test_another_key_names_the_secret(tmp_path: Path, key: str) -> None:
     assert PLAINTEXT not in result.stderr
 
 
+def test_setting_under_another_key_is_refused_unless_forced(tmp_path: Path, key: str) -> None:
+    ok(run_floe("secrets", "set", "api_key", "--value", PLAINTEXT, cwd=tmp_path, key=key))
+    other = generate_key()
+    refused = run_floe("secrets", "set", "second", "--value", PLAINTEXT, cwd=tmp_path, key=other)
+    lines = assert_error_block(refused, f"The secrets in sqlite:///{tmp_path / 'floe.db'} were "
+                               "stored under another key")  # fmt: skip
+    assert SecretKey.parse(key).fingerprint in lines[1]
+    assert SecretKey.parse(other).fingerprint in lines[1]
+    assert any("--force" in line for line in lines)
+    assert ok(run_floe("secrets", "list", cwd=tmp_path, key=other)).stdout == "api_key\n"
+    forced = run_floe("secrets", "set", "second", "--value", PLAINTEXT, "--force",
+                      cwd=tmp_path, key=other)  # fmt: skip
+    assert ok(forced).stdout == "Secret 'second' set.\n"
+    revealed = ok(run_floe("secrets", "get", "second", "--reveal", cwd=tmp_path, key=other))
+    assert revealed.stdout == f"{PLAINTEXT}\n"
+    # the first one still opens with its own key
+    assert ok(run_floe("secrets", "get", "api_key", "--reveal", cwd=tmp_path, key=key)).stdout
+
+
+def test_a_value_too_short_to_mask_is_refused(tmp_path: Path, key: str) -> None:
+    for value in ("e", "12345"):
+        result = run_floe("secrets", "set", "pin", "--value", value, cwd=tmp_path, key=key)
+        assert_error_block(
+            result, f"Invalid value for secret 'pin': {len(value)} characters, fewer than 6"
+        )
+    assert ok(run_floe("secrets", "list", cwd=tmp_path, key=key)).stderr == "No secrets are set.\n"
+    ok(run_floe("secrets", "set", "pin", "--value", "123456", cwd=tmp_path, key=key))
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "first_line"),
     [
         (("get", "nope"), "", "Missing secret: nope"),
         (("remove", "nope"), "", "No secret 'nope' to remove"),
-        (("set", "bad name", "--value", "v"), "", "Invalid secret name 'bad name'"),
+        (("set", "bad name", "--value", "token-3"), "", "Invalid secret name 'bad name'"),
         (("set", "empty"), "\n", "Invalid value for secret 'empty': it is empty"),
         (("get", "1st"), "", "Invalid secret name '1st'"),
     ],
@@ -198,7 +237,7 @@ def test_another_key_names_the_secret(tmp_path: Path, key: str) -> None:
 def test_bad_requests_are_usage_errors(
     tmp_path: Path, key: str, args: tuple[str, ...], stdin: str, first_line: str
 ) -> None:
-    ok(run_floe("secrets", "set", "kept", "--value", "v", cwd=tmp_path, key=key))
+    ok(run_floe("secrets", "set", "kept", "--value", "token-4", cwd=tmp_path, key=key))
     assert_error_block(run_floe("secrets", *args, cwd=tmp_path, key=key, stdin=stdin), first_line)
     assert ok(run_floe("secrets", "list", cwd=tmp_path, key=key)).stdout == "kept\n"
 

@@ -48,13 +48,6 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = generate_key()
-    monkeypatch.setenv("FLOE_SECRET_KEY", value)
-    return value
-
-
-@pytest.fixture
 def make_kernel(
     floe_kernel_factory: Callable[..., floe.Kernel], store_kind: str, tmp_path: Path
 ) -> Callable[..., floe.Kernel]:
@@ -177,7 +170,7 @@ async def test_a_missing_key_fails_reads_and_writes_but_not_the_kernel(
             with pytest.raises(ConfigError, match="No secret key: FLOE_SECRET_KEY is not set"):
                 await keyless.get_secrets(["api_key"])
             with pytest.raises(ConfigError, match="FLOE_SECRET_KEY is not set") as caught:
-                await keyless.set_secret("other", "value")
+                await keyless.set_secret("other", "value-1")
             assert "floe secrets keygen" in str(caught.value)
             # names need no key
             assert await keyless.list_secrets() == ["api_key"]
@@ -244,8 +237,15 @@ async def test_a_secret_sealed_under_another_key_names_the_secret(
                 assert PLAINTEXT not in text
                 assert key not in text
                 assert other_key not in text
-            # storing it again under the new key is the documented fix
-            await wrong.set_secret("api_key", "new value")
+            # storing it again under the new key is refused, naming both keys
+            with pytest.raises(ConfigError, match="stored under another key") as refused:
+                await wrong.set_secret("api_key", "new value")
+            assert SecretKey.parse(key).fingerprint in str(refused.value)
+            assert SecretKey.parse(other_key).fingerprint in str(refused.value)
+            assert refused.value.context["secrets"] == ["api_key", "other"]
+            assert await store.get_value("secrets", "api_key") is not None
+            # ... unless forced: the documented fix
+            await wrong.set_secret("api_key", "new value", force=True)
             assert await wrong.get_secrets(["api_key"]) == {"api_key": "new value"}
         assert await kernel.secrets.get_secrets(["other"]) == {"other": PLAINTEXT}
 
@@ -313,7 +313,7 @@ async def test_damaged_and_newer_envelopes_are_named(
 async def test_bad_secret_names_are_config_errors(secrets: StoreSecretStore, name: Any) -> None:
     await secrets.set_secret("_fine-name.v2", PLAINTEXT)
     for call in (
-        lambda: secrets.set_secret(name, "value"),
+        lambda: secrets.set_secret(name, "value-1"),
         lambda: secrets.get_secrets([name]),
         lambda: secrets.remove_secret(name),
     ):

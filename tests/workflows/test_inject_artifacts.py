@@ -366,12 +366,15 @@ def test_workflow_options_are_checked() -> None:
 # -- secrets ---------------------------------------------------------------------------------
 
 
-async def test_secrets_are_injected_and_masked_everywhere(
+async def test_secrets_are_injected_exact_for_the_program_and_sealed_in_the_journal(
     floe_kernel_factory: Callable[..., Kernel],
     store_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from floe_secrets import generate_key
+
     monkeypatch.setenv("SECRET_API_KEY", "s3cr3t-value")
+    monkeypatch.setenv("FLOE_SECRET_KEY", generate_key())
 
     @floe.task(secrets=["api_key"])
     def call_api(secrets=None, this_flow=None):  # type: ignore[no-untyped-def]
@@ -397,11 +400,16 @@ async def test_secrets_are_injected_and_masked_everywhere(
         execution = await uses_secret.run_async()
         events = await kernel.store.read_events(execution.run_id)
     assert execution.succeeded, execution.error
-    assert execution.output["token"] == "***"
-    assert execution.output["shown"] == "***"
-    assert execution.captured_logs() == ["using *** and ***"]
-    assert execution.artifacts[0].value == {"header": "Bearer ***"}
+    assert execution.output == {
+        "token": "s3cr3t-value",
+        "shown": "***",
+        "error": "rejected s3cr3t-value",
+    }
+    assert floe.mask(execution.output)["token"] == "***"
+    assert execution.captured_logs() == ["using *** and s3cr3t-value"]
+    assert execution.artifacts[0].value == {"header": "Bearer s3cr3t-value"}
     assert "s3cr3t-value" not in _journal_text(events)
+    assert "$sealed" in _journal_text(events)
 
 
 async def test_a_missing_secret_fails_the_task_naming_it(
@@ -429,10 +437,13 @@ async def test_a_missing_secret_fails_the_task_naming_it(
     assert [e.kind for e in execution.events].count("task.retrying") == 0
 
 
-async def test_a_failed_run_hands_out_its_error_masked(
+async def test_a_failed_run_hands_out_its_exception_as_raised(
     floe_kernel_factory: Callable[..., Kernel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from floe_secrets import generate_key
+
     monkeypatch.setenv("SECRET_TOKEN", "very-secret-token")
+    monkeypatch.setenv("FLOE_SECRET_KEY", generate_key())
 
     @floe.task(secrets=["token"])
     async def reject(secrets=None):  # type: ignore[no-untyped-def]
@@ -442,12 +453,16 @@ async def test_a_failed_run_hands_out_its_error_masked(
     async def fails() -> None:
         await reject()
 
-    async with floe_kernel_factory(secrets="env://SECRET_"):
+    async with floe_kernel_factory(secrets="env://SECRET_") as kernel:
         execution = await fails.run_async()
+        stored = await kernel.store.get_run(execution.run_id)
     assert execution.error is not None
-    assert execution.error.message == "token *** refused"
+    assert execution.error.message == "token very-secret-token refused"
     assert isinstance(execution.exception, PermissionError)
-    assert str(execution.exception) == "token *** refused"
+    assert str(execution.exception) == "token very-secret-token refused"
+    assert stored is not None
+    assert stored.error is not None
+    assert stored.error.message == "token *** refused"  # the record's copy to show
 
 
 async def test_metadata_is_an_object_with_attributes_and_item_access(
