@@ -433,6 +433,7 @@ async def test_step_records_mask_the_runs_secrets(
     floe_kernel_factory: KernelFactory,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    key: str,  # the failure's record holds the secret: it is sealed under this key
 ) -> None:
     monkeypatch.setenv("SECRET_API_KEY", "s3cr3t-value")
     async with floe_kernel_factory(log_format="json", log_level="DEBUG", secrets="env://SECRET_"):
