@@ -18,6 +18,14 @@ nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
 
+def install(session: nox.Session, *args: str) -> None:
+    """``session.install(*args)`` in an environment rid of the former distribution "floe"."""
+    # A virtualenv reused from before floe was renamed floe-kernel still holds "floe", whose
+    # entry points would register every first-party plugin a second time.
+    session.run("python", "-m", "pip", "uninstall", "--yes", "--quiet", "floe", silent=True)
+    session.install(*args)
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite on every core, both backends; then the contrib session on this Python.
@@ -25,7 +33,7 @@ def tests(session: nox.Session) -> None:
     ``nox -s tests -- ARGS`` runs ``pytest ARGS`` instead (serially unless ARGS say ``-n``)
     and leaves contrib out.
     """
-    session.install(".[test]")
+    install(session, ".[test]")
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
@@ -38,7 +46,7 @@ def tests(session: nox.Session) -> None:
 def contrib(session: nox.Session) -> None:
     """The tests of the contrib distributions (contrib/floe-*), against this checkout."""
     # one pip call, so that their dependency "floe-kernel" is this checkout (unpublished)
-    session.install(".[test]", "./contrib/floe-reload")
+    install(session, ".[test]", "./contrib/floe-reload")
     session.run("pytest", "-n", "auto", *(session.posargs or ["contrib/floe-reload/tests"]))
 
 
@@ -54,14 +62,14 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy: strict on the kernel and contrib, checked on the plugins."""
     # contrib/floe-reload is installed for its dependencies (watchfiles has type hints)
-    session.install("-e", ".[test]", "-e", "./contrib/floe-reload", "mypy", "types-PyYAML")
+    install(session, "-e", ".[test]", "-e", "./contrib/floe-reload", "mypy", "types-PyYAML")
     session.run("mypy", "kernel/floe", "plugins", "contrib/floe-reload/src")
 
 
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """Build the docs site; warnings are errors."""
-    session.install("-e", ".", "mkdocs-material")
+    install(session, "-e", ".", "mkdocs-material")
     session.run("python", "docs/gen_reference.py", "--check")
     session.run(
         "mkdocs",
@@ -82,7 +90,7 @@ def bench(session: nox.Session) -> None:
     environment of its own under .nox/bench-peers (pins: benchmarks/peers/engines.py);
     one that cannot be installed here is reported as not available.
     """
-    session.install(".", "blinker", "pyee")
+    install(session, ".", "blinker", "pyee")
     session.run("python", "benchmarks/peers/install.py")
     session.run(
         "python", "benchmarks/run.py", "--output", "benchmarks/RESULTS.md", *session.posargs
