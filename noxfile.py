@@ -1,8 +1,10 @@
 """The test matrix and every other session: ``nox -l`` lists them.
 
 ``nox -s tests`` runs the suite on every Python below that the machine has (a missing
-interpreter is skipped, not failed); each run covers both async backends (trio and
-asyncio) through the anyio pytest plugin.
+interpreter is skipped, not failed), on every core (pytest-xdist); each run covers both
+async backends (trio and asyncio) through the anyio pytest plugin, and is followed by the
+``contrib`` session on the same Python, so the contrib distributions are tested wherever
+the suite is.
 """
 
 from __future__ import annotations
@@ -16,12 +18,36 @@ nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
 
+def install(session: nox.Session, *args: str) -> None:
+    """``session.install(*args)`` in an environment rid of the former distribution "floe"."""
+    # A virtualenv reused from before floe was renamed floe-kernel still holds "floe", whose
+    # entry points would register every first-party plugin a second time.
+    session.run("python", "-m", "pip", "uninstall", "--yes", "--quiet", "floe", silent=True)
+    session.install(*args)
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite, both backends; PostgreSQL tests run where the server is reachable."""
-    # one pip call, so that the contrib distributions' dependency "floe" is this checkout
-    session.install(".[test]", "./contrib/floe-reload")
-    session.run("pytest", *(session.posargs or ["tests", "contrib/floe-reload/tests"]))
+    """The test suite on every core, both backends; then the contrib session on this Python.
+
+    ``nox -s tests -- ARGS`` runs ``pytest ARGS`` instead (serially unless ARGS say ``-n``)
+    and leaves contrib out.
+    """
+    install(session, ".[test]")
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    # queued first, so that a failing suite still has the contrib distributions tested
+    session.notify(f"contrib-{session.python}")
+    session.run("pytest", "-n", "auto", "tests")
+
+
+@nox.session(python=PYTHONS)
+def contrib(session: nox.Session) -> None:
+    """The tests of the contrib distributions (contrib/floe-*), against this checkout."""
+    # one pip call, so that their dependency "floe-kernel" is this checkout (unpublished)
+    install(session, ".[test]", "./contrib/floe-reload")
+    session.run("pytest", "-n", "auto", *(session.posargs or ["contrib/floe-reload/tests"]))
 
 
 @nox.session(python="3.11")
@@ -34,15 +60,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy: strict on the kernel, checked on the plugins."""
-    session.install("-e", ".[test]", "mypy", "types-PyYAML")
-    session.run("mypy", "kernel/floe", "plugins")
+    """mypy: strict on the kernel and contrib, checked on the plugins."""
+    # contrib/floe-reload is installed for its dependencies (watchfiles has type hints)
+    install(session, "-e", ".[test]", "-e", "./contrib/floe-reload", "mypy", "types-PyYAML")
+    session.run("mypy", "kernel/floe", "plugins", "contrib/floe-reload/src")
 
 
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """Build the docs site; warnings are errors."""
-    session.install("-e", ".", "mkdocs-material")
+    install(session, "-e", ".", "mkdocs-material")
     session.run("python", "docs/gen_reference.py", "--check")
     session.run(
         "mkdocs",
@@ -63,7 +90,7 @@ def bench(session: nox.Session) -> None:
     environment of its own under .nox/bench-peers (pins: benchmarks/peers/engines.py);
     one that cannot be installed here is reported as not available.
     """
-    session.install(".", "blinker", "pyee")
+    install(session, ".", "blinker", "pyee")
     session.run("python", "benchmarks/peers/install.py")
     session.run(
         "python", "benchmarks/run.py", "--output", "benchmarks/RESULTS.md", *session.posargs

@@ -14,7 +14,7 @@ from _harness import Goal, MeasureConfig, Section
 
 __all__ = ["Machine", "describe_machine", "render_markdown", "render_text"]
 
-LIBRARIES = ("floe", "anyio", "trio", "blinker", "pyee")
+LIBRARIES = ("floe-kernel", "anyio", "trio", "blinker", "pyee")
 
 HOW_TO_READ = (
     "Every figure is measured side by side with its baseline in the same process and "
@@ -150,7 +150,7 @@ def _machine_rows(machine: Machine, config: MeasureConfig) -> list[tuple[str, st
         ("cores", str(machine.cores)),
         ("Python", machine.python),
         ("platform", machine.platform),
-        ("floe", machine.versions["floe"]),
+        ("floe", machine.versions["floe-kernel"]),
         ("libraries", versions),
         ("date", f"{machine.date:%Y-%m-%d %H:%M:%S} UTC"),
         ("load average at start (1 / 5 / 15 min)", machine.load),

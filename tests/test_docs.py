@@ -6,10 +6,14 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import textwrap
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -434,3 +438,225 @@ def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
         "architecture/index",
     ):
         assert (site / f"{page}.html").is_file(), f"the site has no {page}.html"
+
+
+# -- 7. every install command the docs print works ----------------------------------------
+#
+# The `pip install ...` commands of README.md, docs/**/*.md and the contrib READMEs, in
+# code blocks and inline code, are run for real: each distinct one in a fresh virtual
+# environment (the package index is only asked for floe's dependencies, through pip's
+# cache), then `import floe`, `floe --help` and `floe plugins` must work there.
+#
+# A command is run as a reader in the root of a checkout would run it, except for the
+# names of floe's distributions, which are not on the package index yet: UNPUBLISHED says
+# what each means from this checkout. A command that does not install floe is listed in
+# NOT_FLOE with the reason; any other command fails the test, so that a new one is mapped.
+
+INSTALL_PAGES = [
+    ROOT / "README.md",
+    *sorted(DOCS.rglob("*.md")),
+    *sorted((ROOT / "contrib").rglob("README.md")),
+]
+
+CHECKOUT_DISTRIBUTIONS = {".": "floe-kernel", "./contrib/floe-reload": "floe-reload"}
+"""The paths of a checkout that hold a distribution, and its name."""
+
+UNPUBLISHED = {"floe-kernel": (".",), "floe-reload": (".", "./contrib/floe-reload")}
+"""floe's distributions, not on the package index yet, as paths of this checkout. floe-reload
+brings the kernel's path along: its dependency floe-kernel can only come from the checkout,
+and only when both are in the same pip call."""
+
+COMMANDS_OF_DISTRIBUTIONS = {"floe-kernel": {"run", "plugins"}, "floe-reload": {"watch"}}
+"""Commands that `floe --help` lists once the distribution is installed."""
+
+NOT_FLOE = {
+    ("README.md", "pip install nox"): "the test runner; .ci/run runs this very line",
+    ("docs/installation.md", "pip install floe"): "the warning: that name is another project",
+    ("docs/tutorial.md", "pip install floe"): "the warning: that name is another project",
+    ("docs/migration-flexiflow.md", "pip install flexiflow[reload]"): "FlexiFlow's command",
+    ("docs/plugins.md", "pip install -e ."): "the reader's plugin, in its own folder "
+    "(tests/test_entry_points.py installs one)",
+}
+
+_PIP_INSTALL = re.compile(r"(?:^|\s|\$)(?:\S*/)?(?:python -m )?pip install\s+(.*)")
+
+
+def _install_commands(text: str) -> Iterator[str]:
+    """Every `pip install ...` of a page, as `pip install ARGS` (without what follows it)."""
+    fenced = False
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            continue
+        for snippet in [line] if fenced else re.findall(r"`([^`]+)`", line):
+            match = _PIP_INSTALL.search(snippet)
+            if match is None:
+                continue
+            words = []
+            for word in shlex.split(match[1], comments=True):
+                if word in {"&&", "||", ";", "|"}:
+                    break
+                words.append(word)
+            yield " ".join(["pip", "install", *words])
+
+
+def _in_checkout(command: str) -> tuple[str, ...] | None:
+    """The pip arguments *command* means from this checkout; None for an unknown name."""
+    arguments: list[str] = []
+    for word in shlex.split(command)[2:]:
+        path, _, extras = word.partition("[")
+        if word.startswith("-") or path in CHECKOUT_DISTRIBUTIONS:
+            arguments.append(word)
+        elif path in UNPUBLISHED:
+            paths = UNPUBLISHED[path]
+            arguments += [p for p in paths[:-1] if p not in arguments]
+            arguments.append(paths[-1] + (f"[{extras}" if extras else ""))
+        else:
+            return None
+    return tuple(arguments)
+
+
+def _documented_installs() -> tuple[dict[tuple[str, ...], list[str]], list[str]]:
+    """{pip arguments in the checkout: the pages and commands}, and the unknown commands."""
+    installs: dict[tuple[str, ...], list[str]] = {}
+    unknown = []
+    for page in INSTALL_PAGES:
+        where = page.relative_to(ROOT).as_posix()
+        for command in _install_commands(page.read_text(encoding="utf-8")):
+            if (where, command) in NOT_FLOE:
+                continue
+            arguments = _in_checkout(command)
+            if arguments is None:
+                unknown.append(f"{where}: {command}")
+            else:
+                installs.setdefault(arguments, []).append(f"{where}: {command}")
+    return installs, unknown
+
+
+INSTALLS, UNKNOWN_INSTALLS = _documented_installs()
+
+
+def test_install_commands_are_extracted_from_code_and_prose() -> None:
+    text = textwrap.dedent(
+        """\
+        Run `pip install -e .` here, `floe run` is no install.
+
+        ```console
+        $ .venv/bin/pip install -e ".[test]" -e ./contrib/floe-reload  # editable
+        $ pip install nox && nox -s tests
+        python -m pip install floe-reload
+        ```
+        """
+    )
+    assert list(_install_commands(text)) == [
+        "pip install -e .",
+        "pip install -e .[test] -e ./contrib/floe-reload",
+        "pip install nox",
+        "pip install floe-reload",
+    ]
+    assert _in_checkout("pip install floe-kernel[test]") == (".[test]",)
+    assert _in_checkout("pip install floe-reload") == (".", "./contrib/floe-reload")
+    assert _in_checkout("pip install -U floe-kernel floe-reload") == (
+        "-U",
+        ".",
+        "./contrib/floe-reload",
+    )
+    assert _in_checkout("pip install floe") is None
+    assert _in_checkout("pip install ./order-states") is None
+
+
+def test_every_install_command_of_the_docs_is_known() -> None:
+    assert not UNKNOWN_INSTALLS, (
+        "install commands that are neither a checkout path, an unpublished floe distribution "
+        f"(UNPUBLISHED) nor listed in NOT_FLOE: {UNKNOWN_INSTALLS}"
+    )
+    printed = {
+        (page.relative_to(ROOT).as_posix(), command)
+        for page in INSTALL_PAGES
+        for command in _install_commands(page.read_text(encoding="utf-8"))
+    }
+    assert set(NOT_FLOE) <= printed, f"stale NOT_FLOE entries: {set(NOT_FLOE) - printed}"
+
+
+def _clean_environment() -> dict[str, str]:
+    """This environment without its virtualenv, import path or floe settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FLOE_") and key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}
+    }
+    return {**env, "FLOE_STRICT_PLUGINS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def _run_in(venv_bin: Path, *command: str, cwd: Path) -> str:
+    """Run *command* with *venv_bin* first on PATH (a bare name is looked up there)."""
+    program = command[0] if os.path.isabs(command[0]) else str(venv_bin / command[0])
+    result = subprocess.run(
+        [program, *command[1:]],
+        cwd=cwd,
+        env={**_clean_environment(), "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arguments", list(INSTALLS), ids=" ".join)
+def test_install_command_of_the_docs_works(arguments: tuple[str, ...], tmp_path: Path) -> None:
+    # The venv gets no pip of its own: this environment's pip installs into it (--python),
+    # which saves seeding every venv; --no-compile leaves byte-compiling to the imports.
+    # Neither changes what is installed.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    venv_bin = venv / ("Scripts" if os.name == "nt" else "bin")
+    python = str(venv_bin / "python")
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile"]
+    _run_in(venv_bin, *pip, *arguments, cwd=ROOT)
+
+    where = f" (printed as {INSTALLS[arguments]})"
+    version = _run_in(
+        venv_bin,
+        "python",
+        "-c",
+        "import importlib.metadata, floe; "
+        "print(floe.__version__, importlib.metadata.version('floe-kernel'))",
+        cwd=tmp_path,
+    ).split()
+    assert version[0] == version[1] == floe.__version__, where
+    expected = {
+        CHECKOUT_DISTRIBUTIONS[word.partition("[")[0]]
+        for word in arguments
+        if not word.startswith("-")
+    }
+    help_text = _run_in(venv_bin, "floe", "--help", cwd=tmp_path)
+    commands = set(re.findall(r"^  (\S+)  ", help_text, re.MULTILINE))
+    for distribution in expected:
+        assert COMMANDS_OF_DISTRIBUTIONS[distribution] <= commands, where
+    plugins = json.loads(_run_in(venv_bin, "floe", "plugins", "--json", cwd=tmp_path))
+    assert {plugin["status"] for plugin in plugins} == {"loaded"}, where
+    assert {plugin["distribution"] for plugin in plugins} == expected, where
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+
+
+def test_installation_page_lists_the_dependencies_plugins_and_distributions() -> None:
+    page = _page("installation.md")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    for requirement in requirements:
+        assert _requirement_name(requirement).lower() in page.lower(), requirement
+    kernel = floe.Kernel(floe.Settings(store="memory://"), entry_points=False)
+    plugins = [info.name for info in kernel.plugins] + list(project["entry-points"]["floe"])
+    for name in plugins:
+        assert f"| `{name}` |" in page, f"docs/installation.md does not list the plugin {name!r}"
+    for path in sorted((ROOT / "contrib").glob("*/pyproject.toml")):
+        contrib = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
+        assert f"`{contrib['name']}`" in page, contrib["name"]
+        for requirement in contrib["dependencies"]:
+            assert _requirement_name(requirement).lower() in page.lower(), requirement

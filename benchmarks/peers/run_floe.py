@@ -91,7 +91,7 @@ def _settings(url: str) -> floe.Settings:
 async def _measure(options: argparse.Namespace) -> dict[str, Any]:
     url = _store_url(options)
     async with floe.open_kernel(_settings(url)):
-        engine = Engine("floe", metadata.version("floe"), options.store, _run)
+        engine = Engine("floe", metadata.version("floe-kernel"), options.store, _run)
         return await measure(engine, options)
 
 

@@ -4,7 +4,7 @@ The load order (documented in docs/plugins.md and pinned by a test):
 
 1. essential kernel plugins (the memory store, exponential backoff, file artifacts,
    environment secrets);
-2. first-party plugins: entry points of the ``floe`` distribution, by name;
+2. first-party plugins: entry points of the ``floe-kernel`` distribution, by name;
 3. third-party plugins: entry points of other distributions, by distribution, then name;
 4. plugins named in settings (``plugins`` / ``$FLOE_PLUGINS``), in the order given;
 5. plugin objects passed to the :class:`~floe.Kernel` directly, in the order given.
@@ -32,7 +32,9 @@ from ._errors import FloeError, ImportPathError, PluginError
 __all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginWarning", "import_object", "load_plugins"]
 
 ENTRY_POINT_GROUP: Final = "floe"
-FIRST_PARTY: Final = "floe"
+FIRST_PARTY: Final = "floe-kernel"
+"""The distribution of the kernel and the first-party plugins (``floe`` on the package index
+is another project)."""
 
 Stage = Literal["kernel", "first-party", "third-party", "settings", "explicit"]
 Status = Literal["loaded", "blocked", "failed"]

@@ -51,7 +51,7 @@ def test_load_order_is_kernel_first_party_third_party_settings_explicit(
     assert names[-2:] == [settings_plugin, "scratch"]
     assert all(info.status == "loaded" for info in kernel.plugins)
     by_name = {info.name: info for info in kernel.plugins}
-    assert by_name["sqlite"].distribution == "floe"
+    assert by_name["sqlite"].distribution == "floe-kernel"
     assert "floe_open_store" in by_name["sqlite"].hooks
     assert by_name["scratch"].hooks == ("floe_open_store",)
     assert "from-settings" in kernel.hooks.store_schemes()

@@ -151,7 +151,7 @@ def test_plugins_lists_the_first_party_plugins_with_their_hooks(tmp_path: Path) 
     rows = {line.split()[0]: line for line in lines[1:] if line.strip() and ":" not in line}
     for name, hooks in FIRST_PARTY_HOOKS.items():
         cells = rows[name].split(maxsplit=5)
-        assert cells[1:5] == ["first-party", "loaded", "floe", floe.__version__]
+        assert cells[1:5] == ["first-party", "loaded", "floe-kernel", floe.__version__]
         assert hooks <= set(cells[5].split(", "))
     assert "Store: sqlite:///.floe/floe.db (default)" in lines
     # listing plugins opens no store: the default SQLite file was not created
@@ -179,7 +179,7 @@ def test_plugins_json_is_every_plugin_in_load_order(tmp_path: Path) -> None:
     for name, hooks in FIRST_PARTY_HOOKS.items():
         record = by_name[name]
         assert (record["stage"], record["status"]) == ("first-party", "loaded")
-        assert (record["distribution"], record["version"]) == ("floe", floe.__version__)
+        assert (record["distribution"], record["version"]) == ("floe-kernel", floe.__version__)
         assert record["source"] == f"floe_{name}"
         assert hooks <= set(record["hooks"])
         assert record["error"] is None

@@ -1,6 +1,7 @@
 """Test set-up of floe-reload: both async backends, strict plugins, floe's fixtures.
 
-Run with ``pytest contrib/floe-reload/tests`` after ``pip install -e contrib/floe-reload``
+Run with ``nox -s contrib``, or ``pytest contrib/floe-reload/tests`` after
+``pip install -e ".[test]" -e ./contrib/floe-reload`` in the root of the checkout
 (the plugin is found through its entry point, as an installed distribution's would be).
 """
 
