@@ -35,7 +35,6 @@ import os
 import reprlib
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 import attrs
@@ -44,6 +43,7 @@ from ._errors import ConfigError, FloeError
 from ._plugins import import_object
 from ._state_machine import State
 from ._states import StateRegistry
+from ._yaml import read_yaml
 
 __all__ = [
     "FIELDS",
@@ -104,72 +104,6 @@ class ComponentConfig:
 
 def _where(source: str | None) -> str:
     return str(source) if source else "the component config"
-
-
-# -- reading ---------------------------------------------------------------------------
-
-
-def read_yaml(path: str | os.PathLike[str], *, what: str = "component config") -> Any:
-    """Parse the YAML file at *path* with PyYAML's safe loader.
-
-    A missing or unreadable file, text that is not UTF-8 and a YAML syntax error (with its
-    line and column) are each a :class:`~floe.ConfigError` naming the file.
-    """
-    import yaml  # PyYAML loads on use: ``import floe`` stays light
-
-    file = Path(path)
-    source = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"The {what} {source} does not exist",
-            why=f"There is no file at {file.absolute()}.",
-            fix="Check the path (relative paths start at the working directory), or pass "
-            "--config PATH / set FLOE_CONFIG to an existing YAML file.",
-            context={"source": source},
-        ) from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            f"Cannot read the {what} {source}: it is not UTF-8 text",
-            why=str(error),
-            fix="Save the file as UTF-8.",
-            context={"source": source},
-        ) from None
-    except OSError as error:
-        raise ConfigError(
-            f"Cannot read the {what} {source}",
-            why=f"{type(error).__name__}: {error.strerror or error}",
-            fix="Point at a readable YAML file (not a directory) and check its permissions.",
-            context={"source": source},
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise _yaml_error(error, source, what) from None
-
-
-def _yaml_error(error: Any, source: str, what: str) -> ConfigError:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    problem = getattr(error, "problem", None)
-    context = getattr(error, "context", None)
-    why = "; ".join(filter(None, (context, problem))) or str(error)
-    if mark is None:
-        return ConfigError(
-            f"Cannot parse the {what} {source}: YAML syntax error",
-            why=why,
-            fix="Correct the YAML syntax.",
-            context={"source": source},
-        )
-    # PyYAML counts from 0; editors count from 1
-    line, column = mark.line + 1, mark.column + 1
-    return ConfigError(
-        f"Cannot parse the {what} {source}: YAML syntax error at line {line}, column {column}",
-        why=why,
-        fix=f"Correct the YAML at line {line}, column {column} (indentation, a missing ':' "
-        "after a key, an unclosed quote or bracket, or a tab used for indentation).",
-        context={"source": source, "line": line, "column": column},
-    )
 
 
 # -- checking --------------------------------------------------------------------------

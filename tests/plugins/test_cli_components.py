@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -419,6 +420,54 @@ def test_explain_an_invalid_config_exits_2_with_every_error(floe_cli: Run, tmp_p
     missing = floe_cli("explain", str(tmp_path / "nope.yaml"), "--json")
     assert missing.returncode == floe.ExitCode.USAGE
     assert orjson.loads(missing.stdout)["errors"][0]["what"].endswith("does not exist")
+
+
+BOMB = """\
+name: bomb
+rules:
+  - &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+  - &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+  - &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+  - &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+  - &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+  - &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+  - &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+  - &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+  - &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+"""About 400 bytes that stand for 387 million strings ("billion laughs")."""
+
+
+def test_a_yaml_bomb_is_refused_by_explain_and_register_and_stores_nothing(
+    floe_cli: Run, tmp_path: Path
+) -> None:
+    config = tmp_path / "bomb.yaml"
+    config.write_text(BOMB)
+    assert config.stat().st_size < 500
+    refusal = f"Refusing the component config {config}: it expands to more than"
+
+    started = time.monotonic()
+    explained = floe_cli("explain", str(config), "--json")
+    register = floe_cli("register", "--config", str(config), "--start")
+    handle = floe_cli("handle", "--config", str(config), "start")
+    assert time.monotonic() - started < 30  # three process starts; unbounded, it took minutes
+
+    assert explained.returncode == floe.ExitCode.USAGE
+    data = orjson.loads(explained.stdout)
+    assert data["is_valid"] is False
+    (error,) = data["errors"]
+    assert error["what"].startswith(refusal)
+    assert (error["context"]["bound"], error["context"]["limit"]) == ("values", 100_000)
+    for result in (register, handle):
+        assert result.returncode == floe.ExitCode.USAGE
+        assert result.stderr.startswith(f"Error: {refusal}")
+        assert "Traceback" not in result.stderr
+        assert "bound='values', limit=100000" in result.stderr.splitlines()[-1]
+    # refused before the store was opened: nothing was written
+    assert not (tmp_path / ".floe").exists()
+    assert ok(floe_cli("components")) == [
+        "No components registered (floe register --config PATH registers one)."
+    ]
 
 
 def test_visualize_prints_mermaid(floe_cli: Run, orders: Path) -> None:
