@@ -20,6 +20,7 @@ import orjson
 
 import floe
 
+from ._project import imports_project_code
 from ._state import CliState
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ async def _component(kernel: floe.Kernel, config: ComponentConfig) -> tuple[Engi
     help="Register it again from its initial state if it is already registered.",
 )
 @click.pass_obj
+@imports_project_code
 def register_command(state: CliState, config_path: Path | None, start: bool, replace: bool) -> None:
     """Register the component a config describes.
 
@@ -172,6 +174,7 @@ def _parse_field(text: str) -> tuple[str, Any]:
     "(2, true, null, [1, 2]), else as text.",
 )
 @click.pass_obj
+@imports_project_code
 def handle_command(
     state: CliState,
     config_path: Path | None,
@@ -220,6 +223,7 @@ def _update_rules_command(name: str, *, hidden: bool) -> click.Command:
     @_config_option
     @click.argument("rules_file", metavar="RULES_FILE", type=click.Path(path_type=Path))
     @click.pass_obj
+    @imports_project_code
     def command(state: CliState, config_path: Path | None, rules_file: Path) -> None:
         """Replace a component's rules with RULES_FILE.
 
@@ -238,6 +242,7 @@ def _update_rules_command(name: str, *, hidden: bool) -> click.Command:
 @click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
+@imports_project_code
 def explain_command(state: CliState, config_path: Path | None, as_json: bool) -> int:
     """Check a component config without running anything.
 
@@ -264,6 +269,7 @@ def explain_command(state: CliState, config_path: Path | None, as_json: bool) ->
     help="The diagram format (mermaid).",
 )
 @click.pass_obj
+@imports_project_code
 def visualize_command(state: CliState, config_path: Path | None, diagram_format: str) -> None:
     """Print a diagram of a config's state machine.
 

@@ -332,6 +332,50 @@ def test_a_config_with_its_own_states_works_across_processes(floe_cli: Run, tmp_
     ]
 
 
+def test_dotted_paths_find_modules_in_the_working_directory(floe_cli: Run, tmp_path: Path) -> None:
+    # the states live in a package next to the config, not installed, not on PYTHONPATH
+    package = tmp_path / "depot"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "states.py").write_text(CUSTOM_STATES)
+    # a module named like an installed one: the installed one wins, as for 'floe run'
+    (tmp_path / "floe_states.py").write_text("raise RuntimeError('the working directory won')\n")
+    config = tmp_path / "depot.yaml"
+    config.write_text(
+        "name: depot\n"
+        "initial_state: depot.states:Queued\n"
+        "states: {Picked: depot.states:Picked, Gone: depot.states:Gone}\n"
+        "packs: [floe_states]\n"
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- {bay: 4}\n")
+
+    assert ok(floe_cli("explain", str(config)))[0] == f"Component config {config}: valid"
+    assert ok(floe_cli("visualize", str(config)))[1] == "    [*] --> Queued"
+    assert ok(floe_cli("register", "--config", str(config))) == [
+        "Registered component 'depot' in state Queued"
+    ]
+    assert ok(floe_cli("handle", "--config", str(config), "pick")) == ["depot: Queued -> Picked"]
+    assert ok(floe_cli("update-rules", "--config", str(config), str(rules))) == [
+        "depot: rules replaced (1 rule)"
+    ]
+
+    # run from elsewhere, the package is not found: the working directory is what counts
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [str(FLOE), "explain", str(config)],
+        cwd=elsewhere,
+        env={key: value for key, value in os.environ.items() if not key.startswith("FLOE_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == floe.ExitCode.USAGE
+    assert "Cannot import the state class 'depot.states:Queued'" in result.stdout
+
+
 # -- rules -----------------------------------------------------------------------------
 
 
