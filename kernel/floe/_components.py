@@ -27,6 +27,7 @@ was stored but not yet posted: a lost notification, never lost data).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -425,14 +426,15 @@ class Engine:
     ) -> Component:
         """Build and register a component from a configuration.
 
-        *config* is a :class:`~floe.ComponentConfig`, a mapping or a YAML file path; its
-        states and packs are registered into the kernel's registry first.
+        *config* is a :class:`~floe.ComponentConfig`, a mapping or a YAML file path. The
+        component's machine looks states up in the config's own namespace: its
+        ``states:`` first, then its packs, then the kernel's registry (which is not
+        changed), so two configs may each define a state of the same name.
         """
-        from ._config import load_config, register_config_states
+        from ._config import config_registry, load_config
 
         loaded = load_config(config)
-        registry = self.kernel.states
-        initial = register_config_states(loaded, registry)
+        registry, initial = config_registry(loaded, self.kernel.states)
         component = Component(loaded.name, loaded.rules, StateMachine(initial, registry=registry))
         return self.register(component, replace=replace)
 
@@ -478,17 +480,30 @@ class Engine:
 
     # -- the store ----------------------------------------------------------------------
 
-    async def restore(self, name: str) -> Component:
+    async def restore(
+        self,
+        name: str,
+        *,
+        config: ComponentConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    ) -> Component:
         """The component *name*: the registered one, else rebuilt from its journal.
 
         A restored component continues its history (no new registration is recorded).
-        Not in the store: :class:`~floe.NotFoundError`; its state not registered in this
-        kernel: :class:`~floe.StateError` listing the known states.
+        Its states are looked up in the kernel's registry, or with *config* (the config
+        it was created from: a path, a mapping or a ComponentConfig) in that config's
+        namespace, as :meth:`create_component` does. Not in the store:
+        :class:`~floe.NotFoundError`; its state unknown: :class:`~floe.StateError`
+        listing the known states.
         """
         existing = self._components.get(name)
         if existing is not None:
             return existing
         kernel = self.kernel
+        registry = kernel.states
+        if config is not None:
+            from ._config import config_registry
+
+            registry, _ = config_registry(config, kernel.states)
         store = kernel.store
         run_id = component_run_id(_check_name(name))
         run = await store.get_run(run_id)
@@ -509,9 +524,14 @@ class Engine:
         if existing is not None:  # registered while we read
             return existing
         try:
-            machine = StateMachine(view.state, registry=kernel.states)
+            machine = StateMachine(view.state, registry=registry)
         except StateError as error:
             error.context.setdefault("component", name)
+            if config is None:
+                error.fix = (
+                    f"{error.fix} If the state comes from the config the component was created "
+                    f"from, restore it with that config: engine.restore({name!r}, config=PATH)."
+                )
             raise
         component = Component(name, view.rules, machine, metadata=view.metadata)
         binding = Binding(kernel, run_id, run)

@@ -82,11 +82,9 @@ def _describe(component: Component, result: Transitioned | None, message: str) -
 async def _component(kernel: floe.Kernel, config: ComponentConfig) -> tuple[Engine, Component]:
     """The engine and the component the config names, restored from the store."""
     from floe._components import Engine
-    from floe._config import register_config_states
 
-    register_config_states(config, kernel.states)
     engine = Engine(kernel)
-    component = await engine.restore(config.name)
+    component = await engine.restore(config.name, config=config)
     return engine, component
 
 

@@ -376,6 +376,54 @@ def test_dotted_paths_find_modules_in_the_working_directory(floe_cli: Run, tmp_p
     assert "Cannot import the state class 'depot.states:Queued'" in result.stdout
 
 
+def test_flexiflows_state_pack_example_from_the_shell(
+    floe_cli: Run, orders: Path, tmp_path: Path
+) -> None:
+    # FlexiFlow's README: a config naming its own InitialState, states in mypkg.states
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "states.py").write_text(
+        textwrap.dedent(
+            """
+            from floe import State, Transition
+
+
+            class InitialState(State):
+                transitions = (Transition("InitialState", "start", "Processing"),)
+
+
+            class ProcessingState(State):
+                transitions = (Transition("Processing", "complete", "Complete"),)
+
+
+            class CompleteState(State):
+                pass
+            """
+        )
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "name: my_component\n"
+        "states:\n"
+        '  InitialState: "mypkg.states:InitialState"\n'
+        '  Processing: "mypkg.states:ProcessingState"\n'
+        '  Complete: "mypkg.states:CompleteState"\n'
+        "initial_state: InitialState\n"
+        "rules: []\n"
+    )
+    assert ok(floe_cli("register", "--config", str(config), "--start")) == [
+        "Registered component 'my_component' in state InitialState",
+        "my_component: InitialState -> Processing",
+    ]
+    assert ok(floe_cli("handle", "--config", str(config), "complete")) == [
+        "my_component: Processing -> Complete"
+    ]
+    # a component of the default pack, in the same store, keeps the built-in InitialState
+    assert ok(floe_cli("register", "--config", str(orders), "--start"))[-1] == (
+        "orders: InitialState -> AwaitingConfirmation"
+    )
+
+
 # -- rules -----------------------------------------------------------------------------
 
 
