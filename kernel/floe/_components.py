@@ -52,6 +52,7 @@ from ._component_journal import (
 )
 from ._errors import FloeError, NotFoundError, StateError
 from ._kernel import Kernel, current_kernel
+from ._logging import bind_log_context
 from ._models import Event, Run, RunQuery
 from ._serialize import encode_value
 from ._state_machine import Message, StateMachine, Transitioned
@@ -86,6 +87,23 @@ def _check_name(name: object) -> str:
             fix="Name it with a non-empty string without surrounding spaces.",
         )
     return name
+
+
+def _log_handled(component: Component, message: Message, result: Transitioned | None) -> None:
+    if result is None:
+        logger.debug(
+            "Component %r ignored a %r message (stays in %s)",
+            component.name,
+            message.type,
+            component.state,
+        )
+    else:
+        logger.debug(
+            "Component %r handled a %r message: %s",
+            component.name,
+            message.type,
+            result,
+        )
 
 
 def _encoded_rules(rules: Iterable[Any], name: str) -> tuple[Any, ...]:
@@ -227,18 +245,28 @@ class Component:
         state ignored the message. Messages are handled one at a time, in arrival order.
         """
         received = Message.of(message, **fields)
-        lock = self._lock
-        if not lock.try_acquire():
-            self._check_not_exclusive("handle_message()")
-            await lock.acquire()
-        try:
-            binding = self._binding
-            if binding is None:
-                await anyio.lowlevel.checkpoint_if_cancelled()
-                return await self.state_machine.handle_message(received, self)
-            return await binding.handle(self, received)
-        finally:
-            lock.release()
+        # what the states (and anything they call) log carries the component and its run
+        with bind_log_context(component=self.name, run_id=self._run_id_if_registered()):
+            lock = self._lock
+            if not lock.try_acquire():
+                self._check_not_exclusive("handle_message()")
+                await lock.acquire()
+            try:
+                binding = self._binding
+                if binding is None:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                    result = await self.state_machine.handle_message(received, self)
+                else:
+                    result = await binding.handle(self, received)
+            finally:
+                lock.release()
+            if logger.isEnabledFor(logging.DEBUG):
+                _log_handled(self, received, result)
+            return result
+
+    def _run_id_if_registered(self) -> str | None:
+        binding = self._binding
+        return binding.run_id if binding is not None else None
 
     async def flush(self) -> None:
         """Wait until the background journal writes (registration, rules) are stored.
@@ -413,6 +441,12 @@ class Engine:
                 "metadata": component.metadata,
             },
         )
+        logger.debug(
+            "Registered component %r in state %s",
+            name,
+            component.state,
+            extra={"component": name, "run_id": binding.run_id},
+        )
         return component
 
     async def register_async(self, component: Component, *, replace: bool = False) -> Component:
@@ -538,6 +572,13 @@ class Engine:
         binding.last_seq = view.seq
         component._binding = binding
         self._components[name] = component
+        logger.debug(
+            "Restored component %r in state %s (journal at seq %d)",
+            name,
+            view.state,
+            view.seq,
+            extra={"component": name, "run_id": run_id},
+        )
         return component
 
     async def history(
