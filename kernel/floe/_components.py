@@ -50,7 +50,7 @@ from ._component_journal import (
     View,
     component_run_id,
 )
-from ._errors import FloeError, NotFoundError, StateError
+from ._errors import ExitCode, FloeError, NotFoundError, StateError
 from ._kernel import Kernel, current_kernel
 from ._logging import bind_log_context
 from ._models import Event, Run, RunQuery
@@ -347,6 +347,22 @@ class StoredComponent:
     updated_at: datetime
 
 
+class RenamedAttributeError(FloeError, AttributeError):
+    """An attribute FlexiFlow had under another name (still an ``AttributeError``)."""
+
+    exit_code = ExitCode.USAGE
+
+
+_RENAMED: Final = {
+    "event_bus": (
+        "engine.kernel.bus",
+        "The engine is a view of a kernel, and the bus is the kernel's: a floe.EventBus whose "
+        "subscribe() is a plain call and whose handlers receive a floe.Event.",
+    ),
+}
+"""FlexiFlow's names of engine attributes: the floe spelling, and why it differs."""
+
+
 class Engine:
     """The kernel's component manager: registers components and routes messages to them.
 
@@ -367,6 +383,24 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<Engine with {len(self._components)} component(s)>"
+
+    if not TYPE_CHECKING:  # for type checkers, an Engine has only the attributes it defines
+
+        def __getattr__(self, name: str) -> Any:
+            spelling = _RENAMED.get(name)
+            if spelling is None:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}",
+                    name=name,
+                    obj=self,
+                )
+            floe_name, why = spelling
+            raise RenamedAttributeError(
+                f"floe.Engine has no attribute {name!r}: it is {floe_name}",
+                why=why,
+                fix=f"Write {floe_name} instead of engine.{name}.",
+                context={"attribute": name},
+            )
 
     @property
     def kernel(self) -> Kernel:

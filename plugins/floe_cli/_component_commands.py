@@ -35,6 +35,8 @@ __all__ = ["COMMANDS", "CONFIG_ENV"]
 
 CONFIG_ENV = "FLOE_CONFIG"
 """The environment variable naming the component config when ``--config`` is omitted."""
+FLEXIFLOW_CONFIG_ENV = "FLEXIFLOW_CONFIG"
+"""FlexiFlow's name for it: not read, but named in the error when it is set."""
 
 _T = TypeVar("_T")
 
@@ -55,10 +57,16 @@ def _config_path(given: Path | None) -> Path:
     from_env = os.environ.get(CONFIG_ENV, "").strip()
     if from_env:
         return Path(from_env)
+    why = f"This command needs the component's config, from --config or ${CONFIG_ENV}."
+    fix = f"Pass --config PATH, or set {CONFIG_ENV}=PATH."
+    flexiflow = os.environ.get(FLEXIFLOW_CONFIG_ENV, "").strip()
+    if flexiflow:
+        why += f" ${FLEXIFLOW_CONFIG_ENV} is set, but floe reads ${CONFIG_ENV}."
+        fix = f"Set {CONFIG_ENV}={flexiflow} (or pass --config {flexiflow})."
     raise floe.ConfigError(
         "No component config given",
-        why=f"This command needs the component's config, from --config or ${CONFIG_ENV}.",
-        fix=f"Pass --config PATH, or set {CONFIG_ENV}=PATH.",
+        why=why,
+        fix=fix,
         context={"option": "--config", "environment": CONFIG_ENV},
     )
 

@@ -251,6 +251,13 @@ def test_no_config_at_all_is_one_error_block(floe_cli: Run) -> None:
         assert lines[-2] == "Fix: Pass --config PATH, or set FLOE_CONFIG=PATH."
 
 
+def test_flexiflow_config_alone_is_named_in_the_error(floe_cli: Run, orders: Path) -> None:
+    result = floe_cli("register", "--start", env={"FLEXIFLOW_CONFIG": str(orders)})
+    lines = one_error_block(result, "No component config given")
+    assert lines[1].endswith("$FLEXIFLOW_CONFIG is set, but floe reads $FLOE_CONFIG.")
+    assert lines[-2] == f"Fix: Set FLOE_CONFIG={orders} (or pass --config {orders})."
+
+
 def test_a_config_error_names_the_file_and_the_field(floe_cli: Run, tmp_path: Path) -> None:
     config = tmp_path / "broken.yaml"
     config.write_text("name: orders\nrules: {max: 3}\n")
