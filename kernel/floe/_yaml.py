@@ -9,6 +9,7 @@ So the loader counts as it composes, and refuses a document before anything else
 * more than :data:`MAX_BYTES` bytes of text;
 * more than :data:`MAX_ALIASES` aliases;
 * more than :data:`MAX_NODES` values, counting each alias as the values it repeats;
+* more than :data:`MAX_BYTES` characters of text in its values, aliases expanded;
 * values nested deeper than :data:`MAX_DEPTH` levels, aliases expanded.
 
 Each refusal is a :class:`~floe.ConfigError` naming the file and the bound.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._errors import ConfigError
 
@@ -114,19 +115,32 @@ def _read_text(file: Path, source: str, what: str) -> str:
         ) from None
 
 
+class _Size(NamedTuple):
+    """What one composed node stands for, aliases expanded."""
+
+    values: int
+    height: int
+    """Levels of lists and mappings it holds (a scalar: none)."""
+    chars: int
+    """Characters of its scalars."""
+
+
+_ONE_VALUE: Final = _Size(1, 0, 0)
+
+
 @functools.cache
 def _bounded_loader() -> type[yaml.SafeLoader]:
-    """PyYAML's safe loader, counting aliases, values and depth as it composes."""
+    """PyYAML's safe loader, counting aliases, values, text and depth as it composes."""
     import yaml
 
     class BoundedLoader(yaml.SafeLoader):
         def __init__(self, stream: str) -> None:
             super().__init__(stream)
             self.aliases = 0
-            self.nodes = 0
             self.depth = 0
-            # per composed node: the values it stands for and how deep it nests
-            self.sizes: dict[yaml.Node, tuple[int, int]] = {}
+            self.total = _Size(0, 0, 0)
+            """The document so far: values and characters (height unused)."""
+            self.sizes: dict[yaml.Node, _Size] = {}
 
         def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
             mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
@@ -139,29 +153,44 @@ def _bounded_loader() -> type[yaml.SafeLoader]:
                     )
                 # an alias inside its own anchor ("&a [*a]") has no size yet: it is one
                 # value here, and the checks of the config report it
-                size, height = self.sizes.get(node, (1, 0)) if node is not None else (1, 0)
-                self._count(size, self.depth + height, mark)
+                size = self.sizes.get(node, _ONE_VALUE) if node is not None else _ONE_VALUE
+                self._count(size.values, size.chars, self.depth + size.height, mark)
                 return node
-            before = self.nodes
+            before = self.total
             nests = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
-            self._count(1, self.depth + nests, mark)
+            self._count(1, 0, self.depth + nests, mark)
             self.depth += 1
             try:
                 node = super().compose_node(parent, index)
             finally:
                 self.depth -= 1
-            if node is not None:
-                self.sizes[node] = (self.nodes - before, _height(node, self.sizes))
+            if node is None:
+                return node
+            if isinstance(node.value, str):  # a scalar: its text counts
+                self._count(0, len(node.value), self.depth, mark)
+            self.sizes[node] = _Size(
+                self.total.values - before.values,
+                _height(node, self.sizes),
+                self.total.chars - before.chars,
+            )
             return node
 
-        def _count(self, values: int, depth: int, mark: Any) -> None:
-            self.nodes += values
-            if self.nodes > MAX_NODES:
+        def _count(self, values: int, chars: int, depth: int, mark: Any) -> None:
+            self.total = total = _Size(self.total.values + values, 0, self.total.chars + chars)
+            if total.values > MAX_NODES:
                 raise _Refused(
                     "values",
                     MAX_NODES,
                     f"expands to more than {MAX_NODES} values (aliases counted as what "
                     "they repeat)",
+                    mark,
+                )
+            if total.chars > MAX_BYTES:
+                raise _Refused(
+                    "text",
+                    MAX_BYTES,
+                    f"expands to more than {MAX_BYTES} characters of text (aliases counted "
+                    "as what they repeat)",
                     mark,
                 )
             if depth > MAX_DEPTH:
@@ -170,13 +199,13 @@ def _bounded_loader() -> type[yaml.SafeLoader]:
     return BoundedLoader
 
 
-def _height(node: yaml.Node, sizes: dict[yaml.Node, tuple[int, int]]) -> int:
+def _height(node: yaml.Node, sizes: dict[yaml.Node, _Size]) -> int:
     """How many levels of lists and mappings *node* holds (a scalar: none)."""
     value = node.value
     if not isinstance(value, list):
         return 0
     children = (part for item in value for part in (item if isinstance(item, tuple) else (item,)))
-    return 1 + max((sizes.get(child, (1, 0))[1] for child in children), default=0)
+    return 1 + max((sizes.get(child, _ONE_VALUE).height for child in children), default=0)
 
 
 def _refusal(refused: _Refused, source: str, what: str) -> ConfigError:
@@ -184,6 +213,7 @@ def _refusal(refused: _Refused, source: str, what: str) -> ConfigError:
     why = {
         "aliases": _WHY_ALIASES,
         "values": _WHY_ALIASES,
+        "text": _WHY_ALIASES,
         "depth": "Deeply nested values (or aliases of nested values inside nested values) "
         "are refused before anything walks them.",
     }[refused.bound]

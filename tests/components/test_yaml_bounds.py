@@ -91,6 +91,18 @@ def test_too_many_aliases(tmp_path: Path) -> None:
     assert_refused(caught.value, path, "aliases", MAX_ALIASES)
 
 
+def test_too_much_text_through_aliases_of_a_long_string(tmp_path: Path) -> None:
+    # few values and few aliases, but each alias repeats 4 KB of text
+    path = tmp_path / "strings.yaml"
+    repeats = MAX_BYTES // 4096 + 1
+    path.write_text(f"name: x\nrules:\n  - &long {'x' * 4096}\n" + "  - *long\n" * repeats)
+    assert path.stat().st_size < 16_000
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"expands to more than {MAX_BYTES} characters of text" in caught.value.what
+    assert_refused(caught.value, path, "text", MAX_BYTES)
+
+
 def test_too_deep_even_through_an_alias(tmp_path: Path) -> None:
     half = MAX_DEPTH // 2 + 1
     nested = tmp_path / "nested.yaml"
