@@ -569,8 +569,10 @@ class Engine:
         kernel = self.kernel
         registry = kernel.states
         if config is not None:
-            from ._config import config_registry
+            from ._config import config_registry, load_config
 
+            if isinstance(config, str | os.PathLike):  # a file: read it off the event loop
+                config = await anyio.to_thread.run_sync(load_config, config)
             registry, _ = config_registry(config, kernel.states)
         store = kernel.store
         run_id = component_run_id(_check_name(name))

@@ -77,7 +77,8 @@ class Explanation:
     states: Mapping[str, str] = attrs.field(factory=dict)
     """Every state name the component's machine can use, with its provider."""
     config_states: tuple[str, ...] = ()
-    """The names this config adds (packs, ``states:``, a dotted initial state)."""
+    """The names this config adds or takes over for itself (packs, ``states:``, a dotted
+    initial state), sorted."""
     packs: tuple[str, ...] = ()
     rules_count: int | None = None
     """How many rules the config gives (``None`` when its fields could not be read)."""
