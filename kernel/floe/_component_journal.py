@@ -19,6 +19,7 @@ import anyio
 import attrs
 
 from ._errors import PersistenceError, SequenceConflictError, StateError
+from ._logging import bind_log_context
 from ._models import Event, Run, RunStatus, utcnow
 from ._serialize import encode_value
 from ._state_machine import Message, State, Transitioned
@@ -217,6 +218,10 @@ class Binding:
             self.flush_scheduled = True
 
     async def _flush_in_background(self, component: Component) -> None:
+        with bind_log_context(component=component.name, run_id=self.run_id):
+            await self._flush_pending_or_log(component)
+
+    async def _flush_pending_or_log(self, component: Component) -> None:
         try:
             await component._lock.acquire()
             try:

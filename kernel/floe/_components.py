@@ -27,6 +27,7 @@ was stored but not yet posted: a lost notification, never lost data).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -49,8 +50,9 @@ from ._component_journal import (
     View,
     component_run_id,
 )
-from ._errors import FloeError, NotFoundError, StateError
+from ._errors import ExitCode, FloeError, NotFoundError, StateError
 from ._kernel import Kernel, current_kernel
+from ._logging import bind_log_context
 from ._models import Event, Run, RunQuery
 from ._serialize import encode_value
 from ._state_machine import Message, StateMachine, Transitioned
@@ -85,6 +87,23 @@ def _check_name(name: object) -> str:
             fix="Name it with a non-empty string without surrounding spaces.",
         )
     return name
+
+
+def _log_handled(component: Component, message: Message, result: Transitioned | None) -> None:
+    if result is None:
+        logger.debug(
+            "Component %r ignored a %r message (stays in %s)",
+            component.name,
+            message.type,
+            component.state,
+        )
+    else:
+        logger.debug(
+            "Component %r handled a %r message: %s",
+            component.name,
+            message.type,
+            result,
+        )
 
 
 def _encoded_rules(rules: Iterable[Any], name: str) -> tuple[Any, ...]:
@@ -226,18 +245,28 @@ class Component:
         state ignored the message. Messages are handled one at a time, in arrival order.
         """
         received = Message.of(message, **fields)
-        lock = self._lock
-        if not lock.try_acquire():
-            self._check_not_exclusive("handle_message()")
-            await lock.acquire()
-        try:
-            binding = self._binding
-            if binding is None:
-                await anyio.lowlevel.checkpoint_if_cancelled()
-                return await self.state_machine.handle_message(received, self)
-            return await binding.handle(self, received)
-        finally:
-            lock.release()
+        # what the states (and anything they call) log carries the component and its run
+        with bind_log_context(component=self.name, run_id=self._run_id_if_registered()):
+            lock = self._lock
+            if not lock.try_acquire():
+                self._check_not_exclusive("handle_message()")
+                await lock.acquire()
+            try:
+                binding = self._binding
+                if binding is None:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                    result = await self.state_machine.handle_message(received, self)
+                else:
+                    result = await binding.handle(self, received)
+            finally:
+                lock.release()
+            if logger.isEnabledFor(logging.DEBUG):
+                _log_handled(self, received, result)
+            return result
+
+    def _run_id_if_registered(self) -> str | None:
+        binding = self._binding
+        return binding.run_id if binding is not None else None
 
     async def flush(self) -> None:
         """Wait until the background journal writes (registration, rules) are stored.
@@ -318,6 +347,22 @@ class StoredComponent:
     updated_at: datetime
 
 
+class RenamedAttributeError(FloeError, AttributeError):
+    """An attribute FlexiFlow had under another name (still an ``AttributeError``)."""
+
+    exit_code = ExitCode.USAGE
+
+
+_RENAMED: Final = {
+    "event_bus": (
+        "engine.kernel.bus",
+        "The engine is a view of a kernel, and the bus is the kernel's: a floe.EventBus whose "
+        "subscribe() is a plain call and whose handlers receive a floe.Event.",
+    ),
+}
+"""FlexiFlow's names of engine attributes: the floe spelling, and why it differs."""
+
+
 class Engine:
     """The kernel's component manager: registers components and routes messages to them.
 
@@ -338,6 +383,24 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<Engine with {len(self._components)} component(s)>"
+
+    if not TYPE_CHECKING:  # for type checkers, an Engine has only the attributes it defines
+
+        def __getattr__(self, name: str) -> Any:
+            spelling = _RENAMED.get(name)
+            if spelling is None:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}",
+                    name=name,
+                    obj=self,
+                )
+            floe_name, why = spelling
+            raise RenamedAttributeError(
+                f"floe.Engine has no attribute {name!r}: it is {floe_name}",
+                why=why,
+                fix=f"Write {floe_name} instead of engine.{name}.",
+                context={"attribute": name},
+            )
 
     @property
     def kernel(self) -> Kernel:
@@ -412,6 +475,12 @@ class Engine:
                 "metadata": component.metadata,
             },
         )
+        logger.debug(
+            "Registered component %r in state %s",
+            name,
+            component.state,
+            extra={"component": name, "run_id": binding.run_id},
+        )
         return component
 
     async def register_async(self, component: Component, *, replace: bool = False) -> Component:
@@ -425,14 +494,15 @@ class Engine:
     ) -> Component:
         """Build and register a component from a configuration.
 
-        *config* is a :class:`~floe.ComponentConfig`, a mapping or a YAML file path; its
-        states and packs are registered into the kernel's registry first.
+        *config* is a :class:`~floe.ComponentConfig`, a mapping or a YAML file path. The
+        component's machine looks states up in the config's own namespace: its
+        ``states:`` first, then its packs, then the kernel's registry (which is not
+        changed), so two configs may each define a state of the same name.
         """
-        from ._config import load_config, register_config_states
+        from ._config import config_registry, load_config
 
         loaded = load_config(config)
-        registry = self.kernel.states
-        initial = register_config_states(loaded, registry)
+        registry, initial = config_registry(loaded, self.kernel.states)
         component = Component(loaded.name, loaded.rules, StateMachine(initial, registry=registry))
         return self.register(component, replace=replace)
 
@@ -478,17 +548,32 @@ class Engine:
 
     # -- the store ----------------------------------------------------------------------
 
-    async def restore(self, name: str) -> Component:
+    async def restore(
+        self,
+        name: str,
+        *,
+        config: ComponentConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    ) -> Component:
         """The component *name*: the registered one, else rebuilt from its journal.
 
         A restored component continues its history (no new registration is recorded).
-        Not in the store: :class:`~floe.NotFoundError`; its state not registered in this
-        kernel: :class:`~floe.StateError` listing the known states.
+        Its states are looked up in the kernel's registry, or with *config* (the config
+        it was created from: a path, a mapping or a ComponentConfig) in that config's
+        namespace, as :meth:`create_component` does. Not in the store:
+        :class:`~floe.NotFoundError`; its state unknown: :class:`~floe.StateError`
+        listing the known states.
         """
         existing = self._components.get(name)
         if existing is not None:
             return existing
         kernel = self.kernel
+        registry = kernel.states
+        if config is not None:
+            from ._config import config_registry, load_config
+
+            if isinstance(config, str | os.PathLike):  # a file: read it off the event loop
+                config = await anyio.to_thread.run_sync(load_config, config)
+            registry, _ = config_registry(config, kernel.states)
         store = kernel.store
         run_id = component_run_id(_check_name(name))
         run = await store.get_run(run_id)
@@ -509,15 +594,27 @@ class Engine:
         if existing is not None:  # registered while we read
             return existing
         try:
-            machine = StateMachine(view.state, registry=kernel.states)
+            machine = StateMachine(view.state, registry=registry)
         except StateError as error:
             error.context.setdefault("component", name)
+            if config is None:
+                error.fix = (
+                    f"{error.fix} If the state comes from the config the component was created "
+                    f"from, restore it with that config: engine.restore({name!r}, config=PATH)."
+                )
             raise
         component = Component(name, view.rules, machine, metadata=view.metadata)
         binding = Binding(kernel, run_id, run)
         binding.last_seq = view.seq
         component._binding = binding
         self._components[name] = component
+        logger.debug(
+            "Restored component %r in state %s (journal at seq %d)",
+            name,
+            view.state,
+            view.seq,
+            extra={"component": name, "run_id": run_id},
+        )
         return component
 
     async def history(

@@ -18,9 +18,13 @@ Two steps, so that :func:`floe.explain` can run them without touching a kernel:
   type of every field, every dotted path (imported, and checked to be a ``State``
   subclass or a pack). Each problem is a :class:`~floe.ConfigError` naming the file,
   the field and the fix.
-* :func:`register_config_states` adds the config's states to a kernel's
-  :class:`~floe.StateRegistry`, all or nothing: a name two providers claim (two packs,
-  or a pack and a built-in state) is a :class:`~floe.StateError` naming both.
+* :func:`config_registry` builds the states a component made from the config uses: a
+  namespace over the kernel's :class:`~floe.StateRegistry` where the config's own states
+  come first, then its packs, then the kernel's states, so that two configs may each
+  define ``Processing`` (or their own ``InitialState``) in one kernel. Two packs of one
+  config claiming a name is a :class:`~floe.StateError` naming both classes.
+  :func:`register_config_states` puts the states into a registry itself instead (all
+  or nothing, and a name already there is an error).
 
 A *pack* is any object with a ``floe_register_states(register)`` method, the same shape
 as a state-pack plugin: a module, an instance, or a class (instantiated without
@@ -35,7 +39,6 @@ import os
 import reprlib
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 import attrs
@@ -43,12 +46,15 @@ import attrs
 from ._errors import ConfigError, FloeError
 from ._plugins import import_object
 from ._state_machine import State
-from ._states import StateRegistry
+from ._states import StateRegistry, qualified_name
+from ._yaml import read_yaml
 
 __all__ = [
     "FIELDS",
     "ComponentConfig",
     "check_config",
+    "config_names",
+    "config_registry",
     "copy_registry",
     "load_config",
     "load_rules",
@@ -104,72 +110,6 @@ class ComponentConfig:
 
 def _where(source: str | None) -> str:
     return str(source) if source else "the component config"
-
-
-# -- reading ---------------------------------------------------------------------------
-
-
-def read_yaml(path: str | os.PathLike[str], *, what: str = "component config") -> Any:
-    """Parse the YAML file at *path* with PyYAML's safe loader.
-
-    A missing or unreadable file, text that is not UTF-8 and a YAML syntax error (with its
-    line and column) are each a :class:`~floe.ConfigError` naming the file.
-    """
-    import yaml  # PyYAML loads on use: ``import floe`` stays light
-
-    file = Path(path)
-    source = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"The {what} {source} does not exist",
-            why=f"There is no file at {file.absolute()}.",
-            fix="Check the path (relative paths start at the working directory), or pass "
-            "--config PATH / set FLOE_CONFIG to an existing YAML file.",
-            context={"source": source},
-        ) from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            f"Cannot read the {what} {source}: it is not UTF-8 text",
-            why=str(error),
-            fix="Save the file as UTF-8.",
-            context={"source": source},
-        ) from None
-    except OSError as error:
-        raise ConfigError(
-            f"Cannot read the {what} {source}",
-            why=f"{type(error).__name__}: {error.strerror or error}",
-            fix="Point at a readable YAML file (not a directory) and check its permissions.",
-            context={"source": source},
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise _yaml_error(error, source, what) from None
-
-
-def _yaml_error(error: Any, source: str, what: str) -> ConfigError:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    problem = getattr(error, "problem", None)
-    context = getattr(error, "context", None)
-    why = "; ".join(filter(None, (context, problem))) or str(error)
-    if mark is None:
-        return ConfigError(
-            f"Cannot parse the {what} {source}: YAML syntax error",
-            why=why,
-            fix="Correct the YAML syntax.",
-            context={"source": source},
-        )
-    # PyYAML counts from 0; editors count from 1
-    line, column = mark.line + 1, mark.column + 1
-    return ConfigError(
-        f"Cannot parse the {what} {source}: YAML syntax error at line {line}, column {column}",
-        why=why,
-        fix=f"Correct the YAML at line {line}, column {column} (indentation, a missing ':' "
-        "after a key, an unclosed quote or bracket, or a tab used for indentation).",
-        context={"source": source, "line": line, "column": column},
-    )
 
 
 # -- checking --------------------------------------------------------------------------
@@ -421,7 +361,7 @@ class _Checker:
                 )
                 continue
             if isinstance(value, type):
-                if self.is_state(value, field, _qualified(value)):
+                if self.is_state(value, field, qualified_name(value)):
                     checked[key] = value
                 continue
             if not isinstance(value, str) or ":" not in value:
@@ -522,7 +462,9 @@ def pack_object(target: object) -> Any:
     """The object whose ``floe_register_states`` to call (a class is instantiated)."""
     if isinstance(target, type):
         if not callable(getattr(target, "floe_register_states", None)):
-            raise TypeError(f"The class {_qualified(target)} has no floe_register_states method.")
+            raise TypeError(
+                f"The class {qualified_name(target)} has no floe_register_states method."
+            )
         try:
             target = target()
         except Exception as error:
@@ -573,7 +515,7 @@ def _describe(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, type):
-        return f"the class {_qualified(value)}"
+        return f"the class {qualified_name(value)}"
     if isinstance(value, types.ModuleType):
         return f"the module {value.__name__}"
     if isinstance(value, types.FunctionType | types.BuiltinFunctionType):
@@ -581,10 +523,6 @@ def _describe(value: object) -> str:
     kind = type(value).__name__
     article = "an" if kind[:1].lower() in "aeiou" else "a"
     return f"{article} {kind} ({_short.repr(value)})"
-
-
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 # -- registering -----------------------------------------------------------------------
@@ -597,55 +535,41 @@ class _Registration(NamedTuple):
     replace: bool = False
 
 
-def register_config_states(config: ComponentConfig, registry: StateRegistry) -> str:
-    """Register the config's states into *registry*; return the initial state's name.
+def config_registry(
+    config: str | os.PathLike[str] | Mapping[str, Any] | ComponentConfig, base: StateRegistry
+) -> tuple[StateRegistry, str]:
+    """The states of a component made from *config*: a namespace over *base*, and the
+    name of the initial state.
 
-    The order is: packs (in the order listed), then the ``states:`` mapping (each class
-    under its key), then a dotted ``initial_state`` (under its key in ``states:`` if the
-    class is there, else under its class name). It is all or nothing: a
-    :class:`~floe.StateError` for a name two providers claim (two packs; a pack or a key
-    and a built-in state) or a :class:`~floe.ConfigError` leaves *registry* untouched.
-    Registering the same config again is a no-op.
+    A name resolves in the config's own states first (its ``states:`` entries and a
+    dotted ``initial_state``), then in its packs (in the order listed), then in *base*;
+    so a config may use a name *base* also has (``InitialState``, or a ``Processing``
+    another config defines) without touching *base*. Two packs of the config claiming
+    one name is a :class:`~floe.StateError` naming both classes. *base* is not changed.
+    """
+    loaded = load_config(config)
+    packs = StateRegistry(parent=base)
+    own = StateRegistry(parent=packs)
+    initial, _ = _fill(loaded, packs=packs, own=own)
+    return own, initial
+
+
+def register_config_states(config: ComponentConfig, registry: StateRegistry) -> str:
+    """Register the config's states into *registry* itself; return the initial state's name.
+
+    For states shared by every component of a kernel (``kernel.states``); a component
+    made with ``Engine.create_component`` uses :func:`config_registry` instead, which
+    changes no shared registry. The order is: packs (in the order listed), then the
+    ``states:`` mapping (each class under its key), then a dotted ``initial_state``
+    (under its key in ``states:`` if the class is there, else under its class name). It
+    is all or nothing: a :class:`~floe.StateError` for a name two providers claim (two
+    packs; a pack or a key and a state already in *registry*, such as a built-in one)
+    or a :class:`~floe.ConfigError` leaves *registry* untouched. Registering the same
+    config again is a no-op.
     """
     config = load_config(config)
-    where = config.where
     scratch = copy_registry(registry)
-    done: list[_Registration] = []
-
-    def add(registration: _Registration) -> None:
-        if registration.name in scratch and scratch.get(registration.name) is registration.state:
-            return  # already there (say, the same pack installed as a plugin): keep its provider
-        scratch.register(
-            registration.name,
-            registration.state,
-            replace=registration.replace,
-            provider=registration.provider,
-        )
-        done.append(registration)
-
-    for index, path in enumerate(config.packs):
-        _register_pack(config, index, path, add)
-    for key, value in config.states.items():
-        state = value if isinstance(value, type) else import_object(value, what="state class")
-        add(_Registration(key, state, f"config {where} (states.{key})"))
-    initial = config.initial_state
-    if ":" in initial:
-        # a dotted initial state goes by the name it already has (a key of states:, or
-        # a pack's name for it), else by its class name
-        state = import_object(initial, what="state class")
-        keys = [key for key, value in config.states.items() if _same_class(value, state)]
-        known = keys[0] if keys else scratch.name_of(state)
-        initial = known or state.__name__
-        if known is None:
-            add(_Registration(initial, state, f"config {where} (initial_state)"))
-    if initial not in scratch:
-        raise ConfigError(
-            f"Field 'initial_state' in {where} names an unknown state {initial!r}",
-            why=f"Known states: {', '.join(scratch.names()) or 'none'}.",
-            fix="Use one of the known names, add the state under states:, list the pack that "
-            "provides it under packs:, or write a dotted path package.module:Class.",
-            context={"source": config.source or "<mapping>", "field": "initial_state"},
-        )
+    initial, done = _fill(config, packs=scratch, own=scratch)
     # nothing failed: the same registrations cannot fail on the real registry
     for registration in done:
         registry.register(
@@ -655,6 +579,63 @@ def register_config_states(config: ComponentConfig, registry: StateRegistry) -> 
             provider=registration.provider,
         )
     return initial
+
+
+def _fill(
+    config: ComponentConfig, *, packs: StateRegistry, own: StateRegistry
+) -> tuple[str, list[_Registration]]:
+    """Register the config's packs into *packs* and its own states into *own* (whose
+    lookups see *packs*); return the initial state's name and what was registered."""
+    where = config.where
+    done: list[_Registration] = []
+
+    def into(target: StateRegistry) -> Callable[[_Registration], None]:
+        def add(registration: _Registration) -> None:
+            name, state = registration.name, registration.state
+            if name in target and target.get(name) is state:
+                return  # already known (the same pack installed as a plugin): keep its provider
+            target.register(
+                name, state, replace=registration.replace, provider=registration.provider
+            )
+            done.append(registration)
+
+        return add
+
+    for index, path in enumerate(config.packs):
+        _register_pack(config, index, path, into(packs))
+    add = into(own)
+    for key, value in config.states.items():
+        state = value if isinstance(value, type) else import_object(value, what="state class")
+        add(_Registration(key, state, f"config {where} (states.{key})"))
+    initial = config.initial_state
+    if ":" in initial:
+        # a dotted initial state goes by the name it already has (a key of states:, or
+        # a pack's name for it), else by its class name
+        state = import_object(initial, what="state class")
+        keys = [key for key, value in config.states.items() if _same_class(value, state)]
+        known = keys[0] if keys else own.name_of(state)
+        initial = known or state.__name__
+        if known is None:
+            add(_Registration(initial, state, f"config {where} (initial_state)"))
+    if initial not in own:
+        raise ConfigError(
+            f"Field 'initial_state' in {where} names an unknown state {initial!r}",
+            why=f"Known states: {', '.join(own.names()) or 'none'}.",
+            fix="Use one of the known names, add the state under states:, list the pack that "
+            "provides it under packs:, or write a dotted path package.module:Class.",
+            context={"source": config.source or "<mapping>", "field": "initial_state"},
+        )
+    return initial, done
+
+
+def config_names(registry: StateRegistry, base: StateRegistry) -> list[str]:
+    """The names *registry* (a config's namespace over *base*) resolves otherwise than
+    *base*: the states the config adds or replaces, sorted."""
+    return [
+        name
+        for name in registry.names()
+        if name not in base or registry.get(name) is not base.get(name)
+    ]
 
 
 def _register_pack(

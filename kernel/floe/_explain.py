@@ -1,8 +1,8 @@
 """``floe.explain``: what a component config would do, checked before anything runs.
 
 ``explain`` runs the same code that creating the component runs (load the config,
-register its states, build the machine and the component), against a copy of the
-state registry, and reports instead of raising. So a config it calls valid loads and
+build its namespace of states over the state registry, build the machine and the
+component), and reports instead of raising. So a config it calls valid loads and
 runs, and one it calls invalid fails to load, with the same errors.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._config import ComponentConfig, check_config, copy_registry, register_config_states
+from ._config import ComponentConfig, check_config, config_names, config_registry
 from ._errors import FloeError
 from ._states import StateRegistry
 
@@ -77,7 +77,8 @@ class Explanation:
     states: Mapping[str, str] = attrs.field(factory=dict)
     """Every state name the component's machine can use, with its provider."""
     config_states: tuple[str, ...] = ()
-    """The names this config adds (packs, ``states:``, a dotted initial state)."""
+    """The names this config adds or takes over for itself (packs, ``states:``, a dotted
+    initial state), sorted."""
     packs: tuple[str, ...] = ()
     rules_count: int | None = None
     """How many rules the config gives (``None`` when its fields could not be read)."""
@@ -199,13 +200,12 @@ def _explain(config: object, registry: StateRegistry | None) -> Explanation:
         base = registry if registry is not None else default_registry()
     except Exception as error:
         return Explanation(**outline, errors=(Diagnostic.from_error(error),))
-    scratch = copy_registry(base)
     try:
-        initial = register_config_states(loaded, scratch)
+        scratch, initial = config_registry(loaded, base)
         _create_component(loaded, initial, scratch)
     except Exception as error:
         return Explanation(**outline, errors=(Diagnostic.from_error(error),))
-    added = tuple(name for name in scratch.names() if name not in base)
+    added = tuple(config_names(scratch, base))
     transitions, reachable = _reachable(scratch, initial)
     return Explanation(
         **outline,

@@ -131,9 +131,10 @@ def restore_component(snapshot: Snapshot, engine: Engine, *, replace: bool = Tru
     """Register a component as *snapshot* describes it: state, rules and metadata.
 
     A component of the same name in *engine* is replaced (``replace=False`` makes that
-    a :class:`~floe.StateError`). The restore is journaled as a registration. A state
-    the kernel's registry does not know is a :class:`~floe.StateError` listing the
-    known ones.
+    a :class:`~floe.StateError`), and the restored one looks its states up where that
+    one did (a config's namespace, say); otherwise in the kernel's registry. The restore
+    is journaled as a registration. A state the registry does not know is a
+    :class:`~floe.StateError` listing the known ones.
     """
     if not isinstance(snapshot, Snapshot):
         raise StateError(
@@ -145,7 +146,8 @@ def restore_component(snapshot: Snapshot, engine: Engine, *, replace: bool = Tru
             f"restore_component() takes a floe.Engine, got {engine!r}",
             fix="Pass the engine to register the restored component with.",
         )
-    registry = engine.kernel.states
+    registered = engine.components.get(snapshot.component)
+    registry = registered.state_machine.registry if registered is not None else engine.kernel.states
     try:
         machine = StateMachine(snapshot.state, registry=registry)
     except StateError as error:

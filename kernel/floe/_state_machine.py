@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from ._errors import StateError
+from ._errors import FloeError, StateError
 
 if TYPE_CHECKING:
     from ._components import Component
@@ -198,20 +198,45 @@ class State:
         return f"<{type(self).__qualname__}>"
 
 
+def _running_registry(initial: object) -> StateRegistry:
+    """The running kernel's registry, for a machine made without one."""
+    from ._kernel import current_kernel
+
+    try:
+        return current_kernel().states
+    except FloeError:
+        raise StateError(
+            f"StateMachine({initial!r}) was given no registry and no kernel runs here",
+            why="States are found by name in a kernel's registry (kernel.states); there is "
+            "no process-wide registry to fall back on.",
+            fix="Pass registry=kernel.states (StateMachine.from_name(name, registry="
+            "kernel.states)), or make the machine inside 'async with floe.open_kernel() "
+            "as kernel:'.",
+            context={"state": str(initial)},
+        ) from None
+
+
 class StateMachine:
-    """The current state of one component, and the registry its state names refer to."""
+    """The current state of one component, and the registry its state names refer to.
+
+    *registry* defaults to the running kernel's (``kernel.states``); there is no global
+    registry, so outside a kernel it must be given.
+    """
 
     __slots__ = ("current_state", "current_state_name", "registry")
 
-    def __init__(self, initial: str | type[State], *, registry: StateRegistry) -> None:
-        self.registry = registry
+    def __init__(
+        self, initial: str | type[State], *, registry: StateRegistry | None = None
+    ) -> None:
+        self.registry = registry if registry is not None else _running_registry(initial)
         self.current_state_name: str = ""
         self.current_state: State
         self.set_state(self._name_of(initial, role="initial state"))
 
     @classmethod
-    def from_name(cls, name: str, *, registry: StateRegistry) -> StateMachine:
-        """A machine starting in the state registered as *name*."""
+    def from_name(cls, name: str, *, registry: StateRegistry | None = None) -> StateMachine:
+        """A machine starting in the state registered as *name* (in *registry*, by
+        default the running kernel's)."""
         return cls(name, registry=registry)
 
     def __repr__(self) -> str:
@@ -319,6 +344,17 @@ class StateMachine:
                     context={"state": target.__qualname__, "from_state": self.current_state_name},
                 )
             return name
+        if isinstance(target, State):
+            name = registry.name_of(type(target))
+            spelling = repr(name) if name is not None else type(target).__qualname__
+            raise StateError(
+                f"Invalid {role}: the instance {target!r}",
+                why="A machine makes a new instance each time it enters a state, so states "
+                "are named by their registered name (a string) or given as the registered "
+                "State subclass, not as an instance.",
+                fix=f"Return {spelling} instead of {type(target).__qualname__}().",
+                context={"from_state": self.current_state_name},
+            )
         raise StateError(
             f"Invalid {role}: {target!r}",
             why="States are named by their registered name (a string) or given as the "

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ._config import ComponentConfig, copy_registry, load_config, register_config_states
+from ._config import ComponentConfig, config_names, config_registry, load_config
 from ._errors import ConfigError
 from ._explain import declared_transitions, default_registry
 from ._states import StateRegistry
@@ -45,9 +45,9 @@ def visualize(
     *target* is one of:
 
     * a component config (a YAML path, a mapping or a :class:`ComponentConfig`): the
-      states reachable from its initial state, plus every state the config adds; its
-      states are registered in a copy of *registry* (default: the running kernel's, else
-      the installed state packs'), which is not changed;
+      states reachable from its initial state, plus every state the config adds; names
+      resolve in the config's namespace over *registry* (default: the running kernel's,
+      else the installed state packs'), which is not changed;
     * a :class:`StateMachine`: the states reachable from its current state;
     * a :class:`StateRegistry`: every registered state;
     * a routine graph's :class:`floe.graph.Flow`: a Mermaid ``flowchart`` of its
@@ -76,11 +76,9 @@ def visualize(
         machine_registry: StateRegistry = target.registry
         current = target.current_state_name
         return _mermaid(machine_registry, _walk(machine_registry, [current]), start=current)
-    config = load_config(target)
-    scratch = copy_registry(registry if registry is not None else default_registry())
-    before = set(scratch.names())
-    initial = register_config_states(config, scratch)
-    added = [name for name in scratch.names() if name not in before]
+    base = registry if registry is not None else default_registry()
+    scratch, initial = config_registry(load_config(target), base)
+    added = config_names(scratch, base)
     return _mermaid(scratch, _walk(scratch, [initial, *added]), start=initial)
 
 

@@ -20,6 +20,7 @@ import orjson
 
 import floe
 
+from ._project import imports_project_code
 from ._state import CliState
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ __all__ = ["COMMANDS", "CONFIG_ENV"]
 
 CONFIG_ENV = "FLOE_CONFIG"
 """The environment variable naming the component config when ``--config`` is omitted."""
+FLEXIFLOW_CONFIG_ENV = "FLEXIFLOW_CONFIG"
+"""FlexiFlow's name for it: not read, but named in the error when it is set."""
 
 _T = TypeVar("_T")
 
@@ -54,10 +57,16 @@ def _config_path(given: Path | None) -> Path:
     from_env = os.environ.get(CONFIG_ENV, "").strip()
     if from_env:
         return Path(from_env)
+    why = f"This command needs the component's config, from --config or ${CONFIG_ENV}."
+    fix = f"Pass --config PATH, or set {CONFIG_ENV}=PATH."
+    flexiflow = os.environ.get(FLEXIFLOW_CONFIG_ENV, "").strip()
+    if flexiflow:
+        why += f" ${FLEXIFLOW_CONFIG_ENV} is set, but floe reads ${CONFIG_ENV}."
+        fix = f"Set {CONFIG_ENV}={flexiflow} (or pass --config {flexiflow})."
     raise floe.ConfigError(
         "No component config given",
-        why=f"This command needs the component's config, from --config or ${CONFIG_ENV}.",
-        fix=f"Pass --config PATH, or set {CONFIG_ENV}=PATH.",
+        why=why,
+        fix=fix,
         context={"option": "--config", "environment": CONFIG_ENV},
     )
 
@@ -81,11 +90,9 @@ def _describe(component: Component, result: Transitioned | None, message: str) -
 async def _component(kernel: floe.Kernel, config: ComponentConfig) -> tuple[Engine, Component]:
     """The engine and the component the config names, restored from the store."""
     from floe._components import Engine
-    from floe._config import register_config_states
 
-    register_config_states(config, kernel.states)
     engine = Engine(kernel)
-    component = await engine.restore(config.name)
+    component = await engine.restore(config.name, config=config)
     return engine, component
 
 
@@ -101,6 +108,7 @@ async def _component(kernel: floe.Kernel, config: ComponentConfig) -> tuple[Engi
     help="Register it again from its initial state if it is already registered.",
 )
 @click.pass_obj
+@imports_project_code
 def register_command(state: CliState, config_path: Path | None, start: bool, replace: bool) -> None:
     """Register the component a config describes.
 
@@ -172,6 +180,7 @@ def _parse_field(text: str) -> tuple[str, Any]:
     "(2, true, null, [1, 2]), else as text.",
 )
 @click.pass_obj
+@imports_project_code
 def handle_command(
     state: CliState,
     config_path: Path | None,
@@ -220,6 +229,7 @@ def _update_rules_command(name: str, *, hidden: bool) -> click.Command:
     @_config_option
     @click.argument("rules_file", metavar="RULES_FILE", type=click.Path(path_type=Path))
     @click.pass_obj
+    @imports_project_code
     def command(state: CliState, config_path: Path | None, rules_file: Path) -> None:
         """Replace a component's rules with RULES_FILE.
 
@@ -238,6 +248,7 @@ def _update_rules_command(name: str, *, hidden: bool) -> click.Command:
 @click.argument("config_path", metavar="CONFIG", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
+@imports_project_code
 def explain_command(state: CliState, config_path: Path | None, as_json: bool) -> int:
     """Check a component config without running anything.
 
@@ -264,6 +275,7 @@ def explain_command(state: CliState, config_path: Path | None, as_json: bool) ->
     help="The diagram format (mermaid).",
 )
 @click.pass_obj
+@imports_project_code
 def visualize_command(state: CliState, config_path: Path | None, diagram_format: str) -> None:
     """Print a diagram of a config's state machine.
 

@@ -36,6 +36,7 @@ from ._progress import (
     open_progress,
     run_seconds,
 )
+from ._project import imports_project_code
 from ._state import CliState
 
 __all__ = ["COMMANDS", "RunFailedError"]
@@ -310,6 +311,7 @@ def _failure_reason(events: Sequence[floe.Event]) -> str:
 @_json_option("Print the execution summary as JSON instead of the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
 @click.pass_obj
+@imports_project_code
 def run_command(
     state: CliState,
     target: str,
@@ -362,6 +364,7 @@ def run_command(
 @_json_option("Print the execution summary as JSON instead of the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
 @click.pass_obj
+@imports_project_code
 def resume_command(
     state: CliState,
     run_id: str,
@@ -398,6 +401,7 @@ def resume_command(
 @click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @_store_option
 @click.pass_obj
+@imports_project_code
 def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
     """Cancel the running or paused run RUN_ID.
 

@@ -574,11 +574,16 @@ def test_two_packs_claiming_one_name_is_an_error_naming_both(
     assert error.what == "State name 'Packing' is taken"
     assert error.context["registered_by"] == f"pack 'floe_cfg_states:ShopPack' (config {path})"
     assert error.context["provider"] == f"pack 'floe_cfg_states:RivalPack' (config {path})"
+    assert error.why == (
+        f"pack 'floe_cfg_states:ShopPack' (config {path}) registered floe_cfg_states:Packing "
+        f"under it; pack 'floe_cfg_states:RivalPack' (config {path}) tried to register "
+        "floe_cfg_states:Other."
+    )
     # all or nothing: not even the first pack's states were registered
     assert {name: builtins.get(name) for name in builtins} == before
 
 
-def test_a_pack_shadowing_a_built_in_state_is_an_error_naming_both(
+def test_in_a_shared_registry_a_pack_shadowing_a_built_in_state_is_an_error(
     write: Callable[..., Path], builtins: StateRegistry
 ) -> None:
     path = write("name: x\npacks: [floe_cfg_states:ShadowPack]\n")
@@ -588,12 +593,14 @@ def test_a_pack_shadowing_a_built_in_state_is_an_error_naming_both(
     assert error.what == "State name 'InitialState' is taken"
     assert error.context["registered_by"] == "plugin 'states'"
     assert error.context["provider"] == f"pack 'floe_cfg_states:ShadowPack' (config {path})"
-    assert error.why is not None
-    assert "plugin 'states'" in error.why
-    assert "ShadowPack" in error.why
+    assert error.why == (
+        "plugin 'states' registered floe_states:InitialState under it; "
+        f"pack 'floe_cfg_states:ShadowPack' (config {path}) tried to register "
+        "floe_cfg_states:Other."
+    )
 
 
-def test_a_states_key_shadowing_a_built_in_state_is_an_error(
+def test_in_a_shared_registry_a_states_key_shadowing_a_built_in_state_is_an_error(
     write: Callable[..., Path], builtins: StateRegistry
 ) -> None:
     path = write("name: x\nstates: {InitialState: floe_cfg_states:Other}\n")

@@ -202,17 +202,35 @@ def test_every_problem_of_a_config_is_listed(tmp_path: Path) -> None:
     assert explanation.to_dict()["errors"][0]["context"] == {"source": str(path), "field": "name"}
 
 
-def test_a_registry_clash_is_a_state_error_naming_both(
+def test_a_pack_claim_clash_is_a_state_error_naming_both_classes(
     tmp_path: Path, builtins: StateRegistry
 ) -> None:
-    path = write(tmp_path, f"name: x\npacks: ['{MODULE}:ShadowPack']\n")
+    path = write(tmp_path, f"name: x\npacks: ['{MODULE}:ShopPack', '{MODULE}:RivalPack']\n")
     explanation = explain(path, registry=builtins)
     (error,) = explanation.errors
     assert error.kind == "StateError"
-    assert error.what == "State name 'InitialState' is taken"
-    assert error.context["registered_by"] == "plugin 'states'"
-    assert error.context["provider"] == f"pack '{MODULE}:ShadowPack' (config {path})"
+    assert error.what == "State name 'Packing' is taken"
+    assert error.why == (
+        f"pack '{MODULE}:ShopPack' (config {path}) registered {MODULE}:Packing under it; "
+        f"pack '{MODULE}:RivalPack' (config {path}) tried to register {MODULE}:Other."
+    )
+    assert error.context["registered_by"] == f"pack '{MODULE}:ShopPack' (config {path})"
+    assert error.context["provider"] == f"pack '{MODULE}:RivalPack' (config {path})"
     assert explanation.name == "x"
+
+
+def test_a_pack_may_use_a_built_in_name_for_its_config_alone(
+    tmp_path: Path, builtins: StateRegistry
+) -> None:
+    path = write(tmp_path, f"name: x\npacks: ['{MODULE}:ShadowPack']\n")
+    before = {name: builtins.provider(name) for name in builtins}
+    explanation = explain(path, registry=builtins)
+    assert explanation.is_valid, explanation.format()
+    assert explanation.initial_state == "InitialState"
+    assert explanation.states["InitialState"] == f"pack '{MODULE}:ShadowPack' (config {path})"
+    assert explanation.states["AwaitingConfirmation"] == "plugin 'states'"
+    assert explanation.config_states == ("InitialState",)
+    assert {name: builtins.provider(name) for name in builtins} == before
 
 
 @pytest.mark.parametrize(

@@ -216,22 +216,29 @@ def test_listing_the_pack_in_packs_too_is_no_clash(site: Path, tmp_path: Path) -
     ) == ["listed: Draft -> InReview"]
 
 
-def test_a_pack_shadowing_a_built_in_name_fails_naming_both(site: Path, tmp_path: Path) -> None:
+def test_a_pack_using_a_built_in_name_changes_it_for_its_config_only(
+    site: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "shadow.yaml"
     config.write_text("name: shadow\npacks: [floe_extra_states.shadow:ShadowPack]\n")
-    result = run(str(FLOE), "register", "--config", str(config), site=site, cwd=tmp_path)
-    assert result.returncode == floe.ExitCode.USAGE
-    lines = result.stderr.strip().splitlines()
-    assert lines[0] == "Error: State name 'InitialState' is taken"
-    assert lines[1] == (
-        "Why: plugin 'states' registered InitialState under it; pack "
-        f"'floe_extra_states.shadow:ShadowPack' (config {config}) tried to register "
-        "MyInitialState."
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: plain\n")
+    data = orjson.loads(
+        run(str(FLOE), "explain", str(config), "--json", site=site, cwd=tmp_path).stdout
     )
-    assert "Traceback" not in result.stderr
-    # nothing was registered
-    assert floe_cli("components", site=site, cwd=tmp_path) == [
-        "No components registered (floe register --config PATH registers one)."
+    assert data["is_valid"] is True
+    assert data["states"]["InitialState"] == (
+        f"pack 'floe_extra_states.shadow:ShadowPack' (config {config})"
+    )
+    assert data["config_states"] == ["InitialState"]
+    for path in (config, plain):
+        floe_cli("register", "--config", str(path), site=site, cwd=tmp_path)
+    # the pack's InitialState ignores everything; the built-in one, in the same store, not
+    assert floe_cli("handle", "--config", str(config), "start", site=site, cwd=tmp_path) == [
+        "shadow: ignored 'start' (stays in InitialState)"
+    ]
+    assert floe_cli("handle", "--config", str(plain), "start", site=site, cwd=tmp_path) == [
+        "plain: InitialState -> AwaitingConfirmation"
     ]
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,13 @@ def test_no_config_at_all_is_one_error_block(floe_cli: Run) -> None:
         assert lines[-2] == "Fix: Pass --config PATH, or set FLOE_CONFIG=PATH."
 
 
+def test_flexiflow_config_alone_is_named_in_the_error(floe_cli: Run, orders: Path) -> None:
+    result = floe_cli("register", "--start", env={"FLEXIFLOW_CONFIG": str(orders)})
+    lines = one_error_block(result, "No component config given")
+    assert lines[1].endswith("$FLEXIFLOW_CONFIG is set, but floe reads $FLOE_CONFIG.")
+    assert lines[-2] == f"Fix: Set FLOE_CONFIG={orders} (or pass --config {orders})."
+
+
 def test_a_config_error_names_the_file_and_the_field(floe_cli: Run, tmp_path: Path) -> None:
     config = tmp_path / "broken.yaml"
     config.write_text("name: orders\nrules: {max: 3}\n")
@@ -329,6 +337,98 @@ def test_a_config_with_its_own_states_works_across_processes(floe_cli: Run, tmp_
         "    Picked --> Gone: ship",
         "    Gone",
     ]
+
+
+def test_dotted_paths_find_modules_in_the_working_directory(floe_cli: Run, tmp_path: Path) -> None:
+    # the states live in a package next to the config, not installed, not on PYTHONPATH
+    package = tmp_path / "depot"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "states.py").write_text(CUSTOM_STATES)
+    # a module named like an installed one: the installed one wins, as for 'floe run'
+    (tmp_path / "floe_states.py").write_text("raise RuntimeError('the working directory won')\n")
+    config = tmp_path / "depot.yaml"
+    config.write_text(
+        "name: depot\n"
+        "initial_state: depot.states:Queued\n"
+        "states: {Picked: depot.states:Picked, Gone: depot.states:Gone}\n"
+        "packs: [floe_states]\n"
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- {bay: 4}\n")
+
+    assert ok(floe_cli("explain", str(config)))[0] == f"Component config {config}: valid"
+    assert ok(floe_cli("visualize", str(config)))[1] == "    [*] --> Queued"
+    assert ok(floe_cli("register", "--config", str(config))) == [
+        "Registered component 'depot' in state Queued"
+    ]
+    assert ok(floe_cli("handle", "--config", str(config), "pick")) == ["depot: Queued -> Picked"]
+    assert ok(floe_cli("update-rules", "--config", str(config), str(rules))) == [
+        "depot: rules replaced (1 rule)"
+    ]
+
+    # run from elsewhere, the package is not found: the working directory is what counts
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [str(FLOE), "explain", str(config)],
+        cwd=elsewhere,
+        env={key: value for key, value in os.environ.items() if not key.startswith("FLOE_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == floe.ExitCode.USAGE
+    assert "Cannot import the state class 'depot.states:Queued'" in result.stdout
+
+
+def test_flexiflows_state_pack_example_from_the_shell(
+    floe_cli: Run, orders: Path, tmp_path: Path
+) -> None:
+    # FlexiFlow's README: a config naming its own InitialState, states in mypkg.states
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "states.py").write_text(
+        textwrap.dedent(
+            """
+            from floe import State, Transition
+
+
+            class InitialState(State):
+                transitions = (Transition("InitialState", "start", "Processing"),)
+
+
+            class ProcessingState(State):
+                transitions = (Transition("Processing", "complete", "Complete"),)
+
+
+            class CompleteState(State):
+                pass
+            """
+        )
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "name: my_component\n"
+        "states:\n"
+        '  InitialState: "mypkg.states:InitialState"\n'
+        '  Processing: "mypkg.states:ProcessingState"\n'
+        '  Complete: "mypkg.states:CompleteState"\n'
+        "initial_state: InitialState\n"
+        "rules: []\n"
+    )
+    assert ok(floe_cli("register", "--config", str(config), "--start")) == [
+        "Registered component 'my_component' in state InitialState",
+        "my_component: InitialState -> Processing",
+    ]
+    assert ok(floe_cli("handle", "--config", str(config), "complete")) == [
+        "my_component: Processing -> Complete"
+    ]
+    # a component of the default pack, in the same store, keeps the built-in InitialState
+    assert ok(floe_cli("register", "--config", str(orders), "--start"))[-1] == (
+        "orders: InitialState -> AwaitingConfirmation"
+    )
 
 
 # -- rules -----------------------------------------------------------------------------
@@ -419,6 +519,54 @@ def test_explain_an_invalid_config_exits_2_with_every_error(floe_cli: Run, tmp_p
     missing = floe_cli("explain", str(tmp_path / "nope.yaml"), "--json")
     assert missing.returncode == floe.ExitCode.USAGE
     assert orjson.loads(missing.stdout)["errors"][0]["what"].endswith("does not exist")
+
+
+BOMB = """\
+name: bomb
+rules:
+  - &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+  - &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+  - &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+  - &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+  - &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+  - &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+  - &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+  - &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+  - &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+"""About 400 bytes that stand for 387 million strings ("billion laughs")."""
+
+
+def test_a_yaml_bomb_is_refused_by_explain_and_register_and_stores_nothing(
+    floe_cli: Run, tmp_path: Path
+) -> None:
+    config = tmp_path / "bomb.yaml"
+    config.write_text(BOMB)
+    assert config.stat().st_size < 500
+    refusal = f"Refusing the component config {config}: it expands to more than"
+
+    started = time.monotonic()
+    explained = floe_cli("explain", str(config), "--json")
+    register = floe_cli("register", "--config", str(config), "--start")
+    handle = floe_cli("handle", "--config", str(config), "start")
+    assert time.monotonic() - started < 30  # three process starts; unbounded, it took minutes
+
+    assert explained.returncode == floe.ExitCode.USAGE
+    data = orjson.loads(explained.stdout)
+    assert data["is_valid"] is False
+    (error,) = data["errors"]
+    assert error["what"].startswith(refusal)
+    assert (error["context"]["bound"], error["context"]["limit"]) == ("values", 100_000)
+    for result in (register, handle):
+        assert result.returncode == floe.ExitCode.USAGE
+        assert result.stderr.startswith(f"Error: {refusal}")
+        assert "Traceback" not in result.stderr
+        assert "bound='values', limit=100000" in result.stderr.splitlines()[-1]
+    # refused before the store was opened: nothing was written
+    assert not (tmp_path / ".floe").exists()
+    assert ok(floe_cli("components")) == [
+        "No components registered (floe register --config PATH registers one)."
+    ]
 
 
 def test_visualize_prints_mermaid(floe_cli: Run, orders: Path) -> None:
