@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         SequenceConflictError,
         SerializationError,
         StateError,
+        TaskFailedError,
         TaskTimeoutError,
     )
     from ._execution import Context, Execution
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from ._store import Store, StoreURL
     from ._subworkflows import RunCancelledError
     from ._sync import run_sync
-    from ._tasks import Task, TaskFailedError, TaskOptions, task
+    from ._tasks import Task, TaskOptions, task
     from ._timers import sleep
     from ._visualize import visualize
     from ._workflows import Workflow, workflow
@@ -230,7 +231,7 @@ _EXPORTS: dict[str, str] = {
     "StoreURL": "_store",
     "SubscriptionHandle": "_bus",
     "Task": "_tasks",
-    "TaskFailedError": "_tasks",
+    "TaskFailedError": "_errors",
     "TaskHandle": "_inject",
     "TaskOptions": "_tasks",
     "TaskTimeoutError": "_errors",

@@ -35,7 +35,7 @@ from ._execution import Context, Execution
 from ._inject import inject, injectable_parameters, unfilled
 from ._journal import Journal, ReplayIndex, open_pause
 from ._kernel import Kernel, kernel_for_call
-from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, utcnow
+from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
 from ._runtime import (
     RunState,
     UnwindReason,
@@ -185,6 +185,8 @@ class Workflow(Generic[P, T]):
         hand_down: HandDown | None = None,
     ) -> Execution:
         store = kernel.store
+        if run_id is not None:
+            check_run_id(run_id)  # a reserved prefix or an unusable id: before any lookup
         existing = await store.get_run(run_id) if run_id is not None else None
         if existing is not None:
             self._check_owner(existing)

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._models import FORMAT_VERSION, utcnow
+from ._models import (
+    FORMAT_VERSION,
+    MAX_RUN_ID_LENGTH,
+    RESERVED_RUN_ID_PREFIXES,
+    check_run_id,
+    utcnow,
+)
 from ._resources import write_atomically
-from ._serialize import converter, decode_document, encode_value
+from ._serialize import check_finite, converter, decode_document, encode_value
 from ._serialize import dumps as dump_json
 from ._store import (
     MAX_VALUE_KEY_LENGTH,
@@ -24,11 +30,15 @@ from ._store import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_RUN_ID_LENGTH",
     "MAX_VALUE_KEY_LENGTH",
+    "RESERVED_RUN_ID_PREFIXES",
     "check_append",
+    "check_finite",
     "check_keep_last",
     "check_limit",
     "check_namespace",
+    "check_run_id",
     "check_value",
     "check_value_key",
     "decode_document",

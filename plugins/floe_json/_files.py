@@ -36,6 +36,7 @@ from floe import CacheEntry, Event, NotFoundError, PersistenceError, Run, RunQue
 from floe.storage import (
     FORMAT_VERSION,
     check_append,
+    check_finite,
     decode_document,
     encode_value,
     to_document,
@@ -269,11 +270,14 @@ class JSONDirectory:
     def _save(self, path: Path, document: Any, *, what: str, context: Mapping[str, Any]) -> None:
         """Write *document* as indented JSON, atomically (the old file or the new, never half)."""
         try:
-            body = orjson.dumps(to_document(document), option=_JSON_OPTIONS)
-        except TypeError:
+            plain = to_document(document)
+            body = orjson.dumps(plain, option=_JSON_OPTIONS)
+        except (TypeError, RecursionError):
             # the converter's own check names the value that cannot be stored
             encode_value(document, where=what)
             raise
+        if body.find(b"null") >= 0:  # orjson writes NaN and ±inf as null
+            check_finite(plain, where=what)
         try:
             write_atomically(path, body)
         except OSError as error:
