@@ -364,14 +364,9 @@ class JSONDirectory:
         self._write_run(attrs.evolve(current, run=record))
 
     def append_events(self, run_id: str, events: Sequence[Event], run: Run | None) -> None:
-        if run is not None and run.run_id != run_id:
-            raise PersistenceError(
-                f"Cannot append to run {run_id!r} with the record of run {run.run_id!r}",
-                fix="Pass the record of the run the events belong to.",
-                context={"run_id": run_id},
-            )
         current = self.read_run(run_id)
-        check_append(run_id, events, current.run.last_seq if current else None, where=self.url)
+        last_seq = current.run.last_seq if current else None
+        check_append(run_id, events, last_seq, where=self.url, run=run)
         assert current is not None  # check_append raised otherwise
         if not events and run is None:
             return

@@ -382,12 +382,6 @@ class SQLiteStore(Store):
     async def append_events(
         self, run_id: str, events: Sequence[Event], *, run: Run | None = None
     ) -> None:
-        if run is not None and run.run_id != run_id:
-            raise PersistenceError(
-                f"append_events() for run {run_id!r} was given the record of run {run.run_id!r}",
-                fix="Pass the record of the run whose journal you append to.",
-                context={"run_id": run_id},
-            )
         rows = [
             (
                 event.run_id,
@@ -401,7 +395,7 @@ class SQLiteStore(Store):
             for event in events
         ]
         columns = None if run is None else self._run_columns(run)
-        await self._write(self._append_events, run_id, tuple(events), rows, columns)
+        await self._write(self._append_events, run_id, tuple(events), rows, run, columns)
 
     def _append_events(
         self,
@@ -409,6 +403,7 @@ class SQLiteStore(Store):
         run_id: str,
         events: Sequence[Event],
         rows: list[tuple[Any, ...]],
+        run: Run | None,
         columns: tuple[Any, ...] | None,
     ) -> None:
         # the check runs under the write lock (BEGIN IMMEDIATE), so it also fences
@@ -418,7 +413,7 @@ class SQLiteStore(Store):
             " (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = :run_id)",
             {"run_id": run_id},
         ).fetchone()
-        check_append(run_id, events, last_seq if exists else None, where=self.path)
+        check_append(run_id, events, last_seq if exists else None, where=self.path, run=run)
         if len(rows) == 1:
             connection.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows[0])
         elif rows:
