@@ -4,7 +4,8 @@ Everything here touches the disk and runs in a worker thread; :class:`~floe_json
 calls it through ``anyio.to_thread``. The layout of a store directory::
 
     <dir>/.lock                          taken (flock) by every writer, in any process
-    <dir>/store.json                     the id counter (run order, snapshot ids)
+    <dir>/store.json                     the id counter (run order, snapshot ids); rebuilt
+                                         from the other files when it is missing
     <dir>/runs/<name>.json               one run: its record and its whole journal
     <dir>/cache/<name>.json              one cached task result
     <dir>/snapshots/<name>.json          every snapshot of one component
@@ -64,6 +65,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_LENGTH = 48
 _RENAMED = "Each file is named after the exact id it holds; this one was copied or renamed."
 _RESTORE = "Restore the file from a backup or delete it; floe left it untouched."
+_REBUILD_COUNTER = (
+    "Delete store.json: floe rebuilds the counter from the run and snapshot files at the "
+    "next write, so no id is given out twice. floe left it untouched."
+)
 
 
 # -- documents -----------------------------------------------------------------------------
@@ -194,8 +199,54 @@ class JSONDirectory:
         )
 
     def _ensure_store_file(self) -> None:
-        if self._load(self.store_path, StoreFile, what="The store file", context={}) is None:
-            self._save(self.store_path, StoreFile(), what="the store file", context={})
+        if self._load_counter() is None:
+            self._save_counter(StoreFile(next_id=self._first_free_id()))
+
+    def _load_counter(self) -> StoreFile | None:
+        try:
+            return self._load(self.store_path, StoreFile, what="The store file", context={})
+        except PersistenceError as error:
+            # the generic fix (delete it) is safe for this file: say why
+            raise PersistenceError(
+                error.what, why=error.why, fix=_REBUILD_COUNTER, context=error.context
+            ) from error
+
+    def _save_counter(self, state: StoreFile) -> None:
+        self._save(self.store_path, state, what="the store file", context={})
+
+    def _first_free_id(self) -> int:
+        """One more than every id the files hold: run orders and snapshot ids.
+
+        Run when ``store.json`` is missing (new, or deleted): a fresh counter must not
+        hand out an id again. Files that cannot be read are skipped here; reading them
+        reports them.
+        """
+        highest = 0
+        for document in self._raw_documents(self.runs):
+            order = document.get("order")
+            if type(order) is int:
+                highest = max(highest, order)
+        for document in self._raw_documents(self.snapshots):
+            snapshots = document.get("snapshots")
+            for snapshot in snapshots if isinstance(snapshots, list) else ():
+                found = snapshot.get("snapshot_id") if isinstance(snapshot, dict) else None
+                if type(found) is int:
+                    highest = max(highest, found)
+        return highest + 1
+
+    @staticmethod
+    def _raw_documents(folder: Path) -> Iterator[dict[str, Any]]:
+        try:
+            paths = [path for path in folder.glob("*.json") if not path.name.startswith(".")]
+        except OSError:
+            return
+        for path in paths:
+            try:
+                document = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if isinstance(document, dict):
+                yield document
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -414,16 +465,16 @@ class JSONDirectory:
         matching.sort(key=lambda header: (header.run.created_at, header.order), reverse=True)
         return [header.run for header in matching[query.offset : query.offset + query.limit]]
 
-    def next_id(self) -> int:
-        """The next number of the directory-wide counter (call it holding the lock)."""
-        state = self._load(self.store_path, StoreFile, what="The store file", context={})
-        state = state or StoreFile()
-        self._save(
-            self.store_path,
-            attrs.evolve(state, next_id=state.next_id + 1),
-            what="the store file",
-            context={},
-        )
+    def next_id(self, *, above: int = 0) -> int:
+        """The next number of the directory-wide counter (call it holding the lock).
+
+        *above* is an id known to be taken (the caller's newest snapshot): a counter
+        behind it (``store.json`` restored from an old backup) is rebuilt from the files.
+        """
+        state = self._load_counter() or StoreFile(next_id=self._first_free_id())
+        if state.next_id <= above:
+            state = StoreFile(next_id=max(self._first_free_id(), above + 1))
+        self._save_counter(attrs.evolve(state, next_id=state.next_id + 1))
         return state.next_id
 
     # -- cache --------------------------------------------------------------------------
@@ -480,7 +531,7 @@ class JSONDirectory:
 
     def save_snapshot(self, snapshot: Snapshot) -> int:
         history = self.read_snapshots(snapshot.component)
-        snapshot_id = self.next_id()
+        snapshot_id = self.next_id(above=max((s.snapshot_id or 0 for s in history), default=0))
         saved = attrs.evolve(snapshot, snapshot_id=snapshot_id)
         self._write_snapshots(snapshot.component, [*history, saved])
         return snapshot_id
