@@ -39,7 +39,17 @@ if TYPE_CHECKING:
     from ._kernel import Kernel, current_kernel, open_kernel
     from ._logging import bind_log_context
     from ._memory import MemoryStore
-    from ._models import CacheEntry, ErrorInfo, Event, Run, RunQuery, RunStatus, Snapshot
+    from ._models import (
+        CacheEntry,
+        DamagedRecord,
+        ErrorInfo,
+        Event,
+        Run,
+        RunListing,
+        RunQuery,
+        RunStatus,
+        Snapshot,
+    )
     from ._plugins import PluginInfo, PluginWarning
     from ._resources import (
         ArtifactStore,
@@ -82,6 +92,7 @@ __all__ = [
     "ComponentConfig",
     "ConfigError",
     "Context",
+    "DamagedRecord",
     "Diagnostic",
     "DirectoryArtifactStore",
     "Engine",
@@ -113,6 +124,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunCancelledError",
+    "RunListing",
     "RunQuery",
     "RunStatus",
     "Secret",
@@ -183,6 +195,7 @@ _EXPORTS: dict[str, str] = {
     "ComponentConfig": "_config",
     "ConfigError": "_errors",
     "Context": "_execution",
+    "DamagedRecord": "_models",
     "Diagnostic": "_explain",
     "DirectoryArtifactStore": "_resources",
     "Engine": "_components",
@@ -214,6 +227,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "_retry",
     "Run": "_models",
     "RunCancelledError": "_subworkflows",
+    "RunListing": "_models",
     "RunQuery": "_models",
     "RunStatus": "_models",
     "Secret": "_secrets",

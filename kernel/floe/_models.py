@@ -17,16 +17,18 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import ConfigError
+from ._errors import ConfigError, FloeError
 
 __all__ = [
     "FORMAT_VERSION",
     "MAX_RUN_ID_LENGTH",
     "RESERVED_RUN_ID_PREFIXES",
     "CacheEntry",
+    "DamagedRecord",
     "ErrorInfo",
     "Event",
     "Run",
+    "RunListing",
     "RunQuery",
     "RunStatus",
     "Snapshot",
@@ -229,3 +231,39 @@ class RunQuery:
     parent_id: str | None = None
     limit: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     offset: int = attrs.field(default=0, validator=_positive_or_zero)
+
+
+@attrs.frozen
+class DamagedRecord:
+    """A stored run that cannot be read, reported instead of failing a whole listing."""
+
+    run_id: str | None
+    """The run's id, when the damaged record still says (a file that is not JSON may not)."""
+    why: str
+    """What is wrong with it, on one line."""
+    location: str = ""
+    """Where it is: the table and database, or the file."""
+    fix: str | None = None
+
+    @classmethod
+    def from_error(
+        cls, error: FloeError, *, run_id: object = None, location: str = ""
+    ) -> DamagedRecord:
+        """The record the error reading it describes (its *what* and *why*)."""
+        why = error.what if not error.why else f"{error.what} ({error.why})"
+        return cls(
+            run_id=None if run_id is None else str(run_id),
+            why=" ".join(why.split()),
+            location=location,
+            fix=error.fix,
+        )
+
+
+@attrs.frozen
+class RunListing:
+    """What ``Store.list_runs_checked`` returns: the readable runs and the damaged ones."""
+
+    runs: tuple[Run, ...]
+    """The runs matching the query, newest first, as ``list_runs`` orders them."""
+    damaged: tuple[DamagedRecord, ...] = ()
+    """Records that could not be read, in the order the store met them."""

@@ -19,7 +19,7 @@ import anyio
 import attrs
 
 from ._errors import ConfigError, FloeError, NotFoundError, PersistenceError, SequenceConflictError
-from ._models import CacheEntry, Event, Run, RunQuery, Snapshot
+from ._models import CacheEntry, Event, Run, RunListing, RunQuery, Snapshot
 
 __all__ = [
     "MAX_VALUE_KEY_LENGTH",
@@ -178,7 +178,22 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
-        """Runs matching *query*, newest first (ties: most recently created first)."""
+        """Runs matching *query*, newest first (ties: most recently created first).
+
+        A damaged record fails the whole call with a :class:`PersistenceError`.
+        """
+
+    async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
+        """Runs matching *query*, as :meth:`list_runs`, with damaged records reported.
+
+        A record that cannot be read (damaged, or written by a newer floe) is left out of
+        ``runs`` and described in ``damaged`` as a :class:`DamagedRecord`, so that one bad
+        record does not hide the others. A damaged record is reported whenever the store
+        cannot tell that it does not match the query; where the store pages in its
+        database (SQLite), it takes its place in the page. The default, for stores that
+        cannot read records one by one, is :meth:`list_runs` with nothing reported.
+        """
+        return RunListing(runs=tuple(await self.list_runs(query)))
 
     # -- the task-result cache ------------------------------------------------------------
 

@@ -33,7 +33,16 @@ from typing import Any, TypeVar
 import attrs
 import orjson
 
-from floe import CacheEntry, Event, NotFoundError, PersistenceError, Run, RunQuery, Snapshot
+from floe import (
+    CacheEntry,
+    DamagedRecord,
+    Event,
+    NotFoundError,
+    PersistenceError,
+    Run,
+    RunQuery,
+    Snapshot,
+)
 from floe.storage import (
     FORMAT_VERSION,
     check_append,
@@ -432,7 +441,8 @@ class JSONDirectory:
         selected = [event for event in current.events if event.seq > after_seq]
         return selected if limit is None else selected[:limit]
 
-    def _headers(self) -> list[RunFileHeader]:
+    def _headers(self, damaged: list[DamagedRecord] | None = None) -> list[RunFileHeader]:
+        """Every run file's header; a damaged file raises, or goes to *damaged* when given."""
         try:
             with os.scandir(self.runs) as entries:
                 # dot files are write-in-progress temporaries
@@ -450,13 +460,25 @@ class JSONDirectory:
                 fix="Check that the folder is a readable directory.",
                 context={"url": self.url, "path": str(self.runs)},
             ) from error
-        headers = (self._read_header(path, None) for path in paths)
-        return [header for header in headers if header is not None]  # None: removed since
+        headers = []
+        for path in paths:
+            try:
+                header = self._read_header(path, None)
+            except PersistenceError as error:
+                if damaged is None:
+                    raise
+                run_id = error.context.get("run_id")
+                damaged.append(DamagedRecord.from_error(error, run_id=run_id, location=str(path)))
+                continue
+            if header is not None:  # None: removed since
+                headers.append(header)
+        return headers
 
-    def list_runs(self, query: RunQuery) -> list[Run]:
+    def list_runs(self, query: RunQuery, damaged: list[DamagedRecord] | None = None) -> list[Run]:
+        """The runs matching *query*; damaged files raise, or go to *damaged* when given."""
         matching = [
             header
-            for header in self._headers()
+            for header in self._headers(damaged)
             if (query.status is None or header.run.status == query.status)
             and (query.name is None or header.run.name == query.name)
             and (query.kind is None or header.run.kind == query.kind)

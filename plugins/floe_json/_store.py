@@ -14,9 +14,11 @@ import anyio.to_thread
 from floe import (
     CacheEntry,
     ConfigError,
+    DamagedRecord,
     Event,
     PersistenceError,
     Run,
+    RunListing,
     RunQuery,
     Snapshot,
     Store,
@@ -149,6 +151,11 @@ class JSONStore(Store):
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         return await self._read(lambda files: files.list_runs(query))
+
+    async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
+        damaged: list[DamagedRecord] = []
+        runs = await self._read(lambda files: files.list_runs(query, damaged))
+        return RunListing(runs=tuple(runs), damaged=tuple(damaged))
 
     # -- the task-result cache ----------------------------------------------------------
 

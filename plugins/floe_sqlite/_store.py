@@ -23,10 +23,12 @@ import orjson
 from floe import (
     CacheEntry,
     ConfigError,
+    DamagedRecord,
     Event,
     NotFoundError,
     PersistenceError,
     Run,
+    RunListing,
     RunQuery,
     Snapshot,
     Store,
@@ -442,6 +444,16 @@ class SQLiteStore(Store):
         return [self._decode_event(row) for row in rows]
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
+        result: list[Run] = await self._read(self._list_runs, *self._runs_sql(query), None)
+        return result
+
+    async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
+        damaged: list[DamagedRecord] = []
+        runs = await self._read(self._list_runs, *self._runs_sql(query), damaged)
+        return RunListing(runs=tuple(runs), damaged=tuple(damaged))
+
+    @staticmethod
+    def _runs_sql(query: RunQuery) -> tuple[str, tuple[Any, ...]]:
         conditions: list[str] = []
         parameters: list[Any] = []
         for column, value in (
@@ -459,16 +471,26 @@ class SQLiteStore(Store):
             f" FROM runs{where} ORDER BY created_at DESC, position DESC LIMIT ? OFFSET ?"
         )
         parameters += [query.limit, query.offset]
-        result: list[Run] = await self._read(self._list_runs, sql, tuple(parameters))
-        return result
+        return sql, tuple(parameters)
 
     def _list_runs(
-        self, connection: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]
+        self,
+        connection: sqlite3.Connection,
+        sql: str,
+        parameters: tuple[Any, ...],
+        damaged: list[DamagedRecord] | None,
     ) -> list[Run]:
-        return [
-            self._decode_run(run_id, doc, last_seq)
-            for run_id, doc, last_seq in connection.execute(sql, parameters)
-        ]
+        """The rows' runs; a damaged row raises, or goes to *damaged* when given."""
+        runs = []
+        for run_id, doc, last_seq in connection.execute(sql, parameters):
+            try:
+                runs.append(self._decode_run(run_id, doc, last_seq))
+            except PersistenceError as error:
+                if damaged is None:
+                    raise
+                where = f"table runs of {self.path}"
+                damaged.append(DamagedRecord.from_error(error, run_id=run_id, location=where))
+        return runs
 
     # -- the task-result cache ------------------------------------------------------------
 

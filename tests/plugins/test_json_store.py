@@ -353,6 +353,36 @@ async def test_corrupt_file_is_named_and_left_untouched(
     await _others_still_load(store)
 
 
+@pytest.mark.parametrize("corruption", sorted(_CORRUPTIONS))
+async def test_a_checked_listing_reports_a_damaged_run_file_and_lists_the_others(
+    store: JSONStore, root: Path, corruption: str
+) -> None:
+    await _fill(store)
+    body, message = _CORRUPTIONS[corruption]
+    path = root / "runs" / file_name("r-1")
+    path.write_bytes(body)
+    listing = await store.list_runs_checked()
+    assert [run.run_id for run in listing.runs] == ["r-2"]
+    (damaged,) = listing.damaged
+    assert damaged.location == str(path)
+    assert message in damaged.why
+    assert damaged.run_id is None  # the file no longer says which run it is
+    assert path.read_bytes() == body
+
+
+async def test_a_checked_listing_names_the_run_of_a_renamed_file(
+    store: JSONStore, root: Path
+) -> None:
+    await _fill(store)
+    runs = root / "runs"
+    shutil.copy(runs / file_name("r-1"), runs / "renamed.json")
+    listing = await store.list_runs_checked(floe.RunQuery(name="never matches"))
+    assert listing.runs == ()
+    (damaged,) = listing.damaged  # it cannot be told apart from a match: reported
+    assert damaged.run_id == "r-1"
+    assert "renamed.json holds run 'r-1'" in damaged.why
+
+
 async def test_run_file_under_another_name_is_reported(store: JSONStore, root: Path) -> None:
     await _fill(store)
     runs = root / "runs"

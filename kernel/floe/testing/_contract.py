@@ -291,6 +291,27 @@ class StoreContract:
         page = await store.list_runs(RunQuery(limit=2, offset=1))
         assert [r.run_id for r in page] == ["r-4", "r-3"]
 
+    async def test_checked_listing_of_sound_runs_is_the_listing(self, store: Store) -> None:
+        now = utcnow()
+        for index in range(4):
+            await store.create_run(
+                Run(
+                    run_id=f"r-{index}",
+                    name="even" if index % 2 == 0 else "odd",
+                    created_at=now + timedelta(seconds=index),
+                )
+            )
+        for query in (RunQuery(), RunQuery(name="odd"), RunQuery(limit=2, offset=1)):
+            listing = await store.list_runs_checked(query)
+            assert listing.runs == tuple(await store.list_runs(query))
+            assert listing.damaged == ()
+        assert [r.run_id for r in (await store.list_runs_checked()).runs] == [
+            "r-3",
+            "r-2",
+            "r-1",
+            "r-0",
+        ]
+
     async def test_list_runs_ties_newest_insert_first(self, store: Store) -> None:
         moment = utcnow()
         for index in range(3):
