@@ -15,7 +15,7 @@ from ._models import (
     check_run_id,
     utcnow,
 )
-from ._resources import write_atomically
+from ._resources import create_private_file, make_private_directories, write_atomically
 from ._serialize import check_finite, converter, decode_document, encode_value
 from ._serialize import dumps as dump_json
 from ._store import (
@@ -41,9 +41,11 @@ __all__ = [
     "check_run_id",
     "check_value",
     "check_value_key",
+    "create_private_file",
     "decode_document",
     "dump_json",
     "encode_value",
+    "make_private_directories",
     "to_document",
     "utcnow",
     "write_atomically",

@@ -47,8 +47,10 @@ from floe.storage import (
     FORMAT_VERSION,
     check_append,
     check_finite,
+    create_private_file,
     decode_document,
     encode_value,
+    make_private_directories,
     to_document,
     utcnow,
     write_atomically,
@@ -183,8 +185,9 @@ class JSONDirectory:
             )
         try:
             for folder in (self.runs, self.cache, self.snapshots):
-                folder.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                make_private_directories(folder)  # owner-only, as every file in them
+            create_private_file(self.root / ".lock")
+            self._lock_fd = os.open(self.root / ".lock", os.O_RDWR)
         except OSError as error:
             raise self._unusable(error) from error
         try:

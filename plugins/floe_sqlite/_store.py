@@ -42,8 +42,10 @@ from floe.storage import (
     check_namespace,
     check_value,
     check_value_key,
+    create_private_file,
     decode_document,
     dump_json,
+    make_private_directories,
     utcnow,
 )
 
@@ -188,7 +190,9 @@ class SQLiteStore(Store):
     def _connect(self) -> sqlite3.Connection:
         """Open the file in the writer thread; refuse a newer schema before changing it."""
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            make_private_directories(Path(self.path).parent)
+            # owner-only, and SQLite gives its -wal and -shm files the database's mode
+            create_private_file(self.path)
         except OSError as error:
             raise self._unopenable(error) from error
         try:
