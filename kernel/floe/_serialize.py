@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -42,6 +43,8 @@ _RECURSION_LIMIT = "Recursion limit reached"
 _MAX_DEPTH = 254
 """The deepest nesting orjson encodes."""
 _NOT_CONTAINERS = frozenset({str, int, bool, type(None)})
+_find_null = re.compile(b"null").search
+"""Where JSON bytes hold "null" (measured: cheaper than bytes.find, or "in" on bytes)."""
 _PLAIN_ONLY = (
     orjson.OPT_PASSTHROUGH_SUBCLASS
     | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -70,8 +73,7 @@ def dumps(value: Any, *, where: str = "a value") -> bytes:
             raise _nesting_error(value, where) from None
     else:
         # orjson writes NaN and ±inf as null: the value is looked at only then
-        # (find, not "in": no int-argument check, measurably cheaper on this hot path)
-        if encoded.find(b"null") >= 0:
+        if _find_null(encoded) is not None:
             check_finite(value, where=where)
         return encoded
     try:
@@ -83,7 +85,7 @@ def dumps(value: Any, *, where: str = "a value") -> bytes:
         if _RECURSION_LIMIT in str(error):
             raise _nesting_error(value, where) from None
         raise _serialization_error(value, where, error) from error
-    if encoded.find(b"null") >= 0:
+    if _find_null(encoded) is not None:
         check_finite(plain, where=where)
     return encoded
 
