@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         SequenceConflictError,
         SerializationError,
         StateError,
+        TaskFailedError,
         TaskTimeoutError,
         WorkflowTimeoutError,
     )
@@ -40,7 +41,17 @@ if TYPE_CHECKING:
     from ._kernel import Kernel, current_kernel, open_kernel
     from ._logging import bind_log_context
     from ._memory import MemoryStore
-    from ._models import CacheEntry, ErrorInfo, Event, Run, RunQuery, RunStatus, Snapshot
+    from ._models import (
+        CacheEntry,
+        DamagedRecord,
+        ErrorInfo,
+        Event,
+        Run,
+        RunListing,
+        RunQuery,
+        RunStatus,
+        Snapshot,
+    )
     from ._plugins import PluginInfo, PluginWarning
     from ._resources import (
         ArtifactStore,
@@ -66,7 +77,7 @@ if TYPE_CHECKING:
     from ._store import Store, StoreURL
     from ._subworkflows import RunCancelledError
     from ._sync import run_sync
-    from ._tasks import Task, TaskFailedError, TaskOptions, task
+    from ._tasks import Task, TaskOptions, task
     from ._timers import sleep
     from ._visualize import visualize
     from ._workflows import Workflow, workflow
@@ -84,6 +95,7 @@ __all__ = [
     "ComponentConfig",
     "ConfigError",
     "Context",
+    "DamagedRecord",
     "Diagnostic",
     "DirectoryArtifactStore",
     "Engine",
@@ -118,6 +130,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunCancelledError",
+    "RunListing",
     "RunQuery",
     "RunStatus",
     "Secret",
@@ -192,6 +205,7 @@ _EXPORTS: dict[str, str] = {
     "ComponentConfig": "_config",
     "ConfigError": "_errors",
     "Context": "_execution",
+    "DamagedRecord": "_models",
     "Diagnostic": "_explain",
     "DirectoryArtifactStore": "_resources",
     "Engine": "_components",
@@ -225,6 +239,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "_retry",
     "Run": "_models",
     "RunCancelledError": "_subworkflows",
+    "RunListing": "_models",
     "RunQuery": "_models",
     "RunStatus": "_models",
     "PayloadCodec": "_sealing",
@@ -243,7 +258,7 @@ _EXPORTS: dict[str, str] = {
     "StoreURL": "_store",
     "SubscriptionHandle": "_bus",
     "Task": "_tasks",
-    "TaskFailedError": "_tasks",
+    "TaskFailedError": "_errors",
     "TaskHandle": "_inject",
     "TaskMetadata": "_inject",
     "TaskOptions": "_tasks",

@@ -9,8 +9,12 @@ in existing code keeps working.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ._models import ErrorInfo
 
 __all__ = [
     "ConfigError",
@@ -25,8 +29,10 @@ __all__ = [
     "SequenceConflictError",
     "SerializationError",
     "StateError",
+    "TaskFailedError",
     "TaskTimeoutError",
     "WorkflowTimeoutError",
+    "rebuild_error",
 ]
 
 
@@ -157,3 +163,83 @@ class RenamedError(FloeError, AttributeError):
     """An attribute spelled as another workflow library spells it; the fix names floe's."""
 
     exit_code = ExitCode.USAGE
+
+
+class TaskFailedError(FloeError, RuntimeError):
+    """A recorded failure replayed, when its exception type cannot be rebuilt here.
+
+    ``recorded_type`` is the original type as recorded (``module.QualifiedName``) and
+    ``recorded_message`` its message; the *what* line shows both.
+    """
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(
+        self, what: str, *, recorded_type: str = "", recorded_message: str = "", **details: Any
+    ) -> None:
+        super().__init__(what, **details)  # why, fix, context
+        self.recorded_type = recorded_type
+        self.recorded_message = recorded_message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        details = {"why": self.why, "fix": self.fix, "context": self.context}
+        recorded = {"recorded_type": self.recorded_type, "recorded_message": self.recorded_message}
+        return (_rebuild_task_failed, (self.what, {**details, **recorded}))
+
+
+def _rebuild_task_failed(what: str, keywords: dict[str, Any]) -> TaskFailedError:
+    return TaskFailedError(what, **keywords)
+
+
+def rebuild_error(info: ErrorInfo) -> BaseException:
+    """The exception a stored :class:`ErrorInfo` records, built without importing anything.
+
+    A stored record is data: the type it names is looked up only in modules this process
+    has already imported (builtins, floe, the workflow's own modules ...), through their
+    namespaces, so naming a module never runs it. The type is rebuilt when it is such an
+    ``Exception`` subclass and its recorded arguments (or message) give back the recorded
+    message; anything else becomes a :class:`TaskFailedError` keeping the type and message.
+    """
+    kind = _loaded_exception_type(info.type)
+    if kind is not None:
+        try:
+            rebuilt = kind(*info.args) if info.args is not None else kind(info.message)
+            if str(rebuilt) == info.message:
+                return rebuilt
+        except Exception:  # not constructible from what was recorded
+            pass
+    return TaskFailedError(
+        f"{info.type}: {info.message}",
+        why="The failure was recorded when the run first executed; replay raises it "
+        "again. Its type is rebuilt only from modules already imported (floe never "
+        "imports a module that stored data names) and only when its message comes back.",
+        fix="Import the module that defines the exception before replaying to get that "
+        "type back, or catch floe.TaskFailedError (recorded_type, recorded_message).",
+        recorded_type=info.type,
+        recorded_message=info.message,
+    )
+
+
+def _loaded_exception_type(name: str) -> type[Exception] | None:
+    """The ``Exception`` subclass *name* (``module.Qualified.Name``) from ``sys.modules``.
+
+    Only namespaces are read (``vars``), so no module ``__getattr__``, descriptor or
+    import runs; the longest imported module prefix wins.
+    """
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:split]))
+        if module is None:
+            continue
+        target: Any = module
+        for part in parts[split:]:
+            try:
+                target = vars(target).get(part)
+            except TypeError:  # an object without a namespace
+                target = None
+            if target is None:
+                break
+        if isinstance(target, type) and issubclass(target, Exception):
+            return target
+        return None
+    return None

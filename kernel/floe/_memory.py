@@ -91,7 +91,8 @@ class MemoryStore(Store):
         self, run_id: str, events: Sequence[Event], *, run: Run | None = None
     ) -> bool:
         journal = self._journals.get(run_id)
-        check_append(run_id, events, None if journal is None else len(journal), where=self.url)
+        last_seq = None if journal is None else len(journal)
+        check_append(run_id, events, last_seq, where=self.url, run=run)
         assert journal is not None  # check_append raises for an unknown run
         if run is not None:
             self._replace(run)

@@ -8,26 +8,90 @@ it, touching nothing).
 from __future__ import annotations
 
 import enum
+import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import attrs
 
+from ._errors import ConfigError, FloeError
+
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_RUN_ID_LENGTH",
+    "RESERVED_RUN_ID_PREFIXES",
     "CacheEntry",
+    "DamagedRecord",
     "ErrorInfo",
     "Event",
     "Run",
+    "RunListing",
     "RunQuery",
     "RunStatus",
     "Snapshot",
+    "check_run_id",
     "utcnow",
 ]
 
 FORMAT_VERSION = 1
 """Format version of every document this floe writes."""
+
+
+RESERVED_RUN_ID_PREFIXES: Final[Mapping[str, str]] = MappingProxyType({"component:": "component"})
+"""Run-id prefixes a programming model keeps for its own runs, and the run kind owning each.
+
+The component called ``NAME`` keeps its journal as the run ``component:NAME``; no other
+kind of run may take an id with that prefix. (Graph jobs and workflow runs have no
+prefix: their ids are unique in a store, and a clash is refused when the run is created.)
+"""
+
+MAX_RUN_ID_LENGTH: Final = 1024
+"""The longest run id (in characters): a child run's id extends its parent's."""
+
+_UNSTORABLE_IN_IDS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (unreadable in listings and logs) and lone surrogates (no UTF-8)."""
+
+
+def check_run_id(run_id: object, *, kind: str = "workflow") -> str:
+    """Validate a run id asked for by a caller of the *kind* of run; return it.
+
+    A run id is a non-empty ``str`` of at most :data:`MAX_RUN_ID_LENGTH` characters
+    without control characters or lone surrogates, and does not start with a prefix of
+    :data:`RESERVED_RUN_ID_PREFIXES` that another kind of run owns. Anything else is a
+    :class:`ConfigError`.
+    """
+    problem = None
+    if not isinstance(run_id, str):
+        problem = f"a run id is a str, not {type(run_id).__name__}"
+    elif not run_id:
+        problem = "it is empty"
+    elif len(run_id) > MAX_RUN_ID_LENGTH:
+        problem = f"it has {len(run_id)} characters, more than {MAX_RUN_ID_LENGTH}"
+    elif (found := _UNSTORABLE_IN_IDS.search(run_id)) is not None:
+        problem = f"it holds {found.group()!r}, a control character or a lone surrogate"
+    if problem is not None:
+        shown = run_id[:80] if isinstance(run_id, str) else run_id
+        raise ConfigError(
+            f"Invalid run id {shown!r}: {problem}",
+            why="Run ids are stored, listed and typed on command lines by every store.",
+            fix=f"Use up to {MAX_RUN_ID_LENGTH} characters of ordinary text, or leave the "
+            "run id out to get a fresh one.",
+            context={"run_id": shown},
+        )
+    assert isinstance(run_id, str)
+    for prefix, owner in RESERVED_RUN_ID_PREFIXES.items():
+        if run_id.startswith(prefix) and kind != owner:
+            raise ConfigError(
+                f"Run id {run_id!r} starts with {prefix!r}, which is reserved for {owner}s",
+                why=f"floe keeps each {owner}'s journal under a run id starting with "
+                f"{prefix!r}; a {kind} run with such an id would take its place.",
+                fix=f"Choose a run id that does not start with {prefix!r}.",
+                context={"run_id": run_id, "prefix": prefix, "owner": owner},
+            )
+    return run_id
 
 
 def utcnow() -> datetime:
@@ -76,7 +140,12 @@ class ErrorInfo:
     @classmethod
     def from_exception(cls, error: BaseException, *, traceback: str | None = None) -> ErrorInfo:
         kind = type(error)
-        plain = all(isinstance(a, str | int | float | bool | type(None)) for a in error.args)
+        # NaN and ±inf have no JSON form: such an error keeps its message, not its args
+        plain = all(
+            isinstance(a, str | int | bool | type(None))
+            or (isinstance(a, float) and math.isfinite(a))
+            for a in error.args
+        )
         return cls(
             type=f"{kind.__module__}.{kind.__qualname__}",
             message=str(error),
@@ -165,3 +234,39 @@ class RunQuery:
     parent_id: str | None = None
     limit: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     offset: int = attrs.field(default=0, validator=_positive_or_zero)
+
+
+@attrs.frozen
+class DamagedRecord:
+    """A stored run that cannot be read, reported instead of failing a whole listing."""
+
+    run_id: str | None
+    """The run's id, when the damaged record still says (a file that is not JSON may not)."""
+    why: str
+    """What is wrong with it, on one line."""
+    location: str = ""
+    """Where it is: the table and database, or the file."""
+    fix: str | None = None
+
+    @classmethod
+    def from_error(
+        cls, error: FloeError, *, run_id: object = None, location: str = ""
+    ) -> DamagedRecord:
+        """The record the error reading it describes (its *what* and *why*)."""
+        why = error.what if not error.why else f"{error.what} ({error.why})"
+        return cls(
+            run_id=None if run_id is None else str(run_id),
+            why=" ".join(why.split()),
+            location=location,
+            fix=error.fix,
+        )
+
+
+@attrs.frozen
+class RunListing:
+    """What ``Store.list_runs_checked`` returns: the readable runs and the damaged ones."""
+
+    runs: tuple[Run, ...]
+    """The runs matching the query, newest first, as ``list_runs`` orders them."""
+    damaged: tuple[DamagedRecord, ...] = ()
+    """Records that could not be read, in the order the store met them."""

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Final, Protocol, Self, runtime_checkable
 
 import anyio
 
@@ -25,8 +25,14 @@ __all__ = [
     "DirectoryArtifactStore",
     "EnvironmentSecretStore",
     "SecretStore",
+    "create_private_file",
+    "make_private_directories",
     "write_atomically",
 ]
+
+PRIVATE_DIRECTORY_MODE: Final = 0o700
+PRIVATE_FILE_MODE: Final = 0o600
+"""The modes of what floe creates: its owner's only, as ssh and most databases do."""
 
 # \Z, not $: "$" also matches before a final newline, which would let "key\n" through
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
@@ -72,15 +78,54 @@ class SecretStore(Protocol):
         ...
 
 
+def make_private_directories(path: str | os.PathLike[str]) -> None:
+    """Create the directory *path* and its missing parents, each owner-only (``0700``).
+
+    Directories that exist already keep their mode: floe never changes the mode of a
+    directory it did not create. Blocking: call it from a worker thread.
+    """
+    missing: list[Path] = []
+    current = Path(path)
+    while not current.is_dir() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIRECTORY_MODE)
+        except FileExistsError:
+            if not directory.is_dir():  # a file in the way: the caller reports it
+                raise
+
+
+def create_private_file(path: str | os.PathLike[str]) -> bool:
+    """Create the empty file *path* owner-only (``0600``) unless it exists; True if created.
+
+    An existing file is left as it is, mode included. Blocking.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return False
+    os.close(descriptor)
+    return True
+
+
 def write_atomically(path: Path, body: bytes) -> None:
     """Write *body* to *path* so that readers see the old file or the new, never half.
 
-    Blocking: call it from a worker thread.
+    A new file is owner-only (``0600``), in directories created owner-only (``0700``);
+    a replaced file keeps its mode. Blocking: call it from a worker thread.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_directories(path.parent)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = PRIVATE_FILE_MODE
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with temporary.open("wb") as file:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with os.fdopen(os.open(temporary, flags, mode), "wb") as file:
+            os.fchmod(file.fileno(), mode)  # exactly: neither the umask nor a leftover's
             file.write(body)
             file.flush()
             os.fsync(file.fileno())
@@ -113,7 +158,7 @@ class DirectoryArtifactStore:
         self.root = Path(root)
 
     async def __aenter__(self) -> Self:
-        await anyio.to_thread.run_sync(lambda: self.root.mkdir(parents=True, exist_ok=True))
+        await anyio.to_thread.run_sync(make_private_directories, self.root)
         return self
 
     async def __aexit__(

@@ -8,9 +8,13 @@ value came from, its type and the fix; floe never falls back to pickle.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 import orjson
 from cattrs.preconf.orjson import make_converter
@@ -20,6 +24,7 @@ from ._models import FORMAT_VERSION
 from ._secrets import MASK, SEALED, Secret
 
 __all__ = [
+    "check_finite",
     "converter",
     "decode_document",
     "dumps",
@@ -33,6 +38,13 @@ converter = make_converter()
 # a Secret that reaches a serializer is written masked, never revealed
 converter.register_unstructure_hook(Secret, lambda _secret: MASK)
 _OPTIONS = orjson.OPT_NON_STR_KEYS
+_RECURSION_LIMIT = "Recursion limit reached"
+"""orjson's message for a value nested deeper than it encodes (or that contains itself)."""
+_MAX_DEPTH = 254
+"""The deepest nesting orjson encodes."""
+_NOT_CONTAINERS = frozenset({str, int, bool, type(None)})
+_find_null = re.compile(b"null").search
+"""Where JSON bytes hold "null" (measured: cheaper than bytes.find, or "in" on bytes)."""
 _PLAIN_ONLY = (
     orjson.OPT_PASSTHROUGH_SUBCLASS
     | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -63,13 +75,48 @@ def dumps(value: Any, *, where: str = "a value") -> bytes:
     try:
         # plain JSON types (most journal data) need no converter pass; anything else —
         # a subclass, an attrs model, a Secret, a datetime — fails here and goes through it
-        return orjson.dumps(value, option=_PLAIN_ONLY)
-    except TypeError:
-        pass
+        encoded = orjson.dumps(value, option=_PLAIN_ONLY)
+    except TypeError as error:
+        if _RECURSION_LIMIT in str(error):
+            raise _nesting_error(value, where) from None
+    else:
+        # orjson writes NaN and ±inf as null: the value is looked at only then
+        if _find_null(encoded) is not None:
+            check_finite(value, where=where)
+        return encoded
     try:
-        return orjson.dumps(converter.unstructure(value), option=_OPTIONS)
+        plain = converter.unstructure(value)
+        encoded = orjson.dumps(plain, option=_OPTIONS)
+    except RecursionError:
+        raise _nesting_error(value, where) from None
     except (TypeError, ValueError, orjson.JSONEncodeError) as error:
+        if _RECURSION_LIMIT in str(error):
+            raise _nesting_error(value, where) from None
         raise _serialization_error(value, where, error) from error
+    if _find_null(encoded) is not None:
+        check_finite(plain, where=where)
+    return encoded
+
+
+def check_finite(value: Any, *, where: str) -> None:
+    """Raise :class:`SerializationError` if *value* holds a NaN or an infinite float.
+
+    JSON has no such numbers and orjson writes them as ``null``: stored, the value
+    would come back as ``None``. *value* is plain data, as the converter produces it
+    (its keys are strings).
+    """
+    if not _has_non_finite(value):
+        return
+    path, number = _find_non_finite(value, "")
+    location = f" at {path}" if path else ""
+    raise SerializationError(
+        f"{where} cannot be stored: the float {number!r}{location} is not a JSON number",
+        why="JSON has no NaN or infinity; written as null, it would come back as None, "
+        "and floe never stores a value other than the one it was given.",
+        fix="Use None (or a string such as 'nan') for a missing number, or check "
+        "numbers with math.isfinite() before they are stored.",
+        context={"value": repr(number), "path": path or "(the value itself)"},
+    )
 
 
 def loads(raw: bytes | str, cls: type[T], *, where: str = "a value") -> T:
@@ -153,3 +200,97 @@ class _Ok:
 
 
 _OK: Any = _Ok()
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether plain data holds a NaN or infinite float (no recursion, exact types first)."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind in _NOT_CONTAINERS:
+            continue
+        if kind is dict:
+            extend(item.values())
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            extend(item.values())
+        elif isinstance(item, list | tuple):
+            extend(item)
+    return False
+
+
+def _find_non_finite(value: Any, path: str) -> tuple[str, float | None]:
+    """The first NaN or infinite float in plain data, and its path (encoded: not deep)."""
+    if isinstance(value, float):
+        return (path, None) if math.isfinite(value) else (path, value)
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    for key, item in items:
+        found_path, found = _find_non_finite(item, f"{path}[{key!r}]")
+        if found is not None:
+            return found_path, found
+    return path, None
+
+
+def _nesting_error(value: Any, where: str) -> SerializationError:
+    cycle = _find_cycle(value, "", set(), 0)
+    if cycle is not None:
+        return SerializationError(
+            f"{where} cannot be stored: it contains itself at {cycle or 'its top'}",
+            why="floe stores values as JSON, which has no references: a value that "
+            "contains itself has no JSON form.",
+            fix="Return a value without the cycle, e.g. an id in place of the object "
+            "that refers back.",
+            context={"path": cycle},
+        )
+    return SerializationError(
+        f"{where} cannot be stored: it is nested more than {_MAX_DEPTH} levels deep",
+        why=f"floe stores values as JSON with orjson, which encodes at most {_MAX_DEPTH} "
+        "levels of nested lists and objects.",
+        fix="Flatten the value (a list of items with parent ids instead of a deep tree), "
+        "or store it as an artifact.",
+        context={"limit": _MAX_DEPTH},
+    )
+
+
+def _find_cycle(value: Any, path: str, ancestors: set[int], depth: int) -> str | None:
+    """The path at which *value* refers back to a container it is inside, if it does.
+
+    Looks no deeper than orjson encodes, so that a very deep value costs no recursion.
+    """
+    children = _children(value)
+    if children is None or depth > _MAX_DEPTH:
+        return None
+    if id(value) in ancestors:
+        return path
+    ancestors.add(id(value))
+    for key, child in children:
+        found = _find_cycle(child, f"{path}[{key!r}]", ancestors, depth + 1)
+        if found is not None:
+            return found
+    ancestors.discard(id(value))
+    return None
+
+
+def _children(value: Any) -> Any:
+    """The (key, child) pairs of a container, attrs instance or dataclass; else None."""
+    if isinstance(value, Mapping):
+        return value.items()
+    if isinstance(value, list | tuple):
+        return enumerate(value)
+    if isinstance(value, set | frozenset):
+        return enumerate(list(value))
+    if attrs.has(type(value)):
+        return ((field.name, getattr(value, field.name)) for field in attrs.fields(type(value)))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return ((field.name, getattr(value, field.name)) for field in dataclasses.fields(value))
+    return None

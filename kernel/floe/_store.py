@@ -19,7 +19,7 @@ import anyio
 import attrs
 
 from ._errors import ConfigError, FloeError, NotFoundError, PersistenceError, SequenceConflictError
-from ._models import CacheEntry, Event, Run, RunQuery, Snapshot
+from ._models import CacheEntry, Event, Run, RunListing, RunQuery, Snapshot
 
 __all__ = [
     "MAX_VALUE_KEY_LENGTH",
@@ -181,7 +181,22 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
-        """Runs matching *query*, newest first (ties: most recently created first)."""
+        """Runs matching *query*, newest first (ties: most recently created first).
+
+        A damaged record fails the whole call with a :class:`PersistenceError`.
+        """
+
+    async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
+        """Runs matching *query*, as :meth:`list_runs`, with damaged records reported.
+
+        A record that cannot be read (damaged, or written by a newer floe) is left out of
+        ``runs`` and described in ``damaged`` as a :class:`DamagedRecord`, so that one bad
+        record does not hide the others. A damaged record is reported whenever the store
+        cannot tell that it does not match the query; where the store pages in its
+        database (SQLite), it takes its place in the page. The default, for stores that
+        cannot read records one by one, is :meth:`list_runs` with nothing reported.
+        """
+        return RunListing(runs=tuple(await self.list_runs(query)))
 
     async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         """The ids of the runs whose id starts with *prefix*: at most *limit*, sorted.
@@ -282,34 +297,77 @@ class Store(abc.ABC):
         )
 
 
-def check_append(run_id: str, events: Sequence[Event], last_seq: int | None, *, where: str) -> None:
-    """The validation every store does before appending: run exists, seqs follow on."""
+def check_append(
+    run_id: str,
+    events: Sequence[Event],
+    last_seq: int | None,
+    *,
+    where: str,
+    run: Run | None = None,
+) -> None:
+    """The validation every store does before appending, on the whole batch.
+
+    The run exists; *run* (the record written with the events), when given, is that
+    run's; every event belongs to the run; the first ``seq`` follows the journal's last
+    (a lower one means another writer appended first: :class:`SequenceConflictError`)
+    and the others follow it one by one. Anything else is a :class:`PersistenceError`.
+    A store calls this before writing anything, so a refused batch appends nothing.
+    """
     if last_seq is None:
         raise NotFoundError(
             f"Cannot append to run {run_id!r}: it does not exist in {where}",
             fix="Create the run with create_run() first.",
             context={"run_id": run_id},
         )
+    if run is not None and run.run_id != run_id:
+        raise PersistenceError(
+            f"Cannot append to run {run_id!r} with the record of run {run.run_id!r}",
+            fix="Pass the record of the run whose journal you append to.",
+            context={"run_id": run_id},
+        )
     if not events:
         return
+    first = events[0].seq
     for offset, event in enumerate(events):
         if event.run_id != run_id:
             raise PersistenceError(
-                f"Event {event.kind!r} belongs to run {event.run_id!r}, not {run_id!r}",
+                f"Event {event.kind!r} (seq {event.seq}) belongs to run {event.run_id!r}, "
+                f"not {run_id!r}",
+                why="A batch is appended to one run's journal.",
                 fix="Append each run's events to that run.",
-                context={"run_id": run_id},
+                context={"run_id": run_id, "other_run_id": event.run_id},
             )
-        expected = last_seq + 1 + offset
-        if event.seq != expected:
-            conflict = SequenceConflictError if event.seq <= last_seq else PersistenceError
-            raise conflict(
-                f"Journal of run {run_id!r} is at seq {last_seq}; cannot append seq {event.seq}",
-                why="Another writer appended first."
-                if event.seq <= last_seq
-                else "Sequence numbers must follow on without gaps.",
-                fix="Reload the run's journal and continue from its last event.",
-                context={"run_id": run_id, "expected_seq": expected, "got_seq": event.seq},
-            )
+        if event.seq != first + offset:
+            raise _out_of_sequence(run_id, events, offset)
+    if first != last_seq + 1:
+        conflict = first <= last_seq
+        raise (SequenceConflictError if conflict else PersistenceError)(
+            f"Journal of run {run_id!r} is at seq {last_seq}; cannot append seq {first}",
+            why="Another writer appended first."
+            if conflict
+            else "Sequence numbers must follow on without gaps.",
+            fix="Reload the run's journal and continue from its last event.",
+            context={"run_id": run_id, "expected_seq": last_seq + 1, "got_seq": first},
+        )
+
+
+def _out_of_sequence(run_id: str, events: Sequence[Event], offset: int) -> PersistenceError:
+    """A batch whose events do not number one after the other (a bug of the writer)."""
+    expected = events[0].seq + offset
+    got = events[offset].seq
+    if any(event.seq == got for event in events[:offset]):
+        problem = f"repeats seq {got}"
+    elif got < expected:
+        problem = f"is out of order: seq {got} comes after seq {events[offset - 1].seq}"
+    else:
+        problem = f"has a gap: seq {got} where {expected} should be"
+    return PersistenceError(
+        f"The batch of {len(events)} events for run {run_id!r} {problem}",
+        why="The events of one append must number one after the other; nothing of the "
+        "batch was appended.",
+        fix="Number a batch's events consecutively from the journal's last seq plus one.",
+        context={"run_id": run_id, "expected_seq": expected, "got_seq": got},
+    )
 
 
 def check_keep_last(keep_last: Any) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import inspect
 import logging
 import math
@@ -29,7 +28,7 @@ import attrs
 import orjson
 
 from ._backends import asyncio_on_trio, backend_error
-from ._errors import ConfigError, FloeError, TaskTimeoutError
+from ._errors import ConfigError, TaskTimeoutError, rebuild_error
 from ._inject import inject, injectable_parameters, unfilled
 from ._models import CacheEntry, ErrorInfo, Event, utcnow
 from ._options import (
@@ -58,17 +57,13 @@ from ._secrets import SEALED, Secrets, check_maskable, mask
 from ._serialize import converter, encode_value
 from ._timers import sleep_until
 
-__all__ = ["Recorded", "Task", "TaskFailedError", "TaskOptions", "task"]
+__all__ = ["Recorded", "Task", "TaskOptions", "rebuild_error", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 logger = logging.getLogger("floe.workflows")
 """Steps starting, retrying and ending, at DEBUG (checked first: the step path is hot)."""
-
-
-class TaskFailedError(FloeError, RuntimeError):
-    """A recorded task failure replayed, when the original exception type cannot be rebuilt."""
 
 
 def _optional_callable(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -699,25 +694,6 @@ def _replay(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
         return None
     error = state.opener().value(data["error"], recorded.kind, recorded.step, "error")
     raise rebuild_error(converter.structure(error, ErrorInfo))
-
-
-def rebuild_error(info: ErrorInfo) -> BaseException:
-    """An exception equal in type and message to a recorded one, where possible."""
-    module_name, _, qualname = info.type.rpartition(".")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        if isinstance(target, type) and issubclass(target, Exception):
-            rebuilt = target(*info.args) if info.args is not None else target(info.message)
-            if str(rebuilt) == info.message:
-                return rebuilt
-    except Exception:  # not importable or not constructible from a message
-        pass
-    return TaskFailedError(
-        f"{info.type}: {info.message}",
-        why="The task failed when the run first executed; replay raises the recorded failure.",
-    )
 
 
 def _cache_key(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> str:

@@ -48,7 +48,7 @@ from ._inject import inject, injectable_parameters, unfilled
 from ._inputs import Inputs
 from ._journal import Journal, ReplayIndex, open_pause
 from ._kernel import Kernel, kernel_for_call
-from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, utcnow
+from ._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
 from ._options import check_bool, check_name, check_seconds, check_unknown
 from ._runtime import (
     RunState,
@@ -236,6 +236,8 @@ class Workflow(Generic[P, T]):
         hand_down: HandDown | None = None,
     ) -> Execution:
         store = kernel.store
+        if run_id is not None:
+            check_run_id(run_id)  # a reserved prefix or an unusable id: before any lookup
         existing = await store.get_run(run_id) if run_id is not None else None
         if existing is not None:
             self._check_owner(existing)

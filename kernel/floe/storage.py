@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._models import FORMAT_VERSION, utcnow
-from ._resources import write_atomically
-from ._serialize import converter, decode_document, encode_value
+from ._models import (
+    FORMAT_VERSION,
+    MAX_RUN_ID_LENGTH,
+    RESERVED_RUN_ID_PREFIXES,
+    check_run_id,
+    utcnow,
+)
+from ._resources import create_private_file, make_private_directories, write_atomically
+from ._serialize import check_finite, converter, decode_document, encode_value
 from ._serialize import dumps as dump_json
 from ._store import (
     MAX_VALUE_KEY_LENGTH,
@@ -25,17 +31,23 @@ from ._store import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_RUN_ID_LENGTH",
     "MAX_VALUE_KEY_LENGTH",
+    "RESERVED_RUN_ID_PREFIXES",
     "check_append",
+    "check_finite",
     "check_keep_last",
     "check_limit",
     "check_namespace",
+    "check_run_id",
     "check_run_id_prefix",
     "check_value",
     "check_value_key",
+    "create_private_file",
     "decode_document",
     "dump_json",
     "encode_value",
+    "make_private_directories",
     "to_document",
     "utcnow",
     "write_atomically",

@@ -527,24 +527,34 @@ def runs_command(
     limit: int,
     store: str | None,
     as_json: bool,
-) -> None:
-    """List runs, newest first."""
+) -> floe.ExitCode:
+    """List runs, newest first.
+
+    A run record the store cannot read is skipped with a one-line warning on stderr, and
+    the command then exits 1; the readable runs are listed all the same.
+    """
     kernel = _kernel(state, store)
     query = floe.RunQuery(
         status=floe.RunStatus(status) if status else None, name=workflow, kind=kind, limit=limit
     )
 
-    async def load(kernel: floe.Kernel) -> tuple[list[floe.Run], str]:
-        return await kernel.store.list_runs(query), _store_url(kernel)
+    async def load(kernel: floe.Kernel) -> tuple[floe.RunListing, str]:
+        return await kernel.store.list_runs_checked(query), _store_url(kernel)
 
-    runs, store_url = _in_kernel(kernel, load)
-    runs = floe.mask(runs)
+    listing, store_url = _in_kernel(kernel, load)
+    runs = floe.mask(listing.runs)
+    for damaged in listing.damaged:
+        label = click.style("Warning:", fg="yellow", bold=True)
+        click.echo(f"{label} skipped a damaged run record: {damaged.why}", err=True)
+    exit_code = floe.ExitCode.RUN_FAILED if listing.damaged else floe.ExitCode.OK
     if as_json:
         click.echo(_dumps([to_document(run) for run in runs]))
-        return
+        return exit_code
     if not runs:
-        click.echo(f"No runs in {store_url}" + (" match" if status or workflow or kind else ""))
-        return
+        readable = "readable " if listing.damaged else ""
+        matching = " match" if status or workflow or kind else ""
+        click.echo(f"No {readable}runs in {store_url}{matching}")
+        return exit_code
     header = ("RUN ID", "NAME", "KIND", "STATUS", "CREATED", "DURATION")
     now = utcnow()  # one instant for every run still going
     rows = [
@@ -559,6 +569,7 @@ def runs_command(
         for run in runs
     ]
     click.echo(_table(header, rows, status_column=3))
+    return exit_code
 
 
 @click.command("events")

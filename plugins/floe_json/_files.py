@@ -4,7 +4,8 @@ Everything here touches the disk and runs in a worker thread; :class:`~floe_json
 calls it through ``anyio.to_thread``. The layout of a store directory::
 
     <dir>/.lock                          taken (flock) by every writer, in any process
-    <dir>/store.json                     the id counter (run order, snapshot ids)
+    <dir>/store.json                     the id counter (run order, snapshot ids); rebuilt
+                                         from the other files when it is missing
     <dir>/runs/<name>.json               one run: its record and its whole journal
     <dir>/cache/<name>.json              one cached task result
     <dir>/snapshots/<name>.json          every snapshot of one component
@@ -32,12 +33,24 @@ from typing import Any, TypeVar
 import attrs
 import orjson
 
-from floe import CacheEntry, Event, NotFoundError, PersistenceError, Run, RunQuery, Snapshot
+from floe import (
+    CacheEntry,
+    DamagedRecord,
+    Event,
+    NotFoundError,
+    PersistenceError,
+    Run,
+    RunQuery,
+    Snapshot,
+)
 from floe.storage import (
     FORMAT_VERSION,
     check_append,
+    check_finite,
+    create_private_file,
     decode_document,
     encode_value,
+    make_private_directories,
     to_document,
     utcnow,
     write_atomically,
@@ -63,6 +76,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_LENGTH = 48
 _RENAMED = "Each file is named after the exact id it holds; this one was copied or renamed."
 _RESTORE = "Restore the file from a backup or delete it; floe left it untouched."
+_REBUILD_COUNTER = (
+    "Delete store.json: floe rebuilds the counter from the run and snapshot files at the "
+    "next write, so no id is given out twice. floe left it untouched."
+)
 
 
 # -- documents -----------------------------------------------------------------------------
@@ -173,8 +190,9 @@ class JSONDirectory:
             )
         try:
             for folder in (self.runs, self.cache, self.snapshots):
-                folder.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                make_private_directories(folder)  # owner-only, as every file in them
+            create_private_file(self.root / ".lock")
+            self._lock_fd = os.open(self.root / ".lock", os.O_RDWR)
         except OSError as error:
             raise self._unusable(error) from error
         try:
@@ -198,8 +216,54 @@ class JSONDirectory:
         )
 
     def _ensure_store_file(self) -> None:
-        if self._load(self.store_path, StoreFile, what="The store file", context={}) is None:
-            self._save(self.store_path, StoreFile(), what="the store file", context={})
+        if self._load_counter() is None:
+            self._save_counter(StoreFile(next_id=self._first_free_id()))
+
+    def _load_counter(self) -> StoreFile | None:
+        try:
+            return self._load(self.store_path, StoreFile, what="The store file", context={})
+        except PersistenceError as error:
+            # the generic fix (delete it) is safe for this file: say why
+            raise PersistenceError(
+                error.what, why=error.why, fix=_REBUILD_COUNTER, context=error.context
+            ) from error
+
+    def _save_counter(self, state: StoreFile) -> None:
+        self._save(self.store_path, state, what="the store file", context={})
+
+    def _first_free_id(self) -> int:
+        """One more than every id the files hold: run orders and snapshot ids.
+
+        Run when ``store.json`` is missing (new, or deleted): a fresh counter must not
+        hand out an id again. Files that cannot be read are skipped here; reading them
+        reports them.
+        """
+        highest = 0
+        for document in self._raw_documents(self.runs):
+            order = document.get("order")
+            if type(order) is int:
+                highest = max(highest, order)
+        for document in self._raw_documents(self.snapshots):
+            snapshots = document.get("snapshots")
+            for snapshot in snapshots if isinstance(snapshots, list) else ():
+                found = snapshot.get("snapshot_id") if isinstance(snapshot, dict) else None
+                if type(found) is int:
+                    highest = max(highest, found)
+        return highest + 1
+
+    @staticmethod
+    def _raw_documents(folder: Path) -> Iterator[dict[str, Any]]:
+        try:
+            paths = [path for path in folder.glob("*.json") if not path.name.startswith(".")]
+        except OSError:
+            return
+        for path in paths:
+            try:
+                document = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if isinstance(document, dict):
+                yield document
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -274,11 +338,14 @@ class JSONDirectory:
     def _save(self, path: Path, document: Any, *, what: str, context: Mapping[str, Any]) -> None:
         """Write *document* as indented JSON, atomically (the old file or the new, never half)."""
         try:
-            body = orjson.dumps(to_document(document), option=_JSON_OPTIONS)
-        except TypeError:
+            plain = to_document(document)
+            body = orjson.dumps(plain, option=_JSON_OPTIONS)
+        except (TypeError, RecursionError):
             # the converter's own check names the value that cannot be stored
             encode_value(document, where=what)
             raise
+        if body.find(b"null") >= 0:  # orjson writes NaN and ±inf as null
+            check_finite(plain, where=what)
         try:
             write_atomically(path, body)
         except OSError as error:
@@ -365,14 +432,9 @@ class JSONDirectory:
         self._write_run(attrs.evolve(current, run=record))
 
     def append_events(self, run_id: str, events: Sequence[Event], run: Run | None) -> None:
-        if run is not None and run.run_id != run_id:
-            raise PersistenceError(
-                f"Cannot append to run {run_id!r} with the record of run {run.run_id!r}",
-                fix="Pass the record of the run the events belong to.",
-                context={"run_id": run_id},
-            )
         current = self.read_run(run_id)
-        check_append(run_id, events, current.run.last_seq if current else None, where=self.url)
+        last_seq = current.run.last_seq if current else None
+        check_append(run_id, events, last_seq, where=self.url, run=run)
         assert current is not None  # check_append raised otherwise
         if not events and run is None:
             return
@@ -387,8 +449,11 @@ class JSONDirectory:
         selected = [event for event in current.events if event.seq > after_seq]
         return selected if limit is None else selected[:limit]
 
-    def _headers(self, name_start: str = "") -> list[RunFileHeader]:
-        """The runs whose file name starts with *name_start*."""
+    def _headers(
+        self, name_start: str = "", damaged: list[DamagedRecord] | None = None
+    ) -> list[RunFileHeader]:
+        """The runs whose file name starts with *name_start*; a damaged file raises, or goes
+        to *damaged* when given."""
         try:
             with os.scandir(self.runs) as entries:
                 # dot files are write-in-progress temporaries
@@ -408,13 +473,25 @@ class JSONDirectory:
                 fix="Check that the folder is a readable directory.",
                 context={"url": self.url, "path": str(self.runs)},
             ) from error
-        headers = (self._read_header(path, None) for path in paths)
-        return [header for header in headers if header is not None]  # None: removed since
+        headers = []
+        for path in paths:
+            try:
+                header = self._read_header(path, None)
+            except PersistenceError as error:
+                if damaged is None:
+                    raise
+                run_id = error.context.get("run_id")
+                damaged.append(DamagedRecord.from_error(error, run_id=run_id, location=str(path)))
+                continue
+            if header is not None:  # None: removed since
+                headers.append(header)
+        return headers
 
-    def list_runs(self, query: RunQuery) -> list[Run]:
+    def list_runs(self, query: RunQuery, damaged: list[DamagedRecord] | None = None) -> list[Run]:
+        """The runs matching *query*; damaged files raise, or go to *damaged* when given."""
         matching = [
             header
-            for header in self._headers()
+            for header in self._headers(damaged=damaged)
             if (query.status is None or header.run.status == query.status)
             and (query.name is None or header.run.name == query.name)
             and (query.kind is None or header.run.kind == query.kind)
@@ -429,16 +506,16 @@ class JSONDirectory:
         headers = self._headers(_slug(prefix))
         return sorted(h.run.run_id for h in headers if h.run.run_id.startswith(prefix))[:limit]
 
-    def next_id(self) -> int:
-        """The next number of the directory-wide counter (call it holding the lock)."""
-        state = self._load(self.store_path, StoreFile, what="The store file", context={})
-        state = state or StoreFile()
-        self._save(
-            self.store_path,
-            attrs.evolve(state, next_id=state.next_id + 1),
-            what="the store file",
-            context={},
-        )
+    def next_id(self, *, above: int = 0) -> int:
+        """The next number of the directory-wide counter (call it holding the lock).
+
+        *above* is an id known to be taken (the caller's newest snapshot): a counter
+        behind it (``store.json`` restored from an old backup) is rebuilt from the files.
+        """
+        state = self._load_counter() or StoreFile(next_id=self._first_free_id())
+        if state.next_id <= above:
+            state = StoreFile(next_id=max(self._first_free_id(), above + 1))
+        self._save_counter(attrs.evolve(state, next_id=state.next_id + 1))
         return state.next_id
 
     # -- cache --------------------------------------------------------------------------
@@ -495,7 +572,7 @@ class JSONDirectory:
 
     def save_snapshot(self, snapshot: Snapshot) -> int:
         history = self.read_snapshots(snapshot.component)
-        snapshot_id = self.next_id()
+        snapshot_id = self.next_id(above=max((s.snapshot_id or 0 for s in history), default=0))
         saved = attrs.evolve(snapshot, snapshot_id=snapshot_id)
         self._write_snapshots(snapshot.component, [*history, saved])
         return snapshot_id

@@ -14,9 +14,11 @@ import anyio.to_thread
 from floe import (
     CacheEntry,
     ConfigError,
+    DamagedRecord,
     Event,
     PersistenceError,
     Run,
+    RunListing,
     RunQuery,
     Snapshot,
     Store,
@@ -161,6 +163,11 @@ class JSONStore(Store):
         check_run_id_prefix(prefix)
         check_limit(limit)
         return await self._read(lambda files: files.find_run_ids(prefix, limit))
+
+    async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
+        damaged: list[DamagedRecord] = []
+        runs = await self._read(lambda files: files.list_runs(query, damaged))
+        return RunListing(runs=tuple(runs), damaged=tuple(damaged))
 
     # -- the task-result cache ----------------------------------------------------------
 

@@ -23,10 +23,12 @@ import orjson
 from floe import (
     CacheEntry,
     ConfigError,
+    DamagedRecord,
     Event,
     NotFoundError,
     PersistenceError,
     Run,
+    RunListing,
     RunQuery,
     Snapshot,
     Store,
@@ -41,8 +43,10 @@ from floe.storage import (
     check_run_id_prefix,
     check_value,
     check_value_key,
+    create_private_file,
     decode_document,
     dump_json,
+    make_private_directories,
     utcnow,
 )
 
@@ -217,7 +221,9 @@ class SQLiteStore(Store):
     def _connect(self) -> sqlite3.Connection:
         """Open the file in the writer thread; refuse a newer schema before changing it."""
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            make_private_directories(Path(self.path).parent)
+            # owner-only, and SQLite gives its -wal and -shm files the database's mode
+            create_private_file(self.path)
         except OSError as error:
             raise self._unopenable(error) from error
         try:
@@ -413,12 +419,6 @@ class SQLiteStore(Store):
     async def append_events(
         self, run_id: str, events: Sequence[Event], *, run: Run | None = None
     ) -> None:
-        if run is not None and run.run_id != run_id:
-            raise PersistenceError(
-                f"append_events() for run {run_id!r} was given the record of run {run.run_id!r}",
-                fix="Pass the record of the run whose journal you append to.",
-                context={"run_id": run_id},
-            )
         rows = [
             (
                 event.run_id,
@@ -432,7 +432,7 @@ class SQLiteStore(Store):
             for event in events
         ]
         columns = None if run is None else self._run_columns(run)
-        await self._write(self._append_events, run_id, tuple(events), rows, columns)
+        await self._write(self._append_events, run_id, tuple(events), rows, run, columns)
 
     def _append_events(
         self,
@@ -440,6 +440,7 @@ class SQLiteStore(Store):
         run_id: str,
         events: Sequence[Event],
         rows: list[tuple[Any, ...]],
+        run: Run | None,
         columns: tuple[Any, ...] | None,
     ) -> None:
         # the check runs under the write lock (BEGIN IMMEDIATE), so it also fences
@@ -449,7 +450,7 @@ class SQLiteStore(Store):
             " (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = :run_id)",
             {"run_id": run_id},
         ).fetchone()
-        check_append(run_id, events, last_seq if exists else None, where=self.path)
+        check_append(run_id, events, last_seq if exists else None, where=self.path, run=run)
         if len(rows) == 1:
             connection.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows[0])
         elif rows:
@@ -478,6 +479,16 @@ class SQLiteStore(Store):
         return [self._decode_event(row) for row in rows]
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
+        result: list[Run] = await self._read(self._list_runs, *self._runs_sql(query), None)
+        return result
+
+    async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
+        damaged: list[DamagedRecord] = []
+        runs = await self._read(self._list_runs, *self._runs_sql(query), damaged)
+        return RunListing(runs=tuple(runs), damaged=tuple(damaged))
+
+    @staticmethod
+    def _runs_sql(query: RunQuery) -> tuple[str, tuple[Any, ...]]:
         conditions: list[str] = []
         parameters: list[Any] = []
         for column, value in (
@@ -495,16 +506,26 @@ class SQLiteStore(Store):
             f" FROM runs{where} ORDER BY created_at DESC, position DESC LIMIT ? OFFSET ?"
         )
         parameters += [query.limit, query.offset]
-        result: list[Run] = await self._read(self._list_runs, sql, tuple(parameters))
-        return result
+        return sql, tuple(parameters)
 
     def _list_runs(
-        self, connection: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]
+        self,
+        connection: sqlite3.Connection,
+        sql: str,
+        parameters: tuple[Any, ...],
+        damaged: list[DamagedRecord] | None,
     ) -> list[Run]:
-        return [
-            self._decode_run(run_id, doc, last_seq)
-            for run_id, doc, last_seq in connection.execute(sql, parameters)
-        ]
+        """The rows' runs; a damaged row raises, or goes to *damaged* when given."""
+        runs = []
+        for run_id, doc, last_seq in connection.execute(sql, parameters):
+            try:
+                runs.append(self._decode_run(run_id, doc, last_seq))
+            except PersistenceError as error:
+                if damaged is None:
+                    raise
+                where = f"table runs of {self.path}"
+                damaged.append(DamagedRecord.from_error(error, run_id=run_id, location=where))
+        return runs
 
     async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         check_run_id_prefix(prefix)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -100,6 +101,68 @@ def test_models_round_trip(data: st.DataObject, strategy: Any, cls: type) -> Non
 @given(value=json_values)
 def test_json_values_encode_unchanged(value: Any) -> None:
     assert orjson.loads(orjson.dumps(encode_value(value, where="test"))) == value
+
+
+any_floats = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _holds_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_non_finite(item) for item in value)
+    return False
+
+
+@given(value=any_floats)
+def test_exactly_the_values_holding_nan_or_infinity_are_refused(value: Any) -> None:
+    if _holds_non_finite(value):
+        with pytest.raises(floe.SerializationError, match="is not a JSON number"):
+            dumps(value, where="the value")
+    else:
+        assert orjson.loads(dumps(value)) == orjson.loads(orjson.dumps(value))
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        (math.nan, "(the value itself)"),
+        ([1, None, -math.inf], "[2]"),
+        ({"a": {"b": (1.0, math.inf)}}, "['a']['b'][1]"),
+        ({"null": "null", "x": [None, math.nan]}, "['x'][1]"),
+    ],
+)
+def test_a_non_finite_float_is_named_with_its_path(value: Any, path: str) -> None:
+    with pytest.raises(floe.SerializationError) as caught:
+        encode_value(value, where="the result of task 'f'")
+    assert caught.value.what.startswith("the result of task 'f' cannot be stored: the float")
+    assert caught.value.context["path"] == path
+    assert caught.value.fix
+
+
+def test_a_model_holding_nan_is_refused_too() -> None:
+    @attrs.frozen
+    class Reading:
+        value: float
+
+    for value, path in ((Reading(math.inf), "['value']"), ([Reading(-math.inf)], "[0]['value']")):
+        with pytest.raises(floe.SerializationError, match="is not a JSON number") as caught:
+            dumps(value, where="x")
+        assert caught.value.context["path"] == path
 
 
 def test_rich_types_encode_to_json() -> None:

@@ -353,6 +353,36 @@ async def test_corrupt_file_is_named_and_left_untouched(
     await _others_still_load(store)
 
 
+@pytest.mark.parametrize("corruption", sorted(_CORRUPTIONS))
+async def test_a_checked_listing_reports_a_damaged_run_file_and_lists_the_others(
+    store: JSONStore, root: Path, corruption: str
+) -> None:
+    await _fill(store)
+    body, message = _CORRUPTIONS[corruption]
+    path = root / "runs" / file_name("r-1")
+    path.write_bytes(body)
+    listing = await store.list_runs_checked()
+    assert [run.run_id for run in listing.runs] == ["r-2"]
+    (damaged,) = listing.damaged
+    assert damaged.location == str(path)
+    assert message in damaged.why
+    assert damaged.run_id is None  # the file no longer says which run it is
+    assert path.read_bytes() == body
+
+
+async def test_a_checked_listing_names_the_run_of_a_renamed_file(
+    store: JSONStore, root: Path
+) -> None:
+    await _fill(store)
+    runs = root / "runs"
+    shutil.copy(runs / file_name("r-1"), runs / "renamed.json")
+    listing = await store.list_runs_checked(floe.RunQuery(name="never matches"))
+    assert listing.runs == ()
+    (damaged,) = listing.damaged  # it cannot be told apart from a match: reported
+    assert damaged.run_id == "r-1"
+    assert "renamed.json holds run 'r-1'" in damaged.why
+
+
 async def test_run_file_under_another_name_is_reported(store: JSONStore, root: Path) -> None:
     await _fill(store)
     runs = root / "runs"
@@ -373,6 +403,66 @@ async def test_store_file_of_a_newer_floe_refuses_to_open(root: Path) -> None:
         async with JSONStore(root):
             pass
     assert (root / "store.json").read_bytes() == before
+
+
+async def _save_states(store: JSONStore, component: str, *states: str) -> list[int]:
+    return [await store.save_snapshot(Snapshot(component=component, state=s)) for s in states]
+
+
+async def _all_snapshot_ids(store: JSONStore, *components: str) -> list[int]:
+    found = [s for c in components for s in await store.list_snapshots(c, limit=100)]
+    return sorted(s.snapshot_id or 0 for s in found)
+
+
+async def test_deleting_the_store_file_never_reuses_an_id(root: Path) -> None:
+    async with JSONStore(root) as store:
+        await store.create_run(Run(run_id="r-1", name="w"))
+        first = await _save_states(store, "a", "A1", "A2")
+        first += await _save_states(store, "b", "B1")
+        (root / "store.json").unlink()  # deleted while the store is open
+        after_delete = await _save_states(store, "a", "A3")
+    (root / "store.json").unlink()  # and while it is closed
+    async with JSONStore(root) as store:
+        after_reopen = await _save_states(store, "b", "B2")
+        await store.create_run(Run(run_id="r-2", name="w"))
+        ids = await _all_snapshot_ids(store, "a", "b")
+        latest = await store.latest_snapshot("a")
+        assert latest is not None
+        assert latest.state == "A3"
+        assert [run.run_id for run in await store.list_runs()] == ["r-2", "r-1"]
+    assert first == [2, 3, 4]  # the run took id 1
+    assert after_delete[0] > max(first)
+    assert after_reopen[0] > after_delete[0]
+    assert ids == sorted(set(ids))
+    assert len(ids) == 5
+
+
+async def test_a_store_file_restored_from_an_old_backup_is_caught_up(root: Path) -> None:
+    async with JSONStore(root) as store:
+        await _save_states(store, "a", "A1")
+        backup = (root / "store.json").read_bytes()
+        await _save_states(store, "a", "A2", "A3")
+        (root / "store.json").write_bytes(backup)
+        (again,) = await _save_states(store, "a", "A4")
+        assert await _all_snapshot_ids(store, "a") == [1, 2, 3, again]
+        assert again == 4
+
+
+async def test_a_damaged_store_file_says_deleting_it_is_safe_and_it_is(root: Path) -> None:
+    async with JSONStore(root) as store:
+        await _save_states(store, "a", "A1", "A2")
+    (root / "store.json").write_bytes(b'{"format": 1, "next_id": ')
+    with pytest.raises(PersistenceError, match=r"store\.json") as caught:
+        async with JSONStore(root):
+            pass
+    assert caught.value.fix is not None
+    assert caught.value.fix.startswith("Delete store.json")
+    assert "no id is given out twice" in caught.value.fix
+    (root / "store.json").unlink()  # as the fix says
+    async with JSONStore(root) as store:
+        (third,) = await _save_states(store, "a", "A3")
+        assert third == 3
+        assert [s.state for s in await store.list_snapshots("a")] == ["A3", "A2", "A1"]
 
 
 # -- concurrent writers ----------------------------------------------------------------------

@@ -667,6 +667,39 @@ async def test_damaged_run_names_run_table_and_file(
 
 
 @pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (b"{not json", "is not valid JSON"),
+        (b'{"run_id": "bad", "name": 5, "status": "exploded"}', "does not match the Run format"),
+        (b'{"run_id": "bad", "name": "x", "format": 99}', "written by a newer floe"),
+    ],
+)
+async def test_a_checked_listing_reports_the_damaged_run_and_lists_the_others(
+    tmp_path: Path, damage: bytes, message: str
+) -> None:
+    database = tmp_path / "floe.db"
+    await _populated(database)
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="newest", name="x"))
+    _vandalize(database, "UPDATE runs SET doc = ? WHERE run_id = 'bad'", damage)
+    async with SQLiteStore(database) as store:
+        listing = await store.list_runs_checked()
+        assert [run.run_id for run in listing.runs] == ["newest", "good"]
+        (damaged,) = listing.damaged
+        assert damaged.run_id == "bad"
+        assert message in damaged.why
+        assert "\n" not in damaged.why
+        assert damaged.location == f"table runs of {database}"
+        assert damaged.fix
+        # the filters still apply to the columns of a damaged row
+        other = await store.list_runs_checked(RunQuery(status=floe.RunStatus.COMPLETED))
+        assert other == floe.RunListing(runs=())
+        # the plain listing still refuses to hide it
+        with pytest.raises(PersistenceError, match="'bad'"):
+            await store.list_runs()
+
+
+@pytest.mark.parametrize(
     ("column", "damage", "message"),
     [
         ("data", b"\xff\xfe", "not valid JSON"),

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import anyio
+import attrs
 import pytest
 
 from .._errors import ConfigError, NotFoundError, PersistenceError, SequenceConflictError
@@ -134,6 +135,78 @@ class StoreContract:
             await store.append_events("r-1", _events("r-1", 2, 1))
         assert await store.read_events("r-1") == []
 
+    @pytest.mark.parametrize(
+        ("seqs", "problem"),
+        [
+            ((3, 5), "has a gap"),
+            ((3, 4, 6), "has a gap"),
+            ((3, 3), "repeats seq 3"),
+            ((3, 4, 3), "repeats seq 3"),
+            ((4, 3), "is out of order"),
+            ((3, 5, 4), "has a gap"),
+        ],
+        ids=["gap", "gap-later", "duplicate", "duplicate-later", "swapped", "unordered"],
+    )
+    async def test_a_batch_that_does_not_follow_on_inside_is_refused_whole(
+        self, store: Store, seqs: tuple[int, ...], problem: str
+    ) -> None:
+        # a store that checked only the first event's seq would append these
+        run = Run(run_id="r-1", name="hello")
+        await store.create_run(run)
+        await store.append_events("r-1", _events("r-1", 1, 2))
+        batch = [Event(run_id="r-1", seq=seq, kind="bad", data={"n": seq}) for seq in seqs]
+        done = attrs.evolve(run, status=RunStatus.COMPLETED)
+        with pytest.raises(PersistenceError, match=problem) as caught:
+            await store.append_events("r-1", batch, run=done)
+        # a writer's own bug, not a lost race: retrying after a reload would not help
+        assert not isinstance(caught.value, SequenceConflictError)
+        await self._assert_untouched(store, "r-1", 2)
+
+    async def test_a_batch_out_of_order_inside_is_refused_whole(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        await store.append_events("r-1", _events("r-1", 1, 2))
+        batch = [Event(run_id="r-1", seq=seq, kind="bad") for seq in (3, 4, 6, 5)]
+        with pytest.raises(PersistenceError, match="has a gap") as caught:
+            await store.append_events("r-1", batch)
+        assert not isinstance(caught.value, SequenceConflictError)
+        batch = [Event(run_id="r-1", seq=seq, kind="bad") for seq in (3, 4, 5, 4)]
+        with pytest.raises(PersistenceError, match="repeats seq 4"):
+            await store.append_events("r-1", batch)
+        batch = [Event(run_id="r-1", seq=seq, kind="bad") for seq in (3, 5, 2)]
+        with pytest.raises(PersistenceError, match="has a gap"):
+            await store.append_events("r-1", batch)
+        await self._assert_untouched(store, "r-1", 2)
+
+    async def test_a_batch_holding_another_runs_event_is_refused_whole(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        await store.create_run(Run(run_id="r-2", name="other"))
+        batch = [*_events("r-1", 1, 1), *_events("r-2", 2, 1)]
+        with pytest.raises(PersistenceError, match="belongs to run 'r-2'") as caught:
+            await store.append_events("r-1", batch)
+        assert not isinstance(caught.value, SequenceConflictError)
+        await self._assert_untouched(store, "r-1", 0)
+        await self._assert_untouched(store, "r-2", 0)
+
+    async def test_a_batch_with_another_runs_record_is_refused_whole(self, store: Store) -> None:
+        await store.create_run(Run(run_id="r-1", name="hello"))
+        other = Run(run_id="r-2", name="other")
+        await store.create_run(other)
+        done = attrs.evolve(other, status=RunStatus.COMPLETED)
+        with pytest.raises(PersistenceError, match="record of run 'r-2'"):
+            await store.append_events("r-1", _events("r-1", 1, 1), run=done)
+        await self._assert_untouched(store, "r-1", 0)
+        await self._assert_untouched(store, "r-2", 0)
+
+    @staticmethod
+    async def _assert_untouched(store: Store, run_id: str, length: int) -> None:
+        events = await store.read_events(run_id)
+        assert [event.seq for event in events] == list(range(1, length + 1))
+        assert all(event.kind == "task.completed" for event in events)
+        run = await store.get_run(run_id)
+        assert run is not None
+        assert run.last_seq == length
+        assert run.status is RunStatus.PENDING
+
     async def test_append_to_missing_run_fails(self, store: Store) -> None:
         with pytest.raises(NotFoundError):
             await store.append_events("ghost", _events("ghost", 1, 1))
@@ -217,6 +290,27 @@ class StoreContract:
         assert [r.run_id for r in children] == ["r-2", "r-1"]
         page = await store.list_runs(RunQuery(limit=2, offset=1))
         assert [r.run_id for r in page] == ["r-4", "r-3"]
+
+    async def test_checked_listing_of_sound_runs_is_the_listing(self, store: Store) -> None:
+        now = utcnow()
+        for index in range(4):
+            await store.create_run(
+                Run(
+                    run_id=f"r-{index}",
+                    name="even" if index % 2 == 0 else "odd",
+                    created_at=now + timedelta(seconds=index),
+                )
+            )
+        for query in (RunQuery(), RunQuery(name="odd"), RunQuery(limit=2, offset=1)):
+            listing = await store.list_runs_checked(query)
+            assert listing.runs == tuple(await store.list_runs(query))
+            assert listing.damaged == ()
+        assert [r.run_id for r in (await store.list_runs_checked()).runs] == [
+            "r-3",
+            "r-2",
+            "r-1",
+            "r-0",
+        ]
 
     async def test_list_runs_ties_newest_insert_first(self, store: Store) -> None:
         moment = utcnow()

@@ -1,0 +1,95 @@
+"""Run ids a caller asks for: validated, and never one a programming model reserves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import floe
+from floe import Kernel
+from floe.storage import MAX_RUN_ID_LENGTH, RESERVED_RUN_ID_PREFIXES, check_run_id
+
+pytestmark = pytest.mark.anyio
+
+
+@floe.task
+async def echo(text: str) -> str:
+    return text
+
+
+@floe.workflow
+async def say(text: str) -> str:
+    return await echo(text)
+
+
+async def test_a_workflow_run_cannot_take_a_components_run_id(
+    floe_kernel_factory: Callable[..., Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        with pytest.raises(floe.ConfigError) as caught:
+            await say.run_async("hi", run_id="component:orders")
+        assert "'component:'" in caught.value.what
+        assert "reserved for components" in caught.value.what
+        assert caught.value.context["prefix"] == "component:"
+        assert caught.value.context["owner"] == "component"
+        assert caught.value.fix
+        assert await kernel.store.list_runs() == []
+        # an id that merely mentions the word is an ordinary id
+        done = await say.run_async("hi", run_id="my-component:orders")
+        assert done.output == "hi"
+
+
+def test_a_sync_run_is_refused_the_same_way() -> None:
+    with pytest.raises(floe.ConfigError, match="reserved for components"):
+        say.run("hi", run_id="component:x")
+
+
+@pytest.mark.parametrize(
+    ("run_id", "problem"),
+    [
+        ("", "it is empty"),
+        (42, "a str, not int"),
+        (b"bytes", "a str, not bytes"),
+        ("x" * (MAX_RUN_ID_LENGTH + 1), f"more than {MAX_RUN_ID_LENGTH}"),
+        ("line\nbreak", "control character"),
+        ("nul\x00", "control character"),
+        ("escape\x1b[31m", "control character"),
+        ("lone \ud800", "lone surrogate"),
+    ],
+)
+async def test_unusable_run_ids_are_config_errors(
+    floe_kernel_factory: Callable[..., Kernel], store_url: str, run_id: Any, problem: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        with pytest.raises(floe.ConfigError, match=problem):
+            await say.run_async("hi", run_id=run_id)
+        assert await kernel.store.list_runs() == []
+
+
+@pytest.mark.parametrize("run_id", ["a", "order-42", "é ✓ 日本", "x" * MAX_RUN_ID_LENGTH])
+async def test_ordinary_run_ids_run(
+    floe_kernel_factory: Callable[..., Kernel], store_url: str, run_id: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        assert (await say.run_async("hi", run_id=run_id)).succeeded
+        assert [run.run_id for run in await kernel.store.list_runs()] == [run_id]
+
+
+def test_the_owner_of_a_prefix_may_use_it() -> None:
+    assert RESERVED_RUN_ID_PREFIXES == {"component:": "component"}
+    assert check_run_id("component:orders", kind="component") == "component:orders"
+    with pytest.raises(floe.ConfigError, match="reserved for components"):
+        check_run_id("component:orders", kind="graph")
+
+
+async def test_a_components_journal_still_lives_under_its_prefix(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    async with floe_kernel_factory() as kernel:
+        engine = floe.Engine(kernel)
+        await engine.register_async(floe.Component("orders"))
+        await engine.flush()
+        runs = await kernel.store.list_runs(floe.RunQuery(kind="component"))
+        assert [run.run_id for run in runs] == ["component:orders"]
