@@ -20,6 +20,7 @@ import orjson
 
 import floe
 
+from ._options import COUNT
 from ._project import imports_project_code
 from ._state import CliState
 
@@ -341,7 +342,7 @@ def components_command(state: CliState, as_json: bool) -> None:
     "--limit",
     default=10,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=COUNT,
     help="How many to list, newest first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
@@ -390,21 +391,13 @@ def snapshots_command(state: CliState, name: str, limit: int, as_json: bool) -> 
 @click.option(
     "--keep-last",
     required=True,
-    type=int,
+    type=COUNT,
     metavar="N",
     help="How many of the newest snapshots to keep (at least 1).",
 )
 @click.pass_obj
 def prune_command(state: CliState, name: str, keep_last: int) -> None:
     """Delete all but the newest N snapshots of component NAME."""
-    if keep_last < 1:
-        raise floe.ConfigError(
-            f"Invalid --keep-last {keep_last}",
-            why="Pruning keeps at least the newest snapshot.",
-            fix="Pass --keep-last 1 or more.",
-            context={"option": "--keep-last", "component": name},
-        )
-
     from floe._snapshots import prune_snapshots
 
     async def prune(kernel: floe.Kernel) -> int:

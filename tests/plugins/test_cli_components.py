@@ -640,16 +640,27 @@ def test_prune_keeps_the_newest(floe_cli: Run, orders: Path, tmp_path: Path) -> 
     ]
 
 
-@pytest.mark.parametrize("keep_last", ["0", "-1"])
-def test_prune_keep_last_below_1_is_one_error_block(
-    floe_cli: Run, orders: Path, tmp_path: Path, keep_last: str
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--keep-last", "0"),
+        ("--keep-last", "-1"),
+        ("--keep-last", "99999999999999999999999"),
+        ("--limit", "0"),
+        ("--limit", "99999999999999999999999"),
+    ],
+)
+def test_counts_out_of_range_are_one_error_block(
+    floe_cli: Run, orders: Path, tmp_path: Path, option: str, value: str
 ) -> None:
     ok(floe_cli("register", "--config", str(orders)))
     _save_snapshots(tmp_path, 2)
+    command = "prune" if option == "--keep-last" else "snapshots"
     lines = one_error_block(
-        floe_cli("prune", "orders", "--keep-last", keep_last), f"Invalid --keep-last {keep_last}"
+        floe_cli(command, "orders", option, value),
+        f"Invalid value for '{option}': {value} is not in the range 1<=x<=1000000000.",
     )
-    assert lines[1] == "Why: Pruning keeps at least the newest snapshot."
+    assert lines[-1] == f"Context: command='floe {command}', option='{option}'"
     # nothing was deleted
     assert len(orjson.loads(floe_cli("snapshots", "orders", "--json").stdout)) == 2
 
