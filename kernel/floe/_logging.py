@@ -14,10 +14,9 @@ record is logged: the workflow runtime gives ``step`` the key of the step runnin
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
+from contextvars import ContextVar, Token
 from typing import Final
 
 __all__ = [
@@ -39,17 +38,31 @@ _VARS: Final[dict[str, ContextVar[str | None]]] = {
 }
 
 
-@contextlib.contextmanager
-def bind_log_context(**fields: str | None) -> Iterator[None]:
-    """Set correlation fields for every record logged inside the block (task-local)."""
-    unknown = set(fields) - set(CORRELATION_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown correlation fields: {', '.join(sorted(unknown))}")
-    tokens = [(_VARS[name], _VARS[name].set(value)) for name, value in fields.items()]
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
+class bind_log_context:
+    """Set correlation fields for every record logged inside the block (task-local).
+
+    ``with bind_log_context(component="orders", run_id=...):``. A class rather than a
+    generator-based context manager: components bind for every message they handle, and
+    this costs a fraction of ``contextlib.contextmanager``'s machinery.
+    """
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, **fields: str | None) -> None:
+        for name in fields:
+            if name not in _VARS:
+                unknown = sorted(set(fields) - set(CORRELATION_FIELDS))
+                raise TypeError(f"unknown correlation fields: {', '.join(unknown)}")
+        self._fields = fields
+        self._tokens: list[tuple[ContextVar[str | None], Token[str | None]]] = []
+
+    def __enter__(self) -> None:
+        self._tokens = [
+            (_VARS[name], _VARS[name].set(value)) for name, value in self._fields.items()
+        ]
+
+    def __exit__(self, *exc_info: object) -> None:
+        for var, token in reversed(self._tokens):
             var.reset(token)
 
 
