@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from ._bus import BusStatistics, EventBus, Listener, SubscriptionHandle, on
     from ._components import Component, Engine
     from ._compose import parallel, pipeline
-    from ._config import ComponentConfig, load_config, load_rules, register_config_states
+    from ._config import (
+        ComponentConfig,
+        config_registry,
+        load_config,
+        load_rules,
+        register_config_states,
+    )
     from ._control import call, cancel, pause, resume
     from ._dag import Graph, GraphResult
     from ._determinism import choice, now, randint, randrange, uuid4
@@ -163,6 +169,7 @@ __all__ = [
     "call",
     "cancel",
     "choice",
+    "config_registry",
     "current_kernel",
     "explain",
     "hookimpl",
@@ -273,6 +280,7 @@ _EXPORTS: dict[str, str] = {
     "call": "_control",
     "cancel": "_control",
     "choice": "_determinism",
+    "config_registry": "_config",
     "current_kernel": "_kernel",
     "explain": "_explain",
     "hookimpl": "hookspecs",

@@ -20,7 +20,7 @@ import attrs
 
 from ._errors import PersistenceError, SequenceConflictError, StateError
 from ._logging import bind_log_context
-from ._models import Event, Run, RunStatus, utcnow
+from ._models import RESERVED_RUN_ID_PREFIXES, Event, Run, RunStatus, utcnow
 from ._serialize import encode_value
 from ._state_machine import Message, State, Transitioned
 
@@ -32,6 +32,7 @@ __all__ = [
     "CHANGED",
     "CHECKPOINT_EVERY",
     "COMPONENT_KIND",
+    "COMPONENT_RUN_ID_PREFIX",
     "MAX_REBASES",
     "MESSAGE_RECEIVED",
     "REGISTERED",
@@ -47,6 +48,11 @@ logger = logging.getLogger("floe.components")
 
 COMPONENT_KIND: Final = "component"
 """The ``kind`` of a component's run."""
+COMPONENT_RUN_ID_PREFIX: Final = next(
+    prefix for prefix, owner in RESERVED_RUN_ID_PREFIXES.items() if owner == COMPONENT_KIND
+)
+"""What a component's run id starts with: the prefix reserved for components, so that no
+other kind of run can take a component's journal."""
 REGISTERED: Final = "engine.component.registered"
 MESSAGE_RECEIVED: Final = "component.message.received"
 CHANGED: Final = "state.changed"
@@ -108,7 +114,7 @@ class MessageLock:
 
 def component_run_id(name: str) -> str:
     """The run id of the component called *name*: ``component:<name>``."""
-    return f"component:{name}"
+    return f"{COMPONENT_RUN_ID_PREFIX}{name}"
 
 
 def _encoded_message(message: Message, name: str) -> dict[str, Any]:

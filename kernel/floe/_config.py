@@ -43,7 +43,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from ._errors import ConfigError, FloeError
+from ._errors import ConfigError, FloeError, StateError
 from ._plugins import import_object
 from ._state_machine import State
 from ._states import StateRegistry, qualified_name
@@ -546,7 +546,17 @@ def config_registry(
     so a config may use a name *base* also has (``InitialState``, or a ``Processing``
     another config defines) without touching *base*. Two packs of the config claiming
     one name is a :class:`~floe.StateError` naming both classes. *base* is not changed.
+
+    Give the namespace to a machine (``StateMachine(initial, registry=namespace)``), or
+    to a running one with :meth:`~floe.StateMachine.use_registry`, to apply a new
+    version of the config, as ``floe watch`` does.
     """
+    if not isinstance(base, StateRegistry):
+        raise StateError(
+            f"config_registry(config, base) needs a floe.StateRegistry as base, got {base!r}",
+            why="The config's states are layered over base: names it lacks are looked up there.",
+            fix="Pass the kernel's registry: floe.config_registry(config, kernel.states).",
+        )
     loaded = load_config(config)
     packs = StateRegistry(parent=base)
     own = StateRegistry(parent=packs)

@@ -171,7 +171,9 @@ def save_component(
 ) -> Path:
     """Write a snapshot of *component* to *path* as JSON, atomically; return the path.
 
-    Blocking (file I/O): from async code use :func:`save_component_async`.
+    A new file is owner-only (``0600``), in directories created owner-only (``0700``);
+    a file saved over keeps its mode. Blocking (file I/O): from async code use
+    :func:`save_component_async`.
     """
     return _write_snapshot(snapshot_of(component, metadata), Path(path))
 

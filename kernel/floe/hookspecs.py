@@ -373,9 +373,12 @@ def floe_cli(cli: click.Group) -> None:
     Calling: all implementations, when the ``floe`` command starts.
     Parameters:
         cli: the root :class:`click.Group`.
-    Returns: nothing; add commands with ``cli.add_command`` or ``@cli.command()``.
+    Returns: nothing; add commands with ``cli.add_command`` or ``@cli.command()``. A
+        command that imports the project's code (a dotted path, a config's states) is
+        decorated with ``floe_cli.imports_project_code``, under click's decorators, so
+        that modules in the working directory import as they do for floe's commands.
     Implemented by: floe_cli (``plugins``), floe-postgres (``worker``), floe-server
-        (``server``).
+        (``server``), floe-reload (``watch``).
     Example:
         import click
 

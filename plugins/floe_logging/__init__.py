@@ -5,7 +5,8 @@ stderr, in colour when stderr is a terminal (and ``NO_COLOR`` is unset);
 ``log_format = "json"`` writes one JSON object per line with the keys ``ts``, ``level``,
 ``logger``, ``message``, ``run_id``, ``step``, ``component``, ``correlation_id`` and
 ``exc_info`` when there is an exception. A ``file`` key in the plugin's section sends the
-lines to that file instead::
+lines to that file instead (appended to; created owner-only, ``0600``, in directories
+created ``0700``, while an existing file keeps its mode)::
 
     [tool.floe.logging]
     file = ".floe/floe.log"

@@ -14,6 +14,7 @@ from typing import IO, Any, Final
 import attrs
 
 import floe
+from floe.storage import create_private_file, make_private_directories
 
 from ._formatters import ConsoleFormatter, JsonLinesFormatter
 
@@ -85,10 +86,16 @@ def _wants_colour(stream: IO[str]) -> bool:
 
 
 class _AppendingFileHandler(logging.FileHandler):
-    """A file handler that creates the file's directory when it first writes."""
+    """A file handler that creates its file when it first writes: owner-only (``0600``),
+    in directories created owner-only (``0700``), as every file floe makes.
+
+    Log lines tell what runs did (their ids, inputs quoted in errors), so they are kept
+    as private as the store. An existing file or directory keeps its mode.
+    """
 
     def _open(self) -> Any:
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        make_private_directories(Path(self.baseFilename).parent)
+        create_private_file(self.baseFilename)
         return super()._open()
 
 

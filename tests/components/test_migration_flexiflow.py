@@ -125,6 +125,13 @@ async def _literal_port_errors(kernel: floe.Kernel) -> list[BaseException]:
     kernel.bus.subscribe("my.event", "my_component", failing)
     await kernel.bus.publish("my.event", {})
     (failure,) = failures
+    # the failure report is a floe.Event too, its payload in data
+    assert isinstance(failure, floe.Event)
+    assert (failure.kind, sorted(failure.data)) == (
+        "event.handler.failed",
+        ["event_name", "exception", "owner"],
+    )
+    assert (failure.data["event_name"], failure.data["owner"]) == ("my.event", "my_component")
     spellings: list[Callable[[], Any]] = [
         lambda: engine.event_bus,
         awaited_subscribe,
@@ -132,6 +139,7 @@ async def _literal_port_errors(kernel: floe.Kernel) -> list[BaseException]:
         lambda: kernel.bus.subscribe("my.event", "o", handler, priority=0),
         lambda: event["component"],
         lambda: failure["component_name"],
+        lambda: failure.data["component_name"],
         lambda: floe.AsyncComponent,
         lambda: floe.StateMachine.from_name("Processing"),
         returns_an_instance,

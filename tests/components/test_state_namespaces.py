@@ -337,3 +337,27 @@ def test_a_registry_with_a_parent_hides_and_falls_back() -> None:
 def test_a_parent_must_be_a_registry() -> None:
     with pytest.raises(StateError, match=r"takes a floe\.StateRegistry"):
         StateRegistry(parent={"Idle": Idle})  # type: ignore[arg-type]
+
+
+def test_the_public_config_registry_layers_a_config_over_a_base_it_leaves_alone(
+    configs: dict[str, Path],
+) -> None:
+    from mypkg import states
+
+    base = StateRegistry()
+    base.register("InitialState", Idle, provider="plugin 'p'")
+    namespace, initial = floe.config_registry(configs["flexiflow"], base)
+    assert (initial, namespace.parent is not None) == ("InitialState", True)
+    assert namespace.get("InitialState") is states.InitialState
+    assert base.names() == ["InitialState"]
+    assert base.get("InitialState") is Idle
+
+
+def test_the_public_config_registry_needs_a_registry_as_base(configs: dict[str, Path]) -> None:
+    with pytest.raises(StateError) as caught:
+        floe.config_registry(configs["flexiflow"], {"InitialState": Idle})  # type: ignore[arg-type]
+    assert caught.value.what.startswith("config_registry(config, base) needs a floe.StateRegistry")
+    assert (
+        caught.value.fix
+        == "Pass the kernel's registry: floe.config_registry(config, kernel.states)."
+    )

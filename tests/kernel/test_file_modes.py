@@ -1,5 +1,7 @@
 """What floe creates on disk is its owner's only: directories 0700, files 0600.
 
+The stores, artifacts, the log file and component snapshot files are all checked.
+
 Each test runs under the common umask 022, which would otherwise leave everything
 readable by every user of the machine. Directories and files that exist already keep
 their modes.
@@ -7,14 +9,17 @@ their modes.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 import floe
 from floe import Kernel
+from floe._snapshots import save_component_async
 from floe.storage import write_atomically
 from floe.testing import open_store
 
@@ -137,3 +142,51 @@ def test_write_atomically_makes_a_private_file_in_private_directories(tmp_path: 
     write_atomically(target, b"x")
     assert target.read_bytes() == b"x"
     assert (mode(tmp_path / "new"), mode(target.parent), mode(target)) == (0o700, 0o700, 0o600)
+
+
+@pytest.mark.hook("floe_configure")
+async def test_the_log_file_is_private_and_an_existing_one_keeps_its_mode(
+    floe_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    log_file = shared / "logs" / "daily" / "floe.log"
+    sections = {"logging": {"file": str(log_file)}}
+    async with floe_kernel_factory(log_format="json", log_level="INFO", sections=sections):
+        logging.getLogger("floe.tests.modes").warning("first")
+    assert modes_under(shared) == {
+        ".": 0o755,
+        "logs": 0o700,
+        "logs/daily": 0o700,
+        "logs/daily/floe.log": 0o600,
+    }
+    # a log the user opened up for a log shipper stays open, and is appended to
+    log_file.chmod(0o640)
+    async with floe_kernel_factory(log_format="json", log_level="INFO", sections=sections):
+        logging.getLogger("floe.tests.modes").warning("second")
+    assert mode(log_file) == 0o640
+    messages = [orjson.loads(line)["message"] for line in log_file.read_text().splitlines()]
+    assert messages == ["first", "second"]
+
+
+async def test_component_snapshot_files_are_private(
+    floe_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    async with floe_kernel_factory():
+        component = floe.Component("orders", rules=[{"max_items": 3}])
+        target = tmp_path / "snapshots" / "2024" / "orders.json"
+        assert floe.save_component(component, target) == target
+        later = tmp_path / "snapshots" / "later" / "orders.json"
+        await save_component_async(component, later)
+    assert modes_under(tmp_path / "snapshots") == {
+        ".": 0o700,
+        "2024": 0o700,
+        "2024/orders.json": 0o600,
+        "later": 0o700,
+        "later/orders.json": 0o600,
+    }
+    # saved again over a file the user made readable: it keeps the user's mode
+    target.chmod(0o644)
+    floe.save_component(component, target, metadata={"again": True})
+    assert mode(target) == 0o644
+    assert floe.load_snapshot(target).metadata == {"again": True}

@@ -93,3 +93,16 @@ async def test_a_components_journal_still_lives_under_its_prefix(
         await engine.flush()
         runs = await kernel.store.list_runs(floe.RunQuery(kind="component"))
         assert [run.run_id for run in runs] == ["component:orders"]
+
+
+def test_a_components_run_id_starts_with_the_prefix_reserved_for_components() -> None:
+    from floe._component_journal import COMPONENT_KIND, COMPONENT_RUN_ID_PREFIX
+
+    (reserved,) = [p for p, owner in RESERVED_RUN_ID_PREFIXES.items() if owner == COMPONENT_KIND]
+    assert reserved == COMPONENT_RUN_ID_PREFIX
+    run_id = floe.Component("orders").run_id
+    assert run_id == f"{reserved}orders"
+    # so the check every store applies lets components have it, and nothing else
+    assert check_run_id(run_id, kind=COMPONENT_KIND) == run_id
+    with pytest.raises(floe.ConfigError, match="reserved for components"):
+        check_run_id(run_id)

@@ -40,11 +40,14 @@ def environment(path: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def floe_cli(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+def floe_cli(
+    *args: str, cwd: Path, on_path: bool = True, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``floe *args`` in *cwd*, which is on PYTHONPATH unless not *on_path*."""
     return subprocess.run(
         [str(FLOE), *args],
         cwd=cwd,
-        env=environment(cwd, **extra),
+        env=environment(cwd if on_path else None, **extra),
         capture_output=True,
         text=True,
         timeout=60,
@@ -52,8 +55,8 @@ def floe_cli(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess
     )
 
 
-def lines_of(*args: str, cwd: Path) -> list[str]:
-    result = floe_cli(*args, cwd=cwd)
+def lines_of(*args: str, cwd: Path, on_path: bool = True) -> list[str]:
+    result = floe_cli(*args, cwd=cwd, on_path=on_path)
     assert result.returncode == floe.ExitCode.OK, result.stderr
     return result.stdout.splitlines()
 
@@ -67,11 +70,11 @@ def stored(cwd: Path, name: str) -> dict[str, object]:
 class WatchProcess:
     """A running ``floe watch``; its output is read line by line as it comes."""
 
-    def __init__(self, *args: str, cwd: Path, **extra: str) -> None:
+    def __init__(self, *args: str, cwd: Path, on_path: bool = True, **extra: str) -> None:
         self.process = subprocess.Popen(
             [str(FLOE), "watch", *args],
             cwd=cwd,
-            env=environment(cwd, **extra),
+            env=environment(cwd if on_path else None, **extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -287,6 +290,63 @@ def test_a_state_pack_edit_is_reloaded_and_new_modules_are_watched(
     assert watcher.stop(signal.SIGTERM) == floe.ExitCode.OK
     assert watcher.line() == "Stopped watching component 'parcel'."
     assert stored(tmp_path, "parcel")["state"] == "Packing"
+
+
+def test_a_config_naming_its_own_initial_state_in_the_working_directory(
+    tmp_path: Path, watchers: list[WatchProcess]
+) -> None:
+    # as in a project checkout: the states module is in the working directory, which is
+    # not on PYTHONPATH, and the config names its own InitialState (as FlexiFlow's do)
+    module = f"my_states_{uuid.uuid4().hex[:8]}"
+    module_file = tmp_path / f"{module}.py"
+    states = textwrap.dedent(
+        """
+        from floe import State, Transition
+
+
+        class InitialState(State):
+            transitions = (Transition("InitialState", "finish", "Complete"),)
+
+
+        class CompleteState(State):
+            pass
+        """
+    )
+    module_file.write_text(states, encoding="utf-8")
+    config = tmp_path / "my_component.yaml"
+    config.write_text(
+        "name: my_component\n"
+        f'states: {{InitialState: "{module}:InitialState", Complete: "{module}:CompleteState"}}\n'
+        "initial_state: InitialState\n",
+        encoding="utf-8",
+    )
+    assert lines_of("register", "--config", str(config), cwd=tmp_path, on_path=False) == [
+        "Registered component 'my_component' in state InitialState"
+    ]
+
+    watcher = WatchProcess("--config", str(config), cwd=tmp_path, on_path=False)
+    watchers.append(watcher)
+    assert watcher.line() == (
+        "Watching component 'my_component' in state InitialState (0 rules); Ctrl-C stops"
+    )
+    assert [watcher.line(), watcher.line()] == [f"  {config}", f"  {module_file}"]
+
+    # the new version: "finish" is not enough any more, it takes "confirm"
+    save(module_file, states.replace('"finish"', '"confirm"'))
+    assert watcher.line() == (
+        f"Reloaded component 'my_component' (state InitialState kept): modules reloaded: {module}"
+    )
+    handle = ("handle", "--config", str(config))
+    assert lines_of(*handle, "finish", cwd=tmp_path, on_path=False) == [
+        "my_component: ignored 'finish' (stays in InitialState)"
+    ]
+    assert lines_of(*handle, "confirm", cwd=tmp_path, on_path=False) == [
+        "my_component: InitialState -> Complete"
+    ]
+
+    assert watcher.stop() == floe.ExitCode.OK
+    assert watcher.line() == "Stopped watching component 'my_component'."
+    assert watcher.drain(watcher.stderr) == []
 
 
 def test_a_config_that_is_invalid_at_start_is_an_error(tmp_path: Path) -> None:

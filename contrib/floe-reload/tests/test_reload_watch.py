@@ -251,8 +251,13 @@ async def test_a_pack_edit_reloads_the_states_and_keeps_the_current_state(
         assert type(component.state_machine.current_state) is sys.modules[workspace.module].Packing
         assert await component.handle_message("weigh") == transition("Packing", "Packing")
         assert await component.handle_message("ship") == transition("Packing", "Delivered")
-        # the kernel's registry has the new classes too: a new component gets them
-        assert kernel.states.get("Delivered") is sys.modules[workspace.module].Delivered
+        # the new classes are the component's, in its config's namespace: the kernel's
+        # registry is as the kernel started
+        namespace = component.state_machine.registry
+        assert namespace.get("Delivered") is sys.modules[workspace.module].Delivered
+        assert namespace.parent is not None
+        assert "Packing" not in kernel.states
+        assert "Delivered" not in kernel.states
         history = [event.kind for event in await engine.history("parcel")]
         assert history.count("engine.component.registered") == 1
         assert history.count("state.changed") == 3
@@ -353,7 +358,9 @@ async def test_naming_a_new_module_watches_it_too(
         )
         report = await outcomes.reloaded()
         assert report.modules == (extra,)
-        assert kernel.states.get("Lost").transitions[0].message == "found"
+        namespace = watcher.component.state_machine.registry
+        assert namespace.get("Lost").transitions[0].message == "found"
+        assert "Lost" not in kernel.states
         group.cancel_scope.cancel()
 
 
@@ -375,9 +382,10 @@ async def test_broken_edits_are_reported_and_the_last_good_config_stays(
         def unchanged() -> None:
             assert component.state == "Packing"
             assert type(component.state_machine.current_state) is packing
-            assert kernel.states.get("Packing") is packing
+            assert component.state_machine.registry.get("Packing") is packing
             assert component.rules == rules
-            assert "Delivered" not in kernel.states
+            assert "Delivered" not in component.state_machine.registry
+            assert "Packing" not in kernel.states
 
         # a module that does not compile
         await save(workspace.module_file, BROKEN_PYTHON)
@@ -509,6 +517,98 @@ async def test_a_state_class_that_cannot_be_created_is_rejected(
         group.cancel_scope.cancel()
 
 
+# -- a config's own state names ---------------------------------------------------------
+
+# FlexiFlow's state-pack example: the config names its own InitialState.
+FLEXIFLOW_STATES = """
+from floe import State, Transition
+
+
+class InitialState(State):
+    transitions = (Transition("InitialState", "start", "Processing"),)
+
+
+class ProcessingState(State):
+    transitions = (Transition("Processing", "complete", "Complete"),)
+
+
+class CompleteState(State):
+    pass
+"""
+
+
+def flexiflow_config(module: str) -> str:
+    return (
+        "name: my_component\n"
+        "states:\n"
+        f'  InitialState: "{module}:InitialState"\n'
+        f'  Processing: "{module}:ProcessingState"\n'
+        f'  Complete: "{module}:CompleteState"\n'
+        "initial_state: InitialState\n"
+        "rules: []\n"
+    )
+
+
+def registry_contents(registry: floe.StateRegistry) -> dict[str, tuple[type, str]]:
+    return {name: (registry.get(name), registry.provider(name)) for name in registry.names()}
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "created-from-the-config"])
+async def test_a_config_naming_its_own_initial_state_is_watched_and_reloaded(
+    floe_kernel_factory: KernelFactory, workspace: Workspace, existing: bool
+) -> None:
+    module = f"{workspace.module}_flexi"
+    module_file = workspace.root / f"{module}.py"
+    module_file.write_text(textwrap.dedent(FLEXIFLOW_STATES), encoding="utf-8")
+    config = workspace.root / "my_component.yaml"
+    config.write_text(flexiflow_config(module), encoding="utf-8")
+    outcomes = Outcomes()
+    async with floe_kernel_factory() as kernel, anyio.create_task_group() as group:
+        engine = floe.Engine(kernel)
+        kernel_states = registry_contents(kernel.states)
+        built_in = kernel.states.get("InitialState")
+        if existing:
+            engine.create_component(config)
+        watcher: Watcher = await group.start(
+            partial(
+                floe_reload.watch,
+                config,
+                engine=engine,
+                on_reload=outcomes.put,
+                on_error=outcomes.put,
+                **FAST,
+            )
+        )
+        component = watcher.component
+        assert type(component.state_machine.current_state) is sys.modules[module].InitialState
+        assert await component.handle_message("skip") is None  # not in the first version
+
+        # the new version: InitialState may now skip straight to Complete
+        await save(
+            module_file,
+            FLEXIFLOW_STATES.replace(
+                '"start", "Processing"),)',
+                '"start", "Processing"),\n'
+                '                   Transition("InitialState", "skip", "Complete"))',
+            ),
+        )
+        report = await outcomes.reloaded()
+        assert (report.state, report.modules) == ("InitialState", (module,))
+        assert report.states == ("Complete", "InitialState", "Processing")
+        assert type(component.state_machine.current_state) is sys.modules[module].InitialState
+        assert await component.handle_message("skip") == transition("InitialState", "Complete")
+
+        # the kernel's registry is as the kernel started: other components get the built-in
+        assert registry_contents(kernel.states) == kernel_states
+        other = engine.register(floe.Component("other"))
+        assert type(other.state_machine.current_state) is built_in
+        assert await other.handle_message("start") == transition(
+            "InitialState", "AwaitingConfirmation"
+        )
+        await engine.flush()
+        group.cancel_scope.cancel()
+
+
 # -- which component --------------------------------------------------------------------
 
 
@@ -525,10 +625,12 @@ async def test_an_already_registered_component_is_the_one_reloaded(
         await save(workspace.module_file, PACK_V2)
         await outcomes.reloaded()
         assert await component.handle_message("ship") == transition("Packing", "Delivered")
-        # the kernel's registry follows, so the config still creates components
+        # the config, built again, has the new classes too
         engine.unregister("parcel")
         again = engine.create_component(str(workspace.config), replace=True)
         assert again.state == "Received"
+        assert "Delivered" in again.state_machine.registry
+        assert "Delivered" not in kernel.states
         group.cancel_scope.cancel()
 
 
@@ -551,8 +653,7 @@ async def test_a_stored_component_is_restored_in_its_state(
         await outcomes.reloaded()
         group.cancel_scope.cancel()
     async with floe_kernel_factory(store=url) as kernel:
-        floe.register_config_states(floe.load_config(workspace.config), kernel.states)
-        restored = await floe.Engine(kernel).restore("parcel")
+        restored = await floe.Engine(kernel).restore("parcel", config=workspace.config)
         assert (restored.state, restored.rules) == ("Packing", ({"max_weight": 15},))
 
 

@@ -14,7 +14,7 @@ import anyio
 import click
 
 import floe
-from floe_cli import CliState
+from floe_cli import CliState, imports_project_code
 
 from ._watch import DEFAULT_DEBOUNCE_MS, Reloaded, ReloadError, Watcher
 
@@ -49,6 +49,7 @@ CONFIG_ENV = "FLOE_CONFIG"
     help="Longest time, in milliseconds, over which changes are gathered into one reload.",
 )
 @click.pass_obj
+@imports_project_code
 def watch_command(
     state: CliState, config_path: Path | None, rules_path: Path | None, debounce_ms: int
 ) -> int:
@@ -61,7 +62,8 @@ def watch_command(
     and ignored: the last good configuration stays active until a fixed one is saved.
 
     The component is the one in the store, in the state it reached (a new one is
-    registered if there is none). Ctrl-C stops watching.
+    registered if there is none). Modules in the working directory import by name, as
+    for every floe command. Ctrl-C stops watching.
     """
     path = _config_path(config_path)
     kernel = state.kernel

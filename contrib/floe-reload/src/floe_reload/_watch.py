@@ -5,9 +5,10 @@ config names (its packs, its ``states:`` and a dotted ``initial_state``). When o
 them changes it:
 
 1. re-imports the changed modules (``importlib.reload``);
-2. checks the config with :func:`floe.explain`, against the kernel's states without the
-   ones this config contributed, exactly as creating the component would;
-3. builds a new state registry from it and gives it to the component's machine
+2. checks the config with :func:`floe.explain`, exactly as creating the component would;
+3. builds the config's namespace of states again (:func:`floe.config_registry`, the one
+   ``Engine.create_component`` builds: the config's own states, then its packs, then the
+   kernel's) and gives it to the component's machine
    (:meth:`floe.StateMachine.use_registry`), which stays in the state it is in (a new
    instance of that state's new class);
 4. replaces the rules, journaled as ``component.rules.updated``, when the rules in the
@@ -20,7 +21,8 @@ configuration stays active until a fixed version is saved.
 
 File reads, YAML parsing and imports run in a worker thread; the swap itself happens on
 the event loop inside :meth:`floe.Component.exclusive`, between two messages, never
-during one.
+during one. The kernel's registry (``kernel.states``) is never changed: a config may name
+its own ``InitialState``, and other components keep the kernel's.
 """
 
 from __future__ import annotations
@@ -120,7 +122,10 @@ async def watch(
     Start it in a task group: ``watcher = await group.start(partial(watch, path,
     engine=engine))``; it reports ready (with the :class:`Watcher`) once the files are
     watched. The component is the one registered in *engine* under the config's name,
-    else the one in the store (its state restored), else a new one, registered.
+    else the one in the store (its state restored), else a new one, registered; its
+    machine looks states up in the config's namespace (:func:`floe.config_registry`),
+    as a component made with ``Engine.create_component`` does, and ``kernel.states``
+    is left as it is.
 
     *rules_path* names a rules file (a YAML list) whose rules replace the config's.
     Each reload is handed to *on_reload* as a :class:`Reloaded`, each rejected edit to
@@ -154,7 +159,9 @@ class _Prepared:
     config: floe.ComponentConfig
     rules: list[Any]
     registry: floe.StateRegistry
-    provided: dict[str, type[floe.State]]
+    """The config's namespace of states, over the kernel's registry."""
+    provided: tuple[str, ...]
+    """The names the namespace resolves otherwise than the kernel's registry."""
     reloaded: tuple[str, ...]
     modules: dict[str, Path | None]
     module_digests: dict[str, bytes | None]
@@ -205,9 +212,6 @@ class Watcher:
         self._component: floe.Component | None = None
         self._config: floe.ComponentConfig | None = None
         self._file_rules: list[Any] = []
-        # every name this config put in the kernel's registry, with the class it put there:
-        # left out of the base a new version is checked against, so it may change them
-        self._owned: dict[str, type[floe.State]] = {}
         self._modules: dict[str, Path | None] = {}
         self._module_digests: dict[str, bytes | None] = {}
         self._seen: dict[Path, bytes | None] = {}
@@ -255,15 +259,10 @@ class Watcher:
         if self._component is not None:
             return self._component
         config, rules = await anyio.to_thread.run_sync(self._read_config)
-        kernel = self.engine.kernel
-        initial = floe.register_config_states(config, kernel.states)
-        provided = _provided_states(config)
-        self._owned = {
-            name: state
-            for name, state in provided.items()
-            if name in kernel.states and kernel.states.get(name) is state
-        }
-        component = await self._find_component(config, rules, initial)
+        registry, initial = await anyio.to_thread.run_sync(
+            floe.config_registry, config, self.engine.kernel.states
+        )
+        component = await self._find_component(config, rules, registry, initial)
         modules = _config_modules(config)
         files = {name: _module_file(name) for name in modules}
         self._config = config
@@ -280,16 +279,27 @@ class Watcher:
         return config, list(config.rules)
 
     async def _find_component(
-        self, config: floe.ComponentConfig, rules: list[Any], initial: str
+        self,
+        config: floe.ComponentConfig,
+        rules: list[Any],
+        registry: floe.StateRegistry,
+        initial: str,
     ) -> floe.Component:
+        """The registered component (given the config's namespace), else the stored one
+        (restored in it), else a new one."""
         engine = self.engine
         if config.name in engine:
-            return engine.get(config.name)
+            component = engine.get(config.name)
+            async with component.exclusive():
+                machine = component.state_machine
+                _check_kept(registry, machine.current_state_name, self.config_path)
+                machine.use_registry(registry)
+            return component
         try:
-            return await engine.restore(config.name)
+            return await engine.restore(config.name, config=config)
         except floe.NotFoundError:
             pass
-        machine = floe.StateMachine(initial, registry=engine.kernel.states)
+        machine = floe.StateMachine(initial, registry=registry)
         component = engine.register(floe.Component(config.name, rules, machine))
         await component.flush()
         return component
@@ -364,8 +374,7 @@ class Watcher:
         return report
 
     async def _reload(self, component: floe.Component, changed: tuple[str, ...]) -> Reloaded:
-        base = self._base_registry()
-        prepared = await anyio.to_thread.run_sync(self._prepare, base)
+        prepared = await anyio.to_thread.run_sync(self._prepare, self.engine.kernel.states)
         # the modules that imported again are current even if the rest is rejected
         self._module_digests.update(prepared.module_digests)
         config = prepared.config
@@ -380,24 +389,14 @@ class Watcher:
             )
         registry = prepared.registry
         rules_replaced = prepared.rules != self._file_rules
-        states = self.engine.kernel.states
         if self.refresh:
-            # the stored state may be one only the new version has: make it known first
-            for name, state in prepared.provided.items():
-                if name not in states:
-                    states.register(name, state, provider=registry.provider(name))
-                    self._owned[name] = state
-            component = await self._read_again(component)
+            component = await self._read_again(component, config)
         # swapped while no message is being handled, so that none decides with an old
         # state class and enters a new one, or the other way round
         async with component.exclusive():
             machine = component.state_machine
             _check_kept(registry, machine.current_state_name, self.config_path)
             machine.use_registry(registry)  # leaves the machine as it was if it raises
-            for name, state in prepared.provided.items():
-                if name not in states or states.get(name) is not state:
-                    states.register(name, state, replace=True, provider=registry.provider(name))
-                self._owned[name] = state
             if rules_replaced:
                 component.update_rules(prepared.rules)
         self._config = config
@@ -413,46 +412,32 @@ class Watcher:
             modules=prepared.reloaded,
             rules_replaced=rules_replaced,
             rules_count=len(component.rules),
-            states=tuple(sorted(prepared.provided)),
+            states=prepared.provided,
         )
 
-    async def _read_again(self, component: floe.Component) -> floe.Component:
-        """The component as the store has it now: another process may have moved it."""
+    async def _read_again(
+        self, component: floe.Component, config: floe.ComponentConfig
+    ) -> floe.Component:
+        """The component as the store has it now: another process may have moved it,
+        maybe into a state only the new version of *config* has."""
         engine = self.engine
         if engine.components.get(component.name) is component:
             engine.unregister(component.name)
         # if this raises, the next reload tries again
-        restored = await engine.restore(component.name)
+        restored = await engine.restore(component.name, config=config)
         self._component = restored
         return restored
 
-    def _base_registry(self) -> floe.StateRegistry:
-        """The kernel's states without the ones this config put there."""
-        states = self.engine.kernel.states
-        base = floe.StateRegistry()
-        for name in states.names():
-            state = states.get(name)
-            if self._owned.get(name) is not state:
-                base.register(name, state, provider=states.provider(name))
-        return base
-
     def _prepare(self, base: floe.StateRegistry) -> _Prepared:
-        """Re-import, check and build the new configuration (in a worker thread)."""
+        """Re-import, check and build the new configuration (in a worker thread); *base*
+        is the kernel's registry, which the new namespace looks names up in."""
         importlib.invalidate_caches()
         reloaded, digests = self._reload_modules()
         explanation = floe.explain(self.config_path, registry=base)
         if not explanation.is_valid:
             raise _explained_error(explanation, self.config_path)
         config, rules = self._read_config()
-        registry = floe.StateRegistry()
-        for name in base.names():
-            registry.register(name, base.get(name), provider=base.provider(name))
-        floe.register_config_states(config, registry)
-        provided = {
-            name: registry.get(name)
-            for name in registry.names()
-            if name not in base or base.get(name) is not registry.get(name)
-        }
+        registry, _ = floe.config_registry(config, base)
         modules = {name: _module_file(name) for name in _config_modules(config)}
         module_digests: dict[str, bytes | None] = {}
         for name, path in modules.items():
@@ -466,7 +451,7 @@ class Watcher:
             config=config,
             rules=rules,
             registry=registry,
-            provided=provided,
+            provided=explanation.config_states,
             reloaded=reloaded,
             modules=modules,
             module_digests=module_digests,
@@ -556,39 +541,6 @@ def _drop_byte_code(path: Path) -> None:
         Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
     except (OSError, NotImplementedError, ValueError):
         pass
-
-
-def _import_object(path: str) -> Any:
-    module_name, _, attribute = path.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in filter(None, attribute.split(".")):
-        target = getattr(target, part)
-    return target
-
-
-def _provided_states(config: floe.ComponentConfig) -> dict[str, type[floe.State]]:
-    """The state classes a (loaded, valid) config registers, by name.
-
-    A pack is a module, an object or a class (made without arguments) with a
-    ``floe_register_states(register)`` method, as for :func:`floe.register_config_states`.
-    """
-    found: dict[str, type[floe.State]] = {}
-
-    def register(name: str, state: type[floe.State], *, replace: bool = False) -> None:
-        found.setdefault(name, state)
-
-    for path in config.packs:
-        pack = _import_object(path)
-        if isinstance(pack, type):
-            pack = pack()
-        pack.floe_register_states(register=register)
-    for key, value in config.states.items():
-        found[key] = value if isinstance(value, type) else _import_object(value)
-    if ":" in config.initial_state:
-        state = _import_object(config.initial_state)
-        if state not in found.values():
-            found.setdefault(state.__name__, state)
-    return found
 
 
 def _import_error(name: str, path: Path, error: Exception) -> floe.ConfigError:
