@@ -9,13 +9,21 @@ A database written by a newer floe is refused before anything in it is touched.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 import attrs
 
 from floe import PersistenceError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate", "read_schema_version"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Migration",
+    "enable_write_ahead_log",
+    "migrate",
+    "read_schema_version",
+]
 
 
 @attrs.frozen
@@ -151,6 +159,26 @@ def check_not_newer(version: int, *, path: str, supported: int = SCHEMA_VERSION)
             fix="Upgrade floe to open it; the file was left untouched.",
             context={"database": path, "schema_version": version},
         )
+
+
+def enable_write_ahead_log(connection: sqlite3.Connection, *, timeout: float) -> str:
+    """Switch the file to WAL, waiting up to *timeout* seconds for other connections.
+
+    Returns the journal mode the file ends in. SQLite answers ``PRAGMA journal_mode=WAL``
+    with "database is locked" at once, without calling the busy handler, while another
+    connection is switching the same new file; so several processes or threads opening
+    one new database at the same moment retry here, as the busy handler would.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)  # in the store's writer thread, never on an event loop
+        pause = min(pause * 2, 0.05)
 
 
 def migrate(

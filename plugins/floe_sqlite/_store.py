@@ -50,7 +50,13 @@ from floe.storage import (
     utcnow,
 )
 
-from ._schema import SCHEMA_VERSION, check_not_newer, migrate, read_schema_version
+from ._schema import (
+    SCHEMA_VERSION,
+    check_not_newer,
+    enable_write_ahead_log,
+    migrate,
+    read_schema_version,
+)
 from ._writer import WriterStatistics, WriterThread
 
 __all__ = ["SQLiteStatistics", "SQLiteStore"]
@@ -235,8 +241,8 @@ class SQLiteStore(Store):
         try:
             version = read_schema_version(connection, path=self.path)
             check_not_newer(version, path=self.path)
-            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
+            mode = enable_write_ahead_log(connection, timeout=BUSY_TIMEOUT_SECONDS)
+            if mode.lower() != "wal":
                 raise PersistenceError(
                     f"SQLite cannot use write-ahead logging for {self.path}",
                     why=f"The journal mode stayed {mode!r}; WAL needs a local file system.",

@@ -442,6 +442,24 @@ async def test_version_one_database_migrates_once_under_concurrent_opens(tmp_pat
             await store.close()
 
 
+async def test_many_stores_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
+    """Switching a new file to WAL answers "database is locked" without waiting while
+    another connection switches it; every store opening it at that moment still opens."""
+    for round_number in range(25):
+        database = tmp_path / f"floe-{round_number}.db"
+        stores = [SQLiteStore(database) for _ in range(6)]
+        try:
+            async with anyio.create_task_group() as group:
+                for store in stores:
+                    group.start_soon(store.open)
+            for index, store in enumerate(stores):
+                await store.put_value("plugin", f"from-{index}", b"x")
+            assert await stores[0].list_keys("plugin") == [f"from-{i}" for i in range(6)]
+        finally:
+            for store in stores:
+                await store.close()
+
+
 async def test_plugin_values_are_raw_blobs(tmp_path: Path) -> None:
     database = tmp_path / "floe.db"
     async with SQLiteStore(database) as store:
