@@ -165,7 +165,9 @@ async def _call(spelling: Callable[[], Any]) -> None:
 
 
 def _quoted(error: BaseException) -> str:
-    first = str(error).splitlines()[0]
+    # Python 3.13 appends its own suggestion to a wrong keyword ("Did you mean 'filter'?");
+    # the guide quotes the message every supported Python gives
+    first = re.sub(r"\. Did you mean '\w+'\?$", "", str(error).splitlines()[0])
     return first if isinstance(error, floe.FloeError) else f"{type(error).__name__}: {first}"
 
 
