@@ -39,6 +39,7 @@ from ._errors import (
     FloeError,
     ImportPathError,
     NotFoundError,
+    PersistenceError,
     SequenceConflictError,
     StateError,
     WorkflowTimeoutError,
@@ -290,9 +291,20 @@ class Workflow(Generic[P, T]):
             journal = Journal(kernel, run.run_id, 0)
             state = RunState(kernel, run, journal, ReplayIndex(()), secrets=_shared(parent))
             # a child run's input may hold a secret of its parent's: sealed like a write
-            await store.create_run(journal.sealed_run(run))
+            await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
             await state.journal.write([("run.started", None, started)])
         return await self._execute(state, document, raise_on_error, parent)
+
+    @staticmethod
+    async def _create(state: RunState, run: Run, *, chosen_id: bool) -> None:
+        try:
+            await state.kernel.store.create_run(run)
+        except PersistenceError as error:
+            # a caller-chosen id another process created since the lookup: it owns the run
+            if chosen_id and await state.kernel.store.get_run(run.run_id) is not None:
+                why = "Another execution created the run after this one looked it up."
+                raise _executing_elsewhere(run.run_id, why=why) from error
+            raise
 
     async def _execute(
         self,
@@ -755,10 +767,11 @@ def _no_run(run_id: str, kernel: Kernel) -> NotFoundError:
     )
 
 
-def _executing_elsewhere(run_id: str) -> SequenceConflictError:
+def _executing_elsewhere(run_id: str, *, why: str | None = None) -> SequenceConflictError:
     return SequenceConflictError(
         f"Run {run_id!r} is being executed by another process",
-        why="It recorded a step of the run while this execution was executing it too; a "
+        why=why
+        or "It recorded a step of the run while this execution was executing it too; a "
         "run has one writer, so this execution stopped without recording more.",
         fix="Let the other execution finish (wf.run_async(run_id=...) then returns the "
         "stored outcome), or cancel the run with floe.cancel(run_id).",

@@ -147,11 +147,11 @@ def check_kind(run: floe.Run, action: Action) -> None:
 
 
 def run_busy(run_id: str, store: str) -> RunBusyError:
-    """The error for a run whose journal another process wrote while this one ran it."""
+    """The error for a run another process created or wrote while this one ran it."""
     return RunBusyError(
         f"Run {run_id!r} is being executed by another process",
-        why="That process recorded a step of the run while this one was executing it too; "
-        "a run has one writer at a time, so this one stopped.",
+        why="That process created the run, or recorded a step of it, while this one was "
+        "starting or executing it; a run has one writer at a time, so this one stopped.",
         fix=f"Wait for it to finish ('floe status {run_id}' shows where it is), or stop it "
         f"with 'floe cancel {run_id}'.",
         context={"run_id": run_id, "store": store},

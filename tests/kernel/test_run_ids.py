@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import floe
@@ -106,3 +108,49 @@ def test_a_components_run_id_starts_with_the_prefix_reserved_for_components() ->
     assert check_run_id(run_id, kind=COMPONENT_KIND) == run_id
     with pytest.raises(floe.ConfigError, match="reserved for components"):
         check_run_id(run_id)
+
+
+async def test_a_run_id_another_process_creates_after_the_lookup_is_refused_untouched(
+    floe_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    """Two starts of one caller-chosen run id: the one that loses the race to create it
+    runs nothing and raises the error of a run another process executes (which ``floe
+    run`` reports with exit code 2), not the store's "already exists"."""
+    from floe_sqlite import SQLiteStore
+
+    database = tmp_path / "floe.db"
+    ran: list[str] = []
+
+    @floe.task
+    async def note(text: str) -> str:
+        ran.append(text)
+        return text
+
+    @floe.workflow
+    async def noted(text: str) -> str:
+        return await note(text)
+
+    class Racing:
+        floe_plugin_name = "racing"
+
+        @floe.hookimpl
+        def floe_open_store(self, url: floe.StoreURL) -> floe.Store | None:
+            return RacedStore(database) if url.scheme == "raced" else None
+
+    class RacedStore(SQLiteStore):
+        async def create_run(self, run: floe.Run) -> None:
+            # the other process, on its own connection, creates the run first
+            async with SQLiteStore(database) as other:
+                await other.create_run(attrs.evolve(run, name="theirs"))
+            await super().create_run(run)
+
+    async with floe_kernel_factory(Racing(), store="raced://") as kernel:
+        with pytest.raises(floe.SequenceConflictError) as caught:
+            await noted.run_async("mine", run_id="shared")
+        assert caught.value.what == "Run 'shared' is being executed by another process"
+        assert caught.value.why == "Another execution created the run after this one looked it up."
+        assert ran == []
+        stored = await kernel.store.get_run("shared")
+        assert stored is not None
+        assert stored.name == "theirs"
+        assert await kernel.store.read_events("shared") == []
