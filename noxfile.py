@@ -1,5 +1,7 @@
 """The test matrix and every other session: ``nox -l`` lists them.
 
+``nox`` (the test command of README.md and of CI) runs the default sessions: tests,
+lint, typecheck and docs, so that no change lands with a lint, type or docs failure.
 ``nox -s tests`` runs the suite on every Python below that the machine has (a missing
 interpreter is skipped, not failed), on every core (pytest-xdist); each run covers both
 async backends (trio and asyncio) through the anyio pytest plugin, and is followed by the
