@@ -50,7 +50,7 @@ from ._component_journal import (
     View,
     component_run_id,
 )
-from ._errors import ExitCode, FloeError, NotFoundError, StateError
+from ._errors import FloeError, NotFoundError, RenamedError, StateError
 from ._kernel import Kernel, current_kernel
 from ._logging import bind_log_context
 from ._models import Event, Run, RunQuery
@@ -347,12 +347,6 @@ class StoredComponent:
     updated_at: datetime
 
 
-class RenamedAttributeError(FloeError, AttributeError):
-    """An attribute FlexiFlow had under another name (still an ``AttributeError``)."""
-
-    exit_code = ExitCode.USAGE
-
-
 _RENAMED: Final = {
     "event_bus": (
         "engine.kernel.bus",
@@ -395,7 +389,7 @@ class Engine:
                     obj=self,
                 )
             floe_name, why = spelling
-            raise RenamedAttributeError(
+            raise RenamedError(
                 f"floe.Engine has no attribute {name!r}: it is {floe_name}",
                 why=why,
                 fix=f"Write {floe_name} instead of engine.{name}.",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from ._models import ErrorInfo
@@ -32,8 +32,33 @@ __all__ = [
     "TaskFailedError",
     "TaskTimeoutError",
     "WorkflowTimeoutError",
+    "public_name",
     "rebuild_error",
 ]
+
+E = TypeVar("E", bound=type[BaseException])
+
+_BY_PUBLIC_NAME: dict[str, type[BaseException]] = {}
+"""floe's own exception classes by the name a journal records them under."""
+
+
+def public_name(name: str, *, formerly: str) -> Callable[[E], E]:
+    """Give a floe exception class the public *name* (``floe.ConfigError``) it is
+    recorded and shown under, whichever module defines it.
+
+    A stored error names its type, and replay rebuilds it by that name; so the name must
+    outlive the module layout (as trio's public classes report ``trio``). *formerly* is the
+    name earlier releases recorded, still rebuilt from journals they wrote.
+    """
+
+    def rename(cls: E) -> E:
+        cls.__module__, _, qualname = name.rpartition(".")
+        if qualname != cls.__qualname__:
+            raise ValueError(f"{name!r} does not end in the class name {cls.__qualname__!r}")
+        _BY_PUBLIC_NAME[name] = _BY_PUBLIC_NAME[formerly] = cls
+        return cls
+
+    return rename
 
 
 class ExitCode(enum.IntEnum):
@@ -49,6 +74,7 @@ class ExitCode(enum.IntEnum):
     """An unexpected error inside floe or a plugin."""
 
 
+@public_name("floe.FloeError", formerly="floe._errors.FloeError")
 class FloeError(Exception):
     """Base class of every error floe raises on purpose.
 
@@ -97,74 +123,87 @@ def _rebuild(
     return cls(what, why=why, fix=fix, context=context)
 
 
+@public_name("floe.ConfigError", formerly="floe._errors.ConfigError")
 class ConfigError(FloeError, ValueError):
     """Settings or a configuration file hold a value floe cannot use."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.PluginError", formerly="floe._errors.PluginError")
 class PluginError(FloeError, RuntimeError):
     """A plugin failed to import, register or validate."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.ImportPathError", formerly="floe._errors.ImportPathError")
 class ImportPathError(FloeError, ImportError):
     """A dotted path (``package.module:name``) does not resolve."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.StateError", formerly="floe._errors.StateError")
 class StateError(FloeError, LookupError):
     """A state, component or machine is unknown or used in a way it does not allow."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.NotFoundError", formerly="floe._errors.NotFoundError")
 class NotFoundError(FloeError, LookupError):
     """A run, snapshot or other stored record does not exist."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.PersistenceError", formerly="floe._errors.PersistenceError")
 class PersistenceError(FloeError, ValueError):
     """A store cannot read or write what it was asked to (corrupt data, newer format ...)."""
 
 
+@public_name("floe.SequenceConflictError", formerly="floe._errors.SequenceConflictError")
 class SequenceConflictError(PersistenceError):
     """Another writer appended to the run's journal first (optimistic concurrency)."""
 
 
+@public_name("floe.SerializationError", formerly="floe._errors.SerializationError")
 class SerializationError(FloeError, TypeError):
     """A value cannot be turned into JSON by floe's converter (or back)."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.NonDeterminismError", formerly="floe._errors.NonDeterminismError")
 class NonDeterminismError(FloeError, RuntimeError):
     """Replay met a step whose recorded name differs from the code's."""
 
     exit_code = ExitCode.RUN_FAILED
 
 
+@public_name("floe.TaskTimeoutError", formerly="floe._errors.TaskTimeoutError")
 class TaskTimeoutError(FloeError, TimeoutError):
     """A task attempt ran past its timeout."""
 
     exit_code = ExitCode.RUN_FAILED
 
 
+@public_name("floe.WorkflowTimeoutError", formerly="floe._errors.WorkflowTimeoutError")
 class WorkflowTimeoutError(FloeError, TimeoutError):
     """A workflow run ran past its timeout (``@workflow(timeout=...)``), counted from its start."""
 
     exit_code = ExitCode.RUN_FAILED
 
 
+@public_name("floe.RenamedError", formerly="floe._errors.RenamedError")
 class RenamedError(FloeError, AttributeError):
     """An attribute spelled as another workflow library spells it; the fix names floe's."""
 
     exit_code = ExitCode.USAGE
 
 
+@public_name("floe.TaskFailedError", formerly="floe._errors.TaskFailedError")
 class TaskFailedError(FloeError, RuntimeError):
     """A recorded failure replayed, when its exception type cannot be rebuilt here.
 
@@ -226,6 +265,9 @@ def _loaded_exception_type(name: str) -> type[Exception] | None:
     Only namespaces are read (``vars``), so no module ``__getattr__``, descriptor or
     import runs; the longest imported module prefix wins.
     """
+    own = _BY_PUBLIC_NAME.get(name)
+    if own is not None:
+        return own if issubclass(own, Exception) else None
     parts = name.split(".")
     for split in range(len(parts) - 1, 0, -1):
         module = sys.modules.get(".".join(parts[:split]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from ._errors import ExitCode, FloeError, StateError
+from ._errors import ExitCode, FloeError, StateError, public_name
 from ._journal import open_pause
 from ._models import ErrorInfo, Event, RunStatus, utcnow
 from ._runtime import RunState, Unwind, stop_for_cancel
@@ -31,6 +31,7 @@ HandDown = tuple[int, Any]
 """A resume value for a paused child: ``(seq of the child's run.paused, value)``."""
 
 
+@public_name("floe.RunCancelledError", formerly="floe._subworkflows.RunCancelledError")
 class RunCancelledError(FloeError, RuntimeError):
     """A child run was cancelled, so the step of its parent that ran it failed."""
 

@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from floe import FloeError, Kernel, StateError
-from floe._components import Component, Engine, RenamedAttributeError
+from floe import FloeError, Kernel, RenamedError, StateError
+from floe._components import Component, Engine
 from floe._state_machine import Message, State, StateMachine
 
 
 def test_engine_event_bus_names_kernel_bus(floe_kernel_factory: Callable[..., Kernel]) -> None:
     engine = Engine(floe_kernel_factory())
-    with pytest.raises(RenamedAttributeError) as caught:
+    with pytest.raises(RenamedError) as caught:
         engine.event_bus  # noqa: B018
     error = caught.value
     assert isinstance(error, FloeError)

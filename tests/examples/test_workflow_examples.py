@@ -209,7 +209,7 @@ def test_retries_and_fallback(tmp_path: Path) -> None:
     ]
     # the delays compound (0.02, then 0.04), and the timeout stopped each price attempt
     assert [event["data"]["delay"] for event in retrying[:2]] == [0.02, 0.04]
-    assert retrying[2]["data"]["error"]["type"] == "floe._errors.TaskTimeoutError"
+    assert retrying[2]["data"]["error"]["type"] == "floe.TaskTimeoutError"
     assert [event["step"] for event in kinds(events, "task.fallback")] == ["live_price#1"]
 
 

@@ -49,7 +49,7 @@ async def test_a_non_finite_result_fails_the_step_instead_of_becoming_none(
         assert execution.output.startswith("the result of task 'ratio' cannot be stored")
         assert repr(number) in execution.output
         failed = next(e for e in execution.events if e.kind == "task.failed")
-        assert failed.data["error"]["type"] == "floe._errors.SerializationError"
+        assert failed.data["error"]["type"] == "floe.SerializationError"
         # replayed, the recorded failure is what the body sees again
         again = await report.run_async(run_id="nan-1")
         assert again.output == execution.output
@@ -246,6 +246,42 @@ def test_loaded_exception_types_rebuild_as_themselves(
     rebuilt = rebuild_error(info)
     assert type(rebuilt) is expected
     assert str(rebuilt) == info.message
+
+
+@pytest.mark.parametrize(
+    ("error", "recorded"),
+    [
+        (floe.TaskTimeoutError("slow"), "floe.TaskTimeoutError"),
+        (floe.ConfigError("bad"), "floe.ConfigError"),
+        (floe.RunCancelledError("gone"), "floe.RunCancelledError"),
+        (floe.graph.DeliveryLimitError("loop"), "floe.graph.DeliveryLimitError"),
+    ],
+)
+def test_floe_errors_are_recorded_under_their_public_name(
+    error: floe.FloeError, recorded: str
+) -> None:
+    """A journal names floe's own errors as users import them, so the name stays valid
+    whichever module defines the class."""
+    info = floe.ErrorInfo.from_exception(error)
+    assert info.type == recorded
+    assert type(rebuild_error(info)) is type(error)
+
+
+@pytest.mark.parametrize(
+    ("former", "expected"),
+    [
+        ("floe._errors.TaskTimeoutError", floe.TaskTimeoutError),
+        ("floe._errors.SerializationError", floe.SerializationError),
+        ("floe._subworkflows.RunCancelledError", floe.RunCancelledError),
+        ("floe.graph._strategy.DeliveryLimitError", floe.graph.DeliveryLimitError),
+    ],
+)
+def test_errors_recorded_under_their_former_names_rebuild(
+    former: str, expected: type[floe.FloeError]
+) -> None:
+    rebuilt = rebuild_error(floe.ErrorInfo(type=former, message="recorded", args=["recorded"]))
+    assert type(rebuilt) is expected
+    assert str(rebuilt).startswith("recorded")
 
 
 @pytest.mark.parametrize(

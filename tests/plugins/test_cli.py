@@ -255,7 +255,7 @@ def test_traceback_is_shown_on_request(
     result = run_floe(*arguments, cwd=tmp_path, env=env)
     assert result.returncode == floe.ExitCode.USAGE
     assert result.stderr.startswith("Traceback (most recent call last):")
-    assert "floe._errors.ConfigError: Invalid value 'loud'" in result.stderr
+    assert "floe.ConfigError: Invalid value 'loud'" in result.stderr
     # the block still comes last, where people look first
     tail = result.stderr.rsplit("Error: ", 1)[1]
     assert tail.startswith("Invalid value 'loud' for setting 'log_format'")

@@ -432,7 +432,7 @@ async def test_without_a_key_a_write_holding_a_secret_is_refused_and_nothing_is_
         events = await kernel.store.read_events("n1")
     assert execution.failed
     assert execution.error is not None
-    assert execution.error.type == "floe._errors.ConfigError"
+    assert execution.error.type == "floe.ConfigError"
     message = execution.error.message
     # the first value holding the secret is the artifact's description: add_artifact fails
     assert message.startswith(
@@ -545,7 +545,7 @@ async def test_a_short_secret_is_refused_when_a_task_receives_it(
         execution = await short.run_async()
     assert ran == []
     assert execution.error is not None
-    assert execution.error.type == "floe._errors.ConfigError"
+    assert execution.error.type == "floe.ConfigError"
     assert execution.error.message.startswith(
         "Secret 'pin' from the secret store env://SECRET_ is too short: 1 characters, fewer than 6"
     )

@@ -144,7 +144,7 @@ async def test_asyncio_code_runs_on_asyncio_and_is_a_config_error_naming_the_fix
         with pytest.raises(ConfigError, match="uses asyncio, but the run executes on a trio"):
             await pinned_trio.run_async(raise_on_error=True)
     assert in_task.error is not None
-    assert in_task.error.type == "floe._errors.ConfigError"
+    assert in_task.error.type == "floe.ConfigError"
     assert "Task 'via_helper' uses asyncio" in in_task.error.message
     assert "@floe.workflow(backend='asyncio')" in in_task.error.message
     assert "FLOE_BACKEND=asyncio" in in_task.error.message

@@ -97,7 +97,7 @@ async def test_timeout_applies_to_every_attempt(floe_kernel_factory: Callable[..
         execution = await calls_slow.run_async()
     assert execution.failed
     assert execution.error is not None
-    assert execution.error.type == "floe._errors.TaskTimeoutError"
+    assert execution.error.type == "floe.TaskTimeoutError"
     assert "timed out after 5" in execution.error.message
     assert [round(s - starts[0], 6) for s in starts] == [0, 6, 12]
 

@@ -66,7 +66,7 @@ async def test_a_run_past_its_timeout_fails_and_rolls_back(
         took = time.monotonic() - started
     assert execution.failed
     assert execution.error is not None
-    assert execution.error.type == "floe._errors.WorkflowTimeoutError"
+    assert execution.error.type == "floe.WorkflowTimeoutError"
     assert "ran past its timeout of 0.3 s" in execution.error.message
     assert isinstance(execution.exception, WorkflowTimeoutError)
     assert isinstance(execution.exception, TimeoutError)
@@ -239,4 +239,4 @@ def test_a_crashed_run_resumed_later_has_no_fresh_budget(tmp_path: Path) -> None
         check=False,
     )
     assert second.returncode == 0, second.stderr
-    assert second.stdout == "failed floe._errors.WorkflowTimeoutError\n"
+    assert second.stdout == "failed floe.WorkflowTimeoutError\n"

@@ -12,12 +12,13 @@ from typing import Any
 
 import attrs
 
-from .._errors import ConfigError, FloeError, ImportPathError
+from .._errors import ConfigError, FloeError, ImportPathError, public_name
 from .._retry import RetryOptions
 
 __all__ = ["DeliveryLimitError", "ErrorHandler", "ErrorStrategy"]
 
 
+@public_name("floe.graph.DeliveryLimitError", formerly="floe.graph._strategy.DeliveryLimitError")
 class DeliveryLimitError(FloeError, RuntimeError):
     """An execution reached its ``max_deliveries``: most likely a cycle that never ends."""
 
