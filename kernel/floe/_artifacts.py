@@ -80,7 +80,7 @@ class Artifact:
         if self.reference is None:
             return self.value
         if kernel is None:
-            from ._kernel import current_kernel
+            from ._current import current_kernel
 
             kernel = current_kernel()
         return _decode_body(self.artifact_type, await kernel.artifacts.get(self.reference))

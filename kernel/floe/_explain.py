@@ -342,9 +342,10 @@ def default_registry() -> StateRegistry:
     The second is built from the plugins a kernel with the settings in the working
     directory loads (the installed state packs), without starting a kernel.
     """
-    from ._kernel import Kernel, _current
+    from ._current import running_kernel
+    from ._kernel import Kernel
 
-    running = _current.get()
+    running = running_kernel()
     if running is not None:
         return running.states
     with warnings.catch_warnings():

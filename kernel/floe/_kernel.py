@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar, Token
+from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from . import hookspecs
 from ._builtin import KERNEL_PLUGINS
 from ._bus import EventBus, subscribe_listeners
+from ._current import current_kernel, enter_kernel, leave_kernel, running_kernel
 from ._errors import FloeError
 from ._hooks import Hooks
 from ._logging import CorrelationFilter
@@ -41,22 +42,6 @@ _T = TypeVar("_T")
 
 DEFAULT_SECRETS_URL = "store://"
 """The secret store used when the ``secrets`` setting is empty: encrypted in the store."""
-
-_current: ContextVar[Kernel | None] = ContextVar("floe_current_kernel", default=None)
-
-
-def current_kernel() -> Kernel:
-    """The kernel running in this task (set inside ``async with kernel``)."""
-    kernel = _current.get()
-    if kernel is None:
-        raise FloeError(
-            "No floe kernel is running here",
-            why="This call needs a kernel's store, bus and plugins.",
-            fix="Run it inside 'async with floe.open_kernel() as kernel:' "
-            "or through a sync entry point that starts one.",
-        )
-    return kernel
-
 
 class Kernel:
     """The microkernel, an async context manager owning its task group.
@@ -165,11 +150,11 @@ class Kernel:
         self._task_group = task_group
         # set before the drain task and services start, so bus handlers and services see
         # this kernel as current_kernel()
-        self._token = _current.set(self)
+        self._token = enter_kernel(self)
         try:
             await self._start(task_group)
         except BaseException as error:
-            _current.reset(self._token)
+            leave_kernel(self._token)
             self._token = None
             await self._shutdown(type(error), error, error.__traceback__)
             raise
@@ -200,7 +185,7 @@ class Kernel:
         tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
-            _current.reset(self._token)
+            leave_kernel(self._token)
             self._token = None
         await self._shutdown(exc_type, exc, tb)
 
@@ -332,7 +317,7 @@ async def kernel_for_call() -> AsyncIterator[Kernel]:
     What the sync-friendly entry points (``wf.run_async``, ``floe.cancel``,
     ``flow.execute_async`` ...) use when no kernel is running.
     """
-    kernel = _current.get()
+    kernel = running_kernel()
     if kernel is not None:
         yield kernel
         return

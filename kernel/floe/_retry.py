@@ -133,7 +133,7 @@ logger = logging.getLogger("floe.retry")
 def policy_for(options: RetryOptions) -> RetryPolicy:
     """The policy for *options*: the running kernel's ``floe_retry_policy`` answer, or,
     outside a kernel, the kernel's own default (:class:`ExponentialBackoff`)."""
-    from ._kernel import current_kernel
+    from ._current import current_kernel
 
     try:
         kernel = current_kernel()

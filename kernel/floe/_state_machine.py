@@ -200,7 +200,7 @@ class State:
 
 def _running_registry(initial: object) -> StateRegistry:
     """The running kernel's registry, for a machine made without one."""
-    from ._kernel import current_kernel
+    from ._current import current_kernel
 
     try:
         return current_kernel().states
