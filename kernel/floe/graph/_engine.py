@@ -36,6 +36,7 @@ from .._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from .._runtime import RunState, executing
 from .._serialize import converter
 from .._timers import sleep_until
+from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
 from ._routine import Outbox, Slot, arguments, current_outbox, plain_data
 from ._strategy import DeliveryLimitError, ErrorStrategy
@@ -144,6 +145,13 @@ class Execution:
         self.scope = anyio.CancelScope()
         self.group_scope: anyio.CancelScope | None = None
         self.loop_thread = threading.get_ident()
+        self.gates: dict[str, Gate] = {}
+        """One per routine that is not reentrant (concurrent strategy): its deliveries
+        run one at a time, in the order they were taken from the queue."""
+        if not self.sequential:
+            for routine_id, routine in flow._routines.items():
+                if not routine.reentrant:
+                    self.gates[routine_id] = Gate()
 
     @property
     def run_id(self) -> str:
@@ -323,6 +331,24 @@ class Execution:
     # -- one delivery ----------------------------------------------------------------
 
     async def _deliver(self, delivery: Delivery) -> None:
+        gate = self.gates.get(delivery.routine_id)
+        if gate is None:
+            flush = await self._handle(delivery)
+        else:
+            await gate.enter()
+            try:
+                flush = await self._handle(delivery)
+            finally:
+                gate.leave()
+        if flush:
+            await self._flush()
+        elif not self.dirty_set:
+            self.dirty_set = True
+            self.dirty.set()
+
+    async def _handle(self, delivery: Delivery) -> bool:
+        """Run *delivery* and record it; returns whether the records are written at once
+        (otherwise the flusher writes them soon)."""
         flow = self.flow
         routine_id = delivery.routine_id
         routine = flow._routines[routine_id]
@@ -339,8 +365,7 @@ class Execution:
             else:
                 function, args, kwargs, is_async = self._prepare(routine, delivery)
         except Exception as error:  # a merge or signature problem: retrying cannot help
-            await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
-            return
+            return self._failed(delivery, error, Outbox(), attempt, started, clock, False)
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
         policy = None
@@ -367,8 +392,7 @@ class Execution:
                         await self._retrying(delivery, attempt, delay, error)
                         attempt += 1
                         continue
-                await self._failed(delivery, error, outbox, attempt, started, clock, True)
-                return
+                return self._failed(delivery, error, outbox, attempt, started, clock, True)
             finally:
                 current_outbox.reset(token)
         key = delivery.key
@@ -381,8 +405,7 @@ class Execution:
             if routine._stats != self.last_stats.get(routine_id, _NO_STATS):
                 stats = self._stats_record(routine_id, routine._stats)
         except Exception as error:
-            await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
-            return
+            return self._failed(delivery, error, Outbox(), attempt, started, clock, False)
         duration = time.perf_counter() - clock
         done: dict[str, Any] = {
             "data": delivery.data,
@@ -409,13 +432,9 @@ class Execution:
             else:
                 self._schedule(children)
         waiting = len(outbox_events)
-        if duration >= FLUSH_SECONDS or (
+        return duration >= FLUSH_SECONDS or (
             waiting >= FLUSH_EVENTS and (self.writing is None or waiting >= FLUSH_EVENTS_MAX)
-        ):
-            await self._flush()
-        elif not self.dirty_set:
-            self.dirty_set = True
-            self.dirty.set()
+        )
 
     def _prepare(
         self, routine: Any, delivery: Delivery
@@ -524,7 +543,7 @@ class Execution:
         await self._flush()  # the wait is durable: a crash resumes with the next attempt
         await anyio.sleep(delay)
 
-    async def _failed(
+    def _failed(
         self,
         delivery: Delivery,
         error: Exception,
@@ -533,7 +552,7 @@ class Execution:
         started: float,
         clock: float,
         from_handler: bool,
-    ) -> None:
+    ) -> bool:
         handler = self.flow.error_handler_for(delivery.routine_id)
         strategy = handler.strategy
         if isinstance(error, DeliveryLimitError):
@@ -590,7 +609,7 @@ class Execution:
                 self.group_scope.cancel()  # STOP cancels the deliveries in flight
         else:
             self._schedule(children)
-        await self._flush()
+        return True  # a failure is written at once
 
     # -- the journal -------------------------------------------------------------------
 
