@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -563,11 +563,19 @@ class Flow:
         return serialize_flow(self)
 
     @classmethod
-    def deserialize(cls, data: Mapping[str, Any]) -> Flow:
-        """The flow :meth:`serialize` described; routine classes are imported by path."""
+    def deserialize(cls, data: Mapping[str, Any], *, allow: Iterable[Any] = ()) -> Flow:
+        """The flow :meth:`serialize` described; routine classes are imported by path.
+
+        The document may name the built-in routines and builtin exceptions; any other
+        import path (a routine class, an exception class, a ``Transformer`` function)
+        must be in *allow*: modules (``"myapp.routines"``), targets
+        (``"myapp.routines:Fetch"``), scripts' paths, or the objects themselves. A path
+        not allowed is an :class:`ImportNotAllowedError`, raised before anything is
+        imported.
+        """
         from ._persist import deserialize_flow
 
-        return deserialize_flow(data)
+        return deserialize_flow(data, allow)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`serialize` to a JSON file; returns the path."""
@@ -576,11 +584,12 @@ class Flow:
         return save_flow(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Flow:
-        """The flow a JSON file written by :meth:`save` describes."""
+    def load(cls, path: str | os.PathLike[str], *, allow: Iterable[Any] = ()) -> Flow:
+        """The flow a JSON file written by :meth:`save` describes; what it may import
+        beyond the built-ins is *allow* (see :meth:`deserialize`)."""
         from ._persist import load_flow
 
-        return load_flow(path)
+        return load_flow(path, allow)
 
 
 def _class_path(routine: Routine) -> str:

@@ -316,6 +316,9 @@ class Routine:
 
     reentrant: ClassVar[bool] = False
     """Whether deliveries to this routine may run at the same time (concurrent strategy)."""
+    config_imports: ClassVar[tuple[str, ...]] = ()
+    """The config keys whose values are import paths (``"module:name"``) the routine
+    imports: a loaded flow document may give them only paths the caller allows."""
 
     def __init__(self) -> None:
         self._slots: dict[str, Slot] = {}
