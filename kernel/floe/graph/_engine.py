@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import threading
 import time
 import traceback
@@ -32,6 +33,7 @@ import anyio.from_thread
 import anyio.to_thread
 
 from .._errors import ConfigError
+from .._logging import bind_log_context, correlation_var
 from .._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from .._runtime import RunState, executing
 from .._serialize import converter
@@ -63,6 +65,11 @@ recorded one by one, so a crash costs little work); faster ones wait for the flu
 which writes them at most this long after the previous write."""
 ENTRY_CALL: Final = "__call__"
 _NO_STATS: Final[dict[str, Any]] = {}
+_STEP: Final = correlation_var("step")
+_CORRELATION: Final = correlation_var("correlation_id")
+logger: Final = logging.getLogger("floe.graph")
+"""Each delivery is logged at DEBUG as it ends, with the job id as ``run_id`` and the
+delivery's key (``routine.slot#number``, the ``step`` of its journal records) as ``step``."""
 
 
 class Delivery:
@@ -186,7 +193,10 @@ class Execution:
         how the job ended and return its state."""
         state = self.state
         interrupted = False
-        with executing(state, None):
+        fields = {"run_id": self.run_id}
+        if _CORRELATION.get() is None:  # a request's id, if one is bound, stays
+            fields["correlation_id"] = self.run_id
+        with executing(state, None), bind_log_context(**fields):
             state.cancel_scopes.add(self.scope)
             self.flow._active = self
             try:
@@ -332,14 +342,18 @@ class Execution:
 
     async def _deliver(self, delivery: Delivery) -> None:
         gate = self.gates.get(delivery.routine_id)
-        if gate is None:
-            flush = await self._handle(delivery)
-        else:
-            await gate.enter()
-            try:
+        step = _STEP.set(delivery.key)  # what the handler logs names its delivery
+        try:
+            if gate is None:
                 flush = await self._handle(delivery)
-            finally:
-                gate.leave()
+            else:
+                await gate.enter()
+                try:
+                    flush = await self._handle(delivery)
+                finally:
+                    gate.leave()
+        finally:
+            _STEP.reset(step)
         if flush:
             await self._flush()
         elif not self.dirty_set:
@@ -431,6 +445,14 @@ class Execution:
                 self.stack.append(children[0])
             else:
                 self._schedule(children)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Delivery %s handled in %.6fs (attempt %d, %d emitted)",
+                key,
+                duration,
+                attempt,
+                len(outbox.items),
+            )
         waiting = len(outbox_events)
         return duration >= FLUSH_SECONDS or (
             waiting >= FLUSH_EVENTS and (self.writing is None or waiting >= FLUSH_EVENTS_MAX)
@@ -597,6 +619,13 @@ class Execution:
         if from_handler and outbox.cleared:
             data["cleared"] = self._cleared(outbox)
         self.outbox.append((FAILED, delivery.key, data))
+        logger.debug(
+            "Delivery %s failed (%s, attempt %d): %s",
+            delivery.key,
+            outcome,
+            attempts,
+            info.message,
+        )
         self.fold.delivered(FAILED, data)
         for record in records:
             self.fold.emitted(record[2])
