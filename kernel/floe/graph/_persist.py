@@ -23,6 +23,7 @@ from .._serialize import encode_value
 from .._targets import import_target, target_of
 from ._allow import Allowed, check_document
 from ._flow import Flow
+from ._job import write_private
 from ._routine import Routine
 from ._strategy import ErrorHandler
 
@@ -231,9 +232,7 @@ def _build_routine(routine_id: str, described: Any, allowed: Allowed, source: st
 def save_flow(flow: Flow, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     raw = orjson.dumps(serialize_flow(flow), option=orjson.OPT_INDENT_2)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(raw)
-    partial.replace(target)
+    write_private(target, raw, "flow")
     return target
 
 
