@@ -97,7 +97,7 @@ class Allowed:
         if isinstance(target, str) and ":" in target and self.permits(target):
             return
         raise ImportNotAllowedError(
-            f"The flow document {source} names {what} {target!r}, which is not allowed",
+            f"{source[:1].upper()}{source[1:]} names {target!r} as {what}, which is not allowed",
             why="A flow document is read before its code runs: floe imports only the "
             "built-in routines and what the caller allows, and checks every path of the "
             "document before importing any.",
@@ -135,7 +135,7 @@ def check_document(document: Mapping[str, Any], allowed: Allowed, source: str) -
                     what = f"the config {key!r} of routine {routine_id!r}"
                     allowed.check(config[key], what, source)
         else:
-            allowed.check(target, f"the routine class of {routine_id!r}", source)
+            allowed.check(target, f"the class of routine {routine_id!r}", source)
         _check_handler(described.get("error_handler"), allowed, source, repr(routine_id))
 
 

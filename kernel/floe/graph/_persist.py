@@ -128,7 +128,7 @@ def deserialize_flow(
 ) -> Flow:
     """The flow *document* describes (see :func:`serialize_flow`); it may name the
     built-in routines and what *allow* lists (see :class:`Allowed`). *source* names the
-    document in errors."""
+    document in errors ("the flow file 'etl.json'")."""
     allowed = Allowed(allow)
     if not isinstance(document, Mapping) or document.get("kind") != _FLOW_KIND:
         raise PersistenceError(
@@ -136,7 +136,7 @@ def deserialize_flow(
             fix="Load a document written by Flow.serialize() or Flow.save().",
         )
     if source is None:
-        source = f"of flow {document.get('flow_id')!r}"
+        source = f"the document of flow {document.get('flow_id')!r}"
     check_document(document, allowed, source)
     version = document.get("format")
     if not isinstance(version, int) or version > FLOW_FORMAT:
@@ -254,4 +254,4 @@ def load_flow(path: str | os.PathLike[str], allow: Iterable[Any] = ()) -> Flow:
             fix="Load a file written by Flow.save().",
             context={"path": str(source)},
         ) from None
-    return deserialize_flow(document, allow, repr(str(source)))
+    return deserialize_flow(document, allow, f"the flow file {str(source)!r}")
