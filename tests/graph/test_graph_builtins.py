@@ -47,7 +47,7 @@ async def _through(
         flow.add_routine(sinks[event], f"sink_{event}")
         flow.connect("routine", event, f"sink_{event}", "input")
     # round-trips through serialization first: built-ins keep their settings in config
-    copy = Flow.deserialize(flow.serialize())
+    copy = Flow.deserialize(flow.serialize(), allow=[Feed, Sink, "graph_routines:double"])
     assert copy.get_routine("routine").config() == routine.config()
     async with factory():
         job = await flow.execute_async("feed", {"messages": messages})

@@ -195,6 +195,8 @@ async def test_concurrency_is_bounded(floe_kernel_factory: Callable[..., Kernel]
     highest = 0
 
     class Slow(Routine):
+        reentrant = True  # its deliveries may overlap: the bound is what limits them
+
         def __init__(self) -> None:
             super().__init__()
             self.define_slot("input", handler=self.handle)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import graph_routines
 import orjson
 import pytest
 from graph_routines import Failing, Holder, NeedsArguments, Recorder
@@ -77,11 +78,11 @@ async def test_round_trip_executes_identically(
         "builtins:TimeoutError",
     ]
     assert document["connections"][2]["param_mapping"] == {"value": "value"}
-    copy = Flow.deserialize(orjson.loads(orjson.dumps(document)))
+    copy = Flow.deserialize(orjson.loads(orjson.dumps(document)), allow=[graph_routines])
     assert copy.serialize() == document
     assert copy.get_routine("first").stats() == {"handled": 10}
     saved = copy.save(tmp_path / "flow.json")
-    loaded = Flow.load(saved)
+    loaded = Flow.load(saved, allow=["graph_routines"])
     assert loaded.serialize() == document
 
     original = await _outcome(floe_kernel_factory, _flow())
@@ -102,13 +103,13 @@ def test_routines_that_cannot_be_rebuilt_are_named() -> None:
     document = _flow().serialize()
     document["routines"]["first"]["class"] = "no_such_module_here:Recorder"
     with pytest.raises(ImportPathError, match="routine 'first'"):
-        Flow.deserialize(document)
+        Flow.deserialize(document, allow=[graph_routines, "no_such_module_here"])
     document["routines"]["first"]["class"] = "graph_routines:NeedsArguments"
     with pytest.raises(ConfigError, match=r"NeedsArguments.*without arguments"):
-        Flow.deserialize(document)
+        Flow.deserialize(document, allow=[graph_routines])
     document["routines"]["first"]["class"] = "graph_routines:double"
     with pytest.raises(ImportPathError, match="not a Routine class"):
-        Flow.deserialize(document)
+        Flow.deserialize(document, allow=[graph_routines])
     assert NeedsArguments(1).required == 1
 
 
@@ -142,7 +143,7 @@ def test_bad_documents(
     document = _flow().serialize()
     change(document)
     with pytest.raises(error, match=match):
-        Flow.deserialize(document)
+        Flow.deserialize(document, allow=[graph_routines])
 
 
 def test_load_errors(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ See the how-to page "Routine graphs" for a tour.
 
 from __future__ import annotations
 
+from ._allow import ImportNotAllowedError
 from ._builtins import Aggregator, ConditionalRouter, Transformer, Validator
 from ._draw import flow_mermaid
 from ._engine import GRAPH_KIND
@@ -30,6 +31,7 @@ __all__ = [
     "ExecutionStrategy",
     "ExecutionTracker",
     "Flow",
+    "ImportNotAllowedError",
     "JobState",
     "MergeStrategy",
     "OutputEvent",

@@ -156,8 +156,11 @@ class Transformer(Routine):
     Config, applied in this order: ``function`` (``"module:name"`` of a function that
     takes the message as a dict and returns a dict), ``rename`` (``{old: new}``),
     ``defaults`` (values for missing keys), ``include`` (keep only these keys) and
-    ``exclude`` (drop these keys).
+    ``exclude`` (drop these keys). A loaded flow document may name a ``function`` only
+    when the caller allows it (``Flow.load(path, allow=[...])``).
     """
+
+    config_imports = ("function",)
 
     def __init__(self) -> None:
         super().__init__()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import threading
 import time
 import traceback
@@ -32,10 +33,12 @@ import anyio.from_thread
 import anyio.to_thread
 
 from .._errors import ConfigError
+from .._logging import bind_log_context, correlation_var
 from .._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from .._runtime import RunState, executing
 from .._serialize import converter
 from .._timers import sleep_until
+from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
 from ._routine import Outbox, Slot, arguments, current_outbox, plain_data
 from ._strategy import DeliveryLimitError, ErrorStrategy
@@ -62,6 +65,11 @@ recorded one by one, so a crash costs little work); faster ones wait for the flu
 which writes them at most this long after the previous write."""
 ENTRY_CALL: Final = "__call__"
 _NO_STATS: Final[dict[str, Any]] = {}
+_STEP: Final = correlation_var("step")
+_CORRELATION: Final = correlation_var("correlation_id")
+logger: Final = logging.getLogger("floe.graph")
+"""Each delivery is logged at DEBUG as it ends, with the job id as ``run_id`` and the
+delivery's key (``routine.slot#number``, the ``step`` of its journal records) as ``step``."""
 
 
 class Delivery:
@@ -144,6 +152,13 @@ class Execution:
         self.scope = anyio.CancelScope()
         self.group_scope: anyio.CancelScope | None = None
         self.loop_thread = threading.get_ident()
+        self.gates: dict[str, Gate] = {}
+        """One per routine that is not reentrant (concurrent strategy): its deliveries
+        run one at a time, in the order they were taken from the queue."""
+        if not self.sequential:
+            for routine_id, routine in flow._routines.items():
+                if not routine.reentrant:
+                    self.gates[routine_id] = Gate()
 
     @property
     def run_id(self) -> str:
@@ -178,7 +193,10 @@ class Execution:
         how the job ended and return its state."""
         state = self.state
         interrupted = False
-        with executing(state, None):
+        fields = {"run_id": self.run_id}
+        if _CORRELATION.get() is None:  # a request's id, if one is bound, stays
+            fields["correlation_id"] = self.run_id
+        with executing(state, None), bind_log_context(**fields):
             state.cancel_scopes.add(self.scope)
             self.flow._active = self
             try:
@@ -323,6 +341,28 @@ class Execution:
     # -- one delivery ----------------------------------------------------------------
 
     async def _deliver(self, delivery: Delivery) -> None:
+        gate = self.gates.get(delivery.routine_id)
+        step = _STEP.set(delivery.key)  # what the handler logs names its delivery
+        try:
+            if gate is None:
+                flush = await self._handle(delivery)
+            else:
+                await gate.enter()
+                try:
+                    flush = await self._handle(delivery)
+                finally:
+                    gate.leave()
+        finally:
+            _STEP.reset(step)
+        if flush:
+            await self._flush()
+        elif not self.dirty_set:
+            self.dirty_set = True
+            self.dirty.set()
+
+    async def _handle(self, delivery: Delivery) -> bool:
+        """Run *delivery* and record it; returns whether the records are written at once
+        (otherwise the flusher writes them soon)."""
         flow = self.flow
         routine_id = delivery.routine_id
         routine = flow._routines[routine_id]
@@ -339,8 +379,7 @@ class Execution:
             else:
                 function, args, kwargs, is_async = self._prepare(routine, delivery)
         except Exception as error:  # a merge or signature problem: retrying cannot help
-            await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
-            return
+            return self._failed(delivery, error, Outbox(), attempt, started, clock, False)
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
         policy = None
@@ -367,8 +406,7 @@ class Execution:
                         await self._retrying(delivery, attempt, delay, error)
                         attempt += 1
                         continue
-                await self._failed(delivery, error, outbox, attempt, started, clock, True)
-                return
+                return self._failed(delivery, error, outbox, attempt, started, clock, True)
             finally:
                 current_outbox.reset(token)
         key = delivery.key
@@ -381,8 +419,7 @@ class Execution:
             if routine._stats != self.last_stats.get(routine_id, _NO_STATS):
                 stats = self._stats_record(routine_id, routine._stats)
         except Exception as error:
-            await self._failed(delivery, error, Outbox(), attempt, started, clock, False)
-            return
+            return self._failed(delivery, error, Outbox(), attempt, started, clock, False)
         duration = time.perf_counter() - clock
         done: dict[str, Any] = {
             "data": delivery.data,
@@ -408,14 +445,18 @@ class Execution:
                 self.stack.append(children[0])
             else:
                 self._schedule(children)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Delivery %s handled in %.6fs (attempt %d, %d emitted)",
+                key,
+                duration,
+                attempt,
+                len(outbox.items),
+            )
         waiting = len(outbox_events)
-        if duration >= FLUSH_SECONDS or (
+        return duration >= FLUSH_SECONDS or (
             waiting >= FLUSH_EVENTS and (self.writing is None or waiting >= FLUSH_EVENTS_MAX)
-        ):
-            await self._flush()
-        elif not self.dirty_set:
-            self.dirty_set = True
-            self.dirty.set()
+        )
 
     def _prepare(
         self, routine: Any, delivery: Delivery
@@ -524,7 +565,7 @@ class Execution:
         await self._flush()  # the wait is durable: a crash resumes with the next attempt
         await anyio.sleep(delay)
 
-    async def _failed(
+    def _failed(
         self,
         delivery: Delivery,
         error: Exception,
@@ -533,7 +574,7 @@ class Execution:
         started: float,
         clock: float,
         from_handler: bool,
-    ) -> None:
+    ) -> bool:
         handler = self.flow.error_handler_for(delivery.routine_id)
         strategy = handler.strategy
         if isinstance(error, DeliveryLimitError):
@@ -578,6 +619,13 @@ class Execution:
         if from_handler and outbox.cleared:
             data["cleared"] = self._cleared(outbox)
         self.outbox.append((FAILED, delivery.key, data))
+        logger.debug(
+            "Delivery %s failed (%s, attempt %d): %s",
+            delivery.key,
+            outcome,
+            attempts,
+            info.message,
+        )
         self.fold.delivered(FAILED, data)
         for record in records:
             self.fold.emitted(record[2])
@@ -590,7 +638,7 @@ class Execution:
                 self.group_scope.cancel()  # STOP cancels the deliveries in flight
         else:
             self._schedule(children)
-        await self._flush()
+        return True  # a failure is written at once
 
     # -- the journal -------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -20,7 +20,7 @@ import attrs
 from .._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
 from .._journal import Journal, ReplayIndex
 from .._kernel import Kernel, kernel_for_call
-from .._models import Run, RunStatus, utcnow
+from .._models import Run, RunStatus, check_run_id, utcnow
 from .._runtime import RunState, active_run, request_cancel
 from .._serialize import encode_value
 from ._engine import GRAPH_KIND, Delivery, Execution
@@ -378,6 +378,8 @@ class Flow:
                 f"entry_params must be a mapping, got {type(entry_params).__name__}",
                 fix="Pass entry_params={'name': value, ...}.",
             )
+        if job_id is not None:
+            check_run_id(job_id, kind=GRAPH_KIND)  # before anything is stored
         params = plain_data(dict(entry_params or {}), f"the entry params of flow {self.flow_id!r}")
         entry = self._entry_delivery(entry_id, params)
         self._check_idle()
@@ -510,6 +512,7 @@ class Flow:
 
     async def load_job(self, job_id: str) -> JobState:
         """The state of the job *job_id* of this flow, from the store."""
+        check_run_id(job_id, kind=GRAPH_KIND)
         async with kernel_for_call() as kernel:
             run = await self._graph_run(kernel, job_id)
             return JobState.from_events(run, await kernel.store.read_events(job_id))
@@ -563,11 +566,19 @@ class Flow:
         return serialize_flow(self)
 
     @classmethod
-    def deserialize(cls, data: Mapping[str, Any]) -> Flow:
-        """The flow :meth:`serialize` described; routine classes are imported by path."""
+    def deserialize(cls, data: Mapping[str, Any], *, allow: Iterable[Any] = ()) -> Flow:
+        """The flow :meth:`serialize` described; routine classes are imported by path.
+
+        The document may name the built-in routines and builtin exceptions; any other
+        import path (a routine class, an exception class, a ``Transformer`` function)
+        must be in *allow*: modules (``"myapp.routines"``), targets
+        (``"myapp.routines:Fetch"``), scripts' paths, or the objects themselves. A path
+        not allowed is an :class:`ImportNotAllowedError`, raised before anything is
+        imported.
+        """
         from ._persist import deserialize_flow
 
-        return deserialize_flow(data)
+        return deserialize_flow(data, allow)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`serialize` to a JSON file; returns the path."""
@@ -576,11 +587,12 @@ class Flow:
         return save_flow(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Flow:
-        """The flow a JSON file written by :meth:`save` describes."""
+    def load(cls, path: str | os.PathLike[str], *, allow: Iterable[Any] = ()) -> Flow:
+        """The flow a JSON file written by :meth:`save` describes; what it may import
+        beyond the built-ins is *allow* (see :meth:`deserialize`)."""
         from ._persist import load_flow
 
-        return load_flow(path)
+        return load_flow(path, allow)
 
 
 def _class_path(routine: Routine) -> str:
@@ -648,7 +660,7 @@ def _job_id(job: JobState | str) -> str:
     if isinstance(job, JobState):
         return job.job_id
     if isinstance(job, str) and job:
-        return job
+        return check_run_id(job, kind=GRAPH_KIND)
     raise ConfigError(
         f"Expected a JobState or a job id, got {job!r}",
         fix="Pass the JobState execute() returned, or its job_id.",

@@ -20,6 +20,7 @@ import orjson
 
 from .._errors import ConfigError, PersistenceError
 from .._models import Event, Run, RunStatus
+from .._resources import write_atomically
 from .._serialize import converter, encode_value
 
 __all__ = [
@@ -190,12 +191,11 @@ class JobState:
             ) from error
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the job state to *path* as JSON (atomically); returns the path."""
+        """Write the job state to *path* as JSON (atomically; a new file is owner-only);
+        returns the path."""
         target = Path(path)
         raw = orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes(raw)
-        partial.replace(target)
+        write_private(target, raw, "job state")
         return target
 
     @classmethod
@@ -541,3 +541,16 @@ class ExecutionTracker:
             "deliveries_per_second": deliveries / duration if duration > 0 else None,
             "routines": sorted({rid for job in self.jobs for rid in job.routine_states}),
         }
+
+
+def write_private(target: Path, raw: bytes, what: str) -> None:
+    """Write *raw* to *target* atomically; a new file is owner-only (``0600``), as the
+    store's files are: a flow's config, slots and a job's data may be private."""
+    try:
+        write_atomically(target, raw)
+    except OSError as error:
+        raise PersistenceError(
+            f"Cannot write the {what} file {str(target)!r}: {error.strerror}",
+            fix="Check that the directory is writable.",
+            context={"path": str(target)},
+        ) from None

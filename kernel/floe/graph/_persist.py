@@ -3,13 +3,16 @@ connections with their mappings, error handlers and execution settings.
 
 A routine class is recorded as a target (``package.module:Class``, or the file's path
 for a class of a script), the way workflows are; loading it imports the class and calls
-it without arguments, then restores config, stats and what its slots hold.
+it without arguments, then restores config, stats and what its slots hold. A document
+may name only the built-in routines and what the caller allows (see ``_allow``): every
+path is checked before anything is imported.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,7 +21,9 @@ import orjson
 from .._errors import ConfigError, ImportPathError, PersistenceError
 from .._serialize import encode_value
 from .._targets import import_target, target_of
+from ._allow import Allowed, check_document
 from ._flow import Flow
+from ._job import write_private
 from ._routine import Routine
 from ._strategy import ErrorHandler
 
@@ -39,7 +44,32 @@ def _routine_target(routine_id: str, routine: Routine) -> str:
             fix=f"Define {kind.__name__} at the top level of a module.",
             context={"routine": routine_id},
         )
+    _check_buildable(routine_id, kind)
     return target_of(kind)
+
+
+def _check_buildable(routine_id: str, kind: type[Routine]) -> None:
+    """A loaded flow builds each routine as ``Class()``: refuse now what would fail then."""
+    try:
+        signature = inspect.signature(kind)
+    except (TypeError, ValueError):  # no signature to read: Class() is tried at load
+        return
+    needed = [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.default is parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    if needed:
+        raise ConfigError(
+            f"Routine {routine_id!r} is a {kind.__qualname__}, whose constructor needs "
+            f"{', '.join(repr(name) for name in needed)}: a saved flow could not be loaded",
+            why="A loaded flow builds each routine as Class() and then restores its config; "
+            "constructor arguments are not saved.",
+            fix=f"Give {kind.__name__}.__init__'s parameters defaults and keep the settings "
+            "in the routine's config (self.set_config(...), read with self.get_config(...)).",
+            context={"routine": routine_id, "class": kind.__qualname__, "needs": needed},
+        )
 
 
 def serialize_flow(flow: Flow) -> dict[str, Any]:
@@ -93,13 +123,21 @@ def _field(document: Mapping[str, Any], key: str, kind: type | tuple[type, ...])
     return value
 
 
-def deserialize_flow(document: Mapping[str, Any]) -> Flow:
-    """The flow *document* describes (see :func:`serialize_flow`)."""
+def deserialize_flow(
+    document: Mapping[str, Any], allow: Iterable[Any] = (), source: str | None = None
+) -> Flow:
+    """The flow *document* describes (see :func:`serialize_flow`); it may name the
+    built-in routines and what *allow* lists (see :class:`Allowed`). *source* names the
+    document in errors ("the flow file 'etl.json'")."""
+    allowed = Allowed(allow)
     if not isinstance(document, Mapping) or document.get("kind") != _FLOW_KIND:
         raise PersistenceError(
             "This document is not a serialized floe flow",
             fix="Load a document written by Flow.serialize() or Flow.save().",
         )
+    if source is None:
+        source = f"the document of flow {document.get('flow_id')!r}"
+    check_document(document, allowed, source)
     version = document.get("format")
     if not isinstance(version, int) or version > FLOW_FORMAT:
         raise PersistenceError(
@@ -117,7 +155,7 @@ def deserialize_flow(document: Mapping[str, Any]) -> Flow:
         error_handler=ErrorHandler.from_dict(handler) if handler is not None else None,
     )
     for routine_id, described in _field(document, "routines", dict).items():
-        flow.add_routine(_build_routine(routine_id, described), routine_id)
+        flow.add_routine(_build_routine(routine_id, described, allowed, source), routine_id)
     for connection in _field(document, "connections", list):
         if not isinstance(connection, Mapping):
             raise PersistenceError(
@@ -134,7 +172,7 @@ def deserialize_flow(document: Mapping[str, Any]) -> Flow:
     return flow
 
 
-def _build_routine(routine_id: str, described: Any) -> Routine:
+def _build_routine(routine_id: str, described: Any, allowed: Allowed, source: str) -> Routine:
     if not isinstance(described, Mapping) or not isinstance(described.get("class"), str):
         raise PersistenceError(
             f"Routine {routine_id!r} of the flow document has no class",
@@ -168,6 +206,9 @@ def _build_routine(routine_id: str, described: Any) -> Routine:
             context={"routine": routine_id, "class": target},
         ) from error
     config = described.get("config") or {}
+    for key in kind.config_imports:  # the class is allowed: it says what its config imports
+        if config.get(key):
+            allowed.check(config[key], f"the config {key!r} of routine {routine_id!r}", source)
     if config:
         routine.set_config(**config)
     stats = described.get("stats") or {}
@@ -191,13 +232,11 @@ def _build_routine(routine_id: str, described: Any) -> Routine:
 def save_flow(flow: Flow, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     raw = orjson.dumps(serialize_flow(flow), option=orjson.OPT_INDENT_2)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(raw)
-    partial.replace(target)
+    write_private(target, raw, "flow")
     return target
 
 
-def load_flow(path: str | os.PathLike[str]) -> Flow:
+def load_flow(path: str | os.PathLike[str], allow: Iterable[Any] = ()) -> Flow:
     source = Path(path)
     try:
         raw = source.read_bytes()
@@ -215,4 +254,4 @@ def load_flow(path: str | os.PathLike[str]) -> Flow:
             fix="Load a file written by Flow.save().",
             context={"path": str(source)},
         ) from None
-    return deserialize_flow(document)
+    return deserialize_flow(document, allow, f"the flow file {str(source)!r}")

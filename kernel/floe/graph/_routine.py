@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import attrs
 
@@ -168,7 +169,16 @@ def plain_data(data: dict[str, Any], where: str) -> dict[str, Any]:
 class Slot:
     """An input of a routine: a handler, a merge strategy and the data it holds."""
 
-    __slots__ = ("_buffer", "_plan", "handler", "is_async", "merge_strategy", "name", "routine")
+    __slots__ = (
+        "_buffer",
+        "_lock",
+        "_plan",
+        "handler",
+        "is_async",
+        "merge_strategy",
+        "name",
+        "routine",
+    )
 
     def __init__(
         self,
@@ -186,6 +196,9 @@ class Slot:
         self.is_async = self._plan is not None and self._plan.is_async
         """Whether the handler is a coroutine function (awaited, not run in a thread)."""
         self._buffer: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        """Makes a merge, a clear and a read of the buffer atomic: the handlers of a
+        reentrant routine may run in worker threads while the loop merges a message."""
 
     def __repr__(self) -> str:
         return f"<Slot {self.name!r} of {type(self.routine).__name__}>"
@@ -193,24 +206,31 @@ class Slot:
     @property
     def data(self) -> dict[str, Any]:
         """A copy of what the slot holds (the last message, or the merged ones)."""
-        return {
-            key: list(value) if isinstance(value, list) else value
-            for key, value in self._buffer.items()
-        }
+        with self._lock:
+            return {
+                key: list(value) if isinstance(value, list) else value
+                for key, value in self._buffer.items()
+            }
 
     def clear(self) -> None:
         """Forget what the slot holds (an aggregator does it after emitting)."""
-        self._buffer = {}
+        with self._lock:
+            self._buffer = {}
         outbox = current_outbox.get()
         if outbox is not None:
             outbox.cleared.append(self)
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Hold *data*, as a serialized flow recorded it."""
-        self._buffer = dict(data)
+        with self._lock:
+            self._buffer = dict(data)
 
     def merge(self, data: dict[str, Any]) -> dict[str, Any]:
         """Combine *data* with what the slot holds; returns what the handler receives."""
+        with self._lock:
+            return self._merge(data)
+
+    def _merge(self, data: dict[str, Any]) -> dict[str, Any]:
         strategy = self.merge_strategy
         if strategy == "override":
             # never changed in place: the message is shared with the journal record
@@ -286,7 +306,19 @@ class Routine:
 
     A routine used as a flow's entry runs its ``__call__(**entry_params)`` when the
     class overrides it, else the entry params are delivered to its slot ``input``.
+
+    Under the concurrent strategy a routine's deliveries run one at a time, in the
+    order they came (its slot buffers, stats and attributes see one delivery after
+    another); deliveries of different routines run concurrently. A class that sets
+    ``reentrant = True`` lets its own deliveries overlap too: its handlers then guard
+    whatever state they share themselves.
     """
+
+    reentrant: ClassVar[bool] = False
+    """Whether deliveries to this routine may run at the same time (concurrent strategy)."""
+    config_imports: ClassVar[tuple[str, ...]] = ()
+    """The config keys whose values are import paths (``"module:name"``) the routine
+    imports: a loaded flow document may give them only paths the caller allows."""
 
     def __init__(self) -> None:
         self._slots: dict[str, Slot] = {}
