@@ -42,7 +42,7 @@ _BY_PUBLIC_NAME: dict[str, type[BaseException]] = {}
 """floe's own exception classes by the name a journal records them under."""
 
 
-def public_name(name: str, *, formerly: str) -> Callable[[E], E]:
+def public_name(name: str, *, formerly: str | None = None) -> Callable[[E], E]:
     """Give a floe exception class the public *name* (``floe.ConfigError``) it is
     recorded and shown under, whichever module defines it.
 
@@ -55,7 +55,9 @@ def public_name(name: str, *, formerly: str) -> Callable[[E], E]:
         cls.__module__, _, qualname = name.rpartition(".")
         if qualname != cls.__qualname__:
             raise ValueError(f"{name!r} does not end in the class name {cls.__qualname__!r}")
-        _BY_PUBLIC_NAME[name] = _BY_PUBLIC_NAME[formerly] = cls
+        _BY_PUBLIC_NAME[name] = cls
+        if formerly is not None:
+            _BY_PUBLIC_NAME[formerly] = cls
         return cls
 
     return rename

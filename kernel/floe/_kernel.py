@@ -43,6 +43,7 @@ _T = TypeVar("_T")
 DEFAULT_SECRETS_URL = "store://"
 """The secret store used when the ``secrets`` setting is empty: encrypted in the store."""
 
+
 class Kernel:
     """The microkernel, an async context manager owning its task group.
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-from .._errors import ConfigError, ImportPathError
+from .._errors import ConfigError, ImportPathError, public_name
 from .._targets import target_of
 from . import _builtins
 
@@ -31,6 +31,7 @@ BUILTIN_ROUTINES: Final = frozenset(
 """The routine classes every flow document may name."""
 
 
+@public_name("floe.graph.ImportNotAllowedError")
 class ImportNotAllowedError(ImportPathError):
     """A flow document names an import path the caller did not allow."""
 
