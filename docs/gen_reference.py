@@ -28,7 +28,7 @@ import pluggy
 
 import floe
 from floe import hookspecs
-from floe._settings import ENV_PREFIX
+from floe.kernel._settings import ENV_PREFIX
 
 DOCS = Path(__file__).resolve().parent
 HOOKS_PAGE = DOCS / "reference" / "hooks.md"

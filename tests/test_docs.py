@@ -24,7 +24,8 @@ import pluggy
 import pytest
 
 import floe
-from floe import _plugins, hookspecs
+from floe import hookspecs
+from floe.kernel import _plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

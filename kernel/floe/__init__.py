@@ -10,21 +10,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._artifacts import Artifact, Result, add_artifact, add_result
-    from ._bus import BusStatistics, EventBus, Listener, SubscriptionHandle, on
-    from ._components import Component, Engine
-    from ._compose import parallel, pipeline
-    from ._config import (
+    from .components._components import Component, Engine
+    from .components._config import (
         ComponentConfig,
         config_registry,
         load_config,
         load_rules,
         register_config_states,
     )
-    from ._control import call, cancel, pause, resume
-    from ._dag import Graph, GraphResult
-    from ._determinism import choice, now, randint, randrange, uuid4
-    from ._errors import (
+    from .components._explain import Diagnostic, Explanation, explain
+    from .components._snapshots import (
+        list_snapshots,
+        load_latest_snapshot,
+        load_snapshot,
+        prune_snapshots,
+        restore_component,
+        save_component,
+        save_snapshot,
+    )
+    from .components._state_machine import Message, State, StateMachine, Transition, Transitioned
+    from .components._visualize import visualize
+    from .hookspecs import hookimpl
+    from .kernel._bus import BusStatistics, EventBus, Listener, SubscriptionHandle, on
+    from .kernel._errors import (
         ConfigError,
         ExitCode,
         FloeError,
@@ -41,13 +49,11 @@ if TYPE_CHECKING:
         TaskTimeoutError,
         WorkflowTimeoutError,
     )
-    from ._execution import Context, Execution
-    from ._explain import Diagnostic, Explanation, explain
-    from ._inject import FlowHandle, InjectionContext, TaskHandle, TaskMetadata
-    from ._kernel import Kernel, current_kernel, open_kernel
-    from ._logging import bind_log_context
-    from ._memory import MemoryStore
-    from ._models import (
+    from .kernel._inject import FlowHandle, InjectionContext, TaskHandle, TaskMetadata
+    from .kernel._kernel import Kernel, current_kernel, open_kernel
+    from .kernel._logging import bind_log_context
+    from .kernel._memory import MemoryStore
+    from .kernel._models import (
         CacheEntry,
         DamagedRecord,
         ErrorInfo,
@@ -58,36 +64,30 @@ if TYPE_CHECKING:
         RunStatus,
         Snapshot,
     )
-    from ._plugins import PluginInfo, PluginWarning
-    from ._resources import (
+    from .kernel._plugins import PluginInfo, PluginWarning
+    from .kernel._resources import (
         ArtifactStore,
         DirectoryArtifactStore,
         EnvironmentSecretStore,
         SecretStore,
     )
-    from ._retry import ExponentialBackoff, RetryOptions, RetryPolicy, retry
-    from ._sealing import PayloadCodec
-    from ._secrets import Secret, Secrets, mask
-    from ._settings import Settings, load_settings
-    from ._snapshots import (
-        list_snapshots,
-        load_latest_snapshot,
-        load_snapshot,
-        prune_snapshots,
-        restore_component,
-        save_component,
-        save_snapshot,
-    )
-    from ._state_machine import Message, State, StateMachine, Transition, Transitioned
-    from ._states import StateRegistry
-    from ._store import Store, StoreURL
-    from ._subworkflows import RunCancelledError
-    from ._sync import run_sync
-    from ._tasks import Task, TaskOptions, task
-    from ._timers import sleep
-    from ._visualize import visualize
-    from ._workflows import Workflow, workflow
-    from .hookspecs import hookimpl
+    from .kernel._retry import ExponentialBackoff, RetryOptions, RetryPolicy, retry
+    from .kernel._sealing import PayloadCodec
+    from .kernel._secrets import Secret, Secrets, mask
+    from .kernel._settings import Settings, load_settings
+    from .kernel._states import StateRegistry
+    from .kernel._store import Store, StoreURL
+    from .kernel._sync import run_sync
+    from .workflows._artifacts import Artifact, Result, add_artifact, add_result
+    from .workflows._compose import parallel, pipeline
+    from .workflows._control import call, cancel, pause, resume
+    from .workflows._dag import Graph, GraphResult
+    from .workflows._determinism import choice, now, randint, randrange, uuid4
+    from .workflows._execution import Context, Execution
+    from .workflows._subworkflows import RunCancelledError
+    from .workflows._tasks import Task, TaskOptions, task
+    from .workflows._timers import sleep
+    from .workflows._workflows import Workflow, workflow
 
 
 __version__ = "0.1.0.dev0"
@@ -204,114 +204,114 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
-    "Artifact": "_artifacts",
-    "ArtifactStore": "_resources",
-    "BusStatistics": "_bus",
-    "CacheEntry": "_models",
-    "Component": "_components",
-    "ComponentConfig": "_config",
-    "ConfigError": "_errors",
-    "Context": "_execution",
-    "DamagedRecord": "_models",
-    "Diagnostic": "_explain",
-    "DirectoryArtifactStore": "_resources",
-    "Engine": "_components",
-    "EnvironmentSecretStore": "_resources",
-    "ErrorInfo": "_models",
-    "Event": "_models",
-    "EventBus": "_bus",
-    "Execution": "_execution",
-    "ExitCode": "_errors",
-    "Explanation": "_explain",
-    "ExponentialBackoff": "_retry",
-    "FloeError": "_errors",
-    "FlowHandle": "_inject",
-    "Graph": "_dag",
-    "GraphResult": "_dag",
-    "ImportPathError": "_errors",
-    "InjectionContext": "_inject",
-    "Kernel": "_kernel",
-    "Listener": "_bus",
-    "MemoryStore": "_memory",
-    "Message": "_state_machine",
-    "NonDeterminismError": "_errors",
-    "NotFoundError": "_errors",
-    "PersistenceError": "_errors",
-    "PluginError": "_errors",
-    "PluginInfo": "_plugins",
-    "PluginWarning": "_plugins",
-    "RenamedError": "_errors",
-    "Result": "_artifacts",
-    "RetryOptions": "_retry",
-    "RetryPolicy": "_retry",
-    "Run": "_models",
-    "RunCancelledError": "_subworkflows",
-    "RunListing": "_models",
-    "RunQuery": "_models",
-    "RunStatus": "_models",
-    "PayloadCodec": "_sealing",
-    "Secret": "_secrets",
-    "SecretStore": "_resources",
-    "Secrets": "_secrets",
-    "SequenceConflictError": "_errors",
-    "SerializationError": "_errors",
-    "Settings": "_settings",
-    "Snapshot": "_models",
-    "State": "_state_machine",
-    "StateError": "_errors",
-    "StateMachine": "_state_machine",
-    "StateRegistry": "_states",
-    "Store": "_store",
-    "StoreURL": "_store",
-    "SubscriptionHandle": "_bus",
-    "Task": "_tasks",
-    "TaskFailedError": "_errors",
-    "TaskHandle": "_inject",
-    "TaskMetadata": "_inject",
-    "TaskOptions": "_tasks",
-    "TaskTimeoutError": "_errors",
-    "Transition": "_state_machine",
-    "Transitioned": "_state_machine",
-    "Workflow": "_workflows",
-    "WorkflowTimeoutError": "_errors",
-    "add_artifact": "_artifacts",
-    "add_result": "_artifacts",
-    "bind_log_context": "_logging",
-    "call": "_control",
-    "cancel": "_control",
-    "choice": "_determinism",
-    "config_registry": "_config",
-    "current_kernel": "_kernel",
-    "explain": "_explain",
+    "Artifact": "workflows._artifacts",
+    "ArtifactStore": "kernel._resources",
+    "BusStatistics": "kernel._bus",
+    "CacheEntry": "kernel._models",
+    "Component": "components._components",
+    "ComponentConfig": "components._config",
+    "ConfigError": "kernel._errors",
+    "Context": "workflows._execution",
+    "DamagedRecord": "kernel._models",
+    "Diagnostic": "components._explain",
+    "DirectoryArtifactStore": "kernel._resources",
+    "Engine": "components._components",
+    "EnvironmentSecretStore": "kernel._resources",
+    "ErrorInfo": "kernel._models",
+    "Event": "kernel._models",
+    "EventBus": "kernel._bus",
+    "Execution": "workflows._execution",
+    "ExitCode": "kernel._errors",
+    "Explanation": "components._explain",
+    "ExponentialBackoff": "kernel._retry",
+    "FloeError": "kernel._errors",
+    "FlowHandle": "kernel._inject",
+    "Graph": "workflows._dag",
+    "GraphResult": "workflows._dag",
+    "ImportPathError": "kernel._errors",
+    "InjectionContext": "kernel._inject",
+    "Kernel": "kernel._kernel",
+    "Listener": "kernel._bus",
+    "MemoryStore": "kernel._memory",
+    "Message": "components._state_machine",
+    "NonDeterminismError": "kernel._errors",
+    "NotFoundError": "kernel._errors",
+    "PersistenceError": "kernel._errors",
+    "PluginError": "kernel._errors",
+    "PluginInfo": "kernel._plugins",
+    "PluginWarning": "kernel._plugins",
+    "RenamedError": "kernel._errors",
+    "Result": "workflows._artifacts",
+    "RetryOptions": "kernel._retry",
+    "RetryPolicy": "kernel._retry",
+    "Run": "kernel._models",
+    "RunCancelledError": "workflows._subworkflows",
+    "RunListing": "kernel._models",
+    "RunQuery": "kernel._models",
+    "RunStatus": "kernel._models",
+    "PayloadCodec": "kernel._sealing",
+    "Secret": "kernel._secrets",
+    "SecretStore": "kernel._resources",
+    "Secrets": "kernel._secrets",
+    "SequenceConflictError": "kernel._errors",
+    "SerializationError": "kernel._errors",
+    "Settings": "kernel._settings",
+    "Snapshot": "kernel._models",
+    "State": "components._state_machine",
+    "StateError": "kernel._errors",
+    "StateMachine": "components._state_machine",
+    "StateRegistry": "kernel._states",
+    "Store": "kernel._store",
+    "StoreURL": "kernel._store",
+    "SubscriptionHandle": "kernel._bus",
+    "Task": "workflows._tasks",
+    "TaskFailedError": "kernel._errors",
+    "TaskHandle": "kernel._inject",
+    "TaskMetadata": "kernel._inject",
+    "TaskOptions": "workflows._tasks",
+    "TaskTimeoutError": "kernel._errors",
+    "Transition": "components._state_machine",
+    "Transitioned": "components._state_machine",
+    "Workflow": "workflows._workflows",
+    "WorkflowTimeoutError": "kernel._errors",
+    "add_artifact": "workflows._artifacts",
+    "add_result": "workflows._artifacts",
+    "bind_log_context": "kernel._logging",
+    "call": "workflows._control",
+    "cancel": "workflows._control",
+    "choice": "workflows._determinism",
+    "config_registry": "components._config",
+    "current_kernel": "kernel._kernel",
+    "explain": "components._explain",
     "hookimpl": "hookspecs",
-    "list_snapshots": "_snapshots",
-    "load_config": "_config",
-    "load_latest_snapshot": "_snapshots",
-    "load_rules": "_config",
-    "load_settings": "_settings",
-    "load_snapshot": "_snapshots",
-    "mask": "_secrets",
-    "now": "_determinism",
-    "on": "_bus",
-    "open_kernel": "_kernel",
-    "parallel": "_compose",
-    "pause": "_control",
-    "pipeline": "_compose",
-    "prune_snapshots": "_snapshots",
-    "randint": "_determinism",
-    "randrange": "_determinism",
-    "register_config_states": "_config",
-    "restore_component": "_snapshots",
-    "resume": "_control",
-    "retry": "_retry",
-    "run_sync": "_sync",
-    "save_component": "_snapshots",
-    "save_snapshot": "_snapshots",
-    "sleep": "_timers",
-    "task": "_tasks",
-    "uuid4": "_determinism",
-    "visualize": "_visualize",
-    "workflow": "_workflows",
+    "list_snapshots": "components._snapshots",
+    "load_config": "components._config",
+    "load_latest_snapshot": "components._snapshots",
+    "load_rules": "components._config",
+    "load_settings": "kernel._settings",
+    "load_snapshot": "components._snapshots",
+    "mask": "kernel._secrets",
+    "now": "workflows._determinism",
+    "on": "kernel._bus",
+    "open_kernel": "kernel._kernel",
+    "parallel": "workflows._compose",
+    "pause": "workflows._control",
+    "pipeline": "workflows._compose",
+    "prune_snapshots": "components._snapshots",
+    "randint": "workflows._determinism",
+    "randrange": "workflows._determinism",
+    "register_config_states": "components._config",
+    "restore_component": "components._snapshots",
+    "resume": "workflows._control",
+    "retry": "kernel._retry",
+    "run_sync": "kernel._sync",
+    "save_component": "components._snapshots",
+    "save_snapshot": "components._snapshots",
+    "sleep": "workflows._timers",
+    "task": "workflows._tasks",
+    "uuid4": "workflows._determinism",
+    "visualize": "components._visualize",
+    "workflow": "workflows._workflows",
 }
 """Public name -> the private module that defines it."""
 

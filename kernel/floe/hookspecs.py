@@ -30,14 +30,14 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from ._bus import EventBus
-    from ._inject import InjectionContext
-    from ._kernel import Kernel, Service
-    from ._resources import ArtifactStore, SecretStore
-    from ._retry import RetryOptions, RetryPolicy
-    from ._sealing import PayloadCodec
-    from ._settings import Settings
-    from ._store import Store, StoreURL
+    from .kernel._bus import EventBus
+    from .kernel._inject import InjectionContext
+    from .kernel._kernel import Kernel, Service
+    from .kernel._resources import ArtifactStore, SecretStore
+    from .kernel._retry import RetryOptions, RetryPolicy
+    from .kernel._sealing import PayloadCodec
+    from .kernel._settings import Settings
+    from .kernel._store import Store, StoreURL
 
 __all__ = ["PHASES", "hookimpl", "hookspec"]
 

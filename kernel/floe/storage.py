@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._models import (
+from .kernel._models import (
     FORMAT_VERSION,
     MAX_RUN_ID_LENGTH,
     RESERVED_RUN_ID_PREFIXES,
     check_run_id,
     utcnow,
 )
-from ._resources import create_private_file, make_private_directories, write_atomically
-from ._serialize import check_finite, converter, decode_document, encode_value
-from ._serialize import dumps as dump_json
-from ._store import (
+from .kernel._resources import create_private_file, make_private_directories, write_atomically
+from .kernel._serialize import check_finite, converter, decode_document, encode_value
+from .kernel._serialize import dumps as dump_json
+from .kernel._store import (
     MAX_VALUE_KEY_LENGTH,
     check_append,
     check_keep_last,

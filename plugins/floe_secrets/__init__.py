@@ -50,7 +50,7 @@ from floe import FloeError, StoreURL, hookimpl
 
 if TYPE_CHECKING:
     from floe import Kernel, Settings
-    from floe._secrets import MASK, Secret, Secrets
+    from floe.kernel._secrets import MASK, Secret, Secrets
 
     from ._crypto import KEY_VARIABLE, KeyCodec, generate_key, key_from_environment
     from ._store import (
@@ -88,9 +88,9 @@ _LAZY = {
     "StoreSecretStore": f"{__name__}._store",
     "check_secret_name": f"{__name__}._store",
     # the kernel masks secrets for every secret store; re-exported for this plugin's users
-    "MASK": "floe._secrets",
-    "Secret": "floe._secrets",
-    "Secrets": "floe._secrets",
+    "MASK": "floe.kernel._secrets",
+    "Secret": "floe.kernel._secrets",
+    "Secrets": "floe.kernel._secrets",
 }
 
 DEFAULT_URL = "store://"

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from floe import Kernel
-from floe._components import Component, Engine
-from floe._state_machine import Message, State, StateMachine, Transition
+from floe.components._components import Component, Engine
+from floe.components._state_machine import Message, State, StateMachine, Transition
 
 pytestmark = pytest.mark.anyio
 

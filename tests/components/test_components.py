@@ -27,7 +27,7 @@ from floe import (
     SerializationError,
     StateError,
 )
-from floe._components import (
+from floe.components._components import (
     CHANGED,
     CHECKPOINT_EVERY,
     COMPONENT_KIND,
@@ -38,7 +38,7 @@ from floe._components import (
     Engine,
     StoredComponent,
 )
-from floe._state_machine import Message, State, StateMachine, Transition, Transitioned
+from floe.components._state_machine import Message, State, StateMachine, Transition, Transitioned
 
 pytestmark = pytest.mark.anyio
 
@@ -580,7 +580,7 @@ _SCRIPT = textwrap.dedent(
     import anyio
 
     import floe
-    from floe._components import Engine
+    from floe.components._components import Engine
 
 
     async def main(url, message, content, backend_name):

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from floe import ConfigError, Kernel, StateError, StateRegistry
-from floe._config import ComponentConfig, load_config, load_rules, register_config_states
+from floe.components._config import ComponentConfig, load_config, load_rules, register_config_states
 
 # importable modules for dotted paths, written once per session
 STATES_MODULE = """
-from floe._state_machine import State, Transition
+from floe.components._state_machine import State, Transition
 
 
 class Packing(State):
@@ -362,7 +362,7 @@ def test_wrong_types_name_the_field(
 
 
 def test_every_problem_is_found_not_only_the_first(write: Callable[..., Path]) -> None:
-    from floe._config import check_config
+    from floe.components._config import check_config
 
     path = write("name: 1\nrules: {}\nstates: []\npacks: x\ntypo: 1\n")
     config, errors = check_config(path)
@@ -678,7 +678,8 @@ def test_rules_files(write: Callable[..., Path]) -> None:
 
 def test_importing_floe_and_the_config_modules_does_not_import_yaml() -> None:
     probe = (
-        "import sys, floe, floe._config, floe._explain, floe._visualize; "
+        "import sys, floe, floe.components._config, floe.components._explain, "
+        "floe.components._visualize; "
         "print('yaml' in sys.modules)"
     )
     result = subprocess.run(

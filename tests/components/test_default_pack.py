@@ -15,8 +15,8 @@ import pytest
 
 import floe_states
 from floe import Kernel
-from floe._components import CHANGED, MESSAGE_RECEIVED, Component, Engine
-from floe._state_machine import Message, StateMachine, Transition, Transitioned
+from floe.components._components import CHANGED, MESSAGE_RECEIVED, Component, Engine
+from floe.components._state_machine import Message, StateMachine, Transition, Transitioned
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 from floe import Kernel, StateError, StateRegistry
-from floe._components import CHANGED, MESSAGE_RECEIVED, Component, Engine
-from floe._state_machine import Message, State, StateMachine, Transition, Transitioned
+from floe.components._components import CHANGED, MESSAGE_RECEIVED, Component, Engine
+from floe.components._state_machine import Message, State, StateMachine, Transition, Transitioned
 
 pytestmark = pytest.mark.anyio
 

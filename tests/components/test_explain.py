@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from floe import Kernel, StateRegistry, load_settings
-from floe._components import Engine
-from floe._config import ComponentConfig
-from floe._explain import Diagnostic, Explanation, explain
+from floe.components._components import Engine
+from floe.components._config import ComponentConfig
+from floe.components._explain import Diagnostic, Explanation, explain
 
 STATES_MODULE = """
-from floe._state_machine import State, Transition
+from floe.components._state_machine import State, Transition
 
 
 class Packing(State):

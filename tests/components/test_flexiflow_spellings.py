@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from floe import FloeError, Kernel, RenamedError, StateError
-from floe._components import Component, Engine
-from floe._state_machine import Message, State, StateMachine
+from floe.components._components import Component, Engine
+from floe.components._state_machine import Message, State, StateMachine
 
 
 def test_engine_event_bus_names_kernel_bus(floe_kernel_factory: Callable[..., Kernel]) -> None:

@@ -16,7 +16,7 @@ import trio.testing
 
 import floe
 from floe import ConfigError, ExponentialBackoff, Kernel, RetryOptions
-from floe._retry import policy_for, retry
+from floe.kernel._retry import policy_for, retry
 
 
 def _mock_clock() -> pytest.MarkDecorator:

@@ -21,9 +21,8 @@ from floe import (
     Snapshot,
     StateError,
 )
-from floe._components import REGISTERED, Component, Engine
-from floe._models import utcnow
-from floe._snapshots import (
+from floe.components._components import REGISTERED, Component, Engine
+from floe.components._snapshots import (
     list_snapshots,
     load_latest_snapshot,
     load_snapshot,
@@ -35,7 +34,8 @@ from floe._snapshots import (
     save_snapshot,
     snapshot_of,
 )
-from floe._state_machine import Transitioned
+from floe.components._state_machine import Transitioned
+from floe.kernel._models import utcnow
 
 pytestmark = pytest.mark.anyio
 

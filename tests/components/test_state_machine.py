@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from floe import StateError, StateRegistry
-from floe._components import Component
-from floe._state_machine import Message, State, StateMachine, Transition, Transitioned
+from floe.components._components import Component
+from floe.components._state_machine import Message, State, StateMachine, Transition, Transitioned
 
 pytestmark = pytest.mark.anyio
 

@@ -15,10 +15,10 @@ import pytest
 
 import floe
 from floe import ConfigError, Kernel, NotFoundError, StateError, StateRegistry
-from floe._components import Engine
-from floe._config import config_registry, load_config
-from floe._snapshots import restore_component, snapshot_of
-from floe._state_machine import State, StateMachine, Transition
+from floe.components._components import Engine
+from floe.components._config import config_registry, load_config
+from floe.components._snapshots import restore_component, snapshot_of
+from floe.components._state_machine import State, StateMachine, Transition
 
 MODULES = {
     # FlexiFlow's README: "mypkg.states:InitialState", ":ProcessingState", ":CompleteState"

@@ -162,7 +162,7 @@ def test_embedded_use_from_python(site: Path, tmp_path: Path, article: Path) -> 
         import anyio
 
         import floe
-        from floe._components import Engine
+        from floe.components._components import Engine
 
 
         async def main():

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from floe import ConfigError, Kernel, StateRegistry
-from floe._state_machine import StateMachine
-from floe._visualize import visualize
+from floe.components._state_machine import StateMachine
+from floe.components._visualize import visualize
 
 REVIEW_MODULE = """
-from floe._state_machine import State, Transition
+from floe.components._state_machine import State, Transition
 
 
 class Draft(State):

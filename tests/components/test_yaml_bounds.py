@@ -11,9 +11,9 @@ import pytest
 
 import floe
 from floe import ConfigError, Kernel
-from floe._components import Engine
-from floe._config import load_config, load_rules
-from floe._yaml import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES
+from floe.components._components import Engine
+from floe.components._config import load_config, load_rules
+from floe.components._yaml import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES
 
 
 def billion_laughs(levels: int = 9, name: str = "bomb") -> str:

@@ -91,7 +91,7 @@ async def test_a_bound_correlation_id_is_kept(
 
     class Catch(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            seen.append(floe._logging.current_log_context())
+            seen.append(floe.kernel._logging.current_log_context())
 
     catch = Catch()
     caplog.set_level(logging.INFO, logger=user_logger.name)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import floe
-import floe._logging
+import floe.kernel._logging
 from floe import ConfigError, EventBus
 from floe.graph import ErrorHandler, ErrorStrategy, Flow, Routine
 
@@ -467,7 +467,7 @@ async def test_delivery_order_matches_the_model(
 async def test_threaded_sync_handlers_see_the_publishers_context() -> None:
     bus = EventBus()
     seen: list[dict[str, str | None]] = []
-    bus.subscribe("e", "me", lambda data: seen.append(floe._logging.current_log_context()))
+    bus.subscribe("e", "me", lambda data: seen.append(floe.kernel._logging.current_log_context()))
     with floe.bind_log_context(run_id="r-7"):
         await bus.publish("e")
     assert seen[0]["run_id"] == "r-7"

@@ -19,7 +19,7 @@ import pytest
 
 import floe
 from floe import Kernel
-from floe._snapshots import save_component_async
+from floe.components._snapshots import save_component_async
 from floe.storage import write_atomically
 from floe.testing import open_store
 

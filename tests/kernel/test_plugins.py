@@ -7,7 +7,7 @@ import pytest
 
 import floe
 from floe import ImportPathError, Kernel, PluginError, PluginWarning
-from floe._plugins import import_object
+from floe.kernel._plugins import import_object
 
 STAGES = ["kernel", "first-party", "third-party", "settings", "explicit"]
 

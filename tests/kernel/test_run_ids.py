@@ -98,7 +98,7 @@ async def test_a_components_journal_still_lives_under_its_prefix(
 
 
 def test_a_components_run_id_starts_with_the_prefix_reserved_for_components() -> None:
-    from floe._component_journal import COMPONENT_KIND, COMPONENT_RUN_ID_PREFIX
+    from floe.components._component_journal import COMPONENT_KIND, COMPONENT_RUN_ID_PREFIX
 
     (reserved,) = [p for p, owner in RESERVED_RUN_ID_PREFIXES.items() if owner == COMPONENT_KIND]
     assert reserved == COMPONENT_RUN_ID_PREFIX

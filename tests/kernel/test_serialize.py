@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import floe
-from floe._models import FORMAT_VERSION
-from floe._serialize import converter, decode_document, dumps, encode_value, loads
+from floe.kernel._models import FORMAT_VERSION
+from floe.kernel._serialize import converter, decode_document, dumps, encode_value, loads
 
 json_values = st.recursive(
     st.none()

@@ -20,8 +20,8 @@ import pytest
 
 import floe
 from floe import Kernel
-from floe._errors import rebuild_error
-from floe._serialize import dumps
+from floe.kernel._errors import rebuild_error
+from floe.kernel._serialize import dumps
 from floe.testing import open_store
 
 pytestmark = pytest.mark.anyio
@@ -270,9 +270,9 @@ def test_floe_errors_are_recorded_under_their_public_name(
 @pytest.mark.parametrize(
     ("former", "expected"),
     [
-        ("floe._errors.TaskTimeoutError", floe.TaskTimeoutError),
-        ("floe._errors.SerializationError", floe.SerializationError),
-        ("floe._subworkflows.RunCancelledError", floe.RunCancelledError),
+        ("floe.kernel._errors.TaskTimeoutError", floe.TaskTimeoutError),
+        ("floe.kernel._errors.SerializationError", floe.SerializationError),
+        ("floe.workflows._subworkflows.RunCancelledError", floe.RunCancelledError),
         ("floe.graph._strategy.DeliveryLimitError", floe.graph.DeliveryLimitError),
     ],
 )

@@ -20,13 +20,13 @@ import orjson
 import pytest
 
 import floe
-from floe._components import Engine
-from floe._snapshots import save_snapshot
+from floe.components._components import Engine
+from floe.components._snapshots import save_snapshot
 
 FLOE = Path(sys.executable).with_name("floe")
 
 CUSTOM_STATES = """
-from floe._state_machine import State, Transition
+from floe.components._state_machine import State, Transition
 
 
 class Queued(State):

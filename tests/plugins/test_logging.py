@@ -386,7 +386,7 @@ async def test_a_source_fills_a_field_that_nothing_binds(
     """The hook the workflow runtime fills ``step`` with, open to any programming model."""
     from contextvars import ContextVar
 
-    from floe._logging import correlation_var, current_log_context, set_correlation_source
+    from floe.kernel._logging import correlation_var, current_log_context, set_correlation_source
 
     handling: ContextVar[str | None] = ContextVar("handling", default=None)
     set_correlation_source("component", handling.get)

@@ -111,7 +111,7 @@ def workflows(tmp_path: Path) -> Path:
 @pytest.fixture
 def flows(workflows: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """The workflows ``flow`` and ``fails``, their secret set in this process's environment."""
-    from floe._targets import import_target
+    from floe.kernel._targets import import_target
 
     monkeypatch.setenv("SECRET_API_TOKEN", TOKEN)
     return import_target(f"{workflows}:flow"), import_target(f"{workflows}:fails")
@@ -225,7 +225,7 @@ def test_every_path_is_sealed_at_rest_masked_when_shown_and_exact_on_replay(
     replay = textwrap.dedent(
         f"""
         import anyio, orjson, floe
-        from floe._targets import import_target
+        from floe.kernel._targets import import_target
 
         async def main():
             flow = import_target({str(workflows) + ":flow"!r})
@@ -318,7 +318,7 @@ async def test_a_child_run_shares_its_parents_secrets(
 
 
 def _cache_key(flow: Any) -> str:
-    from floe._tasks import _cache_key
+    from floe.workflows._tasks import _cache_key
 
     fetch = flow.function.__globals__["fetch"]
     return _cache_key(fetch, (), {})
@@ -388,7 +388,7 @@ def test_after_a_crash_the_resumed_process_seals_what_replayed_values_lead_to(
     code = textwrap.dedent(
         f"""
         import anyio, orjson
-        from floe._targets import import_target
+        from floe.kernel._targets import import_target
 
         async def main():
             crashes = import_target({target!r})
@@ -479,7 +479,7 @@ async def test_a_moved_or_changed_envelope_fails_authentication(
 
 
 def _opener(kernel: floe.Kernel, run_id: str) -> Any:
-    from floe._sealing import Opener
+    from floe.kernel._sealing import Opener
 
     return Opener(run_id, kernel.payload_codec)
 
@@ -621,7 +621,7 @@ async def test_the_payload_codec_hook_chooses_what_seals(
 
 
 def test_mask_shows_known_values_and_envelopes_as_stars_and_leaves_the_rest() -> None:
-    from floe._secrets import known_secrets
+    from floe.kernel._secrets import known_secrets
 
     known_secrets().add("api_token", TOKEN)
     document = {
@@ -646,7 +646,7 @@ def test_mask_shows_known_values_and_envelopes_as_stars_and_leaves_the_rest() ->
 async def test_log_handlers_the_kernel_attaches_mask_known_values(
     floe_kernel_factory: Callable[..., floe.Kernel], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from floe._secrets import known_secrets
+    from floe.kernel._secrets import known_secrets
 
     known_secrets().add("api_token", TOKEN)
     logger = logging.getLogger("floe.test-at-rest")

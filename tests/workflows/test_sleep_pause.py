@@ -18,7 +18,7 @@ import trio.testing
 
 import floe
 from floe import ConfigError, Kernel, NonDeterminismError, NotFoundError, RunStatus, StateError
-from floe._workflows import load_target
+from floe.workflows._workflows import load_target
 
 pytestmark = pytest.mark.anyio
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-from .._errors import ConfigError, ImportPathError, public_name
-from .._targets import target_of
+from ..kernel._errors import ConfigError, ImportPathError, public_name
+from ..kernel._targets import target_of
 from . import _builtins
 
 __all__ = ["Allowed", "ImportNotAllowedError"]

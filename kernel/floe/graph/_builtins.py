@@ -14,8 +14,8 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from .._errors import ConfigError
-from .._targets import import_target
+from ..kernel._errors import ConfigError
+from ..kernel._targets import import_target
 from ._routine import Routine
 
 __all__ = ["Aggregator", "ConditionalRouter", "Transformer", "Validator"]

@@ -32,19 +32,19 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from .._errors import ConfigError
-from .._logging import bind_log_context, correlation_var
-from .._models import ErrorInfo, Event, Run, RunStatus, utcnow
-from .._runtime import RunState, executing
-from .._serialize import converter
-from .._timers import sleep_until
+from ..kernel._errors import ConfigError
+from ..kernel._logging import bind_log_context, correlation_var
+from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
+from ..kernel._serialize import converter
+from ..workflows._runtime import RunState, executing
+from ..workflows._timers import sleep_until
 from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
 from ._routine import Outbox, Slot, arguments, current_outbox, plain_data
 from ._strategy import DeliveryLimitError, ErrorStrategy
 
 if TYPE_CHECKING:
-    from .._kernel import Kernel
+    from ..kernel._kernel import Kernel
     from ._flow import Flow
 
 __all__ = ["GRAPH_KIND", "Delivery", "Execution"]

@@ -17,12 +17,12 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from .._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
-from .._journal import Journal, ReplayIndex
-from .._kernel import Kernel, kernel_for_call
-from .._models import Run, RunStatus, check_run_id, utcnow
-from .._runtime import RunState, active_run, request_cancel
-from .._serialize import encode_value
+from ..kernel._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
+from ..kernel._journal import Journal, ReplayIndex
+from ..kernel._kernel import Kernel, kernel_for_call
+from ..kernel._models import Run, RunStatus, check_run_id, utcnow
+from ..kernel._serialize import encode_value
+from ..workflows._runtime import RunState, active_run, request_cancel
 from ._engine import GRAPH_KIND, Delivery, Execution
 from ._job import ExecutionTracker, JobFold, JobState
 from ._routine import CallPlan, Routine, call_plan, plain_data
@@ -355,7 +355,7 @@ class Flow:
 
         Opens a kernel from the settings (see ``floe.run_sync``) for the call.
         """
-        from .._sync import run_sync
+        from ..kernel._sync import run_sync
 
         return run_sync(
             functools.partial(self.execute_async, entry_id, entry_params, job_id=job_id)
@@ -420,7 +420,7 @@ class Flow:
 
     def resume(self, job: JobState | str) -> JobState:
         """:meth:`resume_async` from sync code."""
-        from .._sync import run_sync
+        from ..kernel._sync import run_sync
 
         return run_sync(functools.partial(self.resume_async, job))
 
@@ -493,7 +493,7 @@ class Flow:
                 f"Flow {self.flow_id!r} is not executing a job",
                 fix="Pass the job (or its id) to cancel a paused or interrupted one.",
             )
-        from .._sync import run_sync
+        from ..kernel._sync import run_sync
 
         return run_sync(functools.partial(self.cancel_async, job, reason))
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import orjson
 
-from .._errors import ConfigError, PersistenceError
-from .._models import Event, Run, RunStatus
-from .._resources import write_atomically
-from .._serialize import converter, encode_value
+from ..kernel._errors import ConfigError, PersistenceError
+from ..kernel._models import Event, Run, RunStatus
+from ..kernel._resources import write_atomically
+from ..kernel._serialize import converter, encode_value
 
 __all__ = [
     "JOB_FORMAT",

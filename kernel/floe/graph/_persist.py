@@ -18,9 +18,9 @@ from typing import Any, Final
 
 import orjson
 
-from .._errors import ConfigError, ImportPathError, PersistenceError
-from .._serialize import encode_value
-from .._targets import import_target, target_of
+from ..kernel._errors import ConfigError, ImportPathError, PersistenceError
+from ..kernel._serialize import encode_value
+from ..kernel._targets import import_target, target_of
 from ._allow import Allowed, check_document
 from ._flow import Flow
 from ._job import write_private

@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Final, Literal
 
 import attrs
 
-from .._errors import ConfigError
-from .._serialize import encode_value
+from ..kernel._errors import ConfigError
+from ..kernel._serialize import encode_value
 from ._strategy import ErrorHandler, ErrorStrategy
 
 __all__ = ["MergeStrategy", "OutputEvent", "Routine", "Slot"]

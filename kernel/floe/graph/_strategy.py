@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
-from .._errors import ConfigError, FloeError, ImportPathError, public_name
-from .._retry import RetryOptions
+from ..kernel._errors import ConfigError, FloeError, ImportPathError, public_name
+from ..kernel._retry import RetryOptions
 
 __all__ = ["DeliveryLimitError", "ErrorHandler", "ErrorStrategy"]
 

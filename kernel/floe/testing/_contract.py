@@ -15,11 +15,20 @@ import anyio
 import attrs
 import pytest
 
-from .._errors import ConfigError, NotFoundError, PersistenceError, SequenceConflictError
-from .._kernel import Kernel
-from .._models import CacheEntry, ErrorInfo, Event, Run, RunQuery, RunStatus, Snapshot, utcnow
-from .._settings import Settings
-from .._store import Store
+from ..kernel._errors import ConfigError, NotFoundError, PersistenceError, SequenceConflictError
+from ..kernel._kernel import Kernel
+from ..kernel._models import (
+    CacheEntry,
+    ErrorInfo,
+    Event,
+    Run,
+    RunQuery,
+    RunStatus,
+    Snapshot,
+    utcnow,
+)
+from ..kernel._settings import Settings
+from ..kernel._store import Store
 
 __all__ = ["StoreContract", "open_store"]
 

@@ -11,8 +11,8 @@ import pluggy
 import pytest
 from pluggy import HookImpl, Result
 
-from .._kernel import Kernel
-from .._settings import load_settings
+from ..kernel._kernel import Kernel
+from ..kernel._settings import load_settings
 
 __all__ = [
     "HookCall",

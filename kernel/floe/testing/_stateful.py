@@ -11,9 +11,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from .._errors import PersistenceError, SequenceConflictError
-from .._models import CacheEntry, Event, Run, RunStatus, Snapshot, utcnow
-from .._store import Store
+from ..kernel._errors import PersistenceError, SequenceConflictError
+from ..kernel._models import CacheEntry, Event, Run, RunStatus, Snapshot, utcnow
+from ..kernel._store import Store
 from ._contract import open_store
 
 __all__ = ["make_store_machine"]

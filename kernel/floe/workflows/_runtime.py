@@ -1,0 +1,427 @@
+"""The state of a running workflow: its journal, replay index and step scopes.
+
+Step keys are allocated synchronously, in program order, when a task is *called* (not
+when it starts), so ``parallel`` and ``map`` get the same keys in every process. A key
+is the task's name and a per-name counter (``fetch#2``); nested calls extend their
+parent's key (``pipeline#1/parse#1``). Replay identifies a step by its *position*
+(``3``, ``3.2``), which also catches code that calls different steps than it did.
+
+A body stops early in two ways that are not errors: a pause and a cancellation. Both
+unwind it with :class:`Unwind`, a ``BaseException`` so that a user's ``except
+Exception`` cannot swallow it; the workflow runner tells them apart from real
+cancellation, which it never catches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import attrs
+
+from ..kernel._errors import FloeError
+from ..kernel._journal import Journal, ReplayIndex
+from ..kernel._logging import bind_log_context, correlation_var, set_correlation_source
+from ..kernel._models import Event, Run, utcnow
+from ..kernel._secrets import KnownSecrets, known_secrets
+
+if TYPE_CHECKING:
+    from ..kernel._kernel import Kernel
+    from ..kernel._sealing import Opener
+    from ._capture import OutputCapture
+    from ._tasks import Task
+
+__all__ = [
+    "CANCEL_IDLE",
+    "Registered",
+    "RunState",
+    "Scope",
+    "Unwind",
+    "active_run",
+    "allocate_step",
+    "call_from_worker",
+    "current_run",
+    "current_scope_key",
+    "in_worker_thread",
+    "outside_run",
+    "request_cancel",
+    "step_scope",
+    "stop_for_cancel",
+    "unwind_reason",
+]
+
+UnwindReason = Literal["paused", "cancelled"]
+
+
+class Unwind(BaseException):
+    """Unwinds a workflow body that paused or was cancelled.
+
+    A ``BaseException``, like cancellation, so that ``except Exception`` in user code
+    lets it through; the workflow runner catches it, nothing else should.
+    """
+
+    def __init__(self, reason: UnwindReason) -> None:
+        super().__init__(reason)
+        self.reason: UnwindReason = reason
+
+
+def unwind_reason(error: BaseException) -> UnwindReason | None:
+    """Why *error* unwinds a body, or None when it is something else (re-raise it).
+
+    A pause or cancellation inside a task group arrives wrapped in an exception group;
+    it counts only when everything in the group is an :class:`Unwind`.
+    """
+    if isinstance(error, Unwind):
+        return error.reason
+    if isinstance(error, BaseExceptionGroup):
+        matched, rest = error.split(Unwind)
+        if matched is None or rest is not None:
+            return None
+        reasons = {leaf.reason for leaf in _leaves(matched)}
+        return "cancelled" if "cancelled" in reasons else "paused"
+    return None
+
+
+def _leaves(group: BaseExceptionGroup[Unwind]) -> Iterator[Unwind]:
+    for item in group.exceptions:
+        if isinstance(item, BaseExceptionGroup):
+            yield from _leaves(item)
+        else:
+            yield item
+
+
+@attrs.define
+class Scope:
+    """Allocates step keys and positions for the calls made in one body."""
+
+    key: str = ""
+    position: str = ""
+    counters: dict[str, int] = attrs.field(factory=dict)
+    next_position: int = 1
+
+    def allocate(self, name: str) -> tuple[str, str]:
+        count = self.counters.get(name, 0) + 1
+        self.counters[name] = count
+        position = self.next_position
+        self.next_position += 1
+        key = f"{name}#{count}"
+        return (
+            f"{self.key}/{key}" if self.key else key,
+            f"{self.position}.{position}" if self.position else str(position),
+        )
+
+
+@attrs.frozen
+class Registered:
+    """A step whose task declared a rollback, as it was called (for the saga)."""
+
+    task: Task[Any, Any]
+    position: str
+    args: Sequence[Any]
+    kwargs: dict[str, Any]
+
+
+class RunState:
+    """Everything a step needs to know about the run it belongs to."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        run: Run,
+        journal: Journal,
+        replay: ReplayIndex,
+        *,
+        cancel_requested: bool = False,
+        secrets: KnownSecrets | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.run = run
+        self.journal = journal
+        self.replay = replay
+        self.executed: list[str] = []
+        """Step keys that ran (not replayed) in this process, in completion order."""
+        self.started = time.monotonic()
+        self.data: dict[str, Any] = {}
+        """Values shared by the whole run (``flow_data``)."""
+        self.rollbacks: dict[str, Registered] = {}
+        """Steps called in this execution whose task has a rollback, by step key."""
+        self.steps_called = 0
+        self.cancel_requested = cancel_requested
+        """Set by ``floe.cancel``: no new step starts, the body unwinds."""
+        self.stopping = False
+        """Cancelled while executing in this process: its cancel scopes are cancelled."""
+        self.cancel_scopes: set[anyio.CancelScope] = set()
+        """Scopes that a cancellation cancels: the body's, and steps run for a sync body."""
+        self.children: set[RunState] = set()
+        """Child runs executing inside this run's steps, cancelled with it."""
+        self.done = anyio.Event()
+        """Set once the execution in this process has recorded its outcome."""
+        self.base_events: Sequence[Event] = replay.events
+        """The journal as read before this execution wrote to it."""
+        self.secrets = secrets if secrets is not None else KnownSecrets()
+        """The secret values in play: received by a task of this run (or of its parent or
+        children, which share them) or read back from a sealed payload. Every field of
+        the run's writes that holds one is sealed (see _sealing)."""
+        journal.secrets = self.secrets
+        self.capture: OutputCapture | None = None
+        """Where print() and logging go while the run executes, if it captures output."""
+        self.deadline: float | None = None
+        """When the run's timeout ends, on the event loop's clock (None: no timeout)."""
+        self.timed_out = False
+        """The run went past its timeout: it fails with a WorkflowTimeoutError."""
+        self._body_reports: dict[str, int] = {}
+
+    def reported_before(self, kind: str) -> bool:
+        """Count a report (artifact, result, output) of the body itself; True when the
+        journal already holds that many, so this one is a replay's repeat."""
+        count = self._body_reports.get(kind, 0) + 1
+        self._body_reports[kind] = count
+        return count <= self.replay.body_reports.get(kind, 0)
+
+    def add_secrets(self, values: dict[str, str]) -> None:
+        """Seal *values* (name → value) in every later write, and mask them when shown."""
+        for name, value in values.items():
+            self.secrets.add(name, value)
+            known_secrets().add(name, value)
+
+    def opener(self) -> Opener:
+        """Opens what this run's records hold sealed (replay, resume values, outcomes)."""
+        from ..kernel._sealing import Opener
+
+        return Opener(self.run_id, self.kernel.payload_codec, self.secrets)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    def evolve_run(self, **changes: Any) -> Run:
+        """The run record with *changes*, kept as the current one for later writes."""
+        if self.secrets.values:
+            # the names, so that a resume in another process knows them before it writes
+            recorded = self.run.metadata.get("secrets") or ()
+            names = self.secrets.names
+            if not names.issubset(recorded):
+                metadata = {**self.run.metadata, "secrets": sorted(names.union(recorded))}
+                changes.setdefault("metadata", metadata)
+        self.run = attrs.evolve(self.run, updated_at=utcnow(), **changes)
+        return self.run
+
+    def register_rollback(
+        self,
+        key: str,
+        task: Task[Any, Any],
+        position: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.rollbacks[key] = Registered(task, position, args, kwargs)
+
+    def rollbacks_known(self) -> bool:
+        """Whether every recorded step that declared a rollback was called again here."""
+        return self.replay.rollback_steps.issubset(self.rollbacks)
+
+
+_run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
+_log_correlation = correlation_var("correlation_id")
+_scope: ContextVar[Scope | None] = ContextVar("floe_scope", default=None)
+_worker: ContextVar[bool] = ContextVar("floe_worker_thread", default=False)
+
+
+def current_run() -> RunState | None:
+    """The run this code executes in, or None outside any workflow."""
+    return _run.get()
+
+
+def current_scope() -> Scope:
+    scope = _scope.get()
+    if scope is None:
+        raise FloeError(
+            "No step scope is active",
+            why="Steps are allocated inside a workflow run.",
+            fix="Call tasks from a workflow body.",
+        )
+    return scope
+
+
+def current_scope_key() -> str:
+    """The step key of the code running now: ``""`` in a workflow body or outside a run."""
+    scope = _scope.get()
+    return "" if scope is None else scope.key
+
+
+def _step_of_the_record() -> str | None:
+    scope = _scope.get()
+    return scope.key or None if scope is not None else None
+
+
+# a log record's step is the key of the step running where it is logged, read when it
+# is logged: binding it for every step would cost the step path more than any record
+set_correlation_source("step", _step_of_the_record)
+
+
+def allocate_step(state: RunState, name: str) -> tuple[str, str]:
+    """The step key and position of the next call of *name* in the current scope."""
+    state.steps_called += 1
+    return current_scope().allocate(name)
+
+
+def in_worker_thread() -> bool:
+    """True inside a sync task or workflow body, which runs in a worker thread."""
+    return _worker.get()
+
+
+@contextmanager
+def run_scope(state: RunState) -> Iterator[None]:
+    """Make *state* the current run, with a fresh root scope.
+
+    Log records inside carry the run's id and no step (a child run's body is not its
+    parent's step); the correlation id, unless one is bound already (a request's, or
+    the parent run's), is the run's id, so a run and its child runs share one.
+    """
+    run_token = _run.set(state)
+    scope_token = _scope.set(Scope())
+    fields: dict[str, str | None] = {"run_id": state.run_id, "step": None}
+    if _log_correlation.get() is None:
+        fields["correlation_id"] = state.run_id
+    try:
+        with bind_log_context(**fields):
+            yield
+    finally:
+        _scope.reset(scope_token)
+        _run.reset(run_token)
+
+
+class step_scope:
+    """Run a step's body with *scope* as the scope of the calls it makes.
+
+    A class rather than a generator context manager: it wraps every step.
+    """
+
+    __slots__ = ("_run_token", "_scope", "_scope_token", "_state")
+
+    def __init__(self, state: RunState, scope: Scope) -> None:
+        self._state = state
+        self._scope = scope
+
+    def __enter__(self) -> None:
+        self._run_token = _run.set(self._state)
+        self._scope_token = _scope.set(self._scope)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _scope.reset(self._scope_token)
+        _run.reset(self._run_token)
+
+
+@contextmanager
+def outside_run() -> Iterator[None]:
+    """Code in this block is not part of a run: its task calls are plain calls."""
+    run_token = _run.set(None)
+    scope_token = _scope.set(None)
+    worker_token = _worker.set(False)
+    try:
+        yield
+    finally:
+        _worker.reset(worker_token)
+        _scope.reset(scope_token)
+        _run.reset(run_token)
+
+
+def mark_worker_thread() -> None:
+    """Called first thing in a worker thread that runs user code of a run."""
+    _worker.set(True)
+
+
+def call_from_worker(state: RunState, function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``await function(*args)`` on the event loop for a sync body's worker thread.
+
+    The coroutine runs outside the body's cancel scope (the portal starts it), so it
+    gets a scope of its own that cancelling the run cancels too; the worker thread then
+    sees an :class:`Unwind`, not a bare cancellation.
+    """
+
+    async def scoped() -> Any:
+        _worker.set(False)  # the portal copies the thread's context: this is the loop's thread
+        deadline = math.inf if state.deadline is None else state.deadline
+        with anyio.CancelScope(deadline=deadline) as scope:
+            state.cancel_scopes.add(scope)
+            if state.stopping:
+                scope.cancel()
+            try:
+                return await function(*args)
+            finally:
+                state.cancel_scopes.discard(scope)
+        raise Unwind("cancelled")
+
+    return anyio.from_thread.run(scoped)
+
+
+CANCEL_IDLE = 0.05
+"""Seconds without a new step after which a cancelling replay stops waiting for branches."""
+
+
+async def stop_for_cancel(state: RunState) -> None:
+    """Unwind a body whose run is being cancelled, at a step that has no record.
+
+    Unwinding cancels the branches running alongside this one (``parallel``, ``map``),
+    and the saga needs to know every completed step that declared a rollback, which a
+    branch only tells by calling it again. So first wait while some such step is still
+    unknown and the branches keep calling steps; a replay between steps is quick, so a
+    pause of :data:`CANCEL_IDLE` without a new step means they all stand still.
+    """
+    while not state.rollbacks_known():
+        before = state.steps_called
+        await anyio.sleep(CANCEL_IDLE)
+        if state.steps_called == before:
+            break
+    raise Unwind("cancelled")
+
+
+# -- runs executing in this process ----------------------------------------------------------
+
+# keyed by kernel: two kernels of one process may hold different runs under one id
+_active: weakref.WeakKeyDictionary[Kernel, dict[str, RunState]] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def executing(state: RunState, parent: RunState | None) -> Iterator[None]:
+    """Mark *state* as executing in this process (for ``cancel``) until the block ends."""
+    runs = _active.setdefault(state.kernel, {})
+    previous = runs.get(state.run_id)
+    runs[state.run_id] = state
+    if parent is not None:
+        parent.children.add(state)
+    try:
+        yield
+    finally:
+        if parent is not None:
+            parent.children.discard(state)
+        if runs.get(state.run_id) is state:
+            if previous is not None and not previous.done.is_set():
+                runs[state.run_id] = previous
+            else:
+                del runs[state.run_id]
+        state.done.set()
+
+
+def active_run(kernel: Kernel, run_id: str) -> RunState | None:
+    """The execution of *run_id* in progress in this process under *kernel*, if any."""
+    runs = _active.get(kernel)
+    return runs.get(run_id) if runs else None
+
+
+def request_cancel(state: RunState) -> None:
+    """Cancel a run executing in this process, and the child runs inside it."""
+    state.cancel_requested = True
+    state.stopping = True
+    for scope in list(state.cancel_scopes):
+        scope.cancel()
+    for child in list(state.children):
+        request_cancel(child)

@@ -1,0 +1,174 @@
+"""Child runs: a workflow run inside another workflow is a step of its parent.
+
+``await child.run_async(...)`` or ``await floe.call(child, ...)`` in a workflow starts a
+child run with its own journal, ``parent_id`` set and the run id
+``"{parent_run_id}:{step_key}"``, so a replayed parent reattaches to the same child (and
+resumes it when it was interrupted). The parent journals the child's result or failure
+as its step. A child that pauses pauses its parent: resuming the parent hands the value
+down to the child's pause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from ..kernel._errors import ExitCode, FloeError, StateError, public_name
+from ..kernel._journal import open_pause
+from ..kernel._models import ErrorInfo, Event, RunStatus, utcnow
+from ..kernel._serialize import converter
+from ._runtime import RunState, Unwind, stop_for_cancel
+from ._tasks import rebuild_error
+
+if TYPE_CHECKING:
+    from ._workflows import Execution, Workflow
+
+__all__ = ["HandDown", "RunCancelledError", "run_child"]
+
+Returns = Literal["execution", "output"]
+
+HandDown = tuple[int, Any]
+"""A resume value for a paused child: ``(seq of the child's run.paused, value)``."""
+
+
+@public_name("floe.RunCancelledError", formerly="floe.workflows._subworkflows.RunCancelledError")
+class RunCancelledError(FloeError, RuntimeError):
+    """A child run was cancelled, so the step of its parent that ran it failed."""
+
+    exit_code = ExitCode.RUN_FAILED
+
+
+async def run_child(
+    child: Workflow[Any, Any],
+    parent: RunState,
+    key: str,
+    position: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    run_id: str | None,
+    raise_on_error: bool,
+    returns: Returns,
+) -> Any:
+    """Run (or replay) *child* as the step *key* of *parent*.
+
+    *returns* ``"output"`` (``floe.call``): the child's output, its error raised;
+    ``"execution"`` (``child.run_async``): its :class:`Execution`.
+    """
+    kernel = parent.kernel
+    child_id = run_id or f"{parent.run_id}:{key}"
+    recorded = parent.replay.lookup(position, child.name, key)
+    if recorded is not None:
+        return await _replayed(child, parent, recorded, child_id, raise_on_error, returns)
+    if parent.cancel_requested:
+        await stop_for_cancel(parent)  # the child is cancelled after the parent unwinds
+    step = {"task": child.name, "position": position, "attempt": 1, "child_run_id": child_id}
+    started = ("task.started", key, step, utcnow())
+    await kernel.bus.post(
+        "task.started",
+        Event(run_id=parent.run_id, seq=0, kind="task.started", step=key, at=started[3], data=step),
+    )
+    last = parent.replay.pauses.get(position)
+    hand_down: HandDown | None = None
+    if last is not None and last.kind == "run.resumed" and "child_pause" in last.data:
+        hand_down = (last.data["child_pause"], last.data.get("value"))
+    execution = await child._run(
+        kernel, tuple(args), dict(kwargs), child_id, False, parent=parent, hand_down=hand_down
+    )
+    status = execution.status
+    if status is RunStatus.COMPLETED:
+        data = {**step, "result": execution.output}
+        del data["attempt"]
+        await parent.journal.write([("task.completed", key, data)], published=[started])
+        parent.executed.append(key)
+        return child.decode_output(execution.output) if returns == "output" else execution
+    if status is RunStatus.PAUSED:
+        await _pause_parent(parent, key, position, child, child_id, execution)
+    if status is RunStatus.CANCELLED and parent.cancel_requested:
+        raise Unwind("cancelled")  # cancelled together with its parent
+    error = _child_error(child, child_id, execution)
+    raised = returns == "output" or raise_on_error
+    data = {
+        **step,
+        "error": converter.unstructure(ErrorInfo.from_exception(error)),
+        "raised": raised,
+    }
+    await parent.journal.write([("task.failed", key, data)], published=[started])
+    parent.executed.append(key)
+    if raised:
+        raise error
+    return execution
+
+
+async def _replayed(
+    child: Workflow[Any, Any],
+    parent: RunState,
+    recorded: Event,
+    child_id: str,
+    raise_on_error: bool,
+    returns: Returns,
+) -> Any:
+    data = recorded.data
+    if returns == "output":
+        opener = parent.opener()
+        if recorded.kind == "task.completed":
+            return child.decode_output(
+                opener.value(data.get("result"), recorded.kind, recorded.step, "result")
+            )
+        error = opener.value(data["error"], recorded.kind, recorded.step, "error")
+        raise rebuild_error(converter.structure(error, ErrorInfo))
+    run_id = data.get("child_run_id", child_id)
+    execution = await child.load(parent.kernel, run_id)
+    if execution.failed and raise_on_error:
+        raise _child_error(child, run_id, execution)
+    return execution
+
+
+def _child_error(child: Workflow[Any, Any], child_id: str, execution: Execution) -> Exception:
+    if execution.status is RunStatus.FAILED:
+        if isinstance(execution.exception, Exception):
+            return execution.exception
+        if execution.error is not None:
+            rebuilt = rebuild_error(execution.error)
+            if isinstance(rebuilt, Exception):
+                return rebuilt
+    if execution.status is RunStatus.CANCELLED:
+        return RunCancelledError(
+            f"Child run {child_id!r} of workflow {child.name!r} was cancelled",
+            why="Its parent's step waits for the child's output, and there is none.",
+            fix="Catch floe.RunCancelledError in the parent to carry on without it.",
+            context={"run_id": child_id},
+        )
+    return FloeError(
+        f"Child run {child_id!r} of workflow {child.name!r} ended {execution.status}",
+        context={"run_id": child_id},
+    )
+
+
+async def _pause_parent(
+    parent: RunState,
+    key: str,
+    position: str,
+    child: Workflow[Any, Any],
+    child_id: str,
+    execution: Execution,
+) -> NoReturn:
+    """The child paused: pause the parent at this step, remembering the child's pause."""
+    pause = open_pause(execution.events)
+    if pause is None:
+        raise StateError(
+            f"Child run {child_id!r} is paused, but its journal has no open pause",
+            fix="Inspect the child's journal (floe events RUN_ID).",
+            context={"run_id": child_id},
+        )
+    data = {
+        "task": child.name,
+        "position": position,
+        "name": pause.data.get("name"),
+        "output": execution.output,
+        "child_run_id": child_id,
+        "child_pause": pause.seq,
+    }
+    run = parent.evolve_run(status=RunStatus.PAUSED, runnable_at=None, output=execution.output)
+    await parent.journal.write([("run.paused", key, data)], run=run)
+    raise Unwind("paused")
