@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._api import cancel
     from .components._components import Component, Engine
     from .components._config import (
         ComponentConfig,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
         save_component,
         save_snapshot,
     )
-    from .components._state_machine import Message, State, StateMachine, Transition, Transitioned
+    from .components._state_machine import StateMachine, Transitioned
     from .components._visualize import visualize
     from .hookspecs import hookimpl
     from .kernel._bus import BusStatistics, EventBus, Listener, SubscriptionHandle, on
@@ -75,12 +76,12 @@ if TYPE_CHECKING:
     from .kernel._sealing import PayloadCodec
     from .kernel._secrets import Secret, Secrets, mask
     from .kernel._settings import Settings, load_settings
-    from .kernel._states import StateRegistry
+    from .kernel._states import Message, State, StateRegistry, Transition
     from .kernel._store import Store, StoreURL
     from .kernel._sync import run_sync
     from .workflows._artifacts import Artifact, Result, add_artifact, add_result
     from .workflows._compose import parallel, pipeline
-    from .workflows._control import call, cancel, pause, resume
+    from .workflows._control import call, pause, resume
     from .workflows._dag import Graph, GraphResult
     from .workflows._determinism import choice, now, randint, randrange, uuid4
     from .workflows._execution import Context, Execution
@@ -90,7 +91,10 @@ if TYPE_CHECKING:
     from .workflows._workflows import Workflow, workflow
 
 
-__version__ = "0.1.0.dev0"
+from .kernel._version import VERSION
+
+__version__ = VERSION
+del VERSION
 
 __all__ = [
     "Artifact",
@@ -233,7 +237,7 @@ _EXPORTS: dict[str, str] = {
     "Kernel": "kernel._kernel",
     "Listener": "kernel._bus",
     "MemoryStore": "kernel._memory",
-    "Message": "components._state_machine",
+    "Message": "kernel._states",
     "NonDeterminismError": "kernel._errors",
     "NotFoundError": "kernel._errors",
     "PersistenceError": "kernel._errors",
@@ -257,7 +261,7 @@ _EXPORTS: dict[str, str] = {
     "SerializationError": "kernel._errors",
     "Settings": "kernel._settings",
     "Snapshot": "kernel._models",
-    "State": "components._state_machine",
+    "State": "kernel._states",
     "StateError": "kernel._errors",
     "StateMachine": "components._state_machine",
     "StateRegistry": "kernel._states",
@@ -270,7 +274,7 @@ _EXPORTS: dict[str, str] = {
     "TaskMetadata": "kernel._inject",
     "TaskOptions": "workflows._tasks",
     "TaskTimeoutError": "kernel._errors",
-    "Transition": "components._state_machine",
+    "Transition": "kernel._states",
     "Transitioned": "components._state_machine",
     "Workflow": "workflows._workflows",
     "WorkflowTimeoutError": "kernel._errors",
@@ -278,7 +282,7 @@ _EXPORTS: dict[str, str] = {
     "add_result": "workflows._artifacts",
     "bind_log_context": "kernel._logging",
     "call": "workflows._control",
-    "cancel": "workflows._control",
+    "cancel": "_api",
     "choice": "workflows._determinism",
     "config_registry": "components._config",
     "current_kernel": "kernel._kernel",

@@ -408,7 +408,7 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
     The rollbacks of its completed tasks that have one run, and the run is recorded as
     cancelled.
     """
-    from floe.workflows._control import cancel
+    from floe import cancel
 
     kernel = _kernel(state, store)
 

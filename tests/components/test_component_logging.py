@@ -16,7 +16,8 @@ import pytest
 
 from floe import Kernel
 from floe.components._components import Component, Engine
-from floe.components._state_machine import Message, State, StateMachine, Transition
+from floe.components._state_machine import StateMachine
+from floe.kernel._states import Message, State, Transition
 
 pytestmark = pytest.mark.anyio
 

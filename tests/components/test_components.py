@@ -38,7 +38,8 @@ from floe.components._components import (
     Engine,
     StoredComponent,
 )
-from floe.components._state_machine import Message, State, StateMachine, Transition, Transitioned
+from floe.components._state_machine import StateMachine, Transitioned
+from floe.kernel._states import Message, State, Transition
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from floe.components._config import ComponentConfig, load_config, load_rules, re
 
 # importable modules for dotted paths, written once per session
 STATES_MODULE = """
-from floe.components._state_machine import State, Transition
+from floe.kernel._states import State, Transition
 
 
 class Packing(State):

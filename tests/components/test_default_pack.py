@@ -16,7 +16,8 @@ import pytest
 import floe_states
 from floe import Kernel
 from floe.components._components import CHANGED, MESSAGE_RECEIVED, Component, Engine
-from floe.components._state_machine import Message, StateMachine, Transition, Transitioned
+from floe.components._state_machine import StateMachine, Transitioned
+from floe.kernel._states import Message, Transition
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,8 @@ import pytest
 
 from floe import Kernel, StateError, StateRegistry
 from floe.components._components import CHANGED, MESSAGE_RECEIVED, Component, Engine
-from floe.components._state_machine import Message, State, StateMachine, Transition, Transitioned
+from floe.components._state_machine import StateMachine, Transitioned
+from floe.kernel._states import Message, State, Transition
 
 pytestmark = pytest.mark.anyio
 

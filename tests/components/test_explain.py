@@ -23,7 +23,7 @@ from floe.components._config import ComponentConfig
 from floe.components._explain import Diagnostic, Explanation, explain
 
 STATES_MODULE = """
-from floe.components._state_machine import State, Transition
+from floe.kernel._states import State, Transition
 
 
 class Packing(State):

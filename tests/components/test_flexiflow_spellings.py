@@ -9,7 +9,8 @@ import pytest
 
 from floe import FloeError, Kernel, RenamedError, StateError
 from floe.components._components import Component, Engine
-from floe.components._state_machine import Message, State, StateMachine
+from floe.components._state_machine import StateMachine
+from floe.kernel._states import Message, State
 
 
 def test_engine_event_bus_names_kernel_bus(floe_kernel_factory: Callable[..., Kernel]) -> None:

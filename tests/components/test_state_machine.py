@@ -12,7 +12,8 @@ import pytest
 
 from floe import StateError, StateRegistry
 from floe.components._components import Component
-from floe.components._state_machine import Message, State, StateMachine, Transition, Transitioned
+from floe.components._state_machine import StateMachine, Transitioned
+from floe.kernel._states import Message, State, Transition
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,8 @@ from floe import ConfigError, Kernel, NotFoundError, StateError, StateRegistry
 from floe.components._components import Engine
 from floe.components._config import config_registry, load_config
 from floe.components._snapshots import restore_component, snapshot_of
-from floe.components._state_machine import State, StateMachine, Transition
+from floe.components._state_machine import StateMachine
+from floe.kernel._states import State, Transition
 
 MODULES = {
     # FlexiFlow's README: "mypkg.states:InitialState", ":ProcessingState", ":CompleteState"

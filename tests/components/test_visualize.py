@@ -13,7 +13,7 @@ from floe.components._state_machine import StateMachine
 from floe.components._visualize import visualize
 
 REVIEW_MODULE = """
-from floe.components._state_machine import State, Transition
+from floe.kernel._states import State, Transition
 
 
 class Draft(State):

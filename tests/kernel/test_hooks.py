@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import floe
 from floe import Kernel
-from floe.components._state_machine import State
+from floe.kernel._states import State
 from floe.testing import HookRecorder
 
 pytestmark = pytest.mark.anyio

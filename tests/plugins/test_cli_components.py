@@ -26,7 +26,7 @@ from floe.components._snapshots import save_snapshot
 FLOE = Path(sys.executable).with_name("floe")
 
 CUSTOM_STATES = """
-from floe.components._state_machine import State, Transition
+from floe.kernel._states import State, Transition
 
 
 class Queued(State):

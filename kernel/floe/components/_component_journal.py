@@ -22,7 +22,8 @@ from ..kernel._errors import PersistenceError, SequenceConflictError, StateError
 from ..kernel._logging import bind_log_context
 from ..kernel._models import RESERVED_RUN_ID_PREFIXES, Event, Run, RunStatus, utcnow
 from ..kernel._serialize import encode_value
-from ._state_machine import Message, State, Transitioned
+from ..kernel._states import Message, State
+from ._state_machine import Transitioned
 
 if TYPE_CHECKING:
     from ..kernel._kernel import Kernel

@@ -42,6 +42,7 @@ from ..kernel._kernel import Kernel, current_kernel
 from ..kernel._logging import bind_log_context
 from ..kernel._models import Event, Run, RunQuery
 from ..kernel._serialize import encode_value
+from ..kernel._states import Message
 from ._component_journal import (
     CHANGED,
     CHECKPOINT_EVERY,
@@ -55,7 +56,7 @@ from ._component_journal import (
     View,
     component_run_id,
 )
-from ._state_machine import Message, StateMachine, Transitioned
+from ._state_machine import StateMachine, Transitioned
 
 if TYPE_CHECKING:
     from ._config import ComponentConfig

@@ -45,8 +45,7 @@ import attrs
 
 from ..kernel._errors import ConfigError, FloeError, StateError
 from ..kernel._plugins import import_object
-from ..kernel._states import StateRegistry, qualified_name
-from ._state_machine import State
+from ..kernel._states import State, StateRegistry, qualified_name
 from ._yaml import read_yaml
 
 __all__ = [

@@ -20,7 +20,7 @@ from ..kernel._states import StateRegistry
 from ._config import ComponentConfig, check_config, config_names, config_registry
 
 if TYPE_CHECKING:
-    from ._state_machine import Transition
+    from ..kernel._states import Transition
 
 __all__ = ["Diagnostic", "Explanation", "default_registry", "explain"]
 

@@ -10,148 +10,18 @@ process can find the same class again.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..kernel._errors import FloeError, StateError
+from ..kernel._states import Message, State, Transition
 
 if TYPE_CHECKING:
     from ..kernel._states import StateRegistry
     from ._components import Component
 
-__all__ = ["Message", "State", "StateMachine", "Transition", "Transitioned"]
-
-_RESERVED: Final = frozenset({"type", "content"})
-
-
-def _message_type(_instance: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise StateError(
-            f"Invalid message type {value!r}",
-            why="A message names what it asks for with a non-empty string type.",
-            fix="Send e.g. {'type': 'start'} or the string 'start'.",
-        )
-
-
-def _message_fields(value: Any) -> Mapping[str, Any]:
-    if type(value) is dict and not value:
-        return value  # the common case: no fields (a fresh dict from the factory)
-    if not isinstance(value, Mapping):
-        raise StateError(
-            f"Invalid message fields {value!r}",
-            fix="Pass the message's extra fields as a mapping of names to values.",
-        )
-    for key in value:
-        if not isinstance(key, str) or key in _RESERVED:
-            raise StateError(
-                f"Invalid message field name {key!r}",
-                why="Field names are strings other than 'type' and 'content', which are "
-                "the message's own attributes.",
-                fix="Rename the field.",
-            )
-    return dict(value)
-
-
-@attrs.frozen
-class Message:
-    """What a component is sent: a ``type``, an optional ``content`` and any other fields.
-
-    Build one with :meth:`of` from a mapping (``{"type": "confirm", "content":
-    "confirmed"}``), from a type string (``"start"``) or from another message. States
-    read ``message.type``, ``message.content`` and ``message.fields``; ``message.get(name)``
-    and ``message[name]`` read any of the three the way a dict-shaped message would.
-    """
-
-    type: str = attrs.field(validator=_message_type)
-    content: Any = None
-    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_message_fields)
-
-    @classmethod
-    def of(cls, value: Message | Mapping[str, Any] | str, **fields: Any) -> Message:
-        """A message from *value*, with keyword *fields* added (``content`` included)."""
-        if isinstance(value, Message):
-            if not fields:
-                return value
-            merged = {**value.fields, **fields}
-            content = merged.pop("content", value.content)
-            _no_type(merged)
-            return cls(type=value.type, content=content, fields=merged)
-        if isinstance(value, str):
-            if not fields:
-                return cls(value)
-            _no_type(fields)
-            content = fields.pop("content", None)
-            return cls(type=value, content=content, fields=fields)
-        if isinstance(value, Mapping):
-            data = {**value, **fields}
-            if "type" not in data:
-                raise StateError(
-                    "A message needs a 'type'",
-                    why=f"The mapping has the keys: {', '.join(map(repr, data)) or 'none'}.",
-                    fix="Add the message type, e.g. {'type': 'confirm', 'content': 'confirmed'}.",
-                )
-            message_type = data.pop("type")
-            content = data.pop("content", None)
-            return cls(type=message_type, content=content, fields=data)
-        raise StateError(
-            f"Cannot make a message of {value!r}",
-            why=f"A message is a mapping with a 'type', a type string or a Message, "
-            f"not a {type(value).__name__}.",
-            fix="Send e.g. {'type': 'start'} or 'start'.",
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"type": ..., "content": ..., **fields}``: the form the journal keeps."""
-        return {"type": self.type, "content": self.content, **self.fields}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``type``, ``content`` or a field by name; *default* when absent."""
-        if key == "type":
-            return self.type
-        if key == "content":
-            return self.content
-        return self.fields.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        if key == "type":
-            return self.type
-        if key == "content":
-            return self.content
-        return self.fields[key]
-
-
-def _no_type(fields: Mapping[str, Any]) -> None:
-    if "type" in fields:
-        raise StateError(
-            "A message's type cannot be passed as a field",
-            fix="Give the type once: Message.of('start') or Message.of({'type': 'start'}).",
-        )
-
-
-def _state_name(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise StateError(
-            f"Invalid transition {attribute.name}={value!r}",
-            fix=f"Give {attribute.name} as a non-empty string.",
-        )
-
-
-@attrs.frozen
-class Transition:
-    """A transition a state declares, for introspection and drawing.
-
-    ``guard`` describes, for people, a condition the state checks in code
-    (``'content == "confirmed"'``); ``None`` means the message alone decides.
-    """
-
-    from_state: str = attrs.field(validator=_state_name)
-    message: str = attrs.field(validator=_state_name)
-    to_state: str = attrs.field(validator=_state_name)
-    guard: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
-    )
+__all__ = ["StateMachine", "Transitioned"]
 
 
 @attrs.frozen
@@ -163,39 +33,6 @@ class Transitioned:
 
     def __str__(self) -> str:
         return f"{self.from_state} -> {self.to_state}"
-
-
-class State:
-    """A state of a component's machine; subclass it and register it by name.
-
-    Implement ``handle_message(message, component)`` returning ``(proceed,
-    next_state)``: with ``proceed`` false or ``next_state`` None the message is ignored;
-    otherwise ``next_state`` is the registered *name* of the state to move to (or the
-    State subclass registered under it). The method may be ``async`` or plain; a plain
-    one runs on the event loop, so it must not block.
-
-    ``transitions`` declares the state's transitions for introspection and drawing.
-    The default ``handle_message`` follows them: it takes the first declared transition
-    without a guard whose message is the message's type, and ignores everything else.
-    A state with guards (or any logic) overrides it.
-
-    A machine makes a new instance each time it enters a state, so an instance may keep
-    data about one visit.
-    """
-
-    transitions: ClassVar[tuple[Transition, ...]] = ()
-
-    async def handle_message(
-        self, message: Message, component: Component
-    ) -> tuple[bool, str | type[State] | None]:
-        """Decide where *message* takes *component*; see the class docstring."""
-        for transition in self.transitions:
-            if transition.guard is None and transition.message == message.type:
-                return True, transition.to_state
-        return False, None
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__qualname__}>"
 
 
 def _running_registry(initial: object) -> StateRegistry:

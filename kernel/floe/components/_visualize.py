@@ -19,7 +19,8 @@ from ._config import ComponentConfig, config_names, config_registry, load_config
 from ._explain import declared_transitions, default_registry
 
 if TYPE_CHECKING:
-    from ._state_machine import StateMachine, Transition
+    from ..kernel._states import Transition
+    from ._state_machine import StateMachine
 
 __all__ = ["FORMATS", "visualize"]
 

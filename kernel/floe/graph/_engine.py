@@ -35,9 +35,8 @@ import anyio.to_thread
 from ..kernel._errors import ConfigError
 from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
+from ..kernel._runs import ActiveRun, executing, sleep_until
 from ..kernel._serialize import converter
-from ..workflows._runtime import RunState, executing
-from ..workflows._timers import sleep_until
 from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
 from ._routine import Outbox, Slot, arguments, current_outbox, plain_data
@@ -109,7 +108,7 @@ class _Stop(Exception):
 class Execution:
     """One execution (or resumption) of a flow's job in this process."""
 
-    def __init__(self, flow: Flow, kernel: Kernel, state: RunState, fold: JobFold) -> None:
+    def __init__(self, flow: Flow, kernel: Kernel, state: ActiveRun, fold: JobFold) -> None:
         self.flow = flow
         self.fold = fold
         """The job's state, kept up to date record by record (the journal stays the truth)."""

@@ -21,10 +21,11 @@ from ..kernel._errors import ConfigError, NotFoundError, SequenceConflictError, 
 from ..kernel._journal import Journal, ReplayIndex
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import Run, RunStatus, check_run_id, utcnow
+from ..kernel._runs import ActiveRun, active_run, request_cancel
 from ..kernel._serialize import encode_value
-from ..workflows._runtime import RunState, active_run, request_cancel
 from ._engine import GRAPH_KIND, Delivery, Execution
 from ._job import ExecutionTracker, JobFold, JobState
+from ._persist import deserialize_flow, load_flow, save_flow, serialize_flow
 from ._routine import CallPlan, Routine, call_plan, plain_data
 from ._strategy import ErrorHandler
 
@@ -401,7 +402,7 @@ class Flow:
             )
             await kernel.store.create_run(run)
             journal = Journal(kernel, run.run_id, 0)
-            state = RunState(kernel, run, journal, ReplayIndex(()))
+            state = ActiveRun(kernel, run, journal, ReplayIndex(()))
             started = {
                 "flow": self.flow_id,
                 "entry": entry_id,
@@ -447,7 +448,7 @@ class Flow:
                     context={"job_id": job_id},
                 )
             journal = Journal(kernel, job_id, run.last_seq)
-            state = RunState(kernel, run, journal, ReplayIndex(()))
+            state = ActiveRun(kernel, run, journal, ReplayIndex(()))
             fold = JobFold(run)
             for event in events:
                 fold.event(event)
@@ -561,8 +562,6 @@ class Flow:
 
     def serialize(self) -> dict[str, Any]:
         """The flow as a versioned JSON document (see :meth:`deserialize`)."""
-        from ._persist import serialize_flow
-
         return serialize_flow(self)
 
     @classmethod
@@ -576,23 +575,17 @@ class Flow:
         not allowed is an :class:`ImportNotAllowedError`, raised before anything is
         imported.
         """
-        from ._persist import deserialize_flow
-
-        return deserialize_flow(data, allow)
+        return deserialize_flow(cls, data, allow)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`serialize` to a JSON file; returns the path."""
-        from ._persist import save_flow
-
         return save_flow(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, allow: Iterable[Any] = ()) -> Flow:
         """The flow a JSON file written by :meth:`save` describes; what it may import
         beyond the built-ins is *allow* (see :meth:`deserialize`)."""
-        from ._persist import load_flow
-
-        return load_flow(path, allow)
+        return load_flow(cls, path, allow)
 
 
 def _class_path(routine: Routine) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "WorkflowTimeoutError",
     "public_name",
     "rebuild_error",
+    "renamed_attribute",
 ]
 
 E = TypeVar("E", bound=type[BaseException])
@@ -287,3 +288,18 @@ def _loaded_exception_type(name: str) -> type[Exception] | None:
             return target
         return None
     return None
+
+
+def renamed_attribute(owner: object, name: str, renamed: Mapping[str, str]) -> AttributeError:
+    """The error for a missing attribute *name* of *owner*: a :class:`RenamedError`
+    naming floe's spelling when *renamed* knows it (an ``AttributeError`` all the same,
+    so ``hasattr`` and ``getattr(..., default)`` keep working)."""
+    kind = type(owner).__name__
+    if name not in renamed:
+        return AttributeError(f"{kind!r} object has no attribute {name!r}")
+    return RenamedError(
+        f"{kind} has no attribute {name!r}",
+        why="That is the name another workflow library gives it; floe spells it differently.",
+        fix=renamed[name],
+        context={"attribute": name},
+    )

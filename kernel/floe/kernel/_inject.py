@@ -1,25 +1,23 @@
-"""Injected parameters: values a task or workflow body receives by parameter name.
+"""What the ``floe_inject`` hook is told: :class:`InjectionContext` and the handles in it.
 
 A parameter that the caller leaves unfilled is offered to the ``floe_inject`` hook;
-the first provider that returns a value fills it. Explicitly passed arguments always
-win and never reach the hook. The plugin ``floe_inject`` serves the built-in names
-(``this_flow``, ``this_task``, ``flow_data``, ``task_data``, ``secrets``, ``metadata``)
-from the :class:`InjectionContext` built here; user plugins add names of their own, or
-serve a built-in name differently (they are asked first).
+the first provider that returns a value fills it. The plugin ``floe_inject`` serves the
+built-in names (``this_flow``, ``this_task``, ``flow_data``, ``task_data``, ``secrets``,
+``metadata``) from the context; user plugins add names of their own, or serve a
+built-in name differently (they are asked first). The workflows model builds the
+context for each call (``floe.workflows._injection``).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ..workflows._options import renamed_attribute
+from ._errors import FloeError, renamed_attribute
 
 if TYPE_CHECKING:
-    from ..workflows._runtime import RunState
     from ._kernel import Kernel
     from ._secrets import Secrets
 
@@ -28,13 +26,17 @@ __all__ = [
     "InjectionContext",
     "TaskHandle",
     "TaskMetadata",
-    "inject",
-    "injectable_parameters",
-    "unfilled",
 ]
 
-Parameters = tuple[tuple[str, int | None], ...]
-"""A callable's injectable parameters: (name, positional index or None)."""
+
+class Reporter(Protocol):
+    """What records a run's artifacts and results: ``floe.add_artifact`` and ``add_result``."""
+
+    def add_artifact(
+        self, key: str, data: Any, *, artifact_type: str = ..., description: str | None = ...
+    ) -> Any: ...
+
+    def add_result(self, key: str, description: str) -> Any: ...
 
 
 @attrs.frozen
@@ -46,6 +48,9 @@ class FlowHandle:
     data: dict[str, Any] = attrs.field(repr=False)
     """``flow_data``: values shared by every task of the run in this process."""
 
+    reporter: Reporter = attrs.field(default=None, repr=False, eq=False, kw_only=True)
+    """Records artifacts and results of the run (given by the workflows model)."""
+
     def add_artifact(
         self,
         key: str,
@@ -55,15 +60,23 @@ class FlowHandle:
         description: str | None = None,
     ) -> Any:
         """Record an artifact of this run (see :func:`floe.add_artifact`)."""
-        from ..workflows._artifacts import add_artifact
-
-        return add_artifact(key, data, artifact_type=artifact_type, description=description)
+        return self._reporter().add_artifact(
+            key, data, artifact_type=artifact_type, description=description
+        )
 
     def add_result(self, key: str, description: str) -> Any:
         """Record a named result of this run (see :func:`floe.add_result`)."""
-        from ..workflows._artifacts import add_result
+        return self._reporter().add_result(key, description)
 
-        return add_result(key, description)
+    def _reporter(self) -> Reporter:
+        if self.reporter is None:
+            raise FloeError(
+                f"This handle of run {self.run_id!r} cannot record artifacts or results",
+                why="It was made outside a workflow run, which gives its handles a reporter.",
+                fix="Use the this_flow a task or workflow body receives.",
+                context={"run_id": self.run_id},
+            )
+        return self.reporter
 
     def __getattr__(self, name: str) -> Any:
         raise renamed_attribute(self, name, _OSBOT_FLOW)
@@ -156,86 +169,3 @@ class InjectionContext:
     """The secrets the task declared (``secrets=[...]``), None when it declared none."""
     metadata: TaskMetadata | None = None
     """Step key, task name, attempt and run id, when the task has ``metadata=True``."""
-
-
-def injectable_parameters(function: Callable[..., Any]) -> Parameters:
-    """The parameters of *function* that may be filled by name (not ``*args``/``**kw``)."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):  # builtins without a signature: nothing to inject
-        return ()
-    found: list[tuple[str, int | None]] = []
-    for index, parameter in enumerate(signature.parameters.values()):
-        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
-            found.append((parameter.name, index))
-        elif parameter.kind is parameter.KEYWORD_ONLY:
-            found.append((parameter.name, None))
-    return tuple(found)
-
-
-def unfilled(parameters: Parameters, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[str]:
-    """The names in *parameters* that *args* and *kwargs* leave unfilled."""
-    count = len(args)
-    return [
-        name
-        for name, index in parameters
-        if name not in kwargs and (index is None or index >= count)
-    ]
-
-
-def inject(
-    state: RunState,
-    names: list[str],
-    kwargs: dict[str, Any],
-    *,
-    target: str,
-    step: str | None = None,
-    position: str | None = None,
-    attempt: int | None = None,
-    task_data: dict[str, Any] | None = None,
-    secrets: Secrets | None = None,
-    metadata: bool = False,
-) -> dict[str, Any]:
-    """*kwargs* plus the value of each name in *names* that a provider serves."""
-    kernel = state.kernel
-    flow = FlowHandle(run_id=state.run_id, workflow=state.run.name, data=state.data)
-    context = InjectionContext(
-        kernel=kernel,
-        run_id=state.run_id,
-        step=step,
-        target=target,
-        attempt=attempt,
-        this_flow=flow,
-        this_task=(
-            TaskHandle(
-                name=target,
-                step=step,
-                position=position or "",
-                attempt=attempt or 1,
-                run_id=state.run_id,
-                data=task_data if task_data is not None else {},
-            )
-            if step is not None
-            else None
-        ),
-        flow_data=state.data,
-        task_data=task_data,
-        secrets=secrets,
-        metadata=(
-            TaskMetadata(
-                run_id=state.run_id,
-                step=step or "",
-                position=position or "",
-                task=target,
-                attempt=attempt or 1,
-            )
-            if metadata
-            else None
-        ),
-    )
-    filled = dict(kwargs)
-    for name in names:
-        value = kernel.hooks.inject(name, context)
-        if value is not None:
-            filled[name] = value
-    return filled

@@ -29,6 +29,7 @@ from ._secrets import MaskFilter
 from ._settings import Settings, level_number, load_settings
 from ._states import StateRegistry
 from ._store import Store
+from ._version import VERSION
 
 if TYPE_CHECKING:
     from ._sealing import PayloadCodec
@@ -64,8 +65,6 @@ class Kernel:
         strict = self.settings.strict_plugins or os.environ.get("FLOE_STRICT_PLUGINS") == "1"
         self.plugin_manager = pluggy.PluginManager("floe")
         self.plugin_manager.add_hookspecs(hookspecs)
-        from .. import __version__
-
         self.plugins: list[PluginInfo] = load_plugins(
             self.plugin_manager,
             kernel_plugins=KERNEL_PLUGINS,
@@ -74,7 +73,7 @@ class Kernel:
             disabled=self.settings.disable_plugins,
             strict=strict,
             entry_points=entry_points,
-            kernel_version=__version__,
+            kernel_version=VERSION,
         )
         self.plugin_manager.check_pending()
         self.hooks = Hooks(self.plugin_manager)

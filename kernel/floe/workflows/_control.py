@@ -27,9 +27,9 @@ from ._runtime import (
 )
 from ._subworkflows import run_child
 from ._tasks import Task
-from ._workflows import Execution, Workflow, _no_run, cancel_run, workflow_for
+from ._workflows import Execution, Workflow, _no_run, workflow_for
 
-__all__ = ["PAUSE_STEP", "call", "cancel", "pause", "resume"]
+__all__ = ["PAUSE_STEP", "call", "pause", "resume"]
 
 PAUSE_STEP = "floe.pause"
 
@@ -98,25 +98,6 @@ async def resume(run_id: str, value: Any = None, *, raise_on_error: bool = False
         if run is None:
             raise _no_run(run_id, kernel)
         return await workflow_for(run).resume_async(run_id, value, raise_on_error=raise_on_error)
-
-
-async def cancel(run_id: str) -> Execution:
-    """Cancel the running or paused run *run_id*; return its cancelled execution.
-
-    A run executing in this process is stopped (its cancel scope, and its child runs');
-    any other unfinished run is replayed up to where it stands. Then the rollbacks of
-    its completed steps run, newest first (each journaled as ``task.rolled_back``), and
-    ``run.cancelled`` is recorded. A finished run is a :class:`StateError`. A routine
-    graph's job (a run of kind ``graph``) needs no replay: it is recorded cancelled.
-    """
-    async with kernel_for_call() as kernel:
-        run = await kernel.store.get_run(run_id) if isinstance(run_id, str) else None
-        if run is not None and run.kind == "graph":
-            from ..graph._flow import cancel_job
-
-            cancelled = await cancel_job(kernel, run_id)
-            return Execution.from_run(cancelled, await kernel.store.read_events(run_id))
-        return await cancel_run(kernel, run_id)
 
 
 def call(target: Workflow[..., Any] | Task[..., Any], /, *args: Any, **kwargs: Any) -> Any:

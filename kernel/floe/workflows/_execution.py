@@ -7,11 +7,11 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ..kernel._errors import renamed_attribute
 from ..kernel._journal import FINAL_STEP_EVENTS, open_pause
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus
 from ..kernel._sealing import Opener
 from ._artifacts import Artifact, Result, artifacts_of, results_of
-from ._options import renamed_attribute
 from ._runtime import RunState
 
 __all__ = ["Context", "Execution", "execution_of"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ..kernel._errors import ConfigError, RenamedError
+from ..kernel._errors import ConfigError
 
 __all__ = [
     "check_bool",
@@ -25,7 +25,6 @@ __all__ = [
     "check_unknown",
     "field_names",
     "names_tuple",
-    "renamed_attribute",
 ]
 
 
@@ -122,18 +121,3 @@ def check_unknown(
 
 def field_names(cls: type) -> frozenset[str]:
     return frozenset(field.name for field in attrs.fields(cls))
-
-
-def renamed_attribute(owner: object, name: str, renamed: Mapping[str, str]) -> AttributeError:
-    """The error for a missing attribute *name* of *owner*: a :class:`RenamedError`
-    naming floe's spelling when *renamed* knows it (an ``AttributeError`` all the same,
-    so ``hasattr`` and ``getattr(..., default)`` keep working)."""
-    kind = type(owner).__name__
-    if name not in renamed:
-        return AttributeError(f"{kind!r} object has no attribute {name!r}")
-    return RenamedError(
-        f"{kind} has no attribute {name!r}",
-        why="That is the name another workflow library gives it; floe spells it differently.",
-        fix=renamed[name],
-        context={"attribute": name},
-    )

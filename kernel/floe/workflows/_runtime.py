@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,29 +29,28 @@ import attrs
 from ..kernel._errors import FloeError
 from ..kernel._journal import Journal, ReplayIndex
 from ..kernel._logging import bind_log_context, correlation_var, set_correlation_source
-from ..kernel._models import Event, Run, utcnow
-from ..kernel._secrets import KnownSecrets, known_secrets
+from ..kernel._models import Run
+from ..kernel._runs import ActiveRun
+from ..kernel._secrets import KnownSecrets
 
 if TYPE_CHECKING:
     from ..kernel._kernel import Kernel
-    from ..kernel._sealing import Opener
     from ._capture import OutputCapture
     from ._tasks import Task
 
 __all__ = [
     "CANCEL_IDLE",
     "Registered",
+    "Replayed",
     "RunState",
     "Scope",
     "Unwind",
-    "active_run",
     "allocate_step",
     "call_from_worker",
     "current_run",
     "current_scope_key",
     "in_worker_thread",
     "outside_run",
-    "request_cancel",
     "step_scope",
     "stop_for_cancel",
     "unwind_reason",
@@ -98,6 +96,20 @@ def _leaves(group: BaseExceptionGroup[Unwind]) -> Iterator[Unwind]:
             yield item
 
 
+class Replayed:
+    """An awaitable whose outcome the journal already holds.
+
+    Composition (``floe.parallel``, ``task.map``) reads its :meth:`outcome` instead of
+    starting a task for it, so a replayed fan-out of 100,000 steps spawns nothing.
+    """
+
+    __slots__ = ()
+
+    def outcome(self) -> Any:
+        """The recorded result; raises the recorded failure."""
+        raise NotImplementedError
+
+
 @attrs.define
 class Scope:
     """Allocates step keys and positions for the calls made in one body."""
@@ -129,8 +141,8 @@ class Registered:
     kwargs: dict[str, Any]
 
 
-class RunState:
-    """Everything a step needs to know about the run it belongs to."""
+class RunState(ActiveRun):
+    """A workflow run executing in this process: what each of its steps needs to know."""
 
     def __init__(
         self,
@@ -142,10 +154,9 @@ class RunState:
         cancel_requested: bool = False,
         secrets: KnownSecrets | None = None,
     ) -> None:
-        self.kernel = kernel
-        self.run = run
-        self.journal = journal
-        self.replay = replay
+        super().__init__(
+            kernel, run, journal, replay, cancel_requested=cancel_requested, secrets=secrets
+        )
         self.executed: list[str] = []
         """Step keys that ran (not replayed) in this process, in completion order."""
         self.started = time.monotonic()
@@ -154,23 +165,6 @@ class RunState:
         self.rollbacks: dict[str, Registered] = {}
         """Steps called in this execution whose task has a rollback, by step key."""
         self.steps_called = 0
-        self.cancel_requested = cancel_requested
-        """Set by ``floe.cancel``: no new step starts, the body unwinds."""
-        self.stopping = False
-        """Cancelled while executing in this process: its cancel scopes are cancelled."""
-        self.cancel_scopes: set[anyio.CancelScope] = set()
-        """Scopes that a cancellation cancels: the body's, and steps run for a sync body."""
-        self.children: set[RunState] = set()
-        """Child runs executing inside this run's steps, cancelled with it."""
-        self.done = anyio.Event()
-        """Set once the execution in this process has recorded its outcome."""
-        self.base_events: Sequence[Event] = replay.events
-        """The journal as read before this execution wrote to it."""
-        self.secrets = secrets if secrets is not None else KnownSecrets()
-        """The secret values in play: received by a task of this run (or of its parent or
-        children, which share them) or read back from a sealed payload. Every field of
-        the run's writes that holds one is sealed (see _sealing)."""
-        journal.secrets = self.secrets
         self.capture: OutputCapture | None = None
         """Where print() and logging go while the run executes, if it captures output."""
         self.deadline: float | None = None
@@ -185,34 +179,6 @@ class RunState:
         count = self._body_reports.get(kind, 0) + 1
         self._body_reports[kind] = count
         return count <= self.replay.body_reports.get(kind, 0)
-
-    def add_secrets(self, values: dict[str, str]) -> None:
-        """Seal *values* (name → value) in every later write, and mask them when shown."""
-        for name, value in values.items():
-            self.secrets.add(name, value)
-            known_secrets().add(name, value)
-
-    def opener(self) -> Opener:
-        """Opens what this run's records hold sealed (replay, resume values, outcomes)."""
-        from ..kernel._sealing import Opener
-
-        return Opener(self.run_id, self.kernel.payload_codec, self.secrets)
-
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
-
-    def evolve_run(self, **changes: Any) -> Run:
-        """The run record with *changes*, kept as the current one for later writes."""
-        if self.secrets.values:
-            # the names, so that a resume in another process knows them before it writes
-            recorded = self.run.metadata.get("secrets") or ()
-            names = self.secrets.names
-            if not names.issubset(recorded):
-                metadata = {**self.run.metadata, "secrets": sorted(names.union(recorded))}
-                changes.setdefault("metadata", metadata)
-        self.run = attrs.evolve(self.run, updated_at=utcnow(), **changes)
-        return self.run
 
     def register_rollback(
         self,
@@ -382,46 +348,3 @@ async def stop_for_cancel(state: RunState) -> None:
         if state.steps_called == before:
             break
     raise Unwind("cancelled")
-
-
-# -- runs executing in this process ----------------------------------------------------------
-
-# keyed by kernel: two kernels of one process may hold different runs under one id
-_active: weakref.WeakKeyDictionary[Kernel, dict[str, RunState]] = weakref.WeakKeyDictionary()
-
-
-@contextmanager
-def executing(state: RunState, parent: RunState | None) -> Iterator[None]:
-    """Mark *state* as executing in this process (for ``cancel``) until the block ends."""
-    runs = _active.setdefault(state.kernel, {})
-    previous = runs.get(state.run_id)
-    runs[state.run_id] = state
-    if parent is not None:
-        parent.children.add(state)
-    try:
-        yield
-    finally:
-        if parent is not None:
-            parent.children.discard(state)
-        if runs.get(state.run_id) is state:
-            if previous is not None and not previous.done.is_set():
-                runs[state.run_id] = previous
-            else:
-                del runs[state.run_id]
-        state.done.set()
-
-
-def active_run(kernel: Kernel, run_id: str) -> RunState | None:
-    """The execution of *run_id* in progress in this process under *kernel*, if any."""
-    runs = _active.get(kernel)
-    return runs.get(run_id) if runs else None
-
-
-def request_cancel(state: RunState) -> None:
-    """Cancel a run executing in this process, and the child runs inside it."""
-    state.cancel_requested = True
-    state.stopping = True
-    for scope in list(state.cancel_scopes):
-        scope.cancel()
-    for child in list(state.children):
-        request_cancel(child)

@@ -9,13 +9,14 @@ mid-sleep wakes up when it was due. Outside a workflow it is :func:`anyio.sleep`
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
 
 from ..kernel._errors import ConfigError
 from ..kernel._models import utcnow
+from ..kernel._runs import sleep_until
 from ._runtime import (
     RunState,
     allocate_step,
@@ -25,7 +26,7 @@ from ._runtime import (
     stop_for_cancel,
 )
 
-__all__ = ["SLEEP_STEP", "sleep", "sleep_until"]
+__all__ = ["SLEEP_STEP", "sleep"]
 
 SLEEP_STEP = "floe.sleep"
 
@@ -78,12 +79,3 @@ async def durable_sleep(state: RunState, seconds: float, key: str, position: str
     await state.journal.write(
         [("timer.fired", key, {"task": SLEEP_STEP, "position": position})], run=run
     )
-
-
-async def sleep_until(wake_at: str | None) -> None:
-    """Sleep until the ISO time *wake_at* (no time at all when it has passed)."""
-    if not wake_at:
-        return
-    remaining = (datetime.fromisoformat(wake_at) - utcnow()).total_seconds()
-    if remaining > 0:
-        await anyio.sleep(remaining)

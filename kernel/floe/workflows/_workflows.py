@@ -43,28 +43,26 @@ from ..kernel._errors import (
     StateError,
     WorkflowTimeoutError,
 )
-from ..kernel._inject import inject, injectable_parameters, unfilled
 from ..kernel._journal import Journal, ReplayIndex, open_pause
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
+from ..kernel._runs import active_run, executing, request_cancel
 from ..kernel._sealing import Opener, is_sealed
 from ..kernel._serialize import converter, encode_value
 from ..kernel._targets import import_target, target_of
 from ._capture import capturing
 from ._execution import Context, Execution, execution_of
+from ._injection import inject, injectable_parameters, unfilled
 from ._inputs import Inputs
 from ._options import check_bool, check_name, check_seconds, check_unknown
 from ._runtime import (
     RunState,
     UnwindReason,
-    active_run,
     allocate_step,
     call_from_worker,
     current_run,
-    executing,
     in_worker_thread,
     mark_worker_thread,
-    request_cancel,
     run_scope,
     unwind_reason,
 )
