@@ -14,7 +14,7 @@ import inspect
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 
@@ -22,10 +22,14 @@ from ..kernel._errors import ConfigError, ImportPathError, PersistenceError
 from ..kernel._serialize import encode_value
 from ..kernel._targets import import_target, target_of
 from ._allow import Allowed, check_document
-from ._flow import Flow
 from ._job import write_private
 from ._routine import Routine
 from ._strategy import ErrorHandler
+
+if TYPE_CHECKING:
+    from ._flow import Flow
+
+F = TypeVar("F", bound="Flow")
 
 __all__ = ["FLOW_FORMAT", "deserialize_flow", "load_flow", "save_flow", "serialize_flow"]
 
@@ -124,11 +128,14 @@ def _field(document: Mapping[str, Any], key: str, kind: type | tuple[type, ...])
 
 
 def deserialize_flow(
-    document: Mapping[str, Any], allow: Iterable[Any] = (), source: str | None = None
-) -> Flow:
-    """The flow *document* describes (see :func:`serialize_flow`); it may name the
-    built-in routines and what *allow* lists (see :class:`Allowed`). *source* names the
-    document in errors ("the flow file 'etl.json'")."""
+    flow_class: type[F],
+    document: Mapping[str, Any],
+    allow: Iterable[Any] = (),
+    source: str | None = None,
+) -> F:
+    """The flow of *flow_class* that *document* describes (see :func:`serialize_flow`); it
+    may name the built-in routines and what *allow* lists (see :class:`Allowed`). *source*
+    names the document in errors ("the flow file 'etl.json'")."""
     allowed = Allowed(allow)
     if not isinstance(document, Mapping) or document.get("kind") != _FLOW_KIND:
         raise PersistenceError(
@@ -146,7 +153,7 @@ def deserialize_flow(
             context={"format": version},
         )
     handler = document.get("error_handler")
-    flow = Flow(
+    flow = flow_class(
         _field(document, "flow_id", str),
         execution_strategy=_field(document, "execution_strategy", str),
         max_concurrency=_field(document, "max_concurrency", int),
@@ -236,7 +243,7 @@ def save_flow(flow: Flow, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load_flow(path: str | os.PathLike[str], allow: Iterable[Any] = ()) -> Flow:
+def load_flow(flow_class: type[F], path: str | os.PathLike[str], allow: Iterable[Any] = ()) -> F:
     source = Path(path)
     try:
         raw = source.read_bytes()
@@ -254,4 +261,4 @@ def load_flow(path: str | os.PathLike[str], allow: Iterable[Any] = ()) -> Flow:
             fix="Load a file written by Flow.save().",
             context={"path": str(source)},
         ) from None
-    return deserialize_flow(document, allow, f"the flow file {str(source)!r}")
+    return deserialize_flow(flow_class, document, allow, f"the flow file {str(source)!r}")

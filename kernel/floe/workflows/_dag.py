@@ -32,7 +32,8 @@ import attrs
 from anyio.abc import TaskGroup
 
 from ..kernel._errors import ConfigError
-from ._compose import MISSING, as_task, call_in_scope, refuse_sync_body
+from ._compose import MISSING, as_task, call_in_scope
+from ._fanout import refuse_sync_body
 from ._runtime import RunState, Scope, current_run, current_scope
 from ._tasks import Task
 

@@ -29,12 +29,14 @@ import orjson
 
 from ..kernel._backends import asyncio_on_trio, backend_error
 from ..kernel._errors import ConfigError, TaskTimeoutError, rebuild_error
-from ..kernel._inject import inject, injectable_parameters, unfilled
 from ..kernel._models import CacheEntry, ErrorInfo, Event, utcnow
 from ..kernel._retry import RetryOptions, RetryPolicy
+from ..kernel._runs import sleep_until
 from ..kernel._sealing import Sealer
 from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
 from ..kernel._serialize import converter, encode_value
+from ._fanout import map_task, starmap_task
+from ._injection import inject, injectable_parameters, unfilled
 from ._options import (
     check_bool,
     check_name,
@@ -44,6 +46,7 @@ from ._options import (
     names_tuple,
 )
 from ._runtime import (
+    Replayed,
     RunState,
     Scope,
     allocate_step,
@@ -55,7 +58,6 @@ from ._runtime import (
     stop_for_cancel,
 )
 from ._saga import call_rollback, rolled_back_data
-from ._timers import sleep_until
 
 __all__ = ["Recorded", "Task", "TaskOptions", "rebuild_error", "task"]
 
@@ -199,9 +201,7 @@ class Task(Generic[P, R]):
         self, items: Iterable[Any], /, *, max_concurrency: int | None = None, **kwargs: Any
     ) -> Any:
         """Call the task once per item, side by side (see floe.parallel); results in order."""
-        from . import _compose
-
-        return _compose.map_task(self, items, max_concurrency=max_concurrency, **kwargs)
+        return map_task(self, items, max_concurrency=max_concurrency, **kwargs)
 
     def starmap(
         self,
@@ -212,9 +212,7 @@ class Task(Generic[P, R]):
         **kwargs: Any,
     ) -> Any:
         """Like map, each row unpacked as the positional arguments of one call."""
-        from . import _compose
-
-        return _compose.starmap_task(self, rows, max_concurrency=max_concurrency, **kwargs)
+        return starmap_task(self, rows, max_concurrency=max_concurrency, **kwargs)
 
     def step_name(self, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
         """The name of a call's step: the task's name, its template filled from the call."""
@@ -251,7 +249,7 @@ class Task(Generic[P, R]):
         return run_step(state, self, args, kwargs, key, position)
 
 
-class Recorded:
+class Recorded(Replayed):
     """The awaitable a call returns when the journal already holds its outcome.
 
     Awaiting it returns the recorded result (or raises the recorded failure) without
