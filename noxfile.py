@@ -54,10 +54,14 @@ def contrib(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install("ruff")
+    """ruff check, ruff format --check, and the import contracts (the layers, no cycles)."""
+    session.install("ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # the contracts read the source tree: no install needed, only the packages' paths
+    sources = {"PYTHONPATH": "kernel:plugins"}
+    session.run("lint-imports", env=sources)
+    session.run("lint-imports", "--config", "importlinter-runtime.ini", env=sources)
 
 
 @nox.session(python="3.11")
