@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._artifacts import Artifact, Result, add_artifact, add_result
     from ._bus import BusStatistics, EventBus, Listener, SubscriptionHandle, on
+    from ._component_journal import component_run_id
     from ._components import Component, Engine
     from ._compose import parallel, pipeline
     from ._config import (
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
     )
     from ._retry import ExponentialBackoff, RetryOptions, RetryPolicy, retry
     from ._sealing import PayloadCodec
-    from ._secrets import Secret, Secrets, mask
+    from ._secrets import MIN_SECRET_LENGTH, SECRET_MASK, Secret, Secrets, mask
     from ._settings import Settings, load_settings
     from ._snapshots import (
         list_snapshots,
@@ -93,6 +94,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "MIN_SECRET_LENGTH",
+    "SECRET_MASK",
     "Artifact",
     "ArtifactStore",
     "BusStatistics",
@@ -169,6 +172,7 @@ __all__ = [
     "call",
     "cancel",
     "choice",
+    "component_run_id",
     "config_registry",
     "current_kernel",
     "explain",
@@ -234,6 +238,7 @@ _EXPORTS: dict[str, str] = {
     "Listener": "_bus",
     "MemoryStore": "_memory",
     "Message": "_state_machine",
+    "MIN_SECRET_LENGTH": "_secrets",
     "NonDeterminismError": "_errors",
     "NotFoundError": "_errors",
     "PersistenceError": "_errors",
@@ -251,6 +256,7 @@ _EXPORTS: dict[str, str] = {
     "RunStatus": "_models",
     "PayloadCodec": "_sealing",
     "Secret": "_secrets",
+    "SECRET_MASK": "_secrets",
     "SecretStore": "_resources",
     "Secrets": "_secrets",
     "SequenceConflictError": "_errors",
@@ -280,6 +286,7 @@ _EXPORTS: dict[str, str] = {
     "call": "_control",
     "cancel": "_control",
     "choice": "_determinism",
+    "component_run_id": "_component_journal",
     "config_registry": "_config",
     "current_kernel": "_kernel",
     "explain": "_explain",
