@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from floe._state_machine import Message, State, Transition
+from floe import Message, State, Transition
 from floe.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from floe._components import Component
+    from floe import Component
 
 __all__ = [
     "STATES",
