@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import cancel
+    from .components._component_journal import component_run_id
     from .components._components import Component, Engine
     from .components._config import (
         ComponentConfig,
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
     )
     from .kernel._retry import ExponentialBackoff, RetryOptions, RetryPolicy, retry
     from .kernel._sealing import PayloadCodec
-    from .kernel._secrets import Secret, Secrets, mask
+    from .kernel._secrets import MIN_SECRET_LENGTH, SECRET_MASK, Secret, Secrets, mask
     from .kernel._settings import Settings, load_settings
     from .kernel._states import Message, State, StateRegistry, Transition
     from .kernel._store import Store, StoreURL
@@ -97,6 +98,8 @@ __version__ = VERSION
 del VERSION
 
 __all__ = [
+    "MIN_SECRET_LENGTH",
+    "SECRET_MASK",
     "Artifact",
     "ArtifactStore",
     "BusStatistics",
@@ -173,6 +176,7 @@ __all__ = [
     "call",
     "cancel",
     "choice",
+    "component_run_id",
     "config_registry",
     "current_kernel",
     "explain",
@@ -208,6 +212,8 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
+    "MIN_SECRET_LENGTH": "kernel._secrets",
+    "SECRET_MASK": "kernel._secrets",
     "Artifact": "workflows._artifacts",
     "ArtifactStore": "kernel._resources",
     "BusStatistics": "kernel._bus",
@@ -284,6 +290,7 @@ _EXPORTS: dict[str, str] = {
     "call": "workflows._control",
     "cancel": "_api",
     "choice": "workflows._determinism",
+    "component_run_id": "components._component_journal",
     "config_registry": "components._config",
     "current_kernel": "kernel._kernel",
     "explain": "components._explain",

@@ -25,9 +25,7 @@ from ._project import imports_project_code
 from ._state import CliState
 
 if TYPE_CHECKING:
-    from floe.components._components import Component, Engine
-    from floe.components._config import ComponentConfig
-    from floe.components._state_machine import Transitioned
+    from floe import Component, ComponentConfig, Engine, Transitioned
 
 # the kernel's component modules are imported by the commands that use them, so that
 # building the command line (and 'floe --help') does not load them
@@ -90,7 +88,7 @@ def _describe(component: Component, result: Transitioned | None, message: str) -
 
 async def _component(kernel: floe.Kernel, config: ComponentConfig) -> tuple[Engine, Component]:
     """The engine and the component the config names, restored from the store."""
-    from floe.components._components import Engine
+    from floe import Engine
 
     engine = Engine(kernel)
     component = await engine.restore(config.name, config=config)
@@ -117,8 +115,7 @@ def register_command(state: CliState, config_path: Path | None, start: bool, rep
     reached. With --start it is sent the 'start' message. A component that is already registered
     is an error unless --replace.
     """
-    from floe.components._components import Engine, component_run_id
-    from floe.components._config import load_config
+    from floe import Engine, component_run_id, load_config
 
     config = load_config(_config_path(config_path))
 
@@ -195,7 +192,7 @@ def handle_command(
     message was ignored. An ignored message (one the current state does not take) is not
     an error: the exit code is 0 either way.
     """
-    from floe.components._config import load_config
+    from floe import load_config
 
     config = load_config(_config_path(config_path))
     extra = dict(_parse_field(text) for text in fields)
@@ -211,7 +208,7 @@ def handle_command(
 
 
 def _update_rules(state: CliState, config_path: Path | None, rules_file: Path) -> None:
-    from floe.components._config import load_config, load_rules
+    from floe import load_config, load_rules
 
     config = load_config(_config_path(config_path))
     rules = load_rules(rules_file)
@@ -256,7 +253,7 @@ def explain_command(state: CliState, config_path: Path | None, as_json: bool) ->
     Prints what the config would create (or every problem in it). Exit code 0 when it is
     valid, 2 when it is not.
     """
-    from floe.components._explain import explain
+    from floe import explain
 
     explanation = explain(_config_path(config_path), registry=_installed_states(state))
     if as_json:
@@ -283,7 +280,7 @@ def visualize_command(state: CliState, config_path: Path | None, diagram_format:
     The diagram is a Mermaid stateDiagram-v2 of the states' declared transitions, from the
     initial state; paste it into any Mermaid renderer.
     """
-    from floe.components._visualize import visualize
+    from floe import visualize
 
     path = _config_path(config_path)
     click.echo(visualize(path, diagram_format, registry=_installed_states(state)), nl=False)
@@ -309,7 +306,7 @@ def components_command(state: CliState, as_json: bool) -> None:
     and its number of journaled steps.
     """
 
-    from floe.components._components import Engine
+    from floe import Engine
 
     async def listing(kernel: floe.Kernel) -> list[dict[str, Any]]:
         engine = Engine(kernel)
@@ -350,7 +347,7 @@ def components_command(state: CliState, as_json: bool) -> None:
 def snapshots_command(state: CliState, name: str, limit: int, as_json: bool) -> None:
     """List the snapshots of component NAME, newest first."""
 
-    from floe.components._snapshots import list_snapshots
+    from floe import list_snapshots
 
     async def listing(kernel: floe.Kernel) -> list[floe.Snapshot]:
         return await list_snapshots(name, limit, store=kernel.store)
@@ -398,7 +395,7 @@ def snapshots_command(state: CliState, name: str, limit: int, as_json: bool) -> 
 @click.pass_obj
 def prune_command(state: CliState, name: str, keep_last: int) -> None:
     """Delete all but the newest N snapshots of component NAME."""
-    from floe.components._snapshots import prune_snapshots
+    from floe import prune_snapshots
 
     async def prune(kernel: floe.Kernel) -> int:
         return await prune_snapshots(name, keep_last, store=kernel.store)

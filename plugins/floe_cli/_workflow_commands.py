@@ -331,9 +331,7 @@ def run_command(
 
     Exit code: 0 completed or paused, 1 failed or cancelled, 2 bad target or input.
     """
-    from floe.workflows._workflows import load_target
-
-    workflow = load_target(target)
+    workflow = floe.Workflow.from_target(target)
     args, kwargs = parse_input(input_text, as_kwargs=as_kwargs)
     kernel = _kernel(state, store)
     given = run_id
@@ -378,7 +376,7 @@ def resume_command(
     The value becomes the result of the 'await floe.pause(name)' the run waits at; the
     run goes on until it completes, fails or pauses again. Exit codes as for 'floe run'.
     """
-    from floe.workflows._control import resume
+    from floe import resume
 
     value = _load_json(input_text) if input_text is not None else None
     kernel = _kernel(state, store)

@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING, Any
 from floe import FloeError, StoreURL, hookimpl
 
 if TYPE_CHECKING:
-    from floe import Kernel, Settings
-    from floe.kernel._secrets import MASK, Secret, Secrets
+    from floe import SECRET_MASK as MASK
+    from floe import Kernel, Secret, Secrets, Settings
 
     from ._crypto import KEY_VARIABLE, KeyCodec, generate_key, key_from_environment
     from ._store import (
@@ -79,31 +79,33 @@ __all__ = [
 ]
 
 _LAZY = {
-    "KEY_VARIABLE": f"{__name__}._crypto",
-    "KeyCodec": f"{__name__}._crypto",
-    "generate_key": f"{__name__}._crypto",
-    "key_from_environment": f"{__name__}._crypto",
-    "NAMESPACE": f"{__name__}._store",
-    "ManagedSecretStore": f"{__name__}._store",
-    "StoreSecretStore": f"{__name__}._store",
-    "check_secret_name": f"{__name__}._store",
+    "KEY_VARIABLE": (f"{__name__}._crypto", "KEY_VARIABLE"),
+    "KeyCodec": (f"{__name__}._crypto", "KeyCodec"),
+    "generate_key": (f"{__name__}._crypto", "generate_key"),
+    "key_from_environment": (f"{__name__}._crypto", "key_from_environment"),
+    "NAMESPACE": (f"{__name__}._store", "NAMESPACE"),
+    "ManagedSecretStore": (f"{__name__}._store", "ManagedSecretStore"),
+    "StoreSecretStore": (f"{__name__}._store", "StoreSecretStore"),
+    "check_secret_name": (f"{__name__}._store", "check_secret_name"),
     # the kernel masks secrets for every secret store; re-exported for this plugin's users
-    "MASK": "floe.kernel._secrets",
-    "Secret": "floe.kernel._secrets",
-    "Secrets": "floe.kernel._secrets",
+    "MASK": ("floe", "SECRET_MASK"),
+    "Secret": ("floe", "Secret"),
+    "Secrets": ("floe", "Secrets"),
 }
+"""Name -> the module and attribute it is loaded from on first use."""
 
 DEFAULT_URL = "store://"
 """The secret store URL this plugin serves: the kernel's own store."""
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    found = _LAZY.get(name)
+    if found is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    return getattr(import_module(module), name)
+    module, attribute = found
+    return getattr(import_module(module), attribute)
 
 
 @hookimpl

@@ -11,8 +11,7 @@ from typing import Any, Final, Protocol, Self, runtime_checkable
 
 import anyio.lowlevel
 
-from floe import ConfigError, FloeError, NotFoundError, Store, StoreURL
-from floe.kernel._secrets import MIN_SECRET_LENGTH
+from floe import MIN_SECRET_LENGTH, ConfigError, FloeError, NotFoundError, Store, StoreURL
 
 from ._crypto import KEY_VARIABLE, SecretKey, key_from_environment, key_id_of, open_envelope, seal
 

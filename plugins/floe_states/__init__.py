@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from floe import Message, State, Transition
 from floe.hookspecs import hookimpl
-from floe.kernel._states import Message, State, Transition
 
 if TYPE_CHECKING:
-    from floe.components._components import Component
+    from floe import Component
 
 __all__ = [
     "STATES",

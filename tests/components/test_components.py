@@ -17,6 +17,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+import floe
 from floe import (
     Event,
     FloeError,
@@ -103,6 +104,18 @@ def _register_test_states(kernel: Kernel) -> None:
 
 
 # -- registration -----------------------------------------------------------------------
+
+
+async def test_component_run_id_names_the_run_that_journals_the_component(
+    floe_kernel_factory: Callable[..., Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        assert await kernel.store.get_run(floe.component_run_id("lamp")) is None
+        component = await Engine(kernel).register_async(Component("lamp"))
+        run = await kernel.store.get_run(floe.component_run_id("lamp"))
+    assert floe.component_run_id("lamp") == component.run_id == "component:lamp"
+    assert run is not None
+    assert (run.run_id, run.kind, run.name) == ("component:lamp", COMPONENT_KIND, "lamp")
 
 
 async def test_registration_is_journaled_and_published_once_each(

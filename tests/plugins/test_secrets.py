@@ -347,6 +347,23 @@ async def test_bad_secret_values_are_config_errors_that_never_quote_them(
 
 
 @pytest.mark.parametrize("store_kind", ["memory"])
+async def test_the_shortest_value_stored_is_min_secret_length(secrets: StoreSecretStore) -> None:
+    shortest = "k" * floe.MIN_SECRET_LENGTH
+    with pytest.raises(ConfigError, match=f"fewer than {floe.MIN_SECRET_LENGTH}"):
+        await secrets.set_secret("api_key", shortest[:-1])
+    await secrets.set_secret("api_key", shortest)
+    found = await secrets.get_secrets(["api_key"])
+    assert found["api_key"] == shortest
+
+
+def test_secrets_show_as_the_public_mask() -> None:
+    secret = Secret(PLAINTEXT)
+    assert MASK is floe.SECRET_MASK == "***"  # the plugin re-exports the kernel's mask
+    assert str(secret) == f"{secret}" == floe.SECRET_MASK
+    assert floe.mask({"token": secret}) == {"token": floe.SECRET_MASK}
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
 @pytest.mark.parametrize("names", ["api_key", None, {"api_key"}])
 async def test_get_secrets_takes_a_list(secrets: StoreSecretStore, names: Any) -> None:
     with pytest.raises(ConfigError, match="takes a list of names"):

@@ -18,7 +18,6 @@ import trio.testing
 
 import floe
 from floe import ConfigError, Kernel, NonDeterminismError, NotFoundError, RunStatus, StateError
-from floe.workflows._workflows import load_target
 
 pytestmark = pytest.mark.anyio
 
@@ -420,40 +419,42 @@ def test_pause_in_one_process_and_resume_in_others(tmp_path: Path) -> None:
 # -- workflow targets ---------------------------------------------------------------------
 
 
-def test_load_target_by_module_and_by_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workflow_from_target_by_module_and_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     module = tmp_path / "target_pkg_mod.py"
     module.write_text(
         "import floe\n\n@floe.workflow\nasync def hello(name: str) -> str:\n"
         "    return f'Hello, {name}'\n\nnot_a_workflow = 3\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    by_module = load_target("target_pkg_mod:hello")
+    by_module = floe.Workflow.from_target("target_pkg_mod:hello")
     assert by_module.name == "hello"
     assert by_module.target == "target_pkg_mod:hello"
 
-    by_file = load_target(f"{module}:hello")
+    by_file = floe.Workflow.from_target(f"{module}:hello")
     assert by_file.name == "hello"
     assert by_file.target == f"{module.resolve()}:hello"
-    assert load_target(f"{module}:hello") is by_file  # loaded once
+    assert floe.Workflow.from_target(f"{module}:hello") is by_file  # loaded once
 
     with pytest.raises(floe.ImportPathError, match="not a floe workflow"):
-        load_target("target_pkg_mod:not_a_workflow")
+        floe.Workflow.from_target("target_pkg_mod:not_a_workflow")
     with pytest.raises(floe.ImportPathError, match="has no 'missing'"):
-        load_target(f"{module}:missing")
+        floe.Workflow.from_target(f"{module}:missing")
     with pytest.raises(floe.ImportPathError, match="Malformed"):
-        load_target("no_colon_here")
+        floe.Workflow.from_target("no_colon_here")
     with pytest.raises(floe.ImportPathError, match="No file"):
-        load_target(f"{tmp_path}/absent.py:hello")
+        floe.Workflow.from_target(f"{tmp_path}/absent.py:hello")
     with pytest.raises(floe.ImportPathError, match="No module named") as missing:
-        load_target("surely_not_a_module_xyz:hello")
+        floe.Workflow.from_target("surely_not_a_module_xyz:hello")
     assert missing.value.why is not None
 
 
-def test_load_target_reports_the_real_cause(tmp_path: Path) -> None:
+def test_workflow_from_target_reports_the_real_cause(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("import floe\n\nvalue = undefined_name + 1\n")
     with pytest.raises(floe.ImportPathError) as raised:
-        load_target(f"{broken}:anything")
+        floe.Workflow.from_target(f"{broken}:anything")
     assert raised.value.why is not None
     assert "NameError" in raised.value.why
     assert "undefined_name" in raised.value.why
@@ -462,7 +463,7 @@ def test_load_target_reports_the_real_cause(tmp_path: Path) -> None:
     syntax = tmp_path / "syntax.py"
     syntax.write_text("def oops(:\n")
     with pytest.raises(floe.ImportPathError) as raised:
-        load_target(f"{syntax}:oops")
+        floe.Workflow.from_target(f"{syntax}:oops")
     assert raised.value.why is not None
     assert "SyntaxError" in raised.value.why
 

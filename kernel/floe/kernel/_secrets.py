@@ -33,6 +33,7 @@ __all__ = [
     "MASK",
     "MIN_SECRET_LENGTH",
     "SEALED",
+    "SECRET_MASK",
     "KnownSecrets",
     "MaskFilter",
     "Secret",
@@ -42,11 +43,15 @@ __all__ = [
     "mask",
 ]
 
-MASK: Final = "***"
-"""What a secret value (or a sealed payload) looks like wherever it is shown."""
+SECRET_MASK: Final = "***"
+"""What a secret value (or a sealed payload) looks like wherever it is shown
+(``floe.SECRET_MASK``): the text :func:`mask` puts in its place."""
+MASK: Final = SECRET_MASK
+"""The kernel's short name for :data:`SECRET_MASK`."""
 MIN_SECRET_LENGTH: Final = 6
-"""The shortest secret floe accepts: a shorter one cannot be masked without hiding
-unrelated text (a one-letter secret would mask every ``e``) and is easy to guess."""
+"""The shortest secret floe accepts (``floe.MIN_SECRET_LENGTH``): a shorter one cannot be
+masked without hiding unrelated text (a one-letter secret would mask every ``e``) and is
+easy to guess."""
 SEALED: Final = "$sealed"
 """The one key of a sealed envelope, ``{"$sealed": {...}}``: reserved, never a user value."""
 

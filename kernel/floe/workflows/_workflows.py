@@ -162,6 +162,16 @@ class Workflow(Generic[P, T]):
     def __repr__(self) -> str:
         return f"<floe workflow {self.name!r}>"
 
+    @staticmethod
+    def from_target(target: str) -> Workflow[Any, Any]:
+        """The workflow *target* names, ``"package.module:name"`` or
+        ``"path/to/file.py:name"``, imported as ``floe run`` imports it.
+
+        A file's folder becomes importable; a missing file, module or name, an error while
+        importing, or an object that is not a workflow is an :class:`ImportPathError`.
+        """
+        return load_target(target)
+
     # -- running -------------------------------------------------------------------------
 
     def run(self, *args: Any, **kwargs: Any) -> Execution:
