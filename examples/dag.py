@@ -1,4 +1,4 @@
-"""Graphs: tasks wired into a DAG with ``floe.Graph``, with a conditional edge.
+"""Graphs: tasks wired into a DAG with ``floe.TaskGraph``, with a conditional edge.
 
 ::
 
@@ -71,7 +71,7 @@ def has_large_orders(orders: list[dict[str, Any]]) -> bool:
 # add_node and add_edge return the graph, so calls chain; validate() (also done by every
 # run) names unknown nodes, cycles, and nodes the start cannot reach or that lead nowhere
 graph = (
-    floe.Graph("review", start="load", end="report")
+    floe.TaskGraph("review", start="load", end="report")
     .add_node("load", load)
     .add_node("flag_large", flag_large)
     .add_node("total", total)

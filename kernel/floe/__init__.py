@@ -83,7 +83,7 @@ if TYPE_CHECKING:
     from .workflows._artifacts import Artifact, Result, add_artifact, add_result
     from .workflows._compose import parallel, pipeline
     from .workflows._control import call, pause, resume
-    from .workflows._dag import Graph, GraphResult
+    from .workflows._dag import TaskGraph, TaskGraphResult
     from .workflows._determinism import choice, now, randint, randrange, uuid4
     from .workflows._execution import Context, Execution
     from .workflows._subworkflows import RunCancelledError
@@ -122,8 +122,6 @@ __all__ = [
     "ExponentialBackoff",
     "FloeError",
     "FlowHandle",
-    "Graph",
-    "GraphResult",
     "ImportPathError",
     "InjectionContext",
     "Kernel",
@@ -162,6 +160,8 @@ __all__ = [
     "SubscriptionHandle",
     "Task",
     "TaskFailedError",
+    "TaskGraph",
+    "TaskGraphResult",
     "TaskHandle",
     "TaskMetadata",
     "TaskOptions",
@@ -236,8 +236,6 @@ _EXPORTS: dict[str, str] = {
     "ExponentialBackoff": "kernel._retry",
     "FloeError": "kernel._errors",
     "FlowHandle": "kernel._inject",
-    "Graph": "workflows._dag",
-    "GraphResult": "workflows._dag",
     "ImportPathError": "kernel._errors",
     "InjectionContext": "kernel._inject",
     "Kernel": "kernel._kernel",
@@ -276,6 +274,8 @@ _EXPORTS: dict[str, str] = {
     "SubscriptionHandle": "kernel._bus",
     "Task": "workflows._tasks",
     "TaskFailedError": "kernel._errors",
+    "TaskGraph": "workflows._dag",
+    "TaskGraphResult": "workflows._dag",
     "TaskHandle": "kernel._inject",
     "TaskMetadata": "kernel._inject",
     "TaskOptions": "workflows._tasks",
@@ -331,9 +331,24 @@ _SUBMODULES = frozenset({"graph", "storage", "testing"})
 """Public submodules, imported on first use as ``floe.graph`` after ``import floe``."""
 
 
+_RENAMED = {"Graph": "TaskGraph", "GraphResult": "TaskGraphResult"}
+"""Former public names, still served (with a DeprecationWarning): former -> current."""
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"floe.{name}")
+    if name in _RENAMED:
+        import warnings
+
+        current = _RENAMED[name]
+        warnings.warn(
+            f"floe.{name} is now floe.{current} (floe.graph is the unrelated routine "
+            f"graphs); floe.{name} will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return __getattr__(current)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'floe' has no attribute {name!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_import_floe_loads_neither_trio_nor_sqlite3_nor_click() -> None:
     heavy = ("trio", "sqlite3", "click", "rich", "yaml")
@@ -27,3 +29,16 @@ def test_public_api_is_explicit() -> None:
     for name in floe.__all__:
         assert hasattr(floe, name), name
     assert len(floe.__all__) == len(set(floe.__all__))
+
+
+@pytest.mark.parametrize(
+    ("former", "current"), [("Graph", "TaskGraph"), ("GraphResult", "TaskGraphResult")]
+)
+def test_a_renamed_public_name_still_works_with_a_deprecation_warning(
+    former: str, current: str
+) -> None:
+    import floe
+
+    with pytest.warns(DeprecationWarning, match=rf"floe\.{former} is now floe\.{current}"):
+        assert getattr(floe, former) is getattr(floe, current)
+    assert former not in floe.__all__

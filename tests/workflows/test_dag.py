@@ -1,4 +1,4 @@
-"""floe.Graph: building, validation errors, conditional edges, durable runs and replay."""
+"""floe.TaskGraph: building, validation errors, conditional edges, durable runs and replay."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ async def identity(value: Any) -> Any:
     return value
 
 
-def diamond(**conditions: Callable[[Any], Any]) -> floe.Graph:
+def diamond(**conditions: Callable[[Any], Any]) -> floe.TaskGraph:
     """start -> left, right -> join (end); conditions by edge name "start_left" ..."""
 
     async def start(n: int) -> int:
@@ -51,7 +51,7 @@ def diamond(**conditions: Callable[[Any], Any]) -> floe.Graph:
     async def join(parents: dict[str, int]) -> int:
         return sum(parents.values())
 
-    graph = floe.Graph("diamond", start="start", end="join")
+    graph = floe.TaskGraph("diamond", start="start", end="join")
     for name, function in (("start", start), ("left", left), ("right", right), ("join", join)):
         graph.add_node(name, function)
     for source, target in (
@@ -77,7 +77,7 @@ async def test_a_linear_graph_runs_each_node_as_a_step(
     def parse(text: str) -> int:  # a plain sync function runs as a task in a worker thread
         return len(text)
 
-    graph = floe.Graph("etl", start="fetch", end="report")
+    graph = floe.TaskGraph("etl", start="fetch", end="report")
     graph.add_node("fetch", fetch).add_node("parse", parse)
     graph.add_node("report", lambda n: f"{n} chars")
     graph.add_edge("fetch", "parse").add_edge("parse", "report")
@@ -131,7 +131,7 @@ async def test_independent_branches_run_side_by_side() -> None:
         await both_started.wait()  # deadlocks unless both branches run at once
         return name
 
-    graph = floe.Graph("fan", start="source", end="sink")
+    graph = floe.TaskGraph("fan", start="source", end="sink")
     graph.add_node("source", identity)
     graph.add_node("a", functools.partial(branch, "a"))
     graph.add_node("b", functools.partial(branch, "b"))
@@ -150,7 +150,7 @@ async def test_a_false_condition_skips_the_node_and_what_only_it_leads_to() -> N
         seen.append(value)
         return value < 10
 
-    graph = floe.Graph("branchy", start="start", end="end")
+    graph = floe.TaskGraph("branchy", start="start", end="end")
     graph.add_node("start", identity)
     graph.add_node("big", lambda n: f"big {n}")
     graph.add_node("big_detail", lambda text: text.upper())  # only reached through "big"
@@ -183,7 +183,7 @@ async def test_async_conditions_are_awaited() -> None:
 
 
 async def test_a_skipped_end_node_gives_no_output() -> None:
-    graph = floe.Graph("maybe", start="a", end="b")
+    graph = floe.TaskGraph("maybe", start="a", end="b")
     graph.add_node("a", identity).add_node("b", identity)
     graph.add_edge("a", "b", when=lambda value: value is not None)
     result = await graph.run(None)
@@ -193,7 +193,7 @@ async def test_a_skipped_end_node_gives_no_output() -> None:
 
 
 async def test_without_input_the_start_node_is_called_with_nothing() -> None:
-    graph = floe.Graph(start="seed", end="double")
+    graph = floe.TaskGraph(start="seed", end="double")
     graph.add_node("seed", lambda: 21).add_node("double", lambda n: n * 2)
     graph.add_edge("seed", "double")
     assert (await graph.run()).output == 42
@@ -201,7 +201,7 @@ async def test_without_input_the_start_node_is_called_with_nothing() -> None:
 
 async def test_outside_a_workflow_sync_nodes_run_in_worker_threads() -> None:
     loop_thread = threading.get_ident()
-    graph = floe.Graph(start="a", end="b")
+    graph = floe.TaskGraph(start="a", end="b")
     graph.add_node("a", lambda _: threading.get_ident())
     graph.add_node("b", identity)
     graph.add_edge("a", "b")
@@ -220,7 +220,7 @@ async def test_task_nodes_keep_their_options_under_the_node_name(
             raise ConnectionError("try again")
         return n * 2
 
-    graph = floe.Graph("g", start="double", end="double").add_node("double", flaky)
+    graph = floe.TaskGraph("g", start="double", end="double").add_node("double", flaky)
 
     @floe.workflow
     async def run_it() -> Any:
@@ -267,7 +267,7 @@ async def test_a_failing_node_cancels_the_others_and_raises_its_error(
         await slow_started.wait()
         raise LookupError("nothing here")
 
-    graph = floe.Graph("g", start="start", end="end")
+    graph = floe.TaskGraph("g", start="start", end="end")
     graph.add_node("start", identity).add_node("slow", slow).add_node("broken", broken)
     graph.add_node("end", identity)
     graph.add_edge("start", "slow").add_edge("start", "broken")
@@ -314,7 +314,7 @@ async def test_graph_replay_does_not_rerun_finished_nodes(
         conditions.append(value)
         return True
 
-    graph = floe.Graph("g", start="start", end="join")
+    graph = floe.TaskGraph("g", start="start", end="join")
     graph.add_node("start", functools.partial(record, "start"))
     graph.add_node("fast", lambda n: record("fast", n + 1))
     graph.add_node("fast_after", lambda n: record("fast_after", n * 2))
@@ -360,8 +360,8 @@ async def test_graph_replay_does_not_rerun_finished_nodes(
 # -- validation -------------------------------------------------------------------------
 
 
-def three_nodes() -> floe.Graph:
-    graph = floe.Graph("g", start="a", end="c")
+def three_nodes() -> floe.TaskGraph:
+    graph = floe.TaskGraph("g", start="a", end="c")
     for name in "abc":
         graph.add_node(name, identity)
     return graph
@@ -370,10 +370,10 @@ def three_nodes() -> floe.Graph:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: floe.Graph("g", end="a").add_node("a", identity), "has no start node"),
-        (lambda: floe.Graph("g", start="a").add_node("a", identity), "has no end node"),
+        (lambda: floe.TaskGraph("g", end="a").add_node("a", identity), "has no start node"),
+        (lambda: floe.TaskGraph("g", start="a").add_node("a", identity), "has no end node"),
         (
-            lambda: floe.Graph("g", start="x", end="a").add_node("a", identity),
+            lambda: floe.TaskGraph("g", start="x", end="a").add_node("a", identity),
             "the start node names the unknown node 'x'",
         ),
         (
@@ -406,7 +406,7 @@ def three_nodes() -> floe.Graph:
     ],
 )
 async def test_validate_explains_what_is_wrong(
-    build: Callable[[], floe.Graph], message: str
+    build: Callable[[], floe.TaskGraph], message: str
 ) -> None:
     graph = build()
     with pytest.raises(ConfigError) as caught:
@@ -418,7 +418,7 @@ async def test_validate_explains_what_is_wrong(
 
 
 async def test_a_cycle_error_carries_the_cycle() -> None:
-    graph = floe.Graph("loop", start="a", end="d")
+    graph = floe.TaskGraph("loop", start="a", end="d")
     for name in "abcd":
         graph.add_node(name, identity)
     graph.add_edge("a", "b").add_edge("b", "c").add_edge("c", "b").add_edge("c", "d")
@@ -428,7 +428,7 @@ async def test_a_cycle_error_carries_the_cycle() -> None:
 
 
 async def test_several_unreachable_nodes_are_all_named() -> None:
-    graph = floe.Graph("g", start="a", end="a").add_node("a", identity)
+    graph = floe.TaskGraph("g", start="a", end="a").add_node("a", identity)
     graph.add_node("x", identity).add_node("y", identity).add_edge("x", "y")
     with pytest.raises(ConfigError, match="nodes 'x', 'y' cannot be reached"):
         graph.validate()
@@ -450,18 +450,18 @@ async def test_a_valid_graph_validates() -> None:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: floe.Graph(""), "Invalid graph name ''"),
-        (lambda: floe.Graph("a/b"), "Invalid graph name 'a/b'"),
-        (lambda: floe.Graph().add_node("n#1", identity), "Invalid node name 'n#1'"),
-        (lambda: floe.Graph().add_node(3, identity), "Invalid node name 3"),  # type: ignore[arg-type]
-        (lambda: floe.Graph().add_node("n", 3), "is 3, which is not a task or function"),  # type: ignore[arg-type]
+        (lambda: floe.TaskGraph(""), "Invalid graph name ''"),
+        (lambda: floe.TaskGraph("a/b"), "Invalid graph name 'a/b'"),
+        (lambda: floe.TaskGraph().add_node("n#1", identity), "Invalid node name 'n#1'"),
+        (lambda: floe.TaskGraph().add_node(3, identity), "Invalid node name 3"),  # type: ignore[arg-type]
+        (lambda: floe.TaskGraph().add_node("n", 3), "is 3, which is not a task or function"),  # type: ignore[arg-type]
         (
-            lambda: floe.Graph().add_node("n", identity).add_node("n", identity),
+            lambda: floe.TaskGraph().add_node("n", identity).add_node("n", identity),
             "already has a node 'n'",
         ),
-        (lambda: floe.Graph().add_edge("a", "b", when=True), "not callable"),  # type: ignore[arg-type]
-        (lambda: floe.Graph().add_edge("a", "b").add_edge("a", "b"), "already has an edge"),
-        (lambda: floe.Graph().set_start(""), "Invalid start node"),
+        (lambda: floe.TaskGraph().add_edge("a", "b", when=True), "not callable"),  # type: ignore[arg-type]
+        (lambda: floe.TaskGraph().add_edge("a", "b").add_edge("a", "b"), "already has an edge"),
+        (lambda: floe.TaskGraph().set_start(""), "Invalid start node"),
     ],
 )
 async def test_building_refuses_bad_parts(build: Callable[[], Any], message: str) -> None:

@@ -1,4 +1,4 @@
-"""``floe.Graph``: tasks wired into a directed acyclic graph, with conditional edges.
+"""``floe.TaskGraph``: tasks wired into a directed acyclic graph, with conditional edges.
 
 A graph has named nodes (tasks, or plain sync or async functions), edges between them
 with optional conditions, one start node and one end node. ``await graph.run(input)``
@@ -37,7 +37,7 @@ from ._fanout import refuse_sync_body
 from ._runtime import RunState, Scope, current_run, current_scope
 from ._tasks import Task
 
-__all__ = ["Edge", "Graph", "GraphResult"]
+__all__ = ["Edge", "TaskGraph", "TaskGraphResult"]
 
 
 @attrs.frozen
@@ -53,7 +53,7 @@ class Edge:
 
 
 @attrs.frozen
-class GraphResult:
+class TaskGraphResult:
     """What a graph run produced: results by node name, the skipped nodes, the output."""
 
     results: dict[str, Any]
@@ -87,12 +87,12 @@ class _Plan:
     outgoing: dict[str, tuple[Edge, ...]]
 
 
-class Graph:
+class TaskGraph:
     """A DAG of tasks with conditional edges, an explicit start and end; see the module doc.
 
     Example::
 
-        graph = floe.Graph("etl", start="extract", end="load")
+        graph = floe.TaskGraph("etl", start="extract", end="load")
         graph.add_node("extract", extract).add_node("load", load)
         graph.add_edge("extract", "load", when=lambda rows: len(rows) > 0)
         result = await graph.run("input.csv")  # result["extract"], result.output
@@ -135,7 +135,7 @@ class Graph:
 
     # -- building -------------------------------------------------------------------------
 
-    def add_node(self, name: str, function: Callable[..., Any]) -> Graph:
+    def add_node(self, name: str, function: Callable[..., Any]) -> TaskGraph:
         """Add the node *name* running *function* (a task, or a sync or async function).
 
         The node is a step named *name*: a task keeps its options (retries, timeout,
@@ -156,7 +156,7 @@ class Graph:
 
     def add_edge(
         self, source: str, target: str, *, when: Callable[[Any], Any] | None = None
-    ) -> Graph:
+    ) -> TaskGraph:
         """Add an edge; with *when*, it is taken only if ``when(source_result)`` is true.
 
         *when* may be sync or async. Nodes may be added before or after their edges;
@@ -178,13 +178,13 @@ class Graph:
         self._plan = None
         return self
 
-    def set_start(self, name: str) -> Graph:
+    def set_start(self, name: str) -> TaskGraph:
         """Make *name* the node that receives the graph's input."""
         self._start = _check_name(name, "start node")
         self._plan = None
         return self
 
-    def set_end(self, name: str) -> Graph:
+    def set_end(self, name: str) -> TaskGraph:
         """Make *name* the node whose result is the graph's output."""
         self._end = _check_name(name, "end node")
         self._plan = None
@@ -211,7 +211,7 @@ class Graph:
                     f"Graph {self.name!r} has no {role} node",
                     why=f"A graph runs from its start node to its end node; the {role} is "
                     "never guessed.",
-                    fix=f"Call graph.{setter}('name'), or pass {role}= to floe.Graph(...).",
+                    fix=f"Call graph.{setter}('name'), or pass {role}= to floe.TaskGraph(...).",
                 )
         assert start is not None
         assert end is not None
@@ -275,8 +275,8 @@ class Graph:
 
     # -- running --------------------------------------------------------------------------
 
-    def run(self, input: Any = MISSING) -> Coroutine[Any, Any, GraphResult]:
-        """Run the graph on *input*; ``await`` it for a :class:`GraphResult`.
+    def run(self, input: Any = MISSING) -> Coroutine[Any, Any, TaskGraphResult]:
+        """Run the graph on *input*; ``await`` it for a :class:`TaskGraphResult`.
 
         Validates first. Inside a workflow the graph's slot is taken now and every node is
         a durable step; outside one, nodes are plain calls (sync ones in worker threads).
@@ -302,14 +302,14 @@ class _GraphRun:
         self.settled: dict[str, dict[str, bool]] = {name: {} for name in plan.tasks}
         self.failures: list[Exception] = []
 
-    async def run(self, value: Any) -> GraphResult:
+    async def run(self, value: Any) -> TaskGraphResult:
         plan = self.plan
         async with anyio.create_task_group() as group:
             arguments = () if value is MISSING else (value,)
             group.start_soon(self._node, group, plan.start, arguments)
         if self.failures:
             raise self.failures[0]
-        return GraphResult(
+        return TaskGraphResult(
             results={name: self.results[name] for name in plan.tasks if name in self.results},
             skipped=tuple(name for name in plan.tasks if name in self.skipped),
             end=plan.end,
