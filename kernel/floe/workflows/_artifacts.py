@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -45,10 +45,7 @@ __all__ = [
     "results_of",
 ]
 
-ArtifactType = Literal["json", "text", "markdown", "binary"]
 ARTIFACT_TYPES: Final = ("json", "text", "markdown", "binary")
-DEFAULT_INLINE_LIMIT: Final = 64 * 1024
-"""Bytes of JSON an artifact's body may take inside its event (``artifact_inline_limit``)."""
 
 
 @attrs.frozen
