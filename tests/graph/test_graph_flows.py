@@ -296,15 +296,34 @@ async def test_a_job_is_a_graph_run_in_the_store(
 
 
 async def test_one_flow_runs_one_job_at_a_time(floe_kernel_factory: Callable[..., Kernel]) -> None:
+    entered = anyio.Event()
+    release = anyio.Event()
+
+    class Held(Routine):
+        """Holds its job in its handler until the test releases it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.handle)
+
+        async def handle(self, value: Any = None) -> None:
+            entered.set()
+            await release.wait()
+
     flow = Flow("busy")
-    stage = AsyncRecorder()
-    stage.set_config(delay=0.05)
-    flow.add_routine(stage, "slow")
+    flow.add_routine(Held(), "slow")
+    jobs: list[Any] = []
+
+    async def first_job() -> None:
+        jobs.append(await flow.execute_async("slow"))
+
     async with floe_kernel_factory(), anyio.create_task_group() as group:
-        group.start_soon(flow.execute_async, "slow")
-        await anyio.sleep(0.01)
+        group.start_soon(first_job)
+        await entered.wait()  # the first job is executing
         with pytest.raises(StateError, match="already executing"):
             await flow.execute_async("slow")
+        release.set()
+    assert [job.status for job in jobs] == ["completed"]
 
 
 def test_sync_execute_opens_a_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -398,7 +398,14 @@ async def test_cancel_a_paused_run(
     # the replay up to the pause ran nothing again; the saga undid both, newest first
     assert ledger.entries == ["reserve pen", "reserve ink", "unreserve ink", "unreserve pen"]
     kinds = [e.kind for e in execution.events]
-    assert kinds[-4:] == ["run.paused", "task.rolled_back", "task.rolled_back", "run.cancelled"]
+    # the cancel fenced the journal (run.cancelling) before its saga ran
+    assert kinds[-5:] == [
+        "run.paused",
+        "run.cancelling",
+        "task.rolled_back",
+        "task.rolled_back",
+        "run.cancelled",
+    ]
 
 
 async def test_cancel_a_paused_run_with_branches_and_a_paused_child(

@@ -274,12 +274,16 @@ class ReplayIndex:
         """Step keys whose rollback is recorded."""
         self.rollback_steps: set[str] = set()
         """Step keys of completed steps whose task declared a rollback."""
+        self.cancelling = False
+        """Whether ``floe.cancel`` fenced the run (``run.cancelling``): a replay cancels it."""
         names = self._names
         for event in events:
             data = event.data
             position = data.get("position") if isinstance(data, dict) else None
             if position is None:
-                if event.step is None and event.kind in REPORT_EVENTS:
+                if event.kind == "run.cancelling":
+                    self.cancelling = True
+                elif event.step is None and event.kind in REPORT_EVENTS:
                     self.body_reports[event.kind] = self.body_reports.get(event.kind, 0) + 1
                 continue
             kind = event.kind

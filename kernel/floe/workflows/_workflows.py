@@ -271,8 +271,15 @@ class Workflow(Generic[P, T]):
                     context={"run_id": existing.run_id},
                 )
             journal = Journal(kernel, existing.run_id, existing.last_seq)
+            replay = ReplayIndex(events)
+            # a cancellation whose process stopped after its fence: this replay finishes it
             state = RunState(
-                kernel, existing, journal, ReplayIndex(events), secrets=_shared(parent)
+                kernel,
+                existing,
+                journal,
+                replay,
+                secrets=_shared(parent),
+                cancel_requested=replay.cancelling,
             )
             document = existing.input
         else:
@@ -431,10 +438,8 @@ class Workflow(Generic[P, T]):
                 await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
         except SequenceConflictError as conflict:
             # another process wrote first (floe cancel from elsewhere): its outcome stands
-            stored = await store.get_run(state.run_id)
-            if stored is None or not stored.status.finished:
-                raise _executing_elsewhere(state.run_id) from conflict
-            return execution_of(state, stored, await store.read_events(state.run_id))
+            outcome = await _cancelled_elsewhere(state, conflict)
+            return execution_of(state, outcome, await store.read_events(state.run_id))
         stored = await store.get_run(state.run_id)
         # the journal as read when this execution started, and what it wrote since: no
         # second read of a long journal (a replayed 100,000-step run)
@@ -545,7 +550,12 @@ class Workflow(Generic[P, T]):
         """
         self._check_owner(run)
         events = await kernel.store.read_events(run.run_id)
-        journal = Journal(kernel, run.run_id, run.last_seq)
+        journal = Journal(kernel, run.run_id, events[-1].seq if events else run.last_seq)
+        # the fence, before anything runs: once it is stored the executing process can
+        # record no further step, so the saga below undoes exactly what the replay knows
+        # (a step recorded since the read makes this write conflict, and the caller looks
+        # again before any rollback ran)
+        await journal.write([("run.cancelling", None, {})])
         state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
         return await self._execute(state, run.input, False)
 
@@ -773,6 +783,43 @@ def _no_run(run_id: str, kernel: Kernel) -> NotFoundError:
         fix="Check the run id ('floe runs' lists them) and the store setting.",
         context={"run_id": run_id},
     )
+
+
+async def _cancelled_elsewhere(state: RunState, conflict: SequenceConflictError) -> Run:
+    """The finished run another process's write fenced this execution out for.
+
+    A ``floe.cancel`` from elsewhere fences first (``run.cancelling``), then runs the saga
+    and records ``run.cancelled``: this execution waits for that outcome as long as that
+    journal keeps moving, so it returns the cancelled run, never a half-cancelled one.
+    """
+    store = state.kernel.store
+    progress, delay = -1, 0.01
+    deadline = anyio.current_time() + _CANCEL_STALLED
+    while True:
+        stored = await store.get_run(state.run_id)
+        if stored is not None and stored.status.finished:
+            return stored
+        if stored is None or not await _cancelling(state):
+            raise _executing_elsewhere(state.run_id) from conflict
+        if stored.last_seq != progress:  # a rollback was recorded: the canceller is alive
+            progress, deadline = stored.last_seq, anyio.current_time() + _CANCEL_STALLED
+        elif anyio.current_time() >= deadline:
+            raise _executing_elsewhere(state.run_id) from conflict
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+_CANCEL_STALLED = 60.0
+"""Seconds a cancellation from elsewhere may record nothing before the fenced-out
+execution stops waiting for it (its process may have died mid-saga)."""
+
+
+async def _cancelling(state: RunState) -> bool:
+    """Whether another writer's events since this execution's last hold ``run.cancelling``."""
+    known = state.journal.written or state.base_events
+    after = known[-1].seq if known else 0
+    newer = await state.kernel.store.read_events(state.run_id, after_seq=after)
+    return any(event.kind == "run.cancelling" for event in newer)
 
 
 def _executing_elsewhere(run_id: str, *, why: str | None = None) -> SequenceConflictError:
