@@ -16,6 +16,7 @@ from ..kernel._errors import ConfigError, NonDeterminismError, StateError
 from ..kernel._kernel import kernel_for_call
 from ..kernel._models import RunStatus
 from ..kernel._serialize import encode_value
+from ._elsewhere import no_run
 from ._runtime import (
     RunState,
     Unwind,
@@ -27,7 +28,7 @@ from ._runtime import (
 )
 from ._subworkflows import run_child
 from ._tasks import Task
-from ._workflows import Execution, Workflow, _no_run, workflow_for
+from ._workflows import Execution, Workflow, workflow_for
 
 __all__ = ["PAUSE_STEP", "call", "pause", "resume"]
 
@@ -96,7 +97,7 @@ async def resume(run_id: str, value: Any = None, *, raise_on_error: bool = False
     async with kernel_for_call() as kernel:
         run = await kernel.store.get_run(run_id)
         if run is None:
-            raise _no_run(run_id, kernel)
+            raise no_run(run_id, kernel)
         return await workflow_for(run).resume_async(run_id, value, raise_on_error=raise_on_error)
 
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import logging
 import math
 import uuid
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
@@ -35,13 +33,11 @@ from ..kernel._backends import (
 )
 from ..kernel._errors import (
     ConfigError,
-    FloeError,
     ImportPathError,
     NotFoundError,
     PersistenceError,
     SequenceConflictError,
     StateError,
-    WorkflowTimeoutError,
 )
 from ..kernel._journal import Journal, ReplayIndex, open_pause
 from ..kernel._kernel import Kernel, kernel_for_call
@@ -51,6 +47,15 @@ from ..kernel._sealing import Opener, is_sealed
 from ..kernel._serialize import converter, encode_value
 from ..kernel._targets import import_target, target_of
 from ._capture import capturing
+from ._deadlines import deadline_passed, start_clock, timeout_failure
+from ._elsewhere import (
+    cancelled_elsewhere,
+    executing_elsewhere,
+    no_run,
+    not_cancellable,
+    recall_secrets,
+    shared_secrets,
+)
 from ._execution import Context, Execution, execution_of
 from ._injection import inject, injectable_parameters, unfilled
 from ._inputs import Inputs
@@ -68,7 +73,7 @@ from ._runtime import (
 )
 from ._saga import roll_back_completed
 from ._subworkflows import HandDown, RunCancelledError, run_child
-from ._tasks import callable_name, error_data, resolve_secrets
+from ._tasks import callable_name, error_data
 
 __all__ = [
     "Context",
@@ -278,7 +283,7 @@ class Workflow(Generic[P, T]):
                 existing,
                 journal,
                 replay,
-                secrets=_shared(parent),
+                secrets=shared_secrets(parent),
                 cancel_requested=replay.cancelling,
             )
             document = existing.input
@@ -304,7 +309,7 @@ class Workflow(Generic[P, T]):
                 metadata=metadata,
             )
             journal = Journal(kernel, run.run_id, 0)
-            state = RunState(kernel, run, journal, ReplayIndex(()), secrets=_shared(parent))
+            state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
             # a child run's input may hold a secret of its parent's: sealed like a write
             await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
             await state.journal.write([("run.started", None, started)])
@@ -318,7 +323,7 @@ class Workflow(Generic[P, T]):
             # a caller-chosen id another process created since the lookup: it owns the run
             if chosen_id and await state.kernel.store.get_run(run.run_id) is not None:
                 why = "Another execution created the run after this one looked it up."
-                raise _executing_elsewhere(run.run_id, why=why) from error
+                raise executing_elsewhere(run.run_id, why=why) from error
             raise
 
     async def _execute(
@@ -328,14 +333,14 @@ class Workflow(Generic[P, T]):
         raise_on_error: bool,
         parent: RunState | None = None,
     ) -> Execution:
-        await _recall_secrets(state)
+        await recall_secrets(state)
         if is_sealed(document):  # a child run's input that held a secret of its parent's
             document = state.opener().value(document, "run", None, "input")
         args, kwargs = self._decode_input(state, document)
         failure: Exception | None = None
         encoded: Any = None
         unwound: UnwindReason | None = None
-        self._start_clock(state)
+        start_clock(state, self.timeout)
         scope = anyio.CancelScope(deadline=math.inf if state.deadline is None else state.deadline)
         with executing(state, parent):
             state.cancel_scopes.add(scope)
@@ -370,41 +375,25 @@ class Workflow(Generic[P, T]):
                     raise  # a crash or a shutdown, not floe.cancel: nothing is recorded
                 # cancelled along with the run around it: record that, then let it unwind
                 with anyio.CancelScope(shield=True):
-                    await self._finish(state, None, self._timeout_failure(state), "cancelled")
+                    await self._finish(
+                        state, None, timeout_failure(state, self.name, self.timeout), "cancelled"
+                    )
                 raise
             finally:
                 state.cancel_scopes.discard(scope)
-            if _deadline_passed(state, scope.cancel_called or unwound == "cancelled"):
+            if deadline_passed(state, cut_short=scope.cancel_called or unwound == "cancelled"):
                 state.timed_out = True
             if state.timed_out:
-                failure, encoded, unwound = self._timeout_failure(state), None, None
+                failure, encoded, unwound = (
+                    timeout_failure(state, self.name, self.timeout),
+                    None,
+                    None,
+                )
             with anyio.CancelScope(shield=state.cancel_requested or state.timed_out):
                 execution = await self._finish(state, encoded, failure, unwound)
         if execution.failed and failure is not None and raise_on_error:
             raise failure
         return execution
-
-    def _start_clock(self, state: RunState) -> None:
-        """Set the run's deadline from its recorded start; past it, the run replays only
-        up to its first step without a record, then fails with the timeout."""
-        if self.timeout is None:
-            return
-        elapsed = (utcnow() - _started_at(state)).total_seconds()
-        state.deadline = anyio.current_time() + self.timeout - elapsed
-        if elapsed >= self.timeout and not state.cancel_requested:
-            state.timed_out = state.cancel_requested = True
-
-    def _timeout_failure(self, state: RunState) -> WorkflowTimeoutError | None:
-        if not state.timed_out:
-            return None
-        return WorkflowTimeoutError(
-            f"Run {state.run_id!r} of workflow {self.name!r} ran past its timeout of "
-            f"{self.timeout:g} s",
-            why="A workflow's timeout counts the wall-clock time since the run started, "
-            "across resumes, pauses and crashes.",
-            fix="Raise the workflow's timeout (@floe.workflow(timeout=...)), or start a new run.",
-            context={"run_id": state.run_id, "timeout": self.timeout},
-        )
 
     async def _finish(
         self,
@@ -438,7 +427,7 @@ class Workflow(Generic[P, T]):
                 await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
         except SequenceConflictError as conflict:
             # another process wrote first (floe cancel from elsewhere): its outcome stands
-            outcome = await _cancelled_elsewhere(state, conflict)
+            outcome = await cancelled_elsewhere(state, conflict)
             return execution_of(state, outcome, await store.read_events(state.run_id))
         stored = await store.get_run(state.run_id)
         # the journal as read when this execution started, and what it wrote since: no
@@ -453,7 +442,7 @@ class Workflow(Generic[P, T]):
         """The stored execution of the run *run_id* of this workflow, as it is now."""
         run = await kernel.store.get_run(run_id)
         if run is None:
-            raise _no_run(run_id, kernel)
+            raise no_run(run_id, kernel)
         self._check_owner(run)
         return _stored(kernel, run, await kernel.store.read_events(run_id))
 
@@ -477,7 +466,7 @@ class Workflow(Generic[P, T]):
         async with kernel_for_call() as kernel:
             run = await kernel.store.get_run(run_id)
             if run is None:
-                raise _no_run(run_id, kernel)
+                raise no_run(run_id, kernel)
             self._check_owner(run)
             if run.status is not RunStatus.PAUSED:
                 raise StateError(
@@ -508,8 +497,8 @@ class Workflow(Generic[P, T]):
             )
         encoded = encode_value(value, where=f"the value resuming run {run.run_id!r}")
         journal = Journal(kernel, run.run_id, run.last_seq)
-        state = RunState(kernel, run, journal, ReplayIndex(()), secrets=_shared(parent))
-        await _recall_secrets(state)  # the value may hold one: sealed from the first write
+        state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
+        await recall_secrets(state)  # the value may hold one: sealed from the first write
         resumed = state.evolve_run(status=RunStatus.RUNNING, runnable_at=utcnow(), output=None)
         data = {
             key: pause.data[key]
@@ -670,13 +659,13 @@ async def cancel_run(
             await live.done.wait()
             run = await kernel.store.get_run(run_id)
             if run is None:
-                raise _no_run(run_id, kernel)
+                raise no_run(run_id, kernel)
             return await _cancelled(kernel, run)
         run = await kernel.store.get_run(run_id)
         if run is None:
-            raise _no_run(run_id, kernel)
+            raise no_run(run_id, kernel)
         if run.status.finished:
-            raise _not_cancellable(run)
+            raise not_cancellable(run)
         owner = workflow if workflow is not None else workflow_for(run)
         try:
             execution = await owner._cancel(kernel, run)
@@ -735,103 +724,6 @@ async def _cancelled(kernel: Kernel, run: Run, execution: Execution | None = Non
 def _stored(kernel: Kernel, run: Run, events: list[Event]) -> Execution:
     """The execution of a stored run for the program, its sealed values opened."""
     return Execution.from_run(run, events, opener=Opener(run.run_id, kernel.payload_codec))
-
-
-def _shared(parent: RunState | None) -> Any:
-    """The secrets in play of a child run: its parent's, shared (None for a top run)."""
-    return parent.secrets if parent is not None else None
-
-
-async def _recall_secrets(state: RunState) -> None:
-    """Resolve the secrets the run used before (its record names them), before it writes.
-
-    A resume in another process knows no secret of the run yet; a later write holding
-    one's value must be sealed all the same.
-    """
-    recorded = state.run.metadata.get("secrets")
-    if not recorded:
-        return
-    known = state.secrets.names
-    missing = [name for name in recorded if isinstance(name, str) and name not in known]
-    if not missing:
-        return
-    try:
-        await resolve_secrets(state, missing)
-    except FloeError as error:
-        raise type(error)(
-            f"Run {state.run_id!r} used the secret{'s' * (len(missing) > 1)} "
-            f"{', '.join(missing)}, which cannot be read now: {error.what}",
-            why="floe needs the values of a run's secrets to seal them in what it stores "
-            "from here on; nothing was written.",
-            fix=error.fix,
-            context={**error.context, "run_id": state.run_id},
-        ) from None
-
-
-def _not_cancellable(run: Run) -> StateError:
-    return StateError(
-        f"Run {run.run_id!r} is already {run.status}; it cannot be cancelled",
-        why="Only a running or paused run can be cancelled.",
-        fix="Check the run's status with 'floe status RUN_ID'.",
-        context={"run_id": run.run_id, "status": str(run.status)},
-    )
-
-
-def _no_run(run_id: str, kernel: Kernel) -> NotFoundError:
-    return NotFoundError(
-        f"No run {run_id!r} in the store {kernel.store.url or type(kernel.store).__name__}",
-        fix="Check the run id ('floe runs' lists them) and the store setting.",
-        context={"run_id": run_id},
-    )
-
-
-async def _cancelled_elsewhere(state: RunState, conflict: SequenceConflictError) -> Run:
-    """The finished run another process's write fenced this execution out for.
-
-    A ``floe.cancel`` from elsewhere fences first (``run.cancelling``), then runs the saga
-    and records ``run.cancelled``: this execution waits for that outcome as long as that
-    journal keeps moving, so it returns the cancelled run, never a half-cancelled one.
-    """
-    store = state.kernel.store
-    progress, delay = -1, 0.01
-    deadline = anyio.current_time() + _CANCEL_STALLED
-    while True:
-        stored = await store.get_run(state.run_id)
-        if stored is not None and stored.status.finished:
-            return stored
-        if stored is None or not await _cancelling(state):
-            raise _executing_elsewhere(state.run_id) from conflict
-        if stored.last_seq != progress:  # a rollback was recorded: the canceller is alive
-            progress, deadline = stored.last_seq, anyio.current_time() + _CANCEL_STALLED
-        elif anyio.current_time() >= deadline:
-            raise _executing_elsewhere(state.run_id) from conflict
-        await anyio.sleep(delay)
-        delay = min(delay * 2, 1.0)
-
-
-_CANCEL_STALLED = 60.0
-"""Seconds a cancellation from elsewhere may record nothing before the fenced-out
-execution stops waiting for it (its process may have died mid-saga)."""
-
-
-async def _cancelling(state: RunState) -> bool:
-    """Whether another writer's events since this execution's last hold ``run.cancelling``."""
-    known = state.journal.written or state.base_events
-    after = known[-1].seq if known else 0
-    newer = await state.kernel.store.read_events(state.run_id, after_seq=after)
-    return any(event.kind == "run.cancelling" for event in newer)
-
-
-def _executing_elsewhere(run_id: str, *, why: str | None = None) -> SequenceConflictError:
-    return SequenceConflictError(
-        f"Run {run_id!r} is being executed by another process",
-        why=why
-        or "It recorded a step of the run while this execution was executing it too; a "
-        "run has one writer, so this execution stopped without recording more.",
-        fix="Let the other execution finish (wf.run_async(run_id=...) then returns the "
-        "stored outcome), or cancel the run with floe.cancel(run_id).",
-        context={"run_id": run_id},
-    )
 
 
 @overload
@@ -902,24 +794,6 @@ RENAMED_WORKFLOW_OPTIONS = {
     "execution_timeout": "floe's workflow option is timeout=SECONDS.",
 }
 """Options under the names OSBot-Utils or others give them, with the floe spelling."""
-
-
-def _started_at(state: RunState) -> datetime:
-    """When the run started, as its journal records it."""
-    for event in itertools.islice(itertools.chain(state.base_events, state.journal.written), 1):
-        if event.kind == "run.started":
-            return event.at
-    return state.run.created_at
-
-
-def _deadline_passed(state: RunState, cut_short: bool) -> bool:
-    """Whether a body *cut_short* by a cancellation was cut short by the run's deadline."""
-    return (
-        cut_short
-        and state.deadline is not None
-        and not state.cancel_requested
-        and anyio.current_time() >= state.deadline
-    )
 
 
 async def _run_in_thread(
