@@ -329,7 +329,7 @@ class _GraphRun:
             result = await call_in_scope(self.state, self._scope(name), task, arguments, {})
             self.results[name] = result
             for edge in self.plan.outgoing[name]:
-                self._settle(group, edge, await self._taken(edge, result))
+                self._settle(group, edge, taken=await self._taken(edge, result))
         except Exception as error:
             if not self.failures:
                 self.failures.append(error)
@@ -349,7 +349,7 @@ class _GraphRun:
             )
             raise
 
-    def _settle(self, group: TaskGroup, edge: Edge, taken: bool) -> None:
+    def _settle(self, group: TaskGroup, edge: Edge, *, taken: bool) -> None:
         target = edge.target
         decided = self.settled[target]
         decided[edge.source] = taken
@@ -360,7 +360,7 @@ class _GraphRun:
         if not taken_from:
             self.skipped.add(target)
             for onward in self.plan.outgoing[target]:
-                self._settle(group, onward, False)
+                self._settle(group, onward, taken=False)
             return
         if len(incoming) == 1:
             value = self.results[taken_from[0]]

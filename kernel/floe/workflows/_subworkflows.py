@@ -59,7 +59,9 @@ async def run_child(
     child_id = run_id or f"{parent.run_id}:{key}"
     recorded = parent.replay.lookup(position, child.name, key)
     if recorded is not None:
-        return await _replayed(child, parent, recorded, child_id, raise_on_error, returns)
+        return await _replayed(
+            child, parent, recorded, child_id, raise_on_error=raise_on_error, returns=returns
+        )
     if parent.cancel_requested:
         await stop_for_cancel(parent)  # the child is cancelled after the parent unwinds
     step = {"task": child.name, "position": position, "attempt": 1, "child_run_id": child_id}
@@ -72,8 +74,8 @@ async def run_child(
     hand_down: HandDown | None = None
     if last is not None and last.kind == "run.resumed" and "child_pause" in last.data:
         hand_down = (last.data["child_pause"], last.data.get("value"))
-    execution = await child._run(
-        kernel, tuple(args), dict(kwargs), child_id, False, parent=parent, hand_down=hand_down
+    execution = await child.run_as_child(
+        kernel, tuple(args), dict(kwargs), child_id, parent=parent, hand_down=hand_down
     )
     status = execution.status
     if status is RunStatus.COMPLETED:
@@ -105,6 +107,7 @@ async def _replayed(
     parent: RunState,
     recorded: Event,
     child_id: str,
+    *,
     raise_on_error: bool,
     returns: Returns,
 ) -> Any:

@@ -226,17 +226,18 @@ class Workflow(Generic[P, T]):
                 raise_on_error=raise_on_error,
                 returns="execution",
             )
-        return self._start(args, kwargs, run_id, raise_on_error)
+        return self._start(args, kwargs, run_id, raise_on_error=raise_on_error)
 
     async def _start(
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         run_id: str | None,
+        *,
         raise_on_error: bool,
     ) -> Execution:
         async with kernel_for_call() as kernel:
-            return await self._run(kernel, args, kwargs, run_id, raise_on_error)
+            return await self._run(kernel, args, kwargs, run_id, raise_on_error=raise_on_error)
 
     async def _run(
         self,
@@ -244,8 +245,8 @@ class Workflow(Generic[P, T]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         run_id: str | None,
-        raise_on_error: bool,
         *,
+        raise_on_error: bool,
         parent: RunState | None = None,
         hand_down: HandDown | None = None,
     ) -> Execution:
@@ -265,7 +266,12 @@ class Workflow(Generic[P, T]):
                 if hand_down is None or pause is None or pause.seq != hand_down[0]:
                     return _stored(kernel, existing, events)
                 return await self._resume(
-                    kernel, existing, events, hand_down[1], raise_on_error, parent
+                    kernel,
+                    existing,
+                    events,
+                    hand_down[1],
+                    raise_on_error=raise_on_error,
+                    parent=parent,
                 )
             live = active_run(kernel, existing.run_id)
             if live is not None and not live.done.is_set():
@@ -313,7 +319,29 @@ class Workflow(Generic[P, T]):
             # a child run's input may hold a secret of its parent's: sealed like a write
             await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
             await state.journal.write([("run.started", None, started)])
-        return await self._execute(state, document, raise_on_error, parent)
+        return await self._execute(state, document, raise_on_error=raise_on_error, parent=parent)
+
+    async def run_as_child(
+        self,
+        kernel: Kernel,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run_id: str,
+        *,
+        parent: RunState,
+        hand_down: HandDown | None,
+    ) -> Execution:
+        """Start (or replay) the child run *run_id* of *parent*'s step; a paused child
+        gets the resume value *hand_down* when it belongs to its open pause."""
+        return await self._run(
+            kernel,
+            args,
+            kwargs,
+            run_id,
+            raise_on_error=False,
+            parent=parent,
+            hand_down=hand_down,
+        )
 
     @staticmethod
     async def _create(state: RunState, run: Run, *, chosen_id: bool) -> None:
@@ -330,6 +358,7 @@ class Workflow(Generic[P, T]):
         self,
         state: RunState,
         document: Any,
+        *,
         raise_on_error: bool,
         parent: RunState | None = None,
     ) -> Execution:
@@ -477,7 +506,9 @@ class Workflow(Generic[P, T]):
                     context={"run_id": run_id, "status": str(run.status)},
                 )
             events = await kernel.store.read_events(run_id)
-            return await self._resume(kernel, run, events, value, raise_on_error, None)
+            return await self._resume(
+                kernel, run, events, value, raise_on_error=raise_on_error, parent=None
+            )
 
     async def _resume(
         self,
@@ -485,6 +516,7 @@ class Workflow(Generic[P, T]):
         run: Run,
         events: list[Event],
         value: Any,
+        *,
         raise_on_error: bool,
         parent: RunState | None,
     ) -> Execution:
@@ -517,7 +549,7 @@ class Workflow(Generic[P, T]):
             ) from error
         state.replay = ReplayIndex([*events, *written])
         state.base_events = events
-        return await self._execute(state, run.input, raise_on_error, parent)
+        return await self._execute(state, run.input, raise_on_error=raise_on_error, parent=parent)
 
     def cancel(self, run_id: str) -> Execution:
         """:meth:`cancel_async` from synchronous code."""
@@ -546,7 +578,7 @@ class Workflow(Generic[P, T]):
         # again before any rollback ran)
         await journal.write([("run.cancelling", None, {})])
         state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
-        return await self._execute(state, run.input, False)
+        return await self._execute(state, run.input, raise_on_error=False)
 
     def _check_same_input(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Refuse an input that differs from the one *run* was started with.
