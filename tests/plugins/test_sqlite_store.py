@@ -123,7 +123,7 @@ def _machine_url() -> str:
     return f"sqlite:///{_machine_root}/example-{next(_machine_files)}.db"
 
 
-_machine_settings = settings(max_examples=40, stateful_step_count=15, deadline=None)
+_machine_settings = settings(max_examples=40, stateful_step_count=15)
 
 TestSQLiteMachine = floe.testing.make_store_machine(_machine_url).TestCase
 TestSQLiteMachine.settings = _machine_settings
