@@ -14,7 +14,7 @@ import anyio
 import orjson
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from floe import Kernel, StateRegistry, load_settings
@@ -425,11 +425,7 @@ def _creates(config: object) -> tuple[bool, str]:
     return anyio.run(create, backend="trio")
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(max_examples=150)
 @given(config=configs(), as_file=st.booleans())
 def test_explain_agrees_with_loading_and_creating(config: dict[Any, Any], as_file: bool) -> None:
     if not as_file:

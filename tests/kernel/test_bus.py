@@ -425,7 +425,14 @@ FILTERS: dict[str, Callable[[str, int], bool] | None] = {
 }
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    # a list here replaces the profile's (tests/conftest.py): extend it
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 @given(subs=subscriptions, pubs=publishes)
 async def test_delivery_order_matches_the_model(
     subs: list[tuple[str, int, str, bool]], pubs: list[tuple[str, int]]

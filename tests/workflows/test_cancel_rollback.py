@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -189,10 +190,12 @@ async def test_a_replay_never_runs_a_recorded_rollback_twice(
 ) -> None:
     ledger = Ledger()
     crash = {"armed": True}
+    dying = anyio.Event()
 
     async def undo(name: str) -> None:
         ledger.add(f"undo {name}")
         if name == "b" and crash["armed"]:
+            dying.set()
             await anyio.sleep_forever()  # the process dies during this rollback
 
     @floe.task(rollback=undo)
@@ -207,8 +210,10 @@ async def test_a_replay_never_runs_a_recorded_rollback_twice(
         raise RuntimeError("undo everything")
 
     async with floe_kernel_factory(store=store_url) as kernel:
-        with anyio.move_on_after(0.5):
-            await saga.run_async(run_id="s")
+        async with anyio.create_task_group() as group:
+            group.start_soon(functools.partial(saga.run_async, run_id="s"))
+            await dying.wait()
+            group.cancel_scope.cancel()  # the process dies: nothing records it
         run = await kernel.store.get_run("s")
         assert run is not None
         assert run.status is RunStatus.RUNNING  # nothing recorded the end of the run
@@ -468,9 +473,12 @@ async def test_cancel_an_interrupted_run(floe_kernel_factory: Callable[..., Kern
     async def a() -> None:
         ledger.add("a")
 
+    hanging = anyio.Event()
+
     @floe.task
     async def hang() -> None:
         ledger.add("hang")
+        hanging.set()
         await anyio.sleep_forever()
 
     @floe.workflow
@@ -479,8 +487,10 @@ async def test_cancel_an_interrupted_run(floe_kernel_factory: Callable[..., Kern
         await hang()
 
     async with floe_kernel_factory() as kernel:
-        with anyio.move_on_after(0.3):  # the process dies mid-step
-            await interrupted.run_async(run_id="i")
+        async with anyio.create_task_group() as group:
+            group.start_soon(functools.partial(interrupted.run_async, run_id="i"))
+            await hanging.wait()
+            group.cancel_scope.cancel()  # the process dies mid-step
         run = await kernel.store.get_run("i")
         assert run is not None
         assert run.status is RunStatus.RUNNING

@@ -95,19 +95,30 @@ def count_completed(events: list[Event], prefix: str) -> int:
 
 
 class Tracker:
-    """Counts calls and the most calls running at once."""
+    """Counts calls and the most calls running at once.
 
-    def __init__(self) -> None:
+    With a *limit*, a call waits until *limit* calls have run at once (then none waits
+    again): a limit that holds makes ``most`` exactly *limit*, with no timing involved.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
         self.calls: list[Any] = []
         self.running = 0
         self.most = 0
+        self.limit = limit
+        self.full = anyio.Event()
 
     async def visit(self, item: Any, delay: float = 0.0) -> None:
         self.calls.append(item)
         self.running += 1
         self.most = max(self.most, self.running)
         try:
-            await anyio.sleep(delay)
+            if self.limit is None:
+                await anyio.sleep(delay)
+                return
+            if self.running >= self.limit:
+                self.full.set()
+            await self.full.wait()
         finally:
             self.running -= 1
 
@@ -118,9 +129,16 @@ class Tracker:
 async def test_parallel_results_come_in_call_order_with_keys_in_argument_order(
     floe_kernel_factory: Callable[..., Kernel], store_url: str
 ) -> None:
+    recorded = {2: anyio.Event(), 3: anyio.Event()}
+
+    def watch(event: Event) -> None:  # the bus delivers events once they are stored
+        if event.step in ("slow_echo#2", "slow_echo#3"):
+            recorded[int(event.step[-1])].set()
+
     @floe.task
     async def slow_echo(n: int) -> int:
-        await anyio.sleep(0.01 * (4 - n))  # the last call finishes first
+        if n < 3:
+            await recorded[n + 1].wait()  # the last call finishes first
         return n
 
     @floe.task
@@ -131,8 +149,10 @@ async def test_parallel_results_come_in_call_order_with_keys_in_argument_order(
     async def fan_out() -> list[Any]:
         return await floe.parallel(slow_echo(1), shout("a"), slow_echo(2), slow_echo(3))
 
-    async with floe_kernel_factory(store=store_url):
-        execution = await fan_out.run_async()
+    async with floe_kernel_factory(store=store_url) as kernel:
+        kernel.bus.subscribe("task.completed", "order", watch, inline=True)
+        with anyio.fail_after(20):  # a body that ran the calls one by one would wait forever
+            execution = await fan_out.run_async()
     assert execution.succeeded, execution.error
     assert execution.output == [1, "A", 2, 3]
     assert completed(execution) == {
@@ -148,19 +168,18 @@ async def test_parallel_results_come_in_call_order_with_keys_in_argument_order(
         "slow_echo#3": "4",
     }
     # they really ran side by side: the last one finished first
-    assert execution.executed_tasks.index("slow_echo#3") < execution.executed_tasks.index(
-        "slow_echo#1"
-    )
+    finished = [key for key in execution.executed_tasks if key.startswith("slow_echo")]
+    assert finished == ["slow_echo#3", "slow_echo#2", "slow_echo#1"]
 
 
 async def test_parallel_respects_max_concurrency(
     floe_kernel_factory: Callable[..., Kernel],
 ) -> None:
-    tracker = Tracker()
+    tracker = Tracker(limit=2)
 
     @floe.task
     async def visit(n: int) -> int:
-        await tracker.visit(n, 0.01)
+        await tracker.visit(n)
         return n
 
     @floe.workflow
@@ -168,7 +187,8 @@ async def test_parallel_respects_max_concurrency(
         return await floe.parallel(*[visit(n) for n in range(7)], max_concurrency=2)
 
     async with floe_kernel_factory():
-        execution = await limited.run_async()
+        with anyio.fail_after(20):  # a limit of one would never fill the tracker
+            execution = await limited.run_async()
     assert execution.output == list(range(7))
     assert tracker.most == 2
     assert tracker.calls == list(range(7))  # started in call order
@@ -270,10 +290,16 @@ async def test_parallel_of_nothing_is_an_empty_list() -> None:
 async def test_parallel_outside_a_workflow_is_plain_concurrency() -> None:
     order: list[str] = []
 
+    fast_done = anyio.Event()
+    never = anyio.Event()
+
     @floe.task
-    async def sleeper(name: str, delay: float) -> str:
-        await anyio.sleep(delay)
+    async def sleeper(name: str, after: anyio.Event | None = None) -> str:
+        if after is not None:
+            await after.wait()
         order.append(name)
+        if name == "fast":
+            fast_done.set()
         return name
 
     @floe.task
@@ -285,12 +311,12 @@ async def test_parallel_outside_a_workflow_is_plain_concurrency() -> None:
 
     with anyio.fail_after(5):
         results = await floe.parallel(
-            sleeper("slow", 0.05), sleeper("fast", 0.0), sync_task(21), plain()
+            sleeper("slow", fast_done), sleeper("fast"), sync_task(21), plain()
         )
     assert results == ["slow", "fast", 42, "plain coroutine"]
     assert order == ["fast", "slow"]
     with pytest.raises(ZeroDivisionError):
-        await floe.parallel(sleeper("x", 10), anyio.to_thread.run_sync(lambda: 1 / 0))
+        await floe.parallel(sleeper("x", never), anyio.to_thread.run_sync(lambda: 1 / 0))
 
 
 async def test_parallel_replay_does_not_rerun_finished_branches(
@@ -517,11 +543,11 @@ async def test_map_keeps_item_order_and_allocates_keys_at_the_call(
 async def test_map_with_fixed_keyword_arguments_and_a_limit(
     floe_kernel_factory: Callable[..., Kernel],
 ) -> None:
-    tracker = Tracker()
+    tracker = Tracker(limit=3)
 
     @floe.task
     async def scale(n: int, *, factor: int, offset: int = 0) -> int:
-        await tracker.visit(n, 0.005)
+        await tracker.visit(n)
         return n * factor + offset
 
     @floe.workflow
@@ -529,7 +555,8 @@ async def test_map_with_fixed_keyword_arguments_and_a_limit(
         return await scale.map([1, 2, 3, 4, 5], factor=10, offset=1, max_concurrency=3)
 
     async with floe_kernel_factory():
-        execution = await scaled.run_async()
+        with anyio.fail_after(20):  # a lower limit would never fill the tracker
+            execution = await scaled.run_async()
     assert execution.output == [11, 21, 31, 41, 51]
     assert tracker.most == 3
 

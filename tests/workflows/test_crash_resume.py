@@ -98,8 +98,11 @@ async def _journal(store_url: str, run_id: str) -> list[floe.Event]:
 
 @settings(
     max_examples=6,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # a list here replaces the profile's (tests/conftest.py): extend it
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(kill_after=st.floats(min_value=0.0, max_value=0.5))
 def test_sigkill_at_random_points_then_resume(
@@ -342,8 +345,11 @@ def _assert_attempts_continue(
 
 @settings(
     max_examples=5,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # a list here replaces the profile's (tests/conftest.py): extend it
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(
     backoff=st.integers(min_value=1, max_value=ATTEMPTS - 1),
