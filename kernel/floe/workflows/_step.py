@@ -14,7 +14,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -68,7 +68,9 @@ async def run_step(
             return await _answer_from_cache(step, cache_key, entry)
     if position in state.replay.retries:
         await _resume_backoff(step)
-    await _announce_start(step)
+    live = _start_record(step)
+    if live is not None:
+        await state.kernel.bus.post("task.started", live)
     secrets: Secrets | None = None
     failure: Exception | None = None
     if options.secrets:
@@ -117,7 +119,7 @@ class StepCall:
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.began = 0.0
         """``time.monotonic()`` when the attempts began (with DEBUG on, for the log)."""
-        self.started: tuple[str, str, dict[str, Any], Any] | None = None
+        self.started: tuple[str, str, dict[str, Any], datetime] | None = None
         """The ``task.started`` record: posted live, journaled with the step's outcome."""
 
     def log(self, message: str, *args: Any) -> None:
@@ -127,8 +129,8 @@ class StepCall:
 
     async def write(self, events: list[tuple[str, str | None, Any]]) -> None:
         """Journal how the step ended (with its ``task.started``); count it executed."""
-        published = [self.started] if self.started is not None else ()
-        await self.state.journal.write(events, published=published)
+        assert self.started is not None  # made before the first attempt
+        await self.state.journal.write(events, published=[self.started])
         self.state.executed.append(self.key)
 
 
@@ -169,20 +171,20 @@ async def _resume_backoff(step: StepCall) -> None:
     await sleep_until(retried[-1].data.get("wake_at"))
 
 
-async def _announce_start(step: StepCall) -> None:
-    """Make the ``task.started`` record and post it live to whoever subscribed.
+def _start_record(step: StepCall) -> Event | None:
+    """Make the step's ``task.started`` record; returns it as an event to post live when
+    the bus has a subscriber for it.
 
     It is journaled with the step's outcome, in the same write (seq 0: not stored yet).
     """
     state = step.state
     data = {"task": step.task.name, "position": step.position, "attempt": step.attempt}
     started = step.started = ("task.started", step.key, data, utcnow())
-    bus = state.kernel.bus
-    if bus.wants("task.started"):
-        event = Event(
-            run_id=state.run_id, seq=0, kind=started[0], step=step.key, at=started[3], data=data
-        )
-        await bus.post("task.started", event)
+    if not state.kernel.bus.wants("task.started"):
+        return None
+    return Event(
+        run_id=state.run_id, seq=0, kind=started[0], step=step.key, at=started[3], data=data
+    )
 
 
 async def _secrets_for(step: StepCall) -> tuple[Secrets | None, Exception | None]:
@@ -330,7 +332,11 @@ async def _record_completed(step: StepCall, encoded: Encoded, cache_key: str | N
     task = step.task
     if cache_key is not None:
         await _put_cached(step, cache_key, encoded)
-    await step.write([("task.completed", step.key, _completed(task, step.position, encoded))])
+    state, key = step.state, step.key
+    completed = [("task.completed", key, _completed(task, step.position, encoded))]
+    assert step.started is not None
+    await state.journal.write(completed, published=[step.started])  # step.write(), inline
+    state.executed.append(key)
     if step.debug:
         step.log("Step %s completed in %.1f ms", _ms_since(step.began))
     return decode(task, encoded)

@@ -245,8 +245,9 @@ class Recorded(Replayed):
     """The awaitable a call returns when the journal already holds its outcome.
 
     Awaiting it returns the recorded result (or raises the recorded failure) without
-    running anything; one await in :data:`CHECKPOINT_EVERY` checkpoints, so a long
-    replay still lets other tasks run and cancellation in.
+    running anything; one await in :data:`REPLAY_CHECKPOINT_EVERY` checkpoints, so a long
+    replay still lets other tasks run and cancellation in. (A checkpoint at every await
+    made a sequential replay of 100,000 steps half as slow again on trio.)
     """
 
     __slots__ = ("_event", "_state", "_task")
@@ -263,7 +264,7 @@ class Recorded(Replayed):
 
     def __await__(self) -> Generator[Any, None, Any]:
         Recorded._count += 1
-        if Recorded._count % CHECKPOINT_EVERY == 0:
+        if Recorded._count % REPLAY_CHECKPOINT_EVERY == 0:
             yield from anyio.lowlevel.checkpoint().__await__()
         return self.outcome()
 
@@ -271,8 +272,9 @@ class Recorded(Replayed):
         """Nothing to release (a coroutine's ``close``, for callers that never await it)."""
 
 
-CHECKPOINT_EVERY = 256
-"""Replayed steps awaited between two checkpoints."""
+REPLAY_CHECKPOINT_EVERY = 256
+"""Replayed steps awaited between two checkpoints of the event loop (the components'
+CHECKPOINT_EVERY is another thing: journal events between two snapshots)."""
 
 
 @overload
