@@ -106,6 +106,8 @@ class JobExecution:
 
     def __init__(self, flow: Flow, kernel: Kernel, state: ActiveRun, fold: JobFold) -> None:
         self.flow = flow
+        self.routines = flow.routine_table
+        """The flow's routines by id (its live table: read on every delivery)."""
         self.fold = fold
         """The job's state, kept up to date record by record (the journal stays the truth)."""
         self.epoch = time.time() - time.perf_counter()
@@ -363,7 +365,7 @@ class JobExecution:
         The stages: the call worked out from the message, the wait for a retry a
         previous process left due, the attempts, and the record (handled or failed).
         """
-        routine = self.flow.routine_table[delivery.routine_id]
+        routine = self.routines[delivery.routine_id]
         clock = time.perf_counter()
         started = self.epoch + clock
         try:
@@ -447,8 +449,9 @@ class JobExecution:
             if outbox.items:
                 records, children = self._emitted(delivery, outbox, key)
             stats: dict[str, Any] | None = None
-            if routine.held_stats != self.last_stats.get(routine_id, _NO_STATS):
-                stats = self._stats_record(routine_id, routine.held_stats)
+            held = routine.held_stats
+            if held != self.last_stats.get(routine_id, _NO_STATS):
+                stats = self._stats_record(routine_id, held)
         except Exception as error:
             return self._failed(delivery, error, Outbox(), attempt, started, clock, handled=False)
         duration = time.perf_counter() - clock
@@ -511,7 +514,7 @@ class JobExecution:
         children: list[SlotDelivery] = []
         flow = self.flow
         parent = delivery.number
-        routine = flow.routine_table[delivery.routine_id]
+        routine = self.routines[delivery.routine_id]
         for emitter, event, data in outbox.items:
             source = delivery.routine_id if emitter is routine else flow.id_of(emitter)
             targets: list[list[Any]] = []

@@ -78,7 +78,11 @@ async def run_step(
     if failure is None:
         encoded, failure = await _attempts(step, secrets)
         if failure is None:
-            return await _record_completed(step, encoded, cache_key)
+            if cache_key is not None:
+                await _put_cached(step, cache_key, encoded)
+            # the journal written here, not in a stage's coroutine: the common path is hot
+            await state.journal.write(_completed_events(step, encoded), published=step.published)
+            return _completed_value(step, encoded)
     if options.fallback is not None:
         return await _fall_back(step, failure)
     return await _record_failed(step, failure)
@@ -127,10 +131,15 @@ class StepCall:
         extra = {"step": self.key, "task": self.task.name, "attempt": self.attempt}
         logger.debug(message, self.key, *args, extra=extra)
 
+    @property
+    def published(self) -> list[tuple[str, str, dict[str, Any], datetime]]:
+        """The ``task.started`` record, journaled with how the step ended."""
+        assert self.started is not None  # made before the first attempt
+        return [self.started]
+
     async def write(self, events: list[tuple[str, str | None, Any]]) -> None:
         """Journal how the step ended (with its ``task.started``); count it executed."""
-        assert self.started is not None  # made before the first attempt
-        await self.state.journal.write(events, published=[self.started])
+        await self.state.journal.write(events, published=self.published)
         self.state.executed.append(self.key)
 
 
@@ -327,19 +336,17 @@ async def _in_thread(
 # -- how the step ended -------------------------------------------------------------------
 
 
-async def _record_completed(step: StepCall, encoded: Encoded, cache_key: str | None) -> Any:
-    """Cache the result if the task caches, journal it, and return it decoded."""
-    task = step.task
-    if cache_key is not None:
-        await _put_cached(step, cache_key, encoded)
-    state, key = step.state, step.key
-    completed = [("task.completed", key, _completed(task, step.position, encoded))]
-    assert step.started is not None
-    await state.journal.write(completed, published=[step.started])  # step.write(), inline
-    state.executed.append(key)
+def _completed_events(step: StepCall, encoded: Encoded) -> list[tuple[str, str | None, Any]]:
+    """The record of a step that completed: ``task.completed`` with its result."""
+    return [("task.completed", step.key, _completed(step.task, step.position, encoded))]
+
+
+def _completed_value(step: StepCall, encoded: Encoded) -> Any:
+    """After the record is stored: count the step executed, and return its result decoded."""
+    step.state.executed.append(step.key)
     if step.debug:
         step.log("Step %s completed in %.1f ms", _ms_since(step.began))
-    return decode(task, encoded)
+    return decode(step.task, encoded)
 
 
 async def _put_cached(step: StepCall, cache_key: str, encoded: Encoded) -> None:
