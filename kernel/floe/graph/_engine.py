@@ -37,6 +37,7 @@ from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from ..kernel._runs import ActiveRun, executing, sleep_until
 from ..kernel._serialize import converter
+from ._delivery import SlotDelivery, outcome_of
 from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
 from ._routine import Outbox, Routine, Slot, arguments, current_outbox, plain_data
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from ..kernel._kernel import Kernel
     from ._flow import Flow
 
-__all__ = ["GRAPH_KIND", "JobExecution", "SlotDelivery"]
+__all__ = ["GRAPH_KIND", "JobExecution"]
 
 GRAPH_KIND: Final = "graph"
 """The ``kind`` of a flow execution's run."""
@@ -62,43 +63,12 @@ FLUSH_SECONDS: Final = 0.002
 """A delivery whose handler took this long is written at once (slow handlers are
 recorded one by one, so a crash costs little work); faster ones wait for the flusher,
 which writes them at most this long after the previous write."""
-ENTRY_CALL: Final = "__call__"
 _NO_STATS: Final[dict[str, Any]] = {}
 _STEP: Final = correlation_var("step")
 _CORRELATION: Final = correlation_var("correlation_id")
 logger: Final = logging.getLogger("floe.graph")
 """Each delivery is logged at DEBUG as it ends, with the job id as ``run_id`` and the
 delivery's key (``routine.slot#number``, the ``step`` of its journal records) as ``step``."""
-
-
-class SlotDelivery:
-    """A message on its way to a slot (``slot`` None: the entry routine's ``__call__``)."""
-
-    __slots__ = ("attempt", "data", "number", "parent", "routine_id", "slot", "wake_at")
-
-    def __init__(
-        self,
-        number: int,
-        routine_id: str,
-        slot: str | None,
-        data: dict[str, Any],
-        parent: int | None,
-    ) -> None:
-        self.number = number
-        self.routine_id = routine_id
-        self.slot = slot
-        self.data = data
-        self.parent = parent
-        self.attempt = 1
-        self.wake_at: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.routine_id}.{self.slot or ENTRY_CALL}#{self.number}"
-
-    def where(self) -> str:
-        """The routine and slot, for an error message."""
-        return f"routine {self.routine_id!r}, slot {self.slot or ENTRY_CALL!r}"
 
 
 class JobExecution:
@@ -608,7 +578,7 @@ class JobExecution:
         (what the handler emitted is delivered, when the failure came from the handler:
         *handled*) or skips it. Returns True: a failure is written at once."""
         handler = self.flow.error_handler_for(delivery.routine_id)
-        outcome = _outcome(handler, error)
+        outcome = outcome_of(handler, error)
         records: list[tuple[str, str | None, Any]] = []
         children: list[SlotDelivery] = []
         if outcome == "continued" and handled:
@@ -805,22 +775,6 @@ class JobExecution:
     def _slot(self, routine_id: Any, slot_name: Any) -> Slot | None:
         routine = self.flow.routine_table.get(routine_id)
         return routine.get_slot(slot_name) if routine is not None else None
-
-
-def _outcome(handler: ErrorHandler, error: Exception) -> str:
-    """What a failure does to the job under *handler*: stopped, continued or skipped.
-
-    Reaching max_deliveries always stops it; a critical routine that runs out of
-    retries stops it, another goes on.
-    """
-    strategy = handler.strategy
-    if isinstance(error, DeliveryLimitError) or strategy is ErrorStrategy.STOP:
-        return "stopped"
-    if strategy is ErrorStrategy.RETRY:
-        return "stopped" if handler.is_critical else "continued"
-    if strategy is ErrorStrategy.SKIP:
-        return "skipped"
-    return "continued"
 
 
 def _mapped(data: dict[str, Any], mapping: dict[str, str] | None) -> dict[str, Any]:

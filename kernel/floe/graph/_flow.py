@@ -23,7 +23,8 @@ from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import Run, RunStatus, check_run_id, utcnow
 from ..kernel._runs import ActiveRun, active_run, request_cancel
 from ..kernel._serialize import encode_value
-from ._engine import GRAPH_KIND, JobExecution, SlotDelivery
+from ._delivery import SlotDelivery
+from ._engine import GRAPH_KIND, JobExecution
 from ._job import ExecutionTracker, JobFold, JobState
 from ._persist import deserialize_flow, load_flow, save_flow, serialize_flow
 from ._routine import CallPlan, Routine, call_plan, plain_data
