@@ -318,7 +318,7 @@ async def test_a_child_run_shares_its_parents_secrets(
 
 
 def _cache_key(flow: Any) -> str:
-    from floe.workflows._tasks import _cache_key
+    from floe.workflows._step import _cache_key
 
     fetch = flow.function.__globals__["fetch"]
     return _cache_key(fetch, (), {})

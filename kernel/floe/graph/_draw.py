@@ -27,17 +27,17 @@ def flow_mermaid(flow: Flow) -> str:
     """
     ids: dict[str, str] = {}
     taken: set[str] = set()
-    for index, routine_id in enumerate(flow._routines):
+    for index, routine_id in enumerate(flow.routine_table):
         candidate = routine_id if _IDENTIFIER.match(routine_id) else f"routine_{index}"
         while candidate in taken or candidate in ("end", "graph", "subgraph", "flowchart"):
             candidate += "_"
         taken.add(candidate)
         ids[routine_id] = candidate
     lines = ["flowchart LR"]
-    for routine_id, routine in flow._routines.items():
+    for routine_id, routine in flow.routine_table.items():
         label = f"{_text(routine_id)}<br/><i>{_text(type(routine).__name__)}</i>"
         lines.append(f'    {ids[routine_id]}["{label}"]')
-    for connection in flow._connections:
+    for connection in flow.connections:
         edge = f"{connection.event} → {connection.slot}"
         if connection.param_mapping:
             renames = ", ".join(f"{key}→{name}" for key, name in connection.param_mapping.items())

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,16 +37,17 @@ from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from ..kernel._runs import ActiveRun, executing, sleep_until
 from ..kernel._serialize import converter
+from ._delivery import SlotDelivery, outcome_of
 from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
-from ._routine import Outbox, Slot, arguments, current_outbox, plain_data
-from ._strategy import DeliveryLimitError, ErrorStrategy
+from ._routine import Outbox, Routine, Slot, arguments, current_outbox, plain_data
+from ._strategy import DeliveryLimitError, ErrorHandler, ErrorStrategy
 
 if TYPE_CHECKING:
     from ..kernel._kernel import Kernel
     from ._flow import Flow
 
-__all__ = ["GRAPH_KIND", "Delivery", "Execution"]
+__all__ = ["GRAPH_KIND", "JobExecution"]
 
 GRAPH_KIND: Final = "graph"
 """The ``kind`` of a flow execution's run."""
@@ -62,7 +63,6 @@ FLUSH_SECONDS: Final = 0.002
 """A delivery whose handler took this long is written at once (slow handlers are
 recorded one by one, so a crash costs little work); faster ones wait for the flusher,
 which writes them at most this long after the previous write."""
-ENTRY_CALL: Final = "__call__"
 _NO_STATS: Final[dict[str, Any]] = {}
 _STEP: Final = correlation_var("step")
 _CORRELATION: Final = correlation_var("correlation_id")
@@ -71,45 +71,13 @@ logger: Final = logging.getLogger("floe.graph")
 delivery's key (``routine.slot#number``, the ``step`` of its journal records) as ``step``."""
 
 
-class Delivery:
-    """A message on its way to a slot (``slot`` None: the entry routine's ``__call__``)."""
-
-    __slots__ = ("attempt", "data", "number", "parent", "routine_id", "slot", "wake_at")
-
-    def __init__(
-        self,
-        number: int,
-        routine_id: str,
-        slot: str | None,
-        data: dict[str, Any],
-        parent: int | None,
-    ) -> None:
-        self.number = number
-        self.routine_id = routine_id
-        self.slot = slot
-        self.data = data
-        self.parent = parent
-        self.attempt = 1
-        self.wake_at: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.routine_id}.{self.slot or ENTRY_CALL}#{self.number}"
-
-    def where(self) -> str:
-        """The routine and slot, for an error message."""
-        return f"routine {self.routine_id!r}, slot {self.slot or ENTRY_CALL!r}"
-
-
-class _Stop(Exception):
-    """A delivery failed under STOP (or a critical routine ran out of retries)."""
-
-
-class Execution:
+class JobExecution:
     """One execution (or resumption) of a flow's job in this process."""
 
     def __init__(self, flow: Flow, kernel: Kernel, state: ActiveRun, fold: JobFold) -> None:
         self.flow = flow
+        self.routines = flow.routine_table
+        """The flow's routines by id (its live table: read on every delivery)."""
         self.fold = fold
         """The job's state, kept up to date record by record (the journal stays the truth)."""
         self.epoch = time.time() - time.perf_counter()
@@ -121,8 +89,8 @@ class Execution:
         self.max_concurrency = flow.max_concurrency
         self.max_deliveries = flow.max_deliveries
         self.inline_sync = flow.sync_handlers == "inline"
-        self.stack: list[Delivery] = []
-        self.queue: collections.deque[Delivery] = collections.deque()
+        self.stack: list[SlotDelivery] = []
+        self.queue: collections.deque[SlotDelivery] = collections.deque()
         self.next_number = 2
         self.outbox: list[tuple[str, str | None, Any]] = []
         self.last_flush = time.monotonic()
@@ -134,7 +102,8 @@ class Execution:
         """Set when the write under way ends (None: no write under way)."""
         self.tasks_scope: anyio.CancelScope | None = None
         self.last_stats: dict[str, dict[str, Any]] = {
-            routine_id: dict(routine._stats) for routine_id, routine in flow._routines.items()
+            routine_id: dict(routine.held_stats)
+            for routine_id, routine in flow.routine_table.items()
         }
         """The stats last recorded per routine: a delivery records them when they changed."""
         self.busy = 0
@@ -155,7 +124,7 @@ class Execution:
         """One per routine that is not reentrant (concurrent strategy): its deliveries
         run one at a time, in the order they were taken from the queue."""
         if not self.sequential:
-            for routine_id, routine in flow._routines.items():
+            for routine_id, routine in flow.routine_table.items():
                 if not routine.reentrant:
                     self.gates[routine_id] = Gate()
 
@@ -184,7 +153,7 @@ class Execution:
 
     # -- running -------------------------------------------------------------------
 
-    def start_with(self, entry: Delivery) -> None:
+    def start_with(self, entry: SlotDelivery) -> None:
         self._schedule([entry])
 
     async def run(self) -> JobState:
@@ -197,7 +166,7 @@ class Execution:
             fields["correlation_id"] = self.run_id
         with executing(state, None), bind_log_context(**fields):
             state.cancel_scopes.add(self.scope)
-            self.flow._active = self
+            self.flow.attach(self)
             try:
                 with self.scope:
                     await self._dispatch_and_flush()
@@ -209,7 +178,7 @@ class Execution:
                 raise
             finally:
                 state.cancel_scopes.discard(self.scope)
-                self.flow._active = None
+                self.flow.attach(None)
                 if not interrupted:
                     with anyio.CancelScope(shield=True):
                         await self._finish()
@@ -321,7 +290,7 @@ class Execution:
         finally:
             self.workers -= 1
 
-    def _schedule(self, deliveries: Sequence[Delivery]) -> None:
+    def _schedule(self, deliveries: Sequence[SlotDelivery]) -> None:
         if self.sequential:
             if len(deliveries) == 1:
                 self.stack.append(deliveries[0])
@@ -339,7 +308,7 @@ class Execution:
 
     # -- one delivery ----------------------------------------------------------------
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: SlotDelivery) -> None:
         gate = self.gates.get(delivery.routine_id)
         step = _STEP.set(delivery.key)  # what the handler logs names its delivery
         try:
@@ -359,33 +328,56 @@ class Execution:
             self.dirty_set = True
             self.dirty.set()
 
-    async def _handle(self, delivery: Delivery) -> bool:
+    async def _handle(self, delivery: SlotDelivery) -> bool:
         """Run *delivery* and record it; returns whether the records are written at once
-        (otherwise the flusher writes them soon)."""
-        flow = self.flow
-        routine_id = delivery.routine_id
-        routine = flow._routines[routine_id]
+        (otherwise the flusher writes them soon).
+
+        The stages: the call worked out from the message, the wait for a retry a
+        previous process left due, the attempts, and the record (handled or failed).
+        """
+        routine = self.routines[delivery.routine_id]
         clock = time.perf_counter()
         started = self.epoch + clock
-        attempt = delivery.attempt
         try:
-            slot = routine._slots.get(delivery.slot) if delivery.slot is not None else None
-            if slot is not None and slot._plan is not None:
-                # the usual delivery, worked out here rather than in _prepare
-                function: Callable[..., Any] | None = slot.handler
-                args, kwargs = arguments(slot._plan, slot.merge(delivery.data), delivery.where)
-                is_async = slot.is_async
-            else:
-                function, args, kwargs, is_async = self._prepare(routine, delivery)
+            function, args, kwargs, is_async = self._call_of(routine, delivery)
         except Exception as error:  # a merge or signature problem: retrying cannot help
-            return self._failed(delivery, error, Outbox(), attempt, started, clock, False)
+            outbox, attempt = Outbox(), delivery.attempt
+            return self._failed(delivery, error, outbox, attempt, started, clock, handled=False)
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
+        outbox, attempt, failure = await self._attempts(delivery, function, args, kwargs, is_async)
+        if failure is not None:
+            return self._failed(delivery, failure, outbox, attempt, started, clock, handled=True)
+        return self._handled(delivery, routine, outbox, attempt, started, clock)
+
+    def _call_of(
+        self, routine: Routine, delivery: SlotDelivery
+    ) -> tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any], bool]:
+        """The handler of *delivery* (None: its slot has none), its arguments (the
+        message merged into the slot) and whether it is awaited."""
+        slot = routine.get_slot(delivery.slot) if delivery.slot is not None else None
+        if slot is not None and slot.plan is not None:
+            # the usual delivery, worked out here rather than in _prepare
+            args, kwargs = arguments(slot.plan, slot.merge(delivery.data), delivery.where)
+            return slot.handler, args, kwargs, slot.is_async
+        return self._prepare(routine, delivery)
+
+    async def _attempts(
+        self,
+        delivery: SlotDelivery,
+        function: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        is_async: bool,
+    ) -> tuple[Outbox, int, Exception | None]:
+        """Call the handler until it returns, or fails where its error handler retries
+        no more; returns what it emitted, the attempt it ended at and its failure."""
+        attempt = delivery.attempt
         policy = None
         while True:
             outbox = Outbox()
             if function is None:
-                break
+                return outbox, attempt, None
             token = current_outbox.set(outbox)
             try:
                 if is_async:
@@ -394,31 +386,44 @@ class Execution:
                     function(*args, **kwargs)
                 else:
                     await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
-                break
+                return outbox, attempt, None
             except Exception as error:
-                handler = flow.error_handler_for(routine_id)
-                if handler.strategy is ErrorStrategy.RETRY:
-                    if policy is None:
-                        policy = self.kernel.retry_policy(handler.retry_options())
-                    delay = policy.next_delay(attempt, error)
-                    if delay is not None:
-                        await self._retrying(delivery, attempt, delay, error)
-                        attempt += 1
-                        continue
-                return self._failed(delivery, error, outbox, attempt, started, clock, True)
+                handler = self.flow.error_handler_for(delivery.routine_id)
+                if handler.strategy is not ErrorStrategy.RETRY:
+                    return outbox, attempt, error
+                if policy is None:
+                    policy = self.kernel.retry_policy(handler.retry_options())
+                delay = policy.next_delay(attempt, error)
+                if delay is None:
+                    return outbox, attempt, error
+                await self._retrying(delivery, attempt, delay, error)
+                attempt += 1
             finally:
                 current_outbox.reset(token)
-        key = delivery.key
+
+    def _handled(
+        self,
+        delivery: SlotDelivery,
+        routine: Routine,
+        outbox: Outbox,
+        attempt: int,
+        started: float,
+        clock: float,
+    ) -> bool:
+        """Record a delivery its handler took, schedule the deliveries it emitted, and
+        say whether to write the records now (a slow handler, or many records waiting)."""
+        routine_id, key = delivery.routine_id, delivery.key
         try:
             records: list[tuple[str, str | None, Any]] | None = None
-            children: list[Delivery] | None = None
+            children: list[SlotDelivery] | None = None
             if outbox.items:
                 records, children = self._emitted(delivery, outbox, key)
             stats: dict[str, Any] | None = None
-            if routine._stats != self.last_stats.get(routine_id, _NO_STATS):
-                stats = self._stats_record(routine_id, routine._stats)
+            held = routine.held_stats
+            if held != self.last_stats.get(routine_id, _NO_STATS):
+                stats = self._stats_record(routine_id, held)
         except Exception as error:
-            return self._failed(delivery, error, Outbox(), attempt, started, clock, False)
+            return self._failed(delivery, error, Outbox(), attempt, started, clock, handled=False)
         duration = time.perf_counter() - clock
         done: dict[str, Any] = {
             "data": delivery.data,
@@ -435,36 +440,31 @@ class Execution:
         if outbox.cleared:
             done["cleared"] = self._cleared(outbox)
         self.fold.handled(routine_id, delivery.number, started, duration, stats, done, records)
-        outbox_events = self.outbox
-        outbox_events.append((SLOT_RECEIVED, key, done))
+        waiting = self.outbox
+        waiting.append((SLOT_RECEIVED, key, done))
         if records:
-            outbox_events.extend(records)
+            waiting.extend(records)
         if children:
             if len(children) == 1 and self.sequential:
                 self.stack.append(children[0])
             else:
                 self._schedule(children)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "Delivery %s handled in %.6fs (attempt %d, %d emitted)",
-                key,
-                duration,
-                attempt,
-                len(outbox.items),
-            )
-        waiting = len(outbox_events)
+            message = "Delivery %s handled in %.6fs (attempt %d, %d emitted)"
+            logger.debug(message, key, duration, attempt, len(outbox.items))
         return duration >= FLUSH_SECONDS or (
-            waiting >= FLUSH_EVENTS and (self.writing is None or waiting >= FLUSH_EVENTS_MAX)
+            len(waiting) >= FLUSH_EVENTS
+            and (self.writing is None or len(waiting) >= FLUSH_EVENTS_MAX)
         )
 
     def _prepare(
-        self, routine: Any, delivery: Delivery
+        self, routine: Routine, delivery: SlotDelivery
     ) -> tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any], bool]:
         if delivery.slot is None:
             function = routine.__call__
-            plan = self.flow._call_plan(delivery.routine_id, function)
+            plan = self.flow.entry_plan(delivery.routine_id, function)
             return function, (), dict(delivery.data), plan.is_async
-        slot = routine._slots.get(delivery.slot)
+        slot = routine.get_slot(delivery.slot)
         if slot is None:
             raise ConfigError(
                 f"Routine {delivery.routine_id!r} has no slot {delivery.slot!r} any more",
@@ -478,18 +478,17 @@ class Execution:
         return slot.handler, args, kwargs, slot.is_async
 
     def _emitted(
-        self, delivery: Delivery, outbox: Outbox, key: str
-    ) -> tuple[list[tuple[str, str | None, Any]], list[Delivery]]:
+        self, delivery: SlotDelivery, outbox: Outbox, key: str
+    ) -> tuple[list[tuple[str, str | None, Any]], list[SlotDelivery]]:
         records: list[tuple[str, str | None, Any]] = []
-        children: list[Delivery] = []
+        children: list[SlotDelivery] = []
         flow = self.flow
-        outgoing = flow._outgoing
         parent = delivery.number
-        routine = flow._routines[delivery.routine_id]
+        routine = self.routines[delivery.routine_id]
         for emitter, event, data in outbox.items:
-            source = delivery.routine_id if emitter is routine else flow._id_of(emitter)
+            source = delivery.routine_id if emitter is routine else flow.id_of(emitter)
             targets: list[list[Any]] = []
-            for connection in outgoing.get((source, event), ()):
+            for connection in flow.outgoing(source, event):
                 number = self.next_number
                 if number > self.max_deliveries:
                     self._allocate()  # raises DeliveryLimitError
@@ -504,7 +503,7 @@ class Execution:
                 else:
                     payload = data
                     targets.append([target, slot, number])
-                children.append(Delivery(number, target, slot, payload, parent))
+                children.append(SlotDelivery(number, target, slot, payload, parent))
             records.append(
                 (
                     EMITTED,
@@ -521,7 +520,7 @@ class Execution:
         return records, children
 
     def _cleared(self, outbox: Outbox) -> list[list[str]]:
-        return [[self.flow._id_of(slot.routine), slot.name] for slot in outbox.cleared]
+        return [[self.flow.id_of(slot.routine), slot.name] for slot in outbox.cleared]
 
     def _allocate(self) -> int:
         number = self.next_number
@@ -538,7 +537,7 @@ class Execution:
         self.next_number = number + 1
         return number
 
-    def _stats_record(self, routine_id: str, stats: dict[str, Any]) -> dict[str, Any] | None:
+    def _stats_record(self, routine_id: str, stats: Mapping[str, Any]) -> dict[str, Any] | None:
         if stats == self.last_stats.get(routine_id):
             return None
         recorded = plain_data(stats, f"the stats of routine {routine_id!r}")
@@ -546,7 +545,7 @@ class Execution:
         return recorded
 
     async def _retrying(
-        self, delivery: Delivery, attempt: int, delay: float, error: Exception
+        self, delivery: SlotDelivery, attempt: int, delay: float, error: Exception
     ) -> None:
         wake = utcnow() + timedelta(seconds=delay)
         data = {
@@ -566,40 +565,63 @@ class Execution:
 
     def _failed(
         self,
-        delivery: Delivery,
+        delivery: SlotDelivery,
         error: Exception,
         outbox: Outbox,
         attempts: int,
         started: float,
         clock: float,
-        from_handler: bool,
+        *,
+        handled: bool,
     ) -> bool:
+        """Record a failed delivery as its error handler decides: the job stops, goes on
+        (what the handler emitted is delivered, when the failure came from the handler:
+        *handled*) or skips it. Returns True: a failure is written at once."""
         handler = self.flow.error_handler_for(delivery.routine_id)
-        strategy = handler.strategy
-        if isinstance(error, DeliveryLimitError):
-            outcome = "stopped"
-        elif strategy is ErrorStrategy.RETRY:
-            outcome = "stopped" if handler.is_critical else "continued"
-        elif strategy is ErrorStrategy.STOP:
-            outcome = "stopped"
-        elif strategy is ErrorStrategy.SKIP:
-            outcome = "skipped"
-        else:
-            outcome = "continued"
+        outcome = outcome_of(handler, error)
         records: list[tuple[str, str | None, Any]] = []
-        children: list[Delivery] = []
-        if outcome == "continued" and from_handler:
+        children: list[SlotDelivery] = []
+        if outcome == "continued" and handled:
             try:
                 records, children = self._emitted(delivery, outbox, delivery.key)
             except DeliveryLimitError as limit:
-                error, outcome, records, children = limit, "stopped", [], []
-        routine = self.flow._routines[delivery.routine_id]
+                error, outcome = limit, "stopped"
+        data = self._failure_data(delivery, error, handler, outcome, attempts, started, clock)
+        if handled and outbox.cleared:
+            data["cleared"] = self._cleared(outbox)
+        self.outbox.append((FAILED, delivery.key, data))
+        message = data["error"]["message"]
+        logger.debug(
+            "Delivery %s failed (%s, attempt %d): %s", delivery.key, outcome, attempts, message
+        )
+        self.fold.delivered(FAILED, data)
+        for record in records:
+            self.fold.emitted(record[2])
+        self.outbox.extend(records)
+        if outcome == "stopped":
+            self._stop(delivery, error)
+        else:
+            self._schedule(children)
+        return True
+
+    def _failure_data(
+        self,
+        delivery: SlotDelivery,
+        error: Exception,
+        handler: ErrorHandler,
+        outcome: str,
+        attempts: int,
+        started: float,
+        clock: float,
+    ) -> dict[str, Any]:
+        """The ``routine.failed`` record: the message, the error with its traceback, the
+        outcome, and the routine's stats when they changed (and JSON can hold them)."""
         info = ErrorInfo.from_exception(error, traceback="".join(traceback.format_exception(error)))
         data: dict[str, Any] = {
             "data": delivery.data,
             "error": converter.unstructure(info),
             "outcome": outcome,
-            "strategy": strategy.value,
+            "strategy": handler.strategy.value,
             "critical": handler.is_critical,
             "attempts": attempts,
             "duration": time.perf_counter() - clock,
@@ -609,35 +631,23 @@ class Execution:
             "parent": delivery.parent,
             "started": started,
         }
+        routine = self.flow.routine_table[delivery.routine_id]
         try:
-            stats = self._stats_record(delivery.routine_id, routine._stats)
+            stats = self._stats_record(delivery.routine_id, routine.held_stats)
         except Exception:  # stats JSON cannot hold are not recorded with a failure
             stats = None
         if stats is not None:
             data["stats"] = stats
-        if from_handler and outbox.cleared:
-            data["cleared"] = self._cleared(outbox)
-        self.outbox.append((FAILED, delivery.key, data))
-        logger.debug(
-            "Delivery %s failed (%s, attempt %d): %s",
-            delivery.key,
-            outcome,
-            attempts,
-            info.message,
-        )
-        self.fold.delivered(FAILED, data)
-        for record in records:
-            self.fold.emitted(record[2])
-        self.outbox.extend(records)
-        if outcome == "stopped":
-            if self.failure is None:
-                self.failure = error
-                self.failed_delivery = delivery.key
-            if self.group_scope is not None:
-                self.group_scope.cancel()  # STOP cancels the deliveries in flight
-        else:
-            self._schedule(children)
-        return True  # a failure is written at once
+        return data
+
+    def _stop(self, delivery: SlotDelivery, error: Exception) -> None:
+        """End the job with *error* (the first failure that stops it is the one kept);
+        under the concurrent strategy, the deliveries in flight are cancelled."""
+        if self.failure is None:
+            self.failure = error
+            self.failed_delivery = delivery.key
+        if self.group_scope is not None:
+            self.group_scope.cancel()
 
     # -- the journal -------------------------------------------------------------------
 
@@ -697,21 +707,22 @@ class Execution:
         flow = self.flow
         document = run.input if isinstance(run.input, dict) else {}
         entry_id = document.get("entry")
-        created: dict[int, Delivery] = {}
+        created: dict[int, SlotDelivery] = {}
         children: dict[int, list[int]] = collections.defaultdict(list)
         finished: set[int] = set()
         retries: dict[int, list[Event]] = collections.defaultdict(list)
-        for routine in flow._routines.values():
-            for each_slot in routine._slots.values():
+        routines = flow.routine_table
+        for routine in routines.values():
+            for each_slot in routine.slots.values():
                 each_slot.clear()
         for event in events:
             kind = event.kind
             data = event.data if isinstance(event.data, dict) else {}
             if kind == "run.started":
-                entry = flow._entry_delivery(entry_id, dict(data.get("params") or {}))
+                entry = flow.entry_delivery(entry_id, dict(data.get("params") or {}))
                 created[1] = entry
                 for routine_id, stats in (data.get("stats") or {}).items():
-                    if routine_id in flow._routines:
+                    if routine_id in routines:
                         self.last_stats[routine_id] = dict(stats)
                 for routine_id, held in (data.get("slots") or {}).items():
                     for slot_name, buffer in held.items():
@@ -724,7 +735,7 @@ class Execution:
                     routine_id, target_slot, number = target[0], target[1], target[2]
                     mapping = target[3] if len(target) > 3 else None
                     payload = _mapped(data.get("data") or {}, mapping)
-                    created[number] = Delivery(number, routine_id, target_slot, payload, parent)
+                    created[number] = SlotDelivery(number, routine_id, target_slot, payload, parent)
                     children[parent].append(number)
             elif kind in (SLOT_RECEIVED, FAILED):
                 finished.add(data["delivery"])
@@ -737,17 +748,15 @@ class Execution:
                 for routine_id, slot_name in data.get("cleared", ()):
                     cleared = self._slot(routine_id, slot_name)
                     if cleared is not None:
-                        cleared._buffer = {}
+                        cleared.restore({})
                 stats = data.get("stats")
-                if isinstance(stats, dict) and data.get("routine") in flow._routines:
+                if isinstance(stats, dict) and data.get("routine") in routines:
                     self.last_stats[data["routine"]] = dict(stats)
             elif kind == RETRYING:
                 retries[data["delivery"]].append(event)
         for routine_id, stats in self.last_stats.items():
-            routine_stats = flow._routines[routine_id]._stats
-            routine_stats.clear()
-            routine_stats.update(stats)
-        missing = {d.routine_id for d in created.values()} - set(flow._routines)
+            routines[routine_id].restore_stats(stats)
+        missing = {d.routine_id for d in created.values()} - set(routines)
         if missing:
             raise ConfigError(
                 f"Job {run.run_id!r} has deliveries for routines this flow lacks: "
@@ -764,8 +773,8 @@ class Execution:
         self._schedule([created[n] for n in order if n in created and n not in finished])
 
     def _slot(self, routine_id: Any, slot_name: Any) -> Slot | None:
-        routine = self.flow._routines.get(routine_id)
-        return routine._slots.get(slot_name) if routine is not None else None
+        routine = self.flow.routine_table.get(routine_id)
+        return routine.get_slot(slot_name) if routine is not None else None
 
 
 def _mapped(data: dict[str, Any], mapping: dict[str, str] | None) -> dict[str, Any]:

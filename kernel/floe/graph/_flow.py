@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -23,7 +23,8 @@ from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import Run, RunStatus, check_run_id, utcnow
 from ..kernel._runs import ActiveRun, active_run, request_cancel
 from ..kernel._serialize import encode_value
-from ._engine import GRAPH_KIND, Delivery, Execution
+from ._delivery import SlotDelivery
+from ._engine import GRAPH_KIND, JobExecution
 from ._job import ExecutionTracker, JobFold, JobState
 from ._persist import deserialize_flow, load_flow, save_flow, serialize_flow
 from ._routine import CallPlan, Routine, call_plan, plain_data
@@ -125,7 +126,7 @@ class Flow:
         self._connections: list[Connection] = []
         self._outgoing: dict[tuple[str, str], list[Connection]] = {}
         self._plans: dict[str, CallPlan] = {}
-        self._active: Execution | None = None
+        self._active: JobExecution | None = None
         self.job_state: JobState | None = None
         """The state of the last job this flow executed or resumed."""
 
@@ -215,14 +216,14 @@ class Flow:
         if source.get_event(event) is None:
             raise ConfigError(
                 f"Routine {source_id!r} has no event {event!r}",
-                why=f"Its events are: {', '.join(source._events) or 'none'}.",
+                why=f"Its events are: {', '.join(source.events) or 'none'}.",
                 fix="Connect one of its events, or define the event first.",
                 context={"routine": source_id, "event": event},
             )
         if target.get_slot(slot) is None:
             raise ConfigError(
                 f"Routine {target_id!r} has no slot {slot!r}",
-                why=f"Its slots are: {', '.join(target._slots) or 'none'}.",
+                why=f"Its slots are: {', '.join(target.slots) or 'none'}.",
                 fix="Connect to one of its slots, or define the slot first.",
                 context={"routine": target_id, "slot": slot},
             )
@@ -292,10 +293,22 @@ class Flow:
 
     def error_handler_for(self, routine_id: str) -> ErrorHandler:
         """The handler that decides for *routine_id*: its own, else the flow's, else STOP."""
-        own = self._routines[routine_id]._error_handler
+        own = self._routines[routine_id].get_error_handler()
         return own or self._error_handler or _DEFAULT_HANDLER
 
-    def _id_of(self, routine: Routine) -> str:
+    # -- what the engine and persistence read (not for handlers) ---------------------
+
+    @property
+    def routine_table(self) -> Mapping[str, Routine]:
+        """The routines by id, the flow's own table (not a copy: read it, never change it)."""
+        return self._routines
+
+    def outgoing(self, source_id: str, event: str) -> Sequence[Connection]:
+        """The connections of *source_id*'s *event*, in the order they were made."""
+        return self._outgoing.get((source_id, event), ())
+
+    def id_of(self, routine: Routine) -> str:
+        """The id of *routine* in this flow; a ConfigError if it is not in the flow."""
         routine_id = self._ids.get(id(routine))
         if routine_id is None:
             raise ConfigError(
@@ -306,32 +319,38 @@ class Flow:
             )
         return routine_id
 
-    def _call_plan(self, routine_id: str, function: Any) -> CallPlan:
+    def entry_plan(self, routine_id: str, function: Any) -> CallPlan:
+        """How to call *routine_id*'s ``__call__`` (*function*), worked out once."""
         plan = self._plans.get(routine_id)
         if plan is None:
             plan = self._plans[routine_id] = call_plan(function, f"{routine_id}.__call__")
         return plan
+
+    def attach(self, execution: JobExecution | None) -> None:
+        """Mark *execution* as the job this flow executes (None: the job ended)."""
+        self._active = execution
 
     def _held_state(self) -> dict[str, Any]:
         """What the routines hold as a job starts (stats, slot buffers), for a resume."""
         stats: dict[str, Any] = {}
         slots: dict[str, Any] = {}
         for routine_id, routine in self._routines.items():
-            if routine._stats:
-                stats[routine_id] = plain_data(routine._stats, f"the stats of {routine_id!r}")
-            held = {
-                name: encode_value(slot._buffer, where=f"slot {name!r} of {routine_id!r}")
-                for name, slot in routine._slots.items()
-                if slot._buffer
-            }
+            if routine.held_stats:
+                stats[routine_id] = plain_data(routine.held_stats, f"the stats of {routine_id!r}")
+            held: dict[str, Any] = {}
+            for name, slot in routine.slots.items():
+                data = slot.data
+                if data:
+                    held[name] = encode_value(data, where=f"slot {name!r} of {routine_id!r}")
             if held:
                 slots[routine_id] = held
         return {"stats": stats, "slots": slots}
 
-    def _entry_delivery(self, entry_id: Any, params: dict[str, Any]) -> Delivery:
+    def entry_delivery(self, entry_id: Any, params: dict[str, Any]) -> SlotDelivery:
+        """The first delivery of a job: the entry routine's ``__call__`` or slot ``input``."""
         routine = self.get_routine(entry_id)
         if routine.overrides_call():
-            return Delivery(1, entry_id, None, params, None)
+            return SlotDelivery(1, entry_id, None, params, None)
         slot = routine.get_slot("input")
         if slot is None:
             raise ConfigError(
@@ -341,7 +360,7 @@ class Flow:
                 fix="Define slot 'input' on it, override __call__, or start at another routine.",
                 context={"routine": entry_id},
             )
-        return Delivery(1, entry_id, "input", params, None)
+        return SlotDelivery(1, entry_id, "input", params, None)
 
     # -- executing -------------------------------------------------------------------
 
@@ -382,7 +401,7 @@ class Flow:
         if job_id is not None:
             check_run_id(job_id, kind=GRAPH_KIND)  # before anything is stored
         params = plain_data(dict(entry_params or {}), f"the entry params of flow {self.flow_id!r}")
-        entry = self._entry_delivery(entry_id, params)
+        entry = self.entry_delivery(entry_id, params)
         self._check_idle()
         async with kernel_for_call() as kernel:
             self._check_idle()
@@ -413,7 +432,7 @@ class Flow:
             fold = JobFold(run)
             for event in await journal.write([("run.started", None, started)]):
                 fold.event(event)
-            execution = Execution(self, kernel, state, fold)
+            execution = JobExecution(self, kernel, state, fold)
             execution.start_with(entry)
             job = await execution.run()
         self.job_state = job
@@ -452,7 +471,7 @@ class Flow:
             fold = JobFold(run)
             for event in events:
                 fold.event(event)
-            execution = Execution(self, kernel, state, fold)
+            execution = JobExecution(self, kernel, state, fold)
             execution.restore(run, events)
             reason = "paused" if run.status is RunStatus.PAUSED else "interrupted"
             resumed = state.evolve_run(status=RunStatus.RUNNING)
@@ -532,7 +551,7 @@ class Flow:
                 context={"job_id": self._active.run_id},
             )
 
-    def _require_active(self, what: str) -> Execution:
+    def _require_active(self, what: str) -> JobExecution:
         active = self._active
         if active is None:
             raise StateError(

@@ -79,7 +79,7 @@ def _check_buildable(routine_id: str, kind: type[Routine]) -> None:
 def serialize_flow(flow: Flow) -> dict[str, Any]:
     """The document :func:`deserialize_flow` reads."""
     routines: dict[str, Any] = {}
-    for routine_id, routine in flow._routines.items():
+    for routine_id, routine in flow.routine_table.items():
         where = f"routine {routine_id!r} of flow {flow.flow_id!r}"
         handler = routine.get_error_handler()
         routines[routine_id] = {
@@ -88,7 +88,7 @@ def serialize_flow(flow: Flow) -> dict[str, Any]:
             "stats": encode_value(routine.stats(), where=f"the stats of {where}"),
             "slots": {
                 name: encode_value(slot.data, where=f"slot {name!r} of {where}")
-                for name, slot in routine._slots.items()
+                for name, slot in routine.slots.items()
             },
             "error_handler": handler.to_dict() if handler is not None else None,
         }
@@ -111,7 +111,7 @@ def serialize_flow(flow: Flow) -> dict[str, Any]:
                 "slot": connection.slot,
                 "param_mapping": dict(connection.param_mapping),
             }
-            for connection in flow._connections
+            for connection in flow.connections
         ],
     }
 

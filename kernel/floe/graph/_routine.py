@@ -155,7 +155,7 @@ def arguments(
     return args, kwargs
 
 
-def plain_data(data: dict[str, Any], where: str) -> dict[str, Any]:
+def plain_data(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """*data* as JSON values (a fresh dict), or a :class:`~floe.SerializationError`."""
     for value in data.values():
         kind = type(value)
@@ -172,11 +172,11 @@ class Slot:
     __slots__ = (
         "_buffer",
         "_lock",
-        "_plan",
         "handler",
         "is_async",
         "merge_strategy",
         "name",
+        "plan",
         "routine",
     )
 
@@ -192,8 +192,9 @@ class Slot:
         self.handler = handler
         self.merge_strategy = merge_strategy
         where = f"slot {name!r} of {type(routine).__name__}"
-        self._plan = call_plan(handler, where) if handler is not None else None
-        self.is_async = self._plan is not None and self._plan.is_async
+        self.plan = call_plan(handler, where) if handler is not None else None
+        """How the handler is called with a message (None: the slot has no handler)."""
+        self.is_async = self.plan is not None and self.plan.is_async
         """Whether the handler is a coroutine function (awaited, not run in a thread)."""
         self._buffer: dict[str, Any] = {}
         self._lock = threading.RLock()
@@ -258,8 +259,8 @@ class Slot:
     def call_arguments(
         self, data: dict[str, Any], where: str | Callable[[], str]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        assert self._plan is not None
-        return arguments(self._plan, data, where)
+        assert self.plan is not None
+        return arguments(self.plan, data, where)
 
 
 class OutputEvent:
@@ -479,6 +480,16 @@ class Routine:
 
     def reset_stats(self) -> None:
         self._stats.clear()
+
+    @property
+    def held_stats(self) -> Mapping[str, Any]:
+        """The stats themselves, not a copy (for the engine: read them, never change them)."""
+        return self._stats
+
+    def restore_stats(self, stats: Mapping[str, Any]) -> None:
+        """Hold exactly *stats*, as a job's journal recorded them."""
+        self._stats.clear()
+        self._stats.update(stats)
 
     # -- error handling -----------------------------------------------------------
 

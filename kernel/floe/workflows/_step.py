@@ -1,0 +1,481 @@
+"""Running one call of a task as a durable step, stage by stage.
+
+:func:`run_step` reads top to bottom: the journal's record of the step (replay), a
+cancel request, the cache, the task's secrets, the attempts (injection, timeout,
+retries and their backoff), the fallback, and the record of how the step ended. Each
+stage is a function of its own below; the stages a step does not use cost nothing but
+an ``if``, since the step path is hot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from ..kernel._backends import asyncio_on_trio, backend_error
+from ..kernel._errors import TaskTimeoutError, rebuild_error
+from ..kernel._models import CacheEntry, ErrorInfo, Event, utcnow
+from ..kernel._runs import sleep_until
+from ..kernel._sealing import Sealer
+from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
+from ..kernel._serialize import converter, encode_value
+from ._injection import inject, unfilled
+from ._runtime import RunState, Scope, mark_worker_thread, step_scope, stop_for_cancel
+from ._saga import call_rollback, rolled_back_data
+
+if TYPE_CHECKING:
+    from ._tasks import Task
+
+__all__ = ["decode", "error_data", "replayed", "resolve_secrets", "run_step"]
+
+logger = logging.getLogger("floe.workflows")
+"""Steps starting, retrying and ending, at DEBUG (checked first: the step path is hot)."""
+
+Encoded = Any
+"""A result in its journal form (what :func:`encode_value` returns)."""
+
+
+async def run_step(
+    state: RunState,
+    task: Task[Any, Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    key: str,
+    position: str,
+) -> Any:
+    """Run (or replay) one call of *task* as the step *key* at *position*."""
+    recorded = state.replay.lookup(position, task.name, key)
+    if recorded is not None:
+        return replayed(task, recorded, state)
+    if state.cancel_requested:
+        await _stop_if_cancelled(state, key)
+    step = StepCall(state, task, args, kwargs, key, position)
+    options = task.options
+    cache_key: str | None = None
+    if options.cache:
+        cache_key = _cache_key(task, args, kwargs)
+        entry = await state.kernel.store.get_cached(cache_key)
+        if entry is not None:
+            return await _answer_from_cache(step, cache_key, entry)
+    if position in state.replay.retries:
+        await _resume_backoff(step)
+    live = _start_record(step)
+    if live is not None:
+        await state.kernel.bus.post("task.started", live)
+    secrets: Secrets | None = None
+    failure: Exception | None = None
+    if options.secrets:
+        secrets, failure = await _secrets_for(step)
+    if failure is None:
+        encoded, failure = await _attempts(step, secrets)
+        if failure is None:
+            if cache_key is not None:
+                await _put_cached(step, cache_key, encoded)
+            # the journal written here, not in a stage's coroutine: the common path is hot
+            await state.journal.write(_completed_events(step, encoded), published=step.published)
+            return _completed_value(step, encoded)
+    if options.fallback is not None:
+        return await _fall_back(step, failure)
+    return await _record_failed(step, failure)
+
+
+class StepCall:
+    """One call of a task run as a step: what its stages share, its attempt counted."""
+
+    __slots__ = (
+        "args",
+        "attempt",
+        "began",
+        "debug",
+        "key",
+        "kwargs",
+        "position",
+        "started",
+        "state",
+        "task",
+    )
+
+    def __init__(
+        self,
+        state: RunState,
+        task: Task[Any, Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        key: str,
+        position: str,
+    ) -> None:
+        self.state = state
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.key = key
+        self.position = position
+        self.attempt = 1
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+        self.began = 0.0
+        """``time.monotonic()`` when the attempts began (with DEBUG on, for the log)."""
+        self.started: tuple[str, str, dict[str, Any], datetime] | None = None
+        """The ``task.started`` record: posted live, journaled with the step's outcome."""
+
+    def log(self, message: str, *args: Any) -> None:
+        """A DEBUG record about this step; its task and attempt as extra fields."""
+        extra = {"step": self.key, "task": self.task.name, "attempt": self.attempt}
+        logger.debug(message, self.key, *args, extra=extra)
+
+    @property
+    def published(self) -> list[tuple[str, str, dict[str, Any], datetime]]:
+        """The ``task.started`` record, journaled with how the step ended."""
+        assert self.started is not None  # made before the first attempt
+        return [self.started]
+
+    async def write(self, events: list[tuple[str, str | None, Any]]) -> None:
+        """Journal how the step ended (with its ``task.started``); count it executed."""
+        await self.state.journal.write(events, published=self.published)
+        self.state.executed.append(self.key)
+
+
+# -- before the first attempt -------------------------------------------------------------
+
+
+async def _stop_if_cancelled(state: RunState, key: str) -> None:
+    """Unwind the body at this step, which has no record, if its run is being cancelled.
+
+    A task with completed steps inside that declared rollbacks runs on instead,
+    replaying them so the saga knows them, and stops at its first step without a record.
+    """
+    if not state.replay.rollbacks_under(key):
+        await stop_for_cancel(state)
+
+
+async def _answer_from_cache(step: StepCall, cache_key: str, entry: CacheEntry) -> Any:
+    """Answer the step with a cached result, journaled as a cache hit."""
+    state, task = step.state, step.task
+    if step.debug:
+        step.log("Step %s answered from the cache")
+    value = state.opener().cached(cache_key, entry.value)
+    await state.journal.write(
+        [
+            ("task.cache_hit", step.key, {"task": task.name, "position": step.position}),
+            ("task.completed", step.key, _completed(task, step.position, value, cached=True)),
+        ]
+    )
+    return decode(task, value)
+
+
+async def _resume_backoff(step: StepCall) -> None:
+    """After a crash during a backoff wait, start the next attempt when it was due."""
+    retried = step.state.replay.retries[step.position]
+    step.attempt = len(retried) + 1
+    if step.debug:
+        step.log("Step %s resumes at attempt %d when its backoff ends", step.attempt)
+    await sleep_until(retried[-1].data.get("wake_at"))
+
+
+def _start_record(step: StepCall) -> Event | None:
+    """Make the step's ``task.started`` record; returns it as an event to post live when
+    the bus has a subscriber for it.
+
+    It is journaled with the step's outcome, in the same write (seq 0: not stored yet).
+    """
+    state = step.state
+    data = {"task": step.task.name, "position": step.position, "attempt": step.attempt}
+    started = step.started = ("task.started", step.key, data, utcnow())
+    if not state.kernel.bus.wants("task.started"):
+        return None
+    return Event(
+        run_id=state.run_id, seq=0, kind=started[0], step=step.key, at=started[3], data=data
+    )
+
+
+async def _secrets_for(step: StepCall) -> tuple[Secrets | None, Exception | None]:
+    """The secrets the task declared, or the error that fails the step without retries."""
+    try:
+        values = await resolve_secrets(step.state, step.task.options.secrets)
+    except Exception as error:  # a missing secret fails the step, without retries
+        return None, error
+    return Secrets(values), None
+
+
+async def resolve_secrets(state: RunState, names: Sequence[str]) -> dict[str, str]:
+    """The values of the secrets *names* from the kernel's secret store, now in play.
+
+    A value too short to mask safely is a :class:`ConfigError` naming the secret.
+    """
+    wanted = list(dict.fromkeys(names))
+    store = state.kernel.secrets
+    values = await store.get_secrets(wanted)
+    resolved = {name: values[name] for name in wanted}
+    source = state.kernel.settings.secrets or type(store).__name__
+    for name, value in resolved.items():
+        check_maskable(name, value, source=f"the secret store {source}")
+    state.add_secrets(resolved)
+    return resolved
+
+
+# -- the attempts -------------------------------------------------------------------------
+
+
+async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, Exception | None]:
+    """Call the task until an attempt succeeds or the retry policy gives up.
+
+    Returns the encoded result and None, or None and the last attempt's failure. A
+    retry's backoff is journaled (``task.retrying``, with when it ends) before its wait.
+    """
+    task, state = step.task, step.state
+    names = unfilled(task.injectable, step.args, step.kwargs)
+    task_data: dict[str, Any] = {}
+    policy = None  # built on the first failure: most steps never fail
+    if step.debug:
+        step.began = time.monotonic()
+    while True:
+        if step.debug:
+            step.log("Step %s started: task %r, attempt %d", task.name, step.attempt)
+        try:
+            kwargs = _injected(step, names, task_data, secrets) if names else step.kwargs
+            result = await _invoke(step, kwargs)
+            return encode_value(result, where=f"the result of task {task.name!r}"), None
+        except Exception as error:
+            if policy is None:
+                policy = state.kernel.retry_policy(task.retry)
+            delay = policy.next_delay(step.attempt, error)
+            if delay is None:
+                return None, error
+            await _back_off(step, error, delay)
+            step.attempt += 1
+
+
+def _injected(
+    step: StepCall, names: list[str], task_data: dict[str, Any], secrets: Secrets | None
+) -> dict[str, Any]:
+    """The call's keyword arguments, plus a value for each parameter a provider serves."""
+    return inject(
+        step.state,
+        names,
+        step.kwargs,
+        target=step.task.name,
+        step=step.key,
+        position=step.position,
+        attempt=step.attempt,
+        task_data=task_data,
+        secrets=secrets,
+        metadata=step.task.options.metadata,
+    )
+
+
+async def _invoke(step: StepCall, kwargs: dict[str, Any]) -> Any:
+    """One attempt: the task's function in the step's scope, under its timeout.
+
+    A sync function runs in a worker thread, abandoned at the deadline if it blocks.
+    """
+    task, args = step.task, step.args
+    scope = Scope(key=step.key, position=step.position)
+    timeout = task.options.timeout
+    try:
+        if timeout is None:
+            with step_scope(step.state, scope):
+                if task.is_async:
+                    return await task.function(*args, **kwargs)
+                return await _in_thread(task.function, args, kwargs, abandon=False)
+        with anyio.fail_after(timeout), step_scope(step.state, scope):
+            if task.is_async:
+                return await task.function(*args, **kwargs)
+            return await _in_thread(task.function, args, kwargs, abandon=True)
+    except (RuntimeError, TypeError) as error:
+        if task.is_async and asyncio_on_trio(error):
+            raise backend_error(f"Task {task.name!r}", error) from error
+        raise
+    except TimeoutError as error:
+        if isinstance(error, TaskTimeoutError):
+            raise
+        raise TaskTimeoutError(
+            f"Task {task.name!r} timed out after {timeout} s",
+            why="Every attempt of the task has this timeout; a blocking sync task is abandoned "
+            "at the deadline (its thread finishes in the background).",
+            fix="Raise the task's timeout, or make the task faster.",
+            context={"step": step.key},
+        ) from None
+
+
+async def _back_off(step: StepCall, error: Exception, delay: float) -> None:
+    """Journal that the attempt failed and when the next one starts, then wait for it."""
+    wake = utcnow() + timedelta(seconds=delay)
+    if step.debug:
+        message = "Step %s attempt %d failed (%s); retrying in %.3g s"
+        step.log(message, step.attempt, _shown(error), delay)
+    data = {
+        "task": step.task.name,
+        "position": step.position,
+        "attempt": step.attempt,
+        "delay": delay,
+        "wake_at": wake.isoformat(),
+        "error": error_data(error),
+    }
+    await step.state.journal.write([("task.retrying", step.key, data)])
+    await anyio.sleep(delay)
+
+
+async def _in_thread(
+    function: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], *, abandon: bool
+) -> Any:
+    def body() -> Any:
+        mark_worker_thread()
+        return function(*args, **kwargs)
+
+    return await anyio.to_thread.run_sync(body, abandon_on_cancel=abandon)
+
+
+# -- how the step ended -------------------------------------------------------------------
+
+
+def _completed_events(step: StepCall, encoded: Encoded) -> list[tuple[str, str | None, Any]]:
+    """The record of a step that completed: ``task.completed`` with its result."""
+    return [("task.completed", step.key, _completed(step.task, step.position, encoded))]
+
+
+def _completed_value(step: StepCall, encoded: Encoded) -> Any:
+    """After the record is stored: count the step executed, and return its result decoded."""
+    step.state.executed.append(step.key)
+    if step.debug:
+        step.log("Step %s completed in %.1f ms", _ms_since(step.began))
+    return decode(step.task, encoded)
+
+
+async def _put_cached(step: StepCall, cache_key: str, encoded: Encoded) -> None:
+    """Store the result under *cache_key* (sealed when secrets are in play)."""
+    state, options = step.state, step.task.options
+    expires = utcnow() + timedelta(seconds=options.cache_ttl) if options.cache_ttl else None
+    cached = encoded
+    if state.secrets.values:
+        sealer = Sealer(state.kernel, state.run_id, state.secrets)
+        cached = sealer.cached(cache_key, encoded, step=step.key)
+    await state.kernel.store.put_cached(CacheEntry(key=cache_key, value=cached, expires_at=expires))
+
+
+async def _fall_back(step: StepCall, failure: Exception) -> Any:
+    """Answer the failed step with the task's fallback, journaled as its result."""
+    task, position = step.task, step.position
+    assert task.options.fallback is not None
+    value = await _call(task.options.fallback, step.args, step.kwargs)
+    encoded = encode_value(value, where=f"the fallback result of task {task.name!r}")
+    await step.write(
+        [
+            ("task.fallback", step.key, {"task": task.name, "position": position}),
+            ("task.completed", step.key, _completed(task, position, encoded, fallback=True)),
+        ]
+    )
+    if step.debug:
+        step.log("Step %s failed (%s); its fallback answered", _shown(failure))
+    return decode(task, encoded)
+
+
+async def _record_failed(step: StepCall, failure: Exception) -> None:
+    """Roll the step back if the task declares it, journal the failure, and raise it
+    (or return None, with ``raise_on_error=False``)."""
+    task, options = step.task, step.task.options
+    data = {
+        "task": task.name,
+        "position": step.position,
+        "attempt": step.attempt,
+        "error": error_data(failure),
+        "raised": options.raise_on_error,
+    }
+    events: list[tuple[str, str | None, Any]] = [("task.failed", step.key, data)]
+    if options.rollback is not None:
+        # before the failure is recorded: a crash in between runs the step again,
+        # which is at-least-once like any step, instead of never rolling it back
+        rollback_error = await call_rollback(options.rollback, step.args, step.kwargs)
+        rolled_back = rolled_back_data(task.name, step.position, "task_failed", rollback_error)
+        events.append(("task.rolled_back", step.key, rolled_back))
+    await step.write(events)
+    if step.debug:
+        message = "Step %s failed after %d attempt(s), %.1f ms: %s"
+        step.log(message, step.attempt, _ms_since(step.began), _shown(failure))
+    if options.raise_on_error:
+        raise failure
+
+
+async def _call(function: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **kwargs)
+    return await _in_thread(function, args, kwargs, abandon=False)
+
+
+def _completed(
+    task: Task[Any, Any],
+    position: str,
+    encoded: Encoded,
+    *,
+    cached: bool = False,
+    fallback: bool = False,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"task": task.name, "position": position, "result": encoded}
+    if task.options.rollback is not None:
+        data["rollback"] = True
+    if cached:
+        data["cached"] = True
+    if fallback:
+        data["fallback"] = True
+    return data
+
+
+# -- results and records --------------------------------------------------------------------
+
+
+def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
+    """The caller's value of a result in its journal form (built as the task's return
+    annotation says, where cattrs can)."""
+    if isinstance(encoded, dict | list):
+        # the journal holds this very value (the memory store keeps its events as they
+        # are): the caller gets its own copy, so changing it cannot change the record
+        encoded = orjson.loads(orjson.dumps(encoded))
+    if task.return_type is None:
+        return encoded
+    try:
+        return converter.structure(encoded, task.return_type)
+    except Exception:  # an annotation cattrs cannot build: the JSON value is the result
+        return encoded
+
+
+def replayed(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
+    """The recorded outcome of a step: its result, or its failure raised again."""
+    data = recorded.data
+    if recorded.kind == "task.completed":
+        result = data.get("result")
+        if type(result) is dict and SEALED in result:
+            result = state.opener().value(result, recorded.kind, recorded.step, "result")
+        return decode(task, result)
+    if not data.get("raised", True):
+        return None
+    error = state.opener().value(data["error"], recorded.kind, recorded.step, "error")
+    raise rebuild_error(converter.structure(error, ErrorInfo))
+
+
+def error_data(error: BaseException) -> Any:
+    """The journal form of *error* (an :class:`ErrorInfo`), exactly (sealed if need be)."""
+    return converter.unstructure(ErrorInfo.from_exception(error))
+
+
+def _cache_key(task: Task[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    canonical = encode_value(
+        {"args": list(args), "kwargs": kwargs}, where=f"the arguments of task {task.name!r}"
+    )
+    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"task:{task.name}:{digest}"
+
+
+def _ms_since(began: float) -> float:
+    return (time.monotonic() - began) * 1000
+
+
+def _shown(error: BaseException) -> str:
+    """``repr(error)`` for a log record, every secret value known to the process masked."""
+    return mask(repr(error))
