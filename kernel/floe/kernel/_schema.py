@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
 from ._errors import PersistenceError
 from ._models import Event
 from ._serialize import converter
+
+if TYPE_CHECKING:
+    from ._sealing import Opener
 
 __all__ = [
     "ABSENT",
@@ -637,18 +640,21 @@ class _Missing(KeyError):
         return f"its data lacks {', '.join(map(repr, self.names))}"
 
 
-def payload_of(event: Event) -> Payload:
+def payload_of(event: Event, opener: Opener | None = None) -> Payload:
     """The payload of *event*: its ``data`` decoded as the payload class of its kind.
 
-    A kind with two classes (``run.*``) decodes as the first whose required fields the
-    data holds (a job's, then a workflow's). An unknown kind, or data that lacks a
-    required field, is a :class:`PersistenceError` naming the run, seq and kind.
+    With *opener* (a run's ``Opener``) the sealed fields are opened first. A kind with
+    two classes (``run.*``) decodes as the first whose required fields the data holds
+    (a job's, then a workflow's). An unknown kind, or data that lacks a required field,
+    is a :class:`PersistenceError` naming the run, seq and kind.
     """
     try:
         classes = PAYLOADS[EventKind(event.kind)]
     except ValueError:
         raise _undecodable(event, "its kind is not one floe writes", None) from None
     data = event.data
+    if opener is not None:
+        data = opener.data(event.kind, event.step, data)
     chosen = classes[0]
     if len(classes) > 1 and isinstance(data, Mapping):
         keys = data.keys()
