@@ -210,7 +210,8 @@ def summary(execution: floe.Execution) -> dict[str, Any]:
         "duration": execution.duration,
     }
     if execution.paused:
-        document["pause"] = _pause_point(execution.events)
+        point = _pause_point(execution.events)
+        document["pause"] = floe.data_of(point) if point is not None else None
     return document
 
 
