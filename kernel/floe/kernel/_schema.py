@@ -552,8 +552,9 @@ def _registry(*classes: type[Payload]) -> dict[EventKind, tuple[type[Payload], .
 
 
 PAYLOADS: Final[Mapping[EventKind, tuple[type[Payload], ...]]] = _registry(
-    RunStarted, JobStarted, RunCompleted, JobCompleted, RunFailed, JobFailed,
-    JobCancelled, RunCancelled, RunPaused, JobPaused, RunResumed, JobResumed,
+    # a job's run.* class before the workflow's: its required fields are a superset
+    JobStarted, RunStarted, JobCompleted, RunCompleted, JobFailed, RunFailed,
+    JobCancelled, RunCancelled, JobPaused, RunPaused, JobResumed, RunResumed,
     TaskStarted, TaskCompleted, TaskFailed, TaskRetrying, TaskFallback, TaskCacheHit,
     TaskRolledBack, TimerScheduled, TimerFired, ArtifactCreated, ResultCreated, LogMessage,
     ComponentRegistered, ComponentMessageReceived, StateChanged, ComponentRulesUpdated,
