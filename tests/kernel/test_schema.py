@@ -332,3 +332,24 @@ def test_a_sealed_field_is_kept_as_its_envelope() -> None:
     assert isinstance(payload, floe.TaskCompleted)
     assert payload.result == envelope
     assert floe.data_of(payload) == data
+
+
+def payload_table() -> str:
+    """The kind -> payload fields table of docs/reference/events.md, from PAYLOADS."""
+    rows = ["| kind | payload class | fields (optional ones in brackets) |", "|---|---|---|"]
+    for kind, classes in floe.PAYLOADS.items():
+        for cls in classes:
+            fields = [
+                f"[`{field.name}`]" if field.metadata.get("omit") else f"`{field.name}`"
+                for field in attrs.fields(cls)
+            ]
+            rows.append(f"| `{kind}` | `floe.{cls.__name__}` | {', '.join(fields) or '—'} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_events_reference_lists_every_payload_class_and_its_fields() -> None:
+    page = Path(__file__).parents[2] / "docs" / "reference" / "events.md"
+    assert payload_table() in page.read_text(encoding="utf-8"), (
+        "regenerate the table in docs/reference/events.md: "
+        "python -c 'from tests.kernel.test_schema import payload_table; print(payload_table())'"
+    )
