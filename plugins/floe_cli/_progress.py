@@ -42,7 +42,15 @@ __all__ = [
 
 _OWNER: Final = "floe-cli-progress"
 _PATTERNS: Final = ("run.*", "task.*")
-_RUN_ENDS: Final = frozenset({"run.completed", "run.failed", "run.cancelled", "run.paused"})
+_RUN_ENDS: Final = frozenset(
+    {
+        floe.EventKind.RUN_COMPLETED,
+        floe.EventKind.RUN_FAILED,
+        floe.EventKind.RUN_CANCELLED,
+        floe.EventKind.RUN_PAUSED,
+    }
+)
+_STEP_ENDS: Final = frozenset({floe.EventKind.TASK_COMPLETED, floe.EventKind.TASK_FAILED})
 _VISIBLE_STEPS: Final = 12
 """Finished steps the live table shows (older ones fold into one line), and running ones."""
 _DETAIL_WIDTH: Final = 80
@@ -160,7 +168,7 @@ class Progress:
         self.show(event, step)
 
     def _update(self, event: floe.Event) -> _Step | None:
-        data = event.data if isinstance(event.data, dict) else {}
+        payload = _payload(event)
         kind = event.kind
         if event.run_id == self.run_id and self._run_started is None:
             # a replayed or resumed run has no run.started here: time it from its first event
@@ -169,8 +177,8 @@ class Progress:
             if event.run_id == self.run_id:
                 status = kind.removeprefix("run.")
                 self._run_status = "running" if status in {"started", "resumed"} else status
-                if kind == "run.started":
-                    self.workflow = str(data.get("workflow", self.workflow))
+                if isinstance(payload, floe.RunStarted):
+                    self.workflow = payload.workflow
                 elif kind in _RUN_ENDS:
                     self._run_ended = event.at
             return None
@@ -181,29 +189,29 @@ class Progress:
         if step is None:
             step = self._active[key] = _Step(key=key)
             self._total += 1
-        if kind == "task.started":
+        if isinstance(payload, floe.TaskStarted):
             step.status, step.started, step.finished = "running", event.at, None
-            attempt = data.get("attempt", 1)
+            attempt = payload.attempt
             step.detail = f"attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else ""
-        elif kind == "task.retrying":
+        elif isinstance(payload, floe.TaskRetrying):
             step.status = "retrying"
             step.detail = (
-                f"attempt {data.get('attempt')} failed ({format_error(data.get('error'))}); "
-                f"next in {format_seconds(data.get('delay'))}"
+                f"attempt {payload.attempt} failed ({format_error(payload.error)}); "
+                f"next in {format_seconds(payload.delay)}"
             )
-        elif kind == "task.fallback":
+        elif isinstance(payload, floe.TaskFallback):
             step.status = "fallback"
-        elif kind == "task.completed":
-            if data.get("cached"):
+        elif isinstance(payload, floe.TaskCompleted):
+            if payload.cached:
                 step.status, step.detail = "completed", "cached"
-            elif data.get("fallback") or step.status == "fallback":
+            elif payload.fallback or step.status == "fallback":
                 step.status, step.detail = "fallback", "fallback"
             else:
                 step.status, step.detail = "completed", ""
             self._finish(step, event)
-        elif kind == "task.failed":
+        elif isinstance(payload, floe.TaskFailed):
             step.status = "failed"
-            step.detail = format_error(data.get("error"))
+            step.detail = format_error(payload.error)
             self._finish(step, event)
         return step
 
@@ -220,6 +228,14 @@ class Progress:
         # steps of child runs (subworkflows) are told apart by their run
         step = event.step or ""
         return step if event.run_id == self.run_id else f"{_short(event.run_id)}:{step}"
+
+
+def _payload(event: floe.Event) -> floe.Payload | None:
+    """The event's payload; None for one the board cannot read (it shows what it can)."""
+    try:
+        return floe.payload_of(event)
+    except floe.PersistenceError:
+        return None
 
 
 class _Following:
@@ -279,16 +295,16 @@ class PlainProgress(Progress):
     def _line(self, event: floe.Event, step: _Step | None) -> str | None:
         kind = event.kind
         if step is not None:
-            seconds = step.seconds() if kind in {"task.completed", "task.failed"} else None
+            seconds = step.seconds() if kind in _STEP_ENDS else None
             parts = [f"{kind:<15}", step.key]
-            if step.detail and kind != "task.fallback":
+            if step.detail and kind != floe.EventKind.TASK_FALLBACK:
                 parts.append(step.detail)
             if seconds is not None:
                 parts.append(f"({format_seconds(seconds)})")
             return "  ".join(parts)
         if event.run_id != self.run_id:
             return None
-        if kind == "run.started":
+        if kind == floe.EventKind.RUN_STARTED:
             return f"{kind:<15}  {self.workflow}  run {self.run_id}"
         line = f"{kind:<15}  {self.workflow}"
         if self._run_ended is not None and self._run_started is not None:

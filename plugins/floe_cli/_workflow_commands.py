@@ -55,6 +55,10 @@ _RESERVED_KEYWORDS: Final = frozenset({"run_id", "raise_on_error"})
 """Keyword arguments of ``Workflow.run_async`` itself, which ``--kwargs`` cannot pass."""
 _DATA_WIDTH: Final = 72
 _STEP_DATA_KEYS: Final = frozenset({"task", "position"})
+_DELIVERY_ENDS: Final = frozenset(
+    {floe.EventKind.ROUTINE_SLOT_RECEIVED, floe.EventKind.ROUTINE_FAILED}
+)
+"""The events that end a delivery of a flow's job (its steps)."""
 """Keys of step events that the STEP column already shows."""
 
 
@@ -206,7 +210,8 @@ def summary(execution: floe.Execution) -> dict[str, Any]:
         "duration": execution.duration,
     }
     if execution.paused:
-        document["pause"] = _pause_point(execution.events)
+        point = _pause_point(execution.events)
+        document["pause"] = floe.data_of(point) if point is not None else None
     return document
 
 
@@ -225,23 +230,26 @@ def _report(execution: floe.Execution, *, as_json: bool, store: str) -> int:
     return floe.ExitCode.OK
 
 
-def _pause_point(events: Sequence[floe.Event]) -> dict[str, Any] | None:
+def _pause_point(events: Sequence[floe.Event]) -> floe.RunPaused | floe.JobPaused | None:
+    """The last pause of a workflow run or a flow's job."""
     for event in reversed(events):
-        if event.kind == "run.paused":
-            return event.data if isinstance(event.data, dict) else {"data": event.data}
+        if event.kind == floe.EventKind.RUN_PAUSED:
+            point = floe.payload_of(event)
+            assert isinstance(point, floe.RunPaused | floe.JobPaused)
+            return point
     return None
 
 
 def _print_paused(execution: floe.Execution) -> None:
-    point = _pause_point(execution.events) or {}
-    name = point.get("name")
-    where = f" at {name!r}" if name else ""
+    point = _pause_point(execution.events)
+    paused = point if isinstance(point, floe.RunPaused) else None
+    where = f" at {paused.name!r}" if paused and paused.name else ""
     lines = [
         f"run {execution.run_id} of workflow {execution.workflow!r} is waiting{where}.",
         f"Resume it with: floe resume {execution.run_id} --input JSON",
     ]
-    if point.get("output") is not None:
-        lines.insert(1, f"Output: {orjson.dumps(point['output']).decode()}")
+    if paused is not None and paused.output is not None:
+        lines.insert(1, f"Output: {orjson.dumps(paused.output).decode()}")
     label = click.style("Paused:", fg="yellow", bold=True)
     click.echo(f"{label} " + "\n".join(lines), err=True)
 
@@ -274,8 +282,10 @@ def _run_failed(execution: floe.Execution, store: str) -> RunFailedError:
 
 def _failure_reason(events: Sequence[floe.Event]) -> str:
     for event in reversed(events):
-        if event.kind == "task.failed" and isinstance(event.data, dict):
-            attempts = event.data.get("attempt", 1)
+        if event.kind == floe.EventKind.TASK_FAILED:
+            failed = floe.payload_of(event)
+            assert isinstance(failed, floe.TaskFailed)
+            attempts = failed.attempt
             plural = "s" if attempts != 1 else ""
             return (
                 f"Step {event.step!r} failed after {attempts} attempt{plural} and the workflow "
@@ -477,16 +487,15 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
     if run.error is not None:
         rows.append(("error", f"{run.error.type}: {run.error.message}"))
     if run.status is floe.RunStatus.PAUSED:
-        point = _pause_point(execution.events) or {}
+        point = _pause_point(execution.events)
         # a workflow pauses at a named step; a flow's job records why it paused
-        rows.append(("waiting at", str(point.get("name") or point.get("reason") or "?")))
+        at = point.name if isinstance(point, floe.RunPaused) else getattr(point, "reason", None)
+        rows.append(("waiting at", str(at or "?")))
     label = "steps"
     if run.kind == "graph":  # a flow's job: its steps are deliveries to routines' slots
         label = "deliveries"
         steps = [
-            event.step
-            for event in execution.events
-            if event.kind in ("routine.slot_received", "routine.failed") and event.step
+            event.step for event in execution.events if event.kind in _DELIVERY_ENDS and event.step
         ]
     rows.append(
         (label, f"{len(steps)} finished" + (f": {_clip(', '.join(steps), 60)}" * bool(steps)))

@@ -18,6 +18,7 @@ import attrs
 
 from ._errors import FloeError, NonDeterminismError
 from ._models import Event, Run, utcnow
+from ._schema import EventKind
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
@@ -281,7 +282,7 @@ class ReplayIndex:
             data = event.data
             position = data.get("position") if isinstance(data, dict) else None
             if position is None:
-                if event.kind == "run.cancelling":
+                if event.kind == EventKind.RUN_CANCELLING:
                     self.cancelling = True
                 elif event.step is None and event.kind in REPORT_EVENTS:
                     self.body_reports[event.kind] = self.body_reports.get(event.kind, 0) + 1

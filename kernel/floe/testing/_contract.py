@@ -27,6 +27,7 @@ from ..kernel._models import (
     Snapshot,
     utcnow,
 )
+from ..kernel._schema import EventKind, TaskCompleted, data_of
 from ..kernel._settings import Settings
 from ..kernel._store import Store
 
@@ -39,11 +40,18 @@ def open_store(url: str, *, plugins: tuple[object, ...] = ()) -> Store:
     return kernel.hooks.open_store(url)
 
 
-def _events(run_id: str, first: int, count: int, kind: str = "task.completed") -> list[Event]:
+def _events(
+    run_id: str, first: int, count: int, kind: str = EventKind.TASK_COMPLETED
+) -> list[Event]:
     return [
-        Event(run_id=run_id, seq=seq, kind=kind, step=f"step#{seq}", data={"n": seq})
+        Event(run_id=run_id, seq=seq, kind=kind, step=f"step#{seq}", data=_step_data(seq))
         for seq in range(first, first + count)
     ]
+
+
+def _step_data(seq: int) -> dict[str, object]:
+    """A step outcome's data, as a run writes it (stores keep any JSON, this is typical)."""
+    return data_of(TaskCompleted(task="step", position=str(seq), result={"n": seq}))
 
 
 class StoreContract:
@@ -136,7 +144,8 @@ class StoreContract:
         with pytest.raises(SequenceConflictError):
             await store.append_events("r-1", _events("r-1", 2, 2, kind="stale"))
         events = await store.read_events("r-1")
-        assert [e.kind for e in events] == ["task.completed"] * 2
+        assert [e.kind for e in events] == [EventKind.TASK_COMPLETED] * 2
+        assert [e.data for e in events] == [_step_data(1), _step_data(2)]
 
     async def test_gap_in_sequence_is_refused(self, store: Store) -> None:
         await store.create_run(Run(run_id="r-1", name="hello"))
@@ -210,7 +219,7 @@ class StoreContract:
     async def _assert_untouched(store: Store, run_id: str, length: int) -> None:
         events = await store.read_events(run_id)
         assert [event.seq for event in events] == list(range(1, length + 1))
-        assert all(event.kind == "task.completed" for event in events)
+        assert all(event.kind == EventKind.TASK_COMPLETED for event in events)
         run = await store.get_run(run_id)
         assert run is not None
         assert run.last_seq == length
@@ -226,7 +235,8 @@ class StoreContract:
         done = Run(
             run_id="r-1", name="hello", status=RunStatus.COMPLETED, created_at=run.created_at
         )
-        await store.append_events("r-1", _events("r-1", 1, 1, kind="run.completed"), run=done)
+        completed = _events("r-1", 1, 1, kind=EventKind.RUN_COMPLETED)
+        await store.append_events("r-1", completed, run=done)
         loaded = await store.get_run("r-1")
         assert loaded is not None
         assert loaded.status is RunStatus.COMPLETED

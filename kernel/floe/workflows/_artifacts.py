@@ -27,6 +27,7 @@ import orjson
 from ..kernel._errors import ConfigError, FloeError
 from ..kernel._journal import Deferred
 from ..kernel._models import Event
+from ..kernel._schema import ABSENT, ArtifactCreated, EventKind, ResultCreated, data_of, payload_of
 from ..kernel._sealing import Opener, Sealer
 from ..kernel._serialize import encode_value
 from ._runtime import RunState, current_run, current_scope_key
@@ -118,27 +119,27 @@ def add_artifact(
         )
     body, value = _encode_body(key, artifact_type, data)
     step, task = _where()
-    event_data: dict[str, Any] = {
-        "key": key,
-        "artifact_type": artifact_type,
-        "description": description,
-        "size": len(body),
-        "task": task,
-    }
+    created = ArtifactCreated(
+        key=key, artifact_type=artifact_type, description=description, size=len(body), task=task
+    )
     kernel = state.kernel
     if kernel.settings.artifact_store is None or len(body) <= kernel.settings.artifact_inline_limit:
-        event_data["value"] = value
-        report(state, Deferred("artifact.created", step, event_data))
+        inline = attrs.evolve(created, value=value)
+        report(state, Deferred(EventKind.ARTIFACT_CREATED, step, data_of(inline)))
         return Artifact(key, artifact_type, description, len(body), task, step, value=data)
 
     run_id = state.run_id
 
     async def store_body(item: Deferred) -> None:
-        item.data["reference"] = await kernel.artifacts.put(run_id, key, body)
+        # the data may be sealed by now: only the reference is added to it
+        item.data[_REFERENCE] = await kernel.artifacts.put(run_id, key, body)
 
-    report(state, Deferred("artifact.created", step, event_data, prepare=store_body))
+    report(state, Deferred(EventKind.ARTIFACT_CREATED, step, data_of(created), prepare=store_body))
     # the reference exists once the body is stored: Execution.artifacts has it
     return Artifact(key, artifact_type, description, len(body), task, step, value=data)
+
+
+_REFERENCE: Final = attrs.fields(ArtifactCreated).reference.name
 
 
 def add_result(key: str, description: str) -> Result:
@@ -153,7 +154,11 @@ def add_result(key: str, description: str) -> Result:
     step, task = _where()
     report(
         state,
-        Deferred("result.created", step, {"key": key, "description": description, "task": task}),
+        Deferred(
+            EventKind.RESULT_CREATED,
+            step,
+            data_of(ResultCreated(key=key, description=description, task=task)),
+        ),
     )
     return Result(key, description, task, step)
 
@@ -247,20 +252,21 @@ def artifacts_of(events: Sequence[Event], opener: Opener | None = None) -> list[
     """The artifacts recorded in a run's journal, in order (sealed fields opened by *opener*)."""
     found = []
     for event in events:
-        if event.kind != "artifact.created" or not isinstance(event.data, dict):
+        if event.kind != EventKind.ARTIFACT_CREATED:
             continue
-        data = _opened(event, opener)
-        artifact_type = str(data.get("artifact_type", "json"))
+        created = payload_of(event, opener)
+        assert isinstance(created, ArtifactCreated)
+        value = None if created.value is ABSENT else created.value
         found.append(
             Artifact(
-                key=str(data.get("key")),
-                artifact_type=artifact_type,
-                description=data.get("description"),
-                size=int(data.get("size", 0)),
-                task=data.get("task"),
+                key=created.key,
+                artifact_type=created.artifact_type,
+                description=created.description,
+                size=created.size,
+                task=created.task,
                 step=event.step,
-                value=_inline_value(data.get("value"), artifact_type),
-                reference=data.get("reference"),
+                value=_inline_value(value, created.artifact_type),
+                reference=created.reference,
             )
         )
     return found
@@ -269,17 +275,9 @@ def artifacts_of(events: Sequence[Event], opener: Opener | None = None) -> list[
 def results_of(events: Sequence[Event], opener: Opener | None = None) -> list[Result]:
     """The results recorded in a run's journal, in order (sealed fields opened by *opener*)."""
     return [
-        Result(
-            key=str(data.get("key")),
-            description=str(data.get("description")),
-            task=data.get("task"),
-            step=event.step,
-        )
+        Result(key=result.key, description=result.description, task=result.task, step=event.step)
         for event in events
-        if event.kind == "result.created" and isinstance(event.data, dict)
-        for data in (_opened(event, opener),)
+        if event.kind == EventKind.RESULT_CREATED
+        for result in (payload_of(event, opener),)
+        if isinstance(result, ResultCreated)
     ]
-
-
-def _opened(event: Event, opener: Opener | None) -> Any:
-    return event.data if opener is None else opener.data(event.kind, event.step, event.data)

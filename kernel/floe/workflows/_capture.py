@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..kernel._errors import FloeError
 from ..kernel._journal import Deferred
+from ..kernel._schema import EventKind, LogMessage, data_of
 from ..kernel._secrets import known_secrets
 
 if TYPE_CHECKING:
@@ -83,16 +84,15 @@ class OutputCapture:
     ) -> None:
         from ._artifacts import report
 
-        data: dict[str, Any] = {
-            "message": message,
-            "stream": stream,
-            "level": level,
-            "task": step.rpartition("/")[2].rpartition("#")[0] if step else None,
-        }
-        if logger is not None:
-            data["logger"] = logger
+        line = LogMessage(
+            message=message,
+            stream=stream,
+            level=level,
+            task=step.rpartition("/")[2].rpartition("#")[0] if step else None,
+            logger=logger,
+        )
         try:
-            report(self._state, Deferred("log.message", step or None, data))
+            report(self._state, Deferred(EventKind.LOG_MESSAGE, step or None, data_of(line)))
         except FloeError as error:
             # printing and logging must not fail: the line is not kept, and floe says why
             _log.warning("A line of output of run %s was not kept: %s", self._state.run_id, error)

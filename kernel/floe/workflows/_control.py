@@ -10,11 +10,14 @@ a paused execution (the process may exit). ``await floe.resume(run_id, value)`` 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Final
+
+import attrs
 
 from ..kernel._errors import ConfigError, NonDeterminismError, StateError
 from ..kernel._kernel import kernel_for_call
 from ..kernel._models import RunStatus
+from ..kernel._schema import RunPaused, RunResumed, data_of, payload_of
 from ..kernel._serialize import encode_value
 from ._elsewhere import no_run
 from ._runtime import (
@@ -33,6 +36,8 @@ from ._workflows import Execution, Workflow, workflow_for
 __all__ = ["PAUSE_STEP", "call", "pause", "resume"]
 
 PAUSE_STEP = "floe.pause"
+_VALUE: Final = attrs.fields(RunResumed).value.name
+"""The field of ``run.resumed`` a resume value is sealed under."""
 
 
 def pause(name: str, *, output: Any = None) -> Any:
@@ -68,7 +73,9 @@ async def _pause(state: RunState, name: str, encoded: Any, key: str, position: s
     replay.check(position, PAUSE_STEP, key)
     last = replay.pauses.get(position)
     if last is not None:
-        recorded = last.data.get("name")
+        pause = payload_of(last)
+        assert isinstance(pause, RunPaused | RunResumed)  # replay indexes these two
+        recorded = pause.name
         if recorded != name:
             raise NonDeterminismError(
                 f"Pause {position} of run {state.run_id!r} was named {recorded!r} when it "
@@ -77,13 +84,13 @@ async def _pause(state: RunState, name: str, encoded: Any, key: str, position: s
                 fix="Keep the old code for runs started with it, or start a new run.",
                 context={"run_id": state.run_id, "position": position, "step": key},
             )
-        if last.kind == "run.resumed":
-            return state.opener().value(last.data.get("value"), last.kind, last.step, "value")
+        if isinstance(pause, RunResumed):
+            return state.opener().value(pause.value, last.kind, last.step, _VALUE)
     if state.cancel_requested:
         await stop_for_cancel(state)
-    data = {"task": PAUSE_STEP, "position": position, "name": name, "output": encoded}
+    paused = RunPaused(task=PAUSE_STEP, position=position, name=name, output=encoded)
     run = state.evolve_run(status=RunStatus.PAUSED, runnable_at=None, output=encoded)
-    await state.journal.write([("run.paused", key, data)], run=run)
+    await state.journal.write([(paused.kind, key, data_of(paused))], run=run)
     raise Unwind("paused")
 
 

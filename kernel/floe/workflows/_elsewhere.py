@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..kernel._errors import FloeError, NotFoundError, SequenceConflictError, StateError
+from ..kernel._schema import EventKind
 from ._tasks import resolve_secrets
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ async def _cancelling(state: RunState) -> bool:
     known = state.journal.written or state.base_events
     after = known[-1].seq if known else 0
     newer = await state.kernel.store.read_events(state.run_id, after_seq=after)
-    return any(event.kind == "run.cancelling" for event in newer)
+    return any(event.kind == EventKind.RUN_CANCELLING for event in newer)
 
 
 def executing_elsewhere(run_id: str, *, why: str | None = None) -> SequenceConflictError:

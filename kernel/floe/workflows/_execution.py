@@ -10,6 +10,7 @@ import attrs
 from ..kernel._errors import renamed_attribute
 from ..kernel._journal import FINAL_STEP_EVENTS, open_pause
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus
+from ..kernel._schema import EventKind, LogMessage, RunPaused, payload_of
 from ..kernel._sealing import Opener
 from ._artifacts import Artifact, Result, artifacts_of, results_of
 from ._runtime import RunState
@@ -96,7 +97,8 @@ class Execution:
         if self.status is not RunStatus.PAUSED:
             return None
         pause = open_pause(self.events)
-        return pause.data.get("name") if pause is not None else None
+        paused = payload_of(pause) if pause is not None else None
+        return paused.name if isinstance(paused, RunPaused) else None
 
     @property
     def executed_tasks(self) -> list[str]:
@@ -117,12 +119,11 @@ class Execution:
         """The lines the run printed or logged, when it captured its output."""
         opener = self.opener
         return [
-            str(data.get("message", ""))
+            line.message
             for event in self.events
-            if event.kind == "log.message" and isinstance(event.data, dict)
-            for data in (
-                event.data if opener is None else opener.data(event.kind, event.step, event.data),
-            )
+            if event.kind == EventKind.LOG_MESSAGE
+            for line in (payload_of(event, opener),)
+            if isinstance(line, LogMessage)
         ]
 
     @classmethod

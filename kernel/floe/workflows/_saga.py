@@ -17,6 +17,7 @@ from typing import Any, Literal
 import anyio.to_thread
 
 from ..kernel._models import ErrorInfo
+from ..kernel._schema import EventKind, TaskCompleted, TaskRolledBack, data_of, payload_of
 from ..kernel._serialize import converter
 from ._runtime import RunState, outside_run
 
@@ -53,10 +54,8 @@ def rolled_back_data(
     task_name: str, position: str, reason: RollbackReason, error: Exception | None
 ) -> dict[str, Any]:
     """The data of a ``task.rolled_back`` event."""
-    data: dict[str, Any] = {"task": task_name, "position": position, "reason": reason}
-    if error is not None:
-        data["error"] = converter.unstructure(ErrorInfo.from_exception(error))
-    return data
+    info = None if error is None else converter.unstructure(ErrorInfo.from_exception(error))
+    return data_of(TaskRolledBack(task=task_name, position=position, reason=reason, error=info))
 
 
 async def roll_back_completed(state: RunState, reason: RollbackReason) -> None:
@@ -68,14 +67,13 @@ async def roll_back_completed(state: RunState, reason: RollbackReason) -> None:
     if not state.rollbacks and not state.replay.rollback_steps:
         return
     events = await state.kernel.store.read_events(state.run_id)
-    rolled_back = {e.step for e in events if e.kind == "task.rolled_back"}
+    rolled_back = {e.step for e in events if e.kind == EventKind.TASK_ROLLED_BACK}
     completed = [
         event.step
         for event in events
-        if event.kind == "task.completed"
-        and event.step is not None
-        and event.data.get("rollback")
-        and not event.data.get("cached")
+        if event.kind == EventKind.TASK_COMPLETED and event.step is not None
+        for step in (payload_of(event),)
+        if isinstance(step, TaskCompleted) and step.rollback and not step.cached
     ]
     for key in reversed(completed):
         if key in rolled_back:
@@ -93,5 +91,5 @@ async def roll_back_completed(state: RunState, reason: RollbackReason) -> None:
         assert rollback is not None  # only tasks with a rollback are registered
         error = await call_rollback(rollback, registered.args, registered.kwargs)
         data = rolled_back_data(registered.task.name, registered.position, reason, error)
-        await state.journal.write([("task.rolled_back", key, data)])
+        await state.journal.write([(EventKind.TASK_ROLLED_BACK, key, data)])
         rolled_back.add(key)

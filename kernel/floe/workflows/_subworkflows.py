@@ -11,11 +11,23 @@ down to the child's pause.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
+
+import attrs
 
 from ..kernel._errors import ExitCode, FloeError, StateError, public_name
 from ..kernel._journal import open_pause
 from ..kernel._models import ErrorInfo, Event, RunStatus, utcnow
+from ..kernel._schema import (
+    EventKind,
+    RunPaused,
+    RunResumed,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+    data_of,
+    payload_of,
+)
 from ..kernel._serialize import converter
 from ._runtime import RunState, Unwind, stop_for_cancel
 from ._tasks import rebuild_error
@@ -26,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["HandDown", "RunCancelledError", "run_child"]
 
 Returns = Literal["execution", "output"]
+
+_RESULT: Final = attrs.fields(TaskCompleted).result.name
+_ERROR: Final = attrs.fields(TaskFailed).error.name
 
 HandDown = tuple[int, Any]
 """A resume value for a paused child: ``(seq of the child's run.paused, value)``."""
@@ -64,24 +79,27 @@ async def run_child(
         )
     if parent.cancel_requested:
         await stop_for_cancel(parent)  # the child is cancelled after the parent unwinds
-    step = {"task": child.name, "position": position, "attempt": 1, "child_run_id": child_id}
-    started = ("task.started", key, step, utcnow())
+    step = TaskStarted(task=child.name, position=position, attempt=1, child_run_id=child_id)
+    kind = EventKind.TASK_STARTED
+    started = (kind, key, data_of(step), utcnow())
     await kernel.bus.post(
-        "task.started",
-        Event(run_id=parent.run_id, seq=0, kind="task.started", step=key, at=started[3], data=step),
+        kind,
+        Event(run_id=parent.run_id, seq=0, kind=kind, step=key, at=started[3], data=started[2]),
     )
     last = parent.replay.pauses.get(position)
     hand_down: HandDown | None = None
-    if last is not None and last.kind == "run.resumed" and "child_pause" in last.data:
-        hand_down = (last.data["child_pause"], last.data.get("value"))
+    resumed = payload_of(last) if last is not None else None
+    if isinstance(resumed, RunResumed) and resumed.child_pause is not None:
+        hand_down = (resumed.child_pause, resumed.value)
     execution = await child.run_as_child(
         kernel, tuple(args), dict(kwargs), child_id, parent=parent, hand_down=hand_down
     )
     status = execution.status
     if status is RunStatus.COMPLETED:
-        data = {**step, "result": execution.output}
-        del data["attempt"]
-        await parent.journal.write([("task.completed", key, data)], published=[started])
+        done = TaskCompleted(
+            task=child.name, position=position, child_run_id=child_id, result=execution.output
+        )
+        await parent.journal.write([(done.kind, key, data_of(done))], published=[started])
         parent.executed.append(key)
         return child.decode_output(execution.output) if returns == "output" else execution
     if status is RunStatus.PAUSED:
@@ -90,12 +108,15 @@ async def run_child(
         raise Unwind("cancelled")  # cancelled together with its parent
     error = _child_error(child, child_id, execution)
     raised = returns == "output" or raise_on_error
-    data = {
-        **step,
-        "error": converter.unstructure(ErrorInfo.from_exception(error)),
-        "raised": raised,
-    }
-    await parent.journal.write([("task.failed", key, data)], published=[started])
+    failed = TaskFailed(
+        task=child.name,
+        position=position,
+        attempt=1,
+        error=converter.unstructure(ErrorInfo.from_exception(error)),
+        raised=raised,
+        child_run_id=child_id,
+    )
+    await parent.journal.write([(failed.kind, key, data_of(failed))], published=[started])
     parent.executed.append(key)
     if raised:
         raise error
@@ -111,16 +132,17 @@ async def _replayed(
     raise_on_error: bool,
     returns: Returns,
 ) -> Any:
-    data = recorded.data
+    step = payload_of(recorded)
+    assert isinstance(step, TaskCompleted | TaskFailed)  # the replay's step outcomes
     if returns == "output":
         opener = parent.opener()
-        if recorded.kind == "task.completed":
+        if isinstance(step, TaskCompleted):
             return child.decode_output(
-                opener.value(data.get("result"), recorded.kind, recorded.step, "result")
+                opener.value(step.result, recorded.kind, recorded.step, _RESULT)
             )
-        error = opener.value(data["error"], recorded.kind, recorded.step, "error")
+        error = opener.value(step.error, recorded.kind, recorded.step, _ERROR)
         raise rebuild_error(converter.structure(error, ErrorInfo))
-    run_id = data.get("child_run_id", child_id)
+    run_id = step.child_run_id or child_id
     execution = await child.load(parent.kernel, run_id)
     if execution.failed and raise_on_error:
         raise _child_error(child, run_id, execution)
@@ -164,14 +186,16 @@ async def _pause_parent(
             fix="Inspect the child's journal (floe events RUN_ID).",
             context={"run_id": child_id},
         )
-    data = {
-        "task": child.name,
-        "position": position,
-        "name": pause.data.get("name"),
-        "output": execution.output,
-        "child_run_id": child_id,
-        "child_pause": pause.seq,
-    }
+    child_pause = payload_of(pause)
+    assert isinstance(child_pause, RunPaused)
+    paused = RunPaused(
+        task=child.name,
+        position=position,
+        name=child_pause.name,
+        output=execution.output,
+        child_run_id=child_id,
+        child_pause=pause.seq,
+    )
     run = parent.evolve_run(status=RunStatus.PAUSED, runnable_at=None, output=execution.output)
-    await parent.journal.write([("run.paused", key, data)], run=run)
+    await parent.journal.write([(paused.kind, key, data_of(paused))], run=run)
     raise Unwind("paused")

@@ -17,6 +17,7 @@ import anyio
 from ..kernel._errors import ConfigError
 from ..kernel._models import utcnow
 from ..kernel._runs import sleep_until
+from ..kernel._schema import TimerFired, TimerScheduled, data_of, payload_of
 from ._runtime import (
     RunState,
     allocate_step,
@@ -64,18 +65,16 @@ async def durable_sleep(state: RunState, seconds: float, key: str, position: str
     scheduled = replay.timers_scheduled.get(position)
     if scheduled is None:
         wake = utcnow() + timedelta(seconds=seconds)
-        data = {
-            "task": SLEEP_STEP,
-            "position": position,
-            "seconds": seconds,
-            "wake_at": wake.isoformat(),
-        }
+        timer = TimerScheduled(
+            task=SLEEP_STEP, position=position, seconds=seconds, wake_at=wake.isoformat()
+        )
         run = state.evolve_run(runnable_at=wake)
-        await state.journal.write([("timer.scheduled", key, data)], run=run)
+        await state.journal.write([(timer.kind, key, data_of(timer))], run=run)
         await anyio.sleep(seconds)
     else:
-        await sleep_until(scheduled.data.get("wake_at"))
+        recorded = payload_of(scheduled)
+        assert isinstance(recorded, TimerScheduled)
+        await sleep_until(recorded.wake_at)
     run = state.evolve_run(runnable_at=utcnow())
-    await state.journal.write(
-        [("timer.fired", key, {"task": SLEEP_STEP, "position": position})], run=run
-    )
+    fired = TimerFired(task=SLEEP_STEP, position=position)
+    await state.journal.write([(fired.kind, key, data_of(fired))], run=run)

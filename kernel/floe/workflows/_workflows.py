@@ -43,6 +43,7 @@ from ..kernel._journal import Journal, ReplayIndex, open_pause
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
 from ..kernel._runs import active_run, executing, request_cancel
+from ..kernel._schema import EventKind
 from ..kernel._sealing import Opener, is_sealed
 from ..kernel._serialize import converter, encode_value
 from ..kernel._targets import import_target, target_of
@@ -576,7 +577,7 @@ class Workflow(Generic[P, T]):
         # record no further step, so the saga below undoes exactly what the replay knows
         # (a step recorded since the read makes this write conflict, and the caller looks
         # again before any rollback ran)
-        await journal.write([("run.cancelling", None, {})])
+        await journal.write([(EventKind.RUN_CANCELLING, None, {})])
         state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
         return await self._execute(state, run.input, raise_on_error=False)
 
