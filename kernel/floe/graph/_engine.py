@@ -36,6 +36,7 @@ from ..kernel._errors import ConfigError
 from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from ..kernel._runs import ActiveRun, executing, sleep_until
+from ..kernel._schema import EventKind
 from ..kernel._serialize import converter
 from ._delivery import SlotDelivery, outcome_of
 from ._gate import Gate
@@ -684,21 +685,23 @@ class JobExecution:
             run = state.evolve_run(status=RunStatus.CANCELLED, runnable_at=None)
             reason = self.cancel_reason or "cancelled"
             await self._flush(
-                [("run.cancelled", None, {"reason": reason, "pending": self.pending})], run
+                [(EventKind.RUN_CANCELLED, None, {"reason": reason, "pending": self.pending})], run
             )
         elif self.failure is not None:
             info = ErrorInfo.from_exception(self.failure)
             run = state.evolve_run(status=RunStatus.FAILED, error=info, runnable_at=None)
             data = {"error": converter.unstructure(info), "step": self.failed_delivery}
-            await self._flush([("run.failed", None, data)], run)
+            await self._flush([(EventKind.RUN_FAILED, None, data)], run)
         elif self.pause_reason is not None and self.pending:
             encoded = plain_data({"checkpoint": self.pause_checkpoint}, "the pause checkpoint")
             run = state.evolve_run(status=RunStatus.PAUSED, runnable_at=None)
             data = {"reason": self.pause_reason, "pending": self.pending, **encoded}
-            await self._flush([("run.paused", None, data)], run)
+            await self._flush([(EventKind.RUN_PAUSED, None, data)], run)
         else:
             run = state.evolve_run(status=RunStatus.COMPLETED, runnable_at=None)
-            await self._flush([("run.completed", None, {"deliveries": self.next_number - 1})], run)
+            await self._flush(
+                [(EventKind.RUN_COMPLETED, None, {"deliveries": self.next_number - 1})], run
+            )
 
     # -- resuming ------------------------------------------------------------------------
 
@@ -718,7 +721,7 @@ class JobExecution:
         for event in events:
             kind = event.kind
             data = event.data if isinstance(event.data, dict) else {}
-            if kind == "run.started":
+            if kind == EventKind.RUN_STARTED:
                 entry = flow.entry_delivery(entry_id, dict(data.get("params") or {}))
                 created[1] = entry
                 for routine_id, stats in (data.get("stats") or {}).items():

@@ -22,6 +22,7 @@ from ..kernel._journal import Journal, ReplayIndex
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import Run, RunStatus, check_run_id, utcnow
 from ..kernel._runs import ActiveRun, active_run, request_cancel
+from ..kernel._schema import EventKind
 from ..kernel._serialize import encode_value
 from ._delivery import SlotDelivery
 from ._engine import GRAPH_KIND, JobExecution
@@ -430,7 +431,7 @@ class Flow:
                 **self._held_state(),
             }
             fold = JobFold(run)
-            for event in await journal.write([("run.started", None, started)]):
+            for event in await journal.write([(EventKind.RUN_STARTED, None, started)]):
                 fold.event(event)
             execution = JobExecution(self, kernel, state, fold)
             execution.start_with(entry)
@@ -477,7 +478,13 @@ class Flow:
             resumed = state.evolve_run(status=RunStatus.RUNNING)
             try:
                 for event in await journal.write(
-                    [("run.resumed", None, {"after": reason, "pending": execution.pending})],
+                    [
+                        (
+                            EventKind.RUN_RESUMED,
+                            None,
+                            {"after": reason, "pending": execution.pending},
+                        )
+                    ],
                     run=resumed,
                 ):
                     fold.event(event)
@@ -656,7 +663,7 @@ async def _cancel_stored(kernel: Kernel, run: Run, reason: str) -> Run:
     cancelled = attrs.evolve(run, status=RunStatus.CANCELLED, runnable_at=None, updated_at=utcnow())
     try:
         await journal.write(
-            [("run.cancelled", None, {"reason": reason or "cancelled"})], run=cancelled
+            [(EventKind.RUN_CANCELLED, None, {"reason": reason or "cancelled"})], run=cancelled
         )
     except SequenceConflictError as error:
         raise StateError(

@@ -21,6 +21,7 @@ import orjson
 from ..kernel._errors import ConfigError, PersistenceError
 from ..kernel._models import Event, Run, RunStatus
 from ..kernel._resources import write_atomically
+from ..kernel._schema import EventKind
 from ..kernel._serialize import converter, encode_value
 
 __all__ = [
@@ -37,11 +38,11 @@ JOB_FORMAT: Final = 1
 """Version of the JSON document :meth:`JobState.save` writes."""
 _JOB_KIND: Final = "floe.graph.job"
 
-SLOT_RECEIVED: Final = "routine.slot_received"
+SLOT_RECEIVED: Final = EventKind.ROUTINE_SLOT_RECEIVED
 """A delivery was handled: its message, duration, attempts and the routine's stats."""
-EMITTED: Final = "routine.emitted"
-FAILED: Final = "routine.failed"
-RETRYING: Final = "routine.retrying"
+EMITTED: Final = EventKind.ROUTINE_EMITTED
+FAILED: Final = EventKind.ROUTINE_FAILED
+RETRYING: Final = EventKind.ROUTINE_RETRYING
 
 
 def _time(epoch: float | None) -> datetime | None:
@@ -417,9 +418,9 @@ class JobFold:
             self.emitted(data, event.at)
         elif kind == RETRYING:
             self.retrying(data, event.at)
-        elif kind == "run.started":
+        elif kind == EventKind.RUN_STARTED:
             self.created.setdefault(1, self.job.entry_id)
-        elif kind == "run.paused":
+        elif kind == EventKind.RUN_PAUSED:
             self.job.pause_points.append(
                 PausePoint(
                     reason=data.get("reason", ""),
@@ -428,11 +429,11 @@ class JobFold:
                     checkpoint=data.get("checkpoint"),
                 )
             )
-        elif kind == "run.resumed":
+        elif kind == EventKind.RUN_RESUMED:
             points = self.job.pause_points
             if points and points[-1].resumed_at is None:
                 points[-1].resumed_at = event.at
-        elif kind == "run.cancelled":
+        elif kind == EventKind.RUN_CANCELLED:
             self.cancel_reason = data.get("reason") or self.cancel_reason
 
     def result(self, run: Run) -> JobState:

@@ -33,6 +33,7 @@ import orjson
 
 from ._errors import ConfigError, FloeError, PersistenceError
 from ._models import ErrorInfo, Run
+from ._schema import EventKind
 from ._secrets import SEALED, KnownSecrets, known_secrets
 from ._serialize import converter, dumps
 
@@ -49,7 +50,12 @@ STRUCTURAL_FIELDS: Final = frozenset(
 (a step named after it) is refused."""
 
 _BOOKKEEPING_KINDS: Final = frozenset(
-    {"task.started", "task.cache_hit", "task.fallback", "timer.fired"}
+    {
+        EventKind.TASK_STARTED,
+        EventKind.TASK_CACHE_HIT,
+        EventKind.TASK_FALLBACK,
+        EventKind.TIMER_FIRED,
+    }
 )
 """Events that hold only fields of :data:`STRUCTURAL_FIELDS` (the step's outcome event
 repeats its task name, where a secret's value is refused): not checked."""

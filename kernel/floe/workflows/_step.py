@@ -25,6 +25,7 @@ from ..kernel._backends import asyncio_on_trio, backend_error
 from ..kernel._errors import TaskTimeoutError, rebuild_error
 from ..kernel._models import CacheEntry, ErrorInfo, Event, utcnow
 from ..kernel._runs import sleep_until
+from ..kernel._schema import EventKind
 from ..kernel._sealing import Sealer
 from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
 from ..kernel._serialize import converter, encode_value
@@ -70,7 +71,7 @@ async def run_step(
         await _resume_backoff(step)
     live = _start_record(step)
     if live is not None:
-        await state.kernel.bus.post("task.started", live)
+        await state.kernel.bus.post(EventKind.TASK_STARTED, live)
     secrets: Secrets | None = None
     failure: Exception | None = None
     if options.secrets:
@@ -164,8 +165,12 @@ async def _answer_from_cache(step: StepCall, cache_key: str, entry: CacheEntry) 
     value = state.opener().cached(cache_key, entry.value)
     await state.journal.write(
         [
-            ("task.cache_hit", step.key, {"task": task.name, "position": step.position}),
-            ("task.completed", step.key, _completed(task, step.position, value, cached=True)),
+            (EventKind.TASK_CACHE_HIT, step.key, {"task": task.name, "position": step.position}),
+            (
+                EventKind.TASK_COMPLETED,
+                step.key,
+                _completed(task, step.position, value, cached=True),
+            ),
         ]
     )
     return decode(task, value)
@@ -188,8 +193,8 @@ def _start_record(step: StepCall) -> Event | None:
     """
     state = step.state
     data = {"task": step.task.name, "position": step.position, "attempt": step.attempt}
-    started = step.started = ("task.started", step.key, data, utcnow())
-    if not state.kernel.bus.wants("task.started"):
+    started = step.started = (EventKind.TASK_STARTED, step.key, data, utcnow())
+    if not state.kernel.bus.wants(EventKind.TASK_STARTED):
         return None
     return Event(
         run_id=state.run_id, seq=0, kind=started[0], step=step.key, at=started[3], data=data
@@ -319,7 +324,7 @@ async def _back_off(step: StepCall, error: Exception, delay: float) -> None:
         "wake_at": wake.isoformat(),
         "error": error_data(error),
     }
-    await step.state.journal.write([("task.retrying", step.key, data)])
+    await step.state.journal.write([(EventKind.TASK_RETRYING, step.key, data)])
     await anyio.sleep(delay)
 
 
@@ -338,7 +343,7 @@ async def _in_thread(
 
 def _completed_events(step: StepCall, encoded: Encoded) -> list[tuple[str, str | None, Any]]:
     """The record of a step that completed: ``task.completed`` with its result."""
-    return [("task.completed", step.key, _completed(step.task, step.position, encoded))]
+    return [(EventKind.TASK_COMPLETED, step.key, _completed(step.task, step.position, encoded))]
 
 
 def _completed_value(step: StepCall, encoded: Encoded) -> Any:
@@ -368,8 +373,12 @@ async def _fall_back(step: StepCall, failure: Exception) -> Any:
     encoded = encode_value(value, where=f"the fallback result of task {task.name!r}")
     await step.write(
         [
-            ("task.fallback", step.key, {"task": task.name, "position": position}),
-            ("task.completed", step.key, _completed(task, position, encoded, fallback=True)),
+            (EventKind.TASK_FALLBACK, step.key, {"task": task.name, "position": position}),
+            (
+                EventKind.TASK_COMPLETED,
+                step.key,
+                _completed(task, position, encoded, fallback=True),
+            ),
         ]
     )
     if step.debug:
@@ -388,13 +397,13 @@ async def _record_failed(step: StepCall, failure: Exception) -> None:
         "error": error_data(failure),
         "raised": options.raise_on_error,
     }
-    events: list[tuple[str, str | None, Any]] = [("task.failed", step.key, data)]
+    events: list[tuple[str, str | None, Any]] = [(EventKind.TASK_FAILED, step.key, data)]
     if options.rollback is not None:
         # before the failure is recorded: a crash in between runs the step again,
         # which is at-least-once like any step, instead of never rolling it back
         rollback_error = await call_rollback(options.rollback, step.args, step.kwargs)
         rolled_back = rolled_back_data(task.name, step.position, "task_failed", rollback_error)
-        events.append(("task.rolled_back", step.key, rolled_back))
+        events.append((EventKind.TASK_ROLLED_BACK, step.key, rolled_back))
     await step.write(events)
     if step.debug:
         message = "Step %s failed after %d attempt(s), %.1f ms: %s"
@@ -448,7 +457,7 @@ def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
 def replayed(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
     """The recorded outcome of a step: its result, or its failure raised again."""
     data = recorded.data
-    if recorded.kind == "task.completed":
+    if recorded.kind == EventKind.TASK_COMPLETED:
         result = data.get("result")
         if type(result) is dict and SEALED in result:
             result = state.opener().value(result, recorded.kind, recorded.step, "result")

@@ -319,7 +319,7 @@ class Workflow(Generic[P, T]):
             state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
             # a child run's input may hold a secret of its parent's: sealed like a write
             await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
-            await state.journal.write([("run.started", None, started)])
+            await state.journal.write([(EventKind.RUN_STARTED, None, started)])
         return await self._execute(state, document, raise_on_error=raise_on_error, parent=parent)
 
     async def run_as_child(
@@ -443,7 +443,7 @@ class Workflow(Generic[P, T]):
                 await _cancel_children(state)
                 await roll_back_completed(state, "run_cancelled")
                 run = state.evolve_run(status=RunStatus.CANCELLED, runnable_at=None)
-                await state.journal.write([("run.cancelled", None, {})], run=run)
+                await state.journal.write([(EventKind.RUN_CANCELLED, None, {})], run=run)
             elif unwound == "paused":
                 pass  # the pause step recorded run.paused with the paused run
             elif failure is not None:
@@ -451,10 +451,12 @@ class Workflow(Generic[P, T]):
                 error = error_data(failure)
                 info = converter.structure(error, ErrorInfo)
                 run = state.evolve_run(status=RunStatus.FAILED, error=info, runnable_at=None)
-                await state.journal.write([("run.failed", None, {"error": error})], run=run)
+                await state.journal.write([(EventKind.RUN_FAILED, None, {"error": error})], run=run)
             else:
                 run = state.evolve_run(status=RunStatus.COMPLETED, output=encoded, runnable_at=None)
-                await state.journal.write([("run.completed", None, {"output": encoded})], run=run)
+                await state.journal.write(
+                    [(EventKind.RUN_COMPLETED, None, {"output": encoded})], run=run
+                )
         except SequenceConflictError as conflict:
             # another process wrote first (floe cancel from elsewhere): its outcome stands
             outcome = await cancelled_elsewhere(state, conflict)
@@ -540,7 +542,7 @@ class Workflow(Generic[P, T]):
         }
         data["value"] = encoded
         try:
-            written = await journal.write([("run.resumed", pause.step, data)], run=resumed)
+            written = await journal.write([(EventKind.RUN_RESUMED, pause.step, data)], run=resumed)
         except SequenceConflictError as error:
             raise StateError(
                 f"Run {run.run_id!r} changed while it was being resumed",
