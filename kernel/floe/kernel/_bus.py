@@ -420,11 +420,22 @@ class EventBus:
             self._count_queued(len(wanted))
         self._published += len(events) - len(wanted)
 
-    def can_post_nowait(self) -> bool:
-        """Whether :meth:`post_nowait` and :meth:`post_events_nowait` would queue at once."""
+    def can_post_nowait(self, events: Sequence[Event] | None = None) -> bool:
+        """Whether :meth:`post_nowait`, or :meth:`post_events_nowait` of *events*, would
+        queue at once (events nobody wants need no room)."""
         send = self._send
         if send is None:
             return False
+        if events is not None:
+            plans = self._plans
+            for event in events:
+                plan = plans.get(event.kind)
+                if plan is None:
+                    plan = self._plan(event.kind)
+                if plan:
+                    break
+            else:
+                return True
         statistics = send.statistics()
         return statistics.current_buffer_used < statistics.max_buffer_size
 

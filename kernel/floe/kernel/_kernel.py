@@ -289,11 +289,12 @@ class Kernel:
         if run_id is None:
             return
         bus = self.bus
-        if not bus.can_post_nowait() or not self.store.append_events_nowait(
+        posted = events if posted is None else posted
+        if not bus.can_post_nowait(posted) or not self.store.append_events_nowait(
             run_id, events, run=run
         ):
             raise anyio.WouldBlock
-        bus.post_events_nowait(events if posted is None else posted)
+        bus.post_events_nowait(posted)
 
     async def start_service(self, service: Service, *, name: str | None = None) -> Any:
         """Run *service* in the kernel's task group until the kernel closes.
