@@ -117,6 +117,46 @@ async def test_state_name_clash_names_both_providers(
 
 
 @pytest.mark.hook("floe_register_states")
+async def test_register_states_is_called_through_pluggy(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    def pack(name: str, state_name: str) -> object:
+        class Pack:
+            floe_plugin_name = name
+
+            @floe.hookimpl
+            def floe_register_states(self, register: Callable[..., None]) -> None:
+                register(state_name, Idle)
+
+        return Pack()
+
+    kernel = floe_kernel_factory(pack("first-pack", "First"), pack("second-pack", "Second"))
+    seen: list[tuple[str, list[str]]] = []
+    finished: list[str] = []
+
+    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        seen.append((hook_name, [impl.plugin_name for impl in impls]))
+
+    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        finished.append(hook_name)
+
+    undo = kernel.plugin_manager.add_hookcall_monitoring(before, after)
+    try:
+        async with kernel:
+            # each provider's registrations are still attributed to it
+            assert kernel.states.provider("First") == "plugin 'first-pack'"
+            assert kernel.states.provider("Second") == "plugin 'second-pack'"
+    finally:
+        undo()
+    calls = [impls for hook_name, impls in seen if hook_name == "floe_register_states"]
+    # one call per implementation, in load order, each holding only that plugin
+    named = [impls for impls in calls if impls[0] in ("first-pack", "second-pack")]
+    assert named == [["first-pack"], ["second-pack"]]
+    assert all(len(impls) == 1 for impls in calls)
+    assert finished.count("floe_register_states") == len(calls)
+
+
+@pytest.mark.hook("floe_register_states")
 def test_registry_replace_is_explicit() -> None:
     registry = floe.StateRegistry()
     registry.register("Idle", Idle)

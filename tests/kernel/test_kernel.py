@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import floe
@@ -235,3 +237,94 @@ async def test_bus_handlers_see_the_running_kernel(
         )
         await kernel.bus.post("ping", None)
     assert seen == [kernel]
+
+
+async def test_the_bodys_exception_propagates_unwrapped_after_the_bus_drains(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    delivered: list[Any] = []
+    kernel = floe_kernel_factory()
+
+    async def slow_observer(data: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+        # the store is still open while the bus drains
+        delivered.append((data, await kernel.store.get_run("none")))
+
+    async def body() -> None:
+        async with kernel:
+            kernel.bus.subscribe("queued", "observer", slow_observer)
+            for index in range(5):
+                await kernel.bus.post("queued", index)
+            raise ValueError("the body's own")
+
+    with pytest.raises(ValueError, match="the body's own") as caught:
+        await body()
+    assert type(caught.value) is ValueError
+    assert delivered == [(index, None) for index in range(5)]
+    with pytest.raises(FloeError, match="no store"):
+        _ = kernel.store
+
+
+async def test_a_failed_start_undoes_what_started_in_reverse(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    steps: list[str] = []
+
+    class RecordingStore(floe.MemoryStore):
+        async def open(self) -> None:
+            await super().open()
+            steps.append("store opened")
+
+        async def close(self) -> None:
+            steps.append("store closed")
+            await super().close()
+
+    class Handler(logging.Handler):
+        def close(self) -> None:
+            steps.append("log handler closed")
+            super().close()
+
+    class Plugin:
+        floe_plugin_name = "start-fails"
+
+        @floe.hookimpl
+        def floe_open_store(self, url: floe.StoreURL) -> Any:
+            return RecordingStore() if url.scheme == "recording" else None
+
+        @floe.hookimpl
+        def floe_log_handlers(self, settings: Any) -> list[logging.Handler]:
+            return [Handler()]
+
+        @floe.hookimpl
+        def floe_services(self, kernel: Kernel) -> list[Any]:
+            async def first(*, task_status: Any) -> None:
+                task_status.started()
+                steps.append("service started")
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    steps.append("service stopped")
+
+            async def second(*, task_status: Any) -> None:
+                raise RuntimeError("cannot start")
+
+            return [first, second]
+
+    handlers = list(logging.getLogger("floe").handlers)
+    kernel = floe_kernel_factory(Plugin(), store="recording://", log_format="json")
+    with pytest.raises(RuntimeError, match="cannot start") as caught:
+        async with kernel:
+            pytest.fail("the body runs only once the kernel started")
+    assert type(caught.value) is RuntimeError
+    assert steps == [
+        "store opened",
+        "service started",
+        "service stopped",
+        "store closed",
+        "log handler closed",
+    ]
+    assert logging.getLogger("floe").handlers == handlers
+    with pytest.raises(FloeError, match="No floe kernel is running"):
+        floe.current_kernel()
+    with pytest.raises(FloeError, match="no store"):
+        _ = kernel.store

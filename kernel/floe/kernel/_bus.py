@@ -233,12 +233,22 @@ class EventBus:
         ``"concurrent"`` starts them all (in priority order) and waits for all.
         ``on_error="continue"`` reports each failure as ``event.handler.failed``
         and goes on; ``"raise"`` raises the first failure (concurrently: after
-        cancelling the other handlers). With no subscribers this is a no-op.
+        cancelling the other handlers). With no subscribers it delivers nothing.
+
+        Always a checkpoint, first: cancelled there, it delivered nothing.
         """
         if delivery is not _SEQUENTIAL and delivery != _SEQUENTIAL and delivery != _CONCURRENT:
             raise _bad_option("delivery", delivery, ("sequential", "concurrent"))
         if on_error is not _CONTINUE and on_error != _CONTINUE and on_error != _RAISE:
             raise _bad_option("on_error", on_error, ("continue", "raise"))
+        await anyio.lowlevel.checkpoint()
+        await self._publish(event, data, delivery, on_error)
+
+    async def _publish(
+        self, event: str, data: Any, delivery: str = _SEQUENTIAL, on_error: str = _CONTINUE
+    ) -> None:
+        """:meth:`publish` without its checkpoint, for the drain task (which yields once
+        per batch) and for what already checkpointed."""
         plan = self._plans.get(event)
         if plan is None:
             plan = self._plan(event)
@@ -329,7 +339,7 @@ class EventBus:
             logger.error("Handler of %r (owner %r) failed", event, owner, exc_info=error)
             return
         logger.warning("Handler of %r (owner %r) failed: %r", event, owner, error)
-        await self.publish(HANDLER_FAILED, handler_failed(event, data, owner, error))
+        await self._publish(HANDLER_FAILED, handler_failed(event, data, owner, error))
 
     def wants(self, event: str) -> bool:
         """Whether publishing *event* now would reach at least one handler.
@@ -346,45 +356,93 @@ class EventBus:
     async def post(self, event: str, data: Any = None) -> None:
         """Queue *event* for ordered, non-blocking delivery by the kernel's drain task.
 
-        Waits only when the queue is full (it never drops events). Before the drain
-        task runs (no kernel), the event is published directly.
+        Always a checkpoint, first; then waits only when the queue is full (it never
+        drops events). Before the drain task runs (no kernel), the event is published
+        directly. :meth:`post_nowait` is the twin that never waits.
+        """
+        await anyio.lowlevel.checkpoint()
+        try:
+            self.post_nowait(event, data)
+        except anyio.WouldBlock:
+            send = self._send
+            if send is None:
+                await self._publish(event, data)
+                return
+            self._count_queued(1)
+            await send.send((event, data))
+
+    def post_nowait(self, event: str, data: Any = None) -> None:
+        """Queue *event* as :meth:`post` does, at once.
+
+        Raises :exc:`anyio.WouldBlock`, queueing nothing, when the queue is full or no
+        drain task runs (then :meth:`post` would wait, or publish directly).
         """
         send = self._send
         if send is None:
-            await self.publish(event, data)
-            return
-        self._queued += 1
-        if self._queued > self._high_water:
-            self._high_water = self._queued
-        try:
-            send.send_nowait((event, data))
-        except anyio.WouldBlock:
-            await send.send((event, data))
+            raise anyio.WouldBlock
+        send.send_nowait((event, data))
+        self._count_queued(1)
 
     async def post_events(self, events: Sequence[Event]) -> None:
         """Queue journal *events*, each published under its kind, in one queue slot.
 
         Events no handler subscribes to are counted as published and not queued, as
-        :meth:`publish` would deliver them to nobody. Checkpoints for cancellation
-        only, unless the queue is full.
+        :meth:`publish` would deliver them to nobody. Always a checkpoint, first; then
+        waits only when the queue is full. :meth:`post_events_nowait` never waits.
+        """
+        await anyio.lowlevel.checkpoint()
+        try:
+            self.post_events_nowait(events)
+        except anyio.WouldBlock:
+            send = self._send
+            if send is None:
+                for event in events:
+                    await self._publish(event.kind, event)
+                return
+            wanted = [event for event in events if self.wants(event.kind)]
+            self._published += len(events) - len(wanted)
+            self._count_queued(len(wanted))
+            await send.send(wanted)
+
+    def post_events_nowait(self, events: Sequence[Event]) -> None:
+        """Queue journal *events* as :meth:`post_events` does, at once.
+
+        Raises :exc:`anyio.WouldBlock`, queueing nothing, when the queue is full or no
+        drain task runs. :meth:`can_post_nowait` tells beforehand: what stores events
+        first (:meth:`floe.Kernel.record_nowait`) asks it before storing anything.
         """
         send = self._send
         if send is None:
-            for event in events:
-                await self.publish(event.kind, event)
-            return
+            raise anyio.WouldBlock
         wanted = [event for event in events if self.wants(event.kind)]
+        if wanted:
+            send.send_nowait(wanted)
+            self._count_queued(len(wanted))
         self._published += len(events) - len(wanted)
-        if not wanted:
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            return
-        self._queued += len(wanted)
+
+    def can_post_nowait(self, events: Sequence[Event] | None = None) -> bool:
+        """Whether :meth:`post_nowait`, or :meth:`post_events_nowait` of *events*, would
+        queue at once (events nobody wants need no room)."""
+        send = self._send
+        if send is None:
+            return False
+        if events is not None:
+            plans = self._plans
+            for event in events:
+                plan = plans.get(event.kind)
+                if plan is None:
+                    plan = self._plan(event.kind)
+                if plan:
+                    break
+            else:
+                return True
+        statistics = send.statistics()
+        return statistics.current_buffer_used < statistics.max_buffer_size
+
+    def _count_queued(self, count: int) -> None:
+        self._queued += count
         if self._queued > self._high_water:
             self._high_water = self._queued
-        try:
-            send.send_nowait(wanted)
-        except anyio.WouldBlock:
-            await send.send(wanted)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Drain the queue until :meth:`close`; the kernel starts this in its task group."""
@@ -415,10 +473,10 @@ class EventBus:
         if isinstance(item, list):
             self._queued -= len(item)
             for event in item:
-                await self.publish(event.kind, event)
+                await self._publish(event.kind, event)
         else:
             self._queued -= 1
-            await self.publish(item[0], item[1])
+            await self._publish(item[0], item[1])
 
     def close(self) -> None:
         """Stop accepting queued events; the drain task delivers what is queued, then ends."""

@@ -40,9 +40,11 @@ class Hooks:
 
     def register_states(self, registry: StateRegistry) -> None:
         """Let every state pack register into *registry*, recording each provider."""
-        # called one implementation at a time, in load order, so that a name clash can
-        # name both providers
-        for impl in self._hook.floe_register_states.get_hookimpls():
+        # one implementation at a time, in load order, so that a name clash can name
+        # both providers; each through a pluggy caller (a subset of the hook holding
+        # only that plugin), so that tracing and hook-call monitoring see every call
+        impls = self._hook.floe_register_states.get_hookimpls()
+        for impl in impls:
             provider = f"plugin {impl.plugin_name!r}"
 
             def register(
@@ -50,7 +52,9 @@ class Hooks:
             ) -> None:
                 registry.register(name, state, replace=replace, provider=_provider)
 
-            impl.function(register=register)
+            others = [other.plugin for other in impls if other is not impl]
+            caller = self._manager.subset_hook_caller("floe_register_states", others)
+            caller(register=register)
 
     # -- resources ----------------------------------------------------------------------
 

@@ -68,7 +68,11 @@ class _Write:
 
 
 class Journal:
-    """Appends a run's events in order and publishes them once they are stored."""
+    """Appends a run's events in order and publishes them once they are stored.
+
+    Through the kernel's one write path (:meth:`Kernel.record`), which stores and then
+    posts; what this adds is numbering, sealing, deferred reports and group commit.
+    """
 
     def __init__(self, kernel: Kernel, run_id: str, last_seq: int) -> None:
         self._kernel = kernel
@@ -115,6 +119,11 @@ class Journal:
         updates the run record in the same transaction. After a failed write the
         journal refuses further writes with the same error: its sequence numbers can no
         longer be trusted.
+
+        Storing and posting is the kernel's (:meth:`Kernel.record_nowait` when nothing
+        is queued and the store appends at once, else :meth:`Kernel.record` for the
+        group); this numbers, seals and batches. Always a checkpoint, after the events
+        are stored: a caller cancelled meanwhile has its events stored all the same.
         """
         if self._broken is not None:
             raise self._broken
@@ -144,17 +153,18 @@ class Journal:
         publish = publish + loud if publish else loud
         if not self._flushing and not self._pending:
             try:
-                appended = self._kernel.store.append_events_nowait(
-                    self.run_id, quiet + loud if quiet else loud, run=run
-                )
+                self._kernel.record_nowait(quiet + loud if quiet else loud, run=run, posted=publish)
+            except anyio.WouldBlock:
+                pass  # the store (or the bus's queue) would wait: commit in a group
             except Exception as error:
                 self._broken = error
                 raise
-            if appended:
+            else:
                 self.written += quiet
                 self.written += loud
-                await self._kernel.bus.post_events(publish)
-                await anyio.lowlevel.checkpoint()  # a write always checkpoints
+                # a write always checkpoints; after storing, so that a cancelled caller's
+                # events are stored, as a group commit's are
+                await anyio.lowlevel.checkpoint()
                 return loud
         write = _Write(quiet, loud, run, publish)
         self._pending.append(write)
@@ -171,6 +181,8 @@ class Journal:
                         await self._flush(batch)
             finally:
                 self._flushing = False
+            if write.error is None:
+                await anyio.lowlevel.checkpoint()  # the shielded flush was not a cancel point
         if write.error is not None:
             raise write.error
         return write.loud
@@ -223,7 +235,7 @@ class Journal:
             if write.run is not None:
                 run = write.run
         try:
-            await self._kernel.store.append_events(self.run_id, stored, run=run)
+            await self._kernel.record(stored, run=run, posted=published)
         except Exception as error:
             self._broken = error
             for write in batch + self._pending:
@@ -233,7 +245,6 @@ class Journal:
         self.written += stored
         for write in batch:
             write.finish()
-        await self._kernel.bus.post_events(published)
 
 
 def open_pause(events: Sequence[Event]) -> Event | None:

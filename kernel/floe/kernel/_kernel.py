@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from contextvars import Token
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -86,7 +85,7 @@ class Kernel:
         self._codec_asked = False
         self._task_group: TaskGroup | None = None
         self._service_scopes: list[anyio.CancelScope] = []
-        self._token: Token[Kernel | None] | None = None
+        self._stack: AsyncExitStack | None = None
         self._log_handlers: list[logging.Handler] = []
         self._previous_level: int | None = None
         self._entered = False
@@ -144,84 +143,75 @@ class Kernel:
         self._entered = True
         self.hooks.configure(self.settings)
         self.hooks.register_states(self.states)
-        self._attach_log_handlers()
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
-        # set before the drain task and services start, so bus handlers and services see
-        # this kernel as current_kernel()
-        self._token = enter_kernel(self)
-        try:
-            await self._start(task_group)
-        except BaseException as error:
-            leave_kernel(self._token)
-            self._token = None
-            await self._shutdown(type(error), error, error.__traceback__)
-            raise
+        # Everything started is on the stack, undone in reverse on leaving, or at once
+        # when a later step of the start fails: the running task group first (services
+        # stop, the bus drains), then the current-kernel mark, then the resources
+        # (shielded), then the log handlers.
+        async with AsyncExitStack() as stack:
+            stack.callback(self._detach_log_handlers)
+            self._attach_log_handlers()
+            resources = await stack.enter_async_context(_ShieldedExit(AsyncExitStack()))
+            # set before the resources open and the drain task and services start, so
+            # that they see this kernel as current_kernel()
+            stack.callback(leave_kernel, enter_kernel(self))
+            await self._open_resources(resources)
+            await stack.enter_async_context(self._running())
+            self._stack = stack.pop_all()
         return self
 
-    async def _start(self, task_group: TaskGroup) -> None:
-        store = self.hooks.open_store(self.settings.store)
-        await store.__aenter__()
-        self._store = store
+    async def _open_resources(self, stack: AsyncExitStack) -> None:
+        self._store = await stack.enter_async_context(self.hooks.open_store(self.settings.store))
+        stack.callback(setattr, self, "_store", None)
         if self.settings.artifact_store:
             artifacts = self.hooks.open_artifact_store(self.settings.artifact_store)
-            self._artifacts = await artifacts.__aenter__()
+            self._artifacts = await stack.enter_async_context(artifacts)
+            stack.callback(setattr, self, "_artifacts", None)
         secrets = self.hooks.open_secrets(
             self.settings.secrets or DEFAULT_SECRETS_URL, required=bool(self.settings.secrets)
         )
         if secrets is not None:
-            self._secrets = await secrets.__aenter__()
+            self._secrets = await stack.enter_async_context(secrets)
+            stack.callback(setattr, self, "_secrets", None)
         _ = self.payload_codec  # a malformed key fails now, before any run starts
-        await task_group.start(self.bus.run)
-        self.hooks.subscribe(self.bus)
-        for service in self.hooks.services(self):
-            await self.start_service(service)
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        """The task group with the bus's drain task and the plugins' services in it.
+
+        Leaving stops the services, closes the bus and waits for both: the drain task
+        delivers what is queued. The body's own exception is not the task group's: it
+        is raised after the group, as it is, not wrapped in an ExceptionGroup.
+        """
+        body_error: BaseException | None = None
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            try:
+                await task_group.start(self.bus.run)
+                self.hooks.subscribe(self.bus)
+                for service in self.hooks.services(self):
+                    await self.start_service(service)
+                yield
+            except BaseException as error:
+                body_error = error
+            finally:
+                for scope in self._service_scopes:
+                    scope.cancel()
+                self._service_scopes.clear()
+                self.bus.close()
+        self._task_group = None
+        if body_error is not None:
+            raise body_error
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        if self._token is not None:
-            leave_kernel(self._token)
-            self._token = None
-        await self._shutdown(exc_type, exc, tb)
-
-    async def _shutdown(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            for scope in self._service_scopes:
-                scope.cancel()
-            self._service_scopes.clear()
-            self.bus.close()
-            if self._task_group is not None:
-                task_group, self._task_group = self._task_group, None
-                # Waits for the services to stop and the bus to deliver what is queued.
-                # The body's own exception is not the task group's: it propagates from
-                # the caller's 'async with' as it is, not wrapped in an ExceptionGroup.
-                await task_group.__aexit__(None, None, None)
-        finally:
-            await self._close_resources(exc_type, exc, tb)
-            self._detach_log_handlers()
-
-    async def _close_resources(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with anyio.CancelScope(shield=True):
-            for attribute in ("_secrets", "_artifacts", "_store"):
-                resource = getattr(self, attribute)
-                if resource is not None:
-                    setattr(self, attribute, None)
-                    await resource.__aexit__(exc_type, exc, tb)
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return None
+        return await stack.__aexit__(exc_type, exc, tb)
 
     def _attach_log_handlers(self) -> None:
         if self.settings.log_format == "off":
@@ -247,26 +237,64 @@ class Kernel:
 
     # -- the spine: journal and bus -----------------------------------------------------
 
-    async def record(self, events: Sequence[Event], *, run: Any = None) -> None:
+    async def record(
+        self, events: Sequence[Event], *, run: Any = None, posted: Sequence[Event] | None = None
+    ) -> None:
         """Append *events* to their run's journal, then post them to the bus in order.
 
-        The journal is the durable truth and is written first; observers see an event
-        only once it is stored. On a store that appends without blocking (the memory
-        store) the call checkpoints first and then stores and posts at once: a caller
-        cancelled at the checkpoint has stored nothing, and one that got past it has
-        stored and posted everything.
+        The spine: every event floe journals reaches the bus through here or through
+        :meth:`record_nowait` (components call this; a workflow's or a graph's
+        :class:`~floe.kernel._journal.Journal` calls both, from its group commit). The
+        journal is the durable truth and is written first; observers see an event only
+        once it is stored. *run* updates the run record in the same transaction (with
+        no events, only the record is written). *posted* is what goes to the bus when
+        it is not all of *events* (a workflow's step starts were published already).
+
+        Always a checkpoint, first: a caller cancelled there has stored nothing. After
+        it, a store that appends without blocking (the memory store) stores and posts
+        at once, when the bus's queue has room. Otherwise the append is awaited, then
+        the post, which waits only for room in the queue; a caller cancelled during
+        either is in doubt and reads its run's journal to learn what was stored.
         """
-        if not events:
+        await anyio.lowlevel.checkpoint()
+        try:
+            self.record_nowait(events, run=run, posted=posted)
             return
-        store = self.store
-        run_id = events[0].run_id
-        if type(store).append_events_nowait is not Store.append_events_nowait:
-            await anyio.lowlevel.checkpoint()
-            if store.append_events_nowait(run_id, events, run=run):
-                await self.bus.post_events(events)
-                return
-        await store.append_events(run_id, events, run=run)
-        await self.bus.post_events(events)
+        except anyio.WouldBlock:
+            pass
+        run_id = _run_id(events, run)
+        if run_id is None:
+            return
+        await self.store.append_events(run_id, events, run=run)
+        posted = events if posted is None else posted
+        try:
+            self.bus.post_events_nowait(posted)
+        except anyio.WouldBlock:
+            # waits for room in the bus's queue: a caller cancelled meanwhile has its
+            # events stored and not posted, and learns which from the journal
+            await self.bus.post_events(posted)
+
+    def record_nowait(
+        self, events: Sequence[Event], *, run: Any = None, posted: Sequence[Event] | None = None
+    ) -> None:
+        """Append and post as :meth:`record` does, at once, without a checkpoint.
+
+        Raises :exc:`anyio.WouldBlock`, having stored and posted nothing, when either
+        would wait: the store cannot append without blocking
+        (:meth:`Store.append_events_nowait`) or the bus's queue has no room
+        (:meth:`EventBus.can_post_nowait`, asked first, so that a stored batch is
+        always posted at once).
+        """
+        run_id = _run_id(events, run)
+        if run_id is None:
+            return
+        bus = self.bus
+        posted = events if posted is None else posted
+        if not bus.can_post_nowait(posted) or not self.store.append_events_nowait(
+            run_id, events, run=run
+        ):
+            raise anyio.WouldBlock
+        bus.post_events_nowait(posted)
 
     async def start_service(self, service: Service, *, name: str | None = None) -> Any:
         """Run *service* in the kernel's task group until the kernel closes.
@@ -282,6 +310,34 @@ class Kernel:
                 await service(task_status=task_status)
 
         return await task_group.start(supervised, name=name or _service_name(service))
+
+
+class _ShieldedExit(AbstractAsyncContextManager[_T]):
+    """*manager*, its exit shielded from cancellation: resources close in any case."""
+
+    def __init__(self, manager: AbstractAsyncContextManager[_T]) -> None:
+        self._manager = manager
+
+    async def __aenter__(self) -> _T:
+        return await self._manager.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        suppress: bool | None = None
+        with anyio.CancelScope(shield=True):
+            suppress = await self._manager.__aexit__(exc_type, exc, tb)
+        return suppress
+
+
+def _run_id(events: Sequence[Event], run: Any) -> str | None:
+    """The run a write is for: its events', or its record's when there are none."""
+    if events:
+        return events[0].run_id
+    return None if run is None else str(run.run_id)
 
 
 def _service_name(service: Service) -> str:
