@@ -21,6 +21,7 @@ import attrs
 from ..kernel._errors import PersistenceError, SequenceConflictError, StateError
 from ..kernel._logging import bind_log_context
 from ..kernel._models import RESERVED_RUN_ID_PREFIXES, Event, Run, RunStatus, utcnow
+from ..kernel._schema import EventKind
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message, State
 from ._state_machine import Transitioned
@@ -54,10 +55,10 @@ COMPONENT_RUN_ID_PREFIX: Final = next(
 )
 """What a component's run id starts with: the prefix reserved for components, so that no
 other kind of run can take a component's journal."""
-REGISTERED: Final = "engine.component.registered"
-MESSAGE_RECEIVED: Final = "component.message.received"
-CHANGED: Final = "state.changed"
-RULES_UPDATED: Final = "component.rules.updated"
+REGISTERED: Final = EventKind.COMPONENT_REGISTERED
+MESSAGE_RECEIVED: Final = EventKind.COMPONENT_MESSAGE_RECEIVED
+CHANGED: Final = EventKind.STATE_CHANGED
+RULES_UPDATED: Final = EventKind.COMPONENT_RULES_UPDATED
 
 CHECKPOINT_EVERY: Final = 256
 """Journal events between two checkpoints of the component in its run record, so that a

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 from ._errors import ConfigError, FloeError
 from ._models import Event
+from ._schema import EventKind
 
 __all__ = [
     "BusStatistics",
@@ -54,7 +55,7 @@ HandlerFilter = Callable[[str, Any], bool]
 Delivery = Literal["sequential", "concurrent"]
 OnError = Literal["continue", "raise"]
 
-HANDLER_FAILED: Final = "event.handler.failed"
+HANDLER_FAILED: Final = EventKind.HANDLER_FAILED
 _SEQUENTIAL: Final = "sequential"
 _CONCURRENT: Final = "concurrent"
 _CONTINUE: Final = "continue"

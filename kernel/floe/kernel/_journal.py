@@ -28,10 +28,12 @@ __all__ = ["FINAL_STEP_EVENTS", "REPORT_EVENTS", "Deferred", "Journal", "ReplayI
 
 logger = logging.getLogger("floe.journal")
 
-REPORT_EVENTS = frozenset({"artifact.created", "result.created", "log.message"})
+REPORT_EVENTS = frozenset(
+    {EventKind.ARTIFACT_CREATED, EventKind.RESULT_CREATED, EventKind.LOG_MESSAGE}
+)
 """What user code reports during a run, written with the run's next write."""
 
-FINAL_STEP_EVENTS = frozenset({"task.completed", "task.failed"})
+FINAL_STEP_EVENTS = frozenset({EventKind.TASK_COMPLETED, EventKind.TASK_FAILED})
 """Step events that end a step: on replay the step returns (or raises) what they hold."""
 
 
@@ -255,8 +257,12 @@ def open_pause(events: Sequence[Event]) -> Event | None:
     for event in reversed(events):
         kind = event.kind
         data = event.data
-        if kind in ("run.paused", "run.resumed") and isinstance(data, dict) and "position" in data:
-            return event if kind == "run.paused" else None
+        if (
+            kind in (EventKind.RUN_PAUSED, EventKind.RUN_RESUMED)
+            and isinstance(data, dict)
+            and "position" in data
+        ):
+            return event if kind == EventKind.RUN_PAUSED else None
     return None
 
 
@@ -305,19 +311,19 @@ class ReplayIndex:
                 self._final[position] = event
                 if data.get("rollback") and event.step is not None:
                     self.rollback_steps.add(event.step)
-            elif kind == "task.retrying":
+            elif kind == EventKind.TASK_RETRYING:
                 self.retries.setdefault(position, []).append(event)
-            elif kind == "timer.scheduled":
+            elif kind == EventKind.TIMER_SCHEDULED:
                 self.timers_scheduled[position] = event
-            elif kind == "timer.fired":
+            elif kind == EventKind.TIMER_FIRED:
                 self.timers_fired[position] = event
-            elif kind == "run.paused":
+            elif kind == EventKind.RUN_PAUSED:
                 self.pauses[position] = event
                 self.open_pause = event
-            elif kind == "run.resumed":
+            elif kind == EventKind.RUN_RESUMED:
                 self.pauses[position] = event
                 self.open_pause = None
-            elif kind == "task.rolled_back" and event.step is not None:
+            elif kind == EventKind.TASK_ROLLED_BACK and event.step is not None:
                 self.rolled_back.add(event.step)
 
     def __len__(self) -> int:

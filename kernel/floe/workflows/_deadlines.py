@@ -14,6 +14,7 @@ import anyio
 
 from ..kernel._errors import WorkflowTimeoutError
 from ..kernel._models import utcnow
+from ..kernel._schema import EventKind
 from ._runtime import RunState
 
 __all__ = ["deadline_passed", "start_clock", "timeout_failure"]
@@ -48,7 +49,7 @@ def timeout_failure(
 def _started_at(state: RunState) -> datetime:
     """When the run started, as its journal records it."""
     for event in itertools.islice(itertools.chain(state.base_events, state.journal.written), 1):
-        if event.kind == "run.started":
+        if event.kind == EventKind.RUN_STARTED:
             return event.at
     return state.run.created_at
 
