@@ -231,12 +231,12 @@ class Binding:
 
     async def _flush_pending_or_log(self, component: Component) -> None:
         try:
-            await component._lock.acquire()
+            await component.message_lock.acquire()
             try:
                 self.flush_scheduled = False
                 await self.flush_pending(component)
             finally:
-                component._lock.release()
+                component.message_lock.release()
         except Exception as error:
             # kept pending: the next message or flush() tries again and raises
             logger.error(
@@ -262,7 +262,7 @@ class Binding:
                 view = self._view(component, self.last_seq)
                 for kind, data in batch:
                     view.apply(kind, data)
-                component._apply(view)
+                component.apply_view(view)
                 continue
             del self.pending[: len(batch)]
             return
@@ -409,7 +409,7 @@ class Binding:
         if events:
             view = self._view(component, self.last_seq)
             view.fold(events)
-            component._apply(view)
+            component.apply_view(view)
             self.last_seq = view.seq
 
 

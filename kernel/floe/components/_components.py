@@ -326,7 +326,14 @@ class Component:
 
     # -- state from the journal ---------------------------------------------------------
 
-    def _apply(self, view: View) -> None:
+    @property
+    def message_lock(self) -> MessageLock:
+        """Held while one message (or a journal flush) changes the component: a
+        component handles its messages one at a time."""
+        return self._lock
+
+    def apply_view(self, view: View) -> None:
+        """Take the state, rules and metadata the journal's *view* of the component holds."""
         machine = self.state_machine
         if machine.current_state_name != view.state:
             machine.set_state(view.state)
