@@ -297,6 +297,8 @@ def test_event_kinds_are_their_stored_strings() -> None:
     assert EventKind("task.completed") is EventKind.TASK_COMPLETED
     assert isinstance(EventKind.TASK_COMPLETED, str)
     assert f"{EventKind.TIMER_FIRED}" == "timer.fired"
+    # in messages and contexts a kind reads as the name it is stored under
+    assert repr(EventKind.TASK_COMPLETED) == repr("task.completed")
     assert all(member.__doc__ for member in EventKind)
 
 

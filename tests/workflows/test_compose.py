@@ -51,9 +51,11 @@ class Crash:
         self.factory = factory
         self.store_url = store_url
         self.armed = True
+        self.blocked = anyio.Event()
 
     async def block_if_armed(self) -> None:
         if self.armed:
+            self.blocked.set()
             await anyio.sleep_forever()  # the process dies while this step runs
 
     async def run(
@@ -76,6 +78,7 @@ class Crash:
                 group.start_soon(functools.partial(workflow.run_async, *args, run_id="crashy"))
                 with anyio.fail_after(20):
                     await ready.wait()
+                    await self.blocked.wait()  # the step that dies with the process runs
                 group.cancel_scope.cancel()
             kernel.bus.unsubscribe_all("crash")
             run = await kernel.store.get_run("crashy")

@@ -80,6 +80,10 @@ __all__ = [
 class EventKind(enum.StrEnum):
     """Every kind of event floe journals or publishes (its value is the stored name)."""
 
+    def __repr__(self) -> str:
+        # shown as the name it is stored and subscribed under, like the kinds read back
+        return repr(self.value)
+
     RUN_STARTED = "run.started"
     """A workflow run or a graph job started."""
     RUN_COMPLETED = "run.completed"
