@@ -318,7 +318,7 @@ _EXPORTS: dict[str, str] = {
     "ErrorInfo": "kernel._models",
     "Event": "kernel._models",
     "EventBus": "kernel._bus",
-    "EventKind": "kernel._schema",
+    "EventKind": "kernel._kinds",
     "Execution": "workflows._execution",
     "ExitCode": "kernel._errors",
     "Explanation": "components._explain",

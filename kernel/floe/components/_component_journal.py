@@ -19,9 +19,9 @@ import anyio
 import attrs
 
 from ..kernel._errors import PersistenceError, SequenceConflictError, StateError
+from ..kernel._kinds import EventKind
 from ..kernel._logging import bind_log_context
 from ..kernel._models import RESERVED_RUN_ID_PREFIXES, Event, Run, RunStatus, utcnow
-from ..kernel._schema import EventKind
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message, State
 from ._state_machine import Transitioned

@@ -33,10 +33,10 @@ import anyio.from_thread
 import anyio.to_thread
 
 from ..kernel._errors import ConfigError
+from ..kernel._kinds import EventKind
 from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from ..kernel._runs import ActiveRun, executing, sleep_until
-from ..kernel._schema import EventKind
 from ..kernel._serialize import converter
 from ._delivery import SlotDelivery, outcome_of
 from ._gate import Gate

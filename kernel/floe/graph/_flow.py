@@ -20,9 +20,9 @@ import attrs
 from ..kernel._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
 from ..kernel._journal import Journal, ReplayIndex
 from ..kernel._kernel import Kernel, kernel_for_call
+from ..kernel._kinds import EventKind
 from ..kernel._models import Run, RunStatus, check_run_id, utcnow
 from ..kernel._runs import ActiveRun, active_run, request_cancel
-from ..kernel._schema import EventKind
 from ..kernel._serialize import encode_value
 from ._delivery import SlotDelivery
 from ._engine import GRAPH_KIND, JobExecution

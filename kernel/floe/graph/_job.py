@@ -19,9 +19,9 @@ import attrs
 import orjson
 
 from ..kernel._errors import ConfigError, PersistenceError
+from ..kernel._kinds import EventKind
 from ..kernel._models import Event, Run, RunStatus
 from ..kernel._resources import write_atomically
-from ..kernel._schema import EventKind
 from ..kernel._serialize import converter, encode_value
 
 __all__ = [

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import ConfigError, FloeError
+from ._kinds import EventKind
 from ._models import Event
-from ._schema import EventKind
 
 __all__ = [
     "BusStatistics",

@@ -17,8 +17,8 @@ import anyio.lowlevel
 import attrs
 
 from ._errors import FloeError, NonDeterminismError
+from ._kinds import EventKind
 from ._models import Event, Run, utcnow
-from ._schema import EventKind
 
 if TYPE_CHECKING:
     from ._kernel import Kernel

@@ -32,8 +32,8 @@ import attrs
 import orjson
 
 from ._errors import ConfigError, FloeError, PersistenceError
+from ._kinds import EventKind
 from ._models import ErrorInfo, Run
-from ._schema import EventKind
 from ._secrets import SEALED, KnownSecrets, known_secrets
 from ._serialize import converter, dumps
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import anyio
 
 from ..kernel._errors import WorkflowTimeoutError
+from ..kernel._kinds import EventKind
 from ..kernel._models import utcnow
-from ..kernel._schema import EventKind
 from ._runtime import RunState
 
 __all__ = ["deadline_passed", "start_clock", "timeout_failure"]

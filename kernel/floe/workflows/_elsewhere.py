@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..kernel._errors import FloeError, NotFoundError, SequenceConflictError, StateError
-from ..kernel._schema import EventKind
+from ..kernel._kinds import EventKind
 from ._tasks import resolve_secrets
 
 if TYPE_CHECKING:

@@ -23,9 +23,9 @@ import orjson
 
 from ..kernel._backends import asyncio_on_trio, backend_error
 from ..kernel._errors import TaskTimeoutError, rebuild_error
+from ..kernel._kinds import EventKind
 from ..kernel._models import CacheEntry, ErrorInfo, Event, utcnow
 from ..kernel._runs import sleep_until
-from ..kernel._schema import EventKind
 from ..kernel._sealing import Sealer
 from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
 from ..kernel._serialize import converter, encode_value

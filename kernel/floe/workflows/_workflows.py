@@ -41,9 +41,9 @@ from ..kernel._errors import (
 )
 from ..kernel._journal import Journal, ReplayIndex, open_pause
 from ..kernel._kernel import Kernel, kernel_for_call
+from ..kernel._kinds import EventKind
 from ..kernel._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
 from ..kernel._runs import active_run, executing, request_cancel
-from ..kernel._schema import EventKind
 from ..kernel._sealing import Opener, is_sealed
 from ..kernel._serialize import converter, encode_value
 from ..kernel._targets import import_target, target_of
