@@ -270,9 +270,9 @@ def test_floe_errors_are_recorded_under_their_public_name(
 @pytest.mark.parametrize(
     ("former", "expected"),
     [
-        ("floe.kernel._errors.TaskTimeoutError", floe.TaskTimeoutError),
-        ("floe.kernel._errors.SerializationError", floe.SerializationError),
-        ("floe.workflows._subworkflows.RunCancelledError", floe.RunCancelledError),
+        ("floe._errors.TaskTimeoutError", floe.TaskTimeoutError),
+        ("floe._errors.SerializationError", floe.SerializationError),
+        ("floe._subworkflows.RunCancelledError", floe.RunCancelledError),
         ("floe.graph._strategy.DeliveryLimitError", floe.graph.DeliveryLimitError),
     ],
 )

@@ -77,7 +77,7 @@ class ExitCode(enum.IntEnum):
     """An unexpected error inside floe or a plugin."""
 
 
-@public_name("floe.FloeError", formerly="floe.kernel._errors.FloeError")
+@public_name("floe.FloeError", formerly="floe._errors.FloeError")
 class FloeError(Exception):
     """Base class of every error floe raises on purpose.
 
@@ -126,87 +126,87 @@ def _rebuild(
     return cls(what, why=why, fix=fix, context=context)
 
 
-@public_name("floe.ConfigError", formerly="floe.kernel._errors.ConfigError")
+@public_name("floe.ConfigError", formerly="floe._errors.ConfigError")
 class ConfigError(FloeError, ValueError):
     """Settings or a configuration file hold a value floe cannot use."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.PluginError", formerly="floe.kernel._errors.PluginError")
+@public_name("floe.PluginError", formerly="floe._errors.PluginError")
 class PluginError(FloeError, RuntimeError):
     """A plugin failed to import, register or validate."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.ImportPathError", formerly="floe.kernel._errors.ImportPathError")
+@public_name("floe.ImportPathError", formerly="floe._errors.ImportPathError")
 class ImportPathError(FloeError, ImportError):
     """A dotted path (``package.module:name``) does not resolve."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.StateError", formerly="floe.kernel._errors.StateError")
+@public_name("floe.StateError", formerly="floe._errors.StateError")
 class StateError(FloeError, LookupError):
     """A state, component or machine is unknown or used in a way it does not allow."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.NotFoundError", formerly="floe.kernel._errors.NotFoundError")
+@public_name("floe.NotFoundError", formerly="floe._errors.NotFoundError")
 class NotFoundError(FloeError, LookupError):
     """A run, snapshot or other stored record does not exist."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.PersistenceError", formerly="floe.kernel._errors.PersistenceError")
+@public_name("floe.PersistenceError", formerly="floe._errors.PersistenceError")
 class PersistenceError(FloeError, ValueError):
     """A store cannot read or write what it was asked to (corrupt data, newer format ...)."""
 
 
-@public_name("floe.SequenceConflictError", formerly="floe.kernel._errors.SequenceConflictError")
+@public_name("floe.SequenceConflictError", formerly="floe._errors.SequenceConflictError")
 class SequenceConflictError(PersistenceError):
     """Another writer appended to the run's journal first (optimistic concurrency)."""
 
 
-@public_name("floe.SerializationError", formerly="floe.kernel._errors.SerializationError")
+@public_name("floe.SerializationError", formerly="floe._errors.SerializationError")
 class SerializationError(FloeError, TypeError):
     """A value cannot be turned into JSON by floe's converter (or back)."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.NonDeterminismError", formerly="floe.kernel._errors.NonDeterminismError")
+@public_name("floe.NonDeterminismError", formerly="floe._errors.NonDeterminismError")
 class NonDeterminismError(FloeError, RuntimeError):
     """Replay met a step whose recorded name differs from the code's."""
 
     exit_code = ExitCode.RUN_FAILED
 
 
-@public_name("floe.TaskTimeoutError", formerly="floe.kernel._errors.TaskTimeoutError")
+@public_name("floe.TaskTimeoutError", formerly="floe._errors.TaskTimeoutError")
 class TaskTimeoutError(FloeError, TimeoutError):
     """A task attempt ran past its timeout."""
 
     exit_code = ExitCode.RUN_FAILED
 
 
-@public_name("floe.WorkflowTimeoutError", formerly="floe.kernel._errors.WorkflowTimeoutError")
+@public_name("floe.WorkflowTimeoutError", formerly="floe._errors.WorkflowTimeoutError")
 class WorkflowTimeoutError(FloeError, TimeoutError):
     """A workflow run ran past its timeout (``@workflow(timeout=...)``), counted from its start."""
 
     exit_code = ExitCode.RUN_FAILED
 
 
-@public_name("floe.RenamedError", formerly="floe.kernel._errors.RenamedError")
+@public_name("floe.RenamedError", formerly="floe._errors.RenamedError")
 class RenamedError(FloeError, AttributeError):
     """An attribute spelled as another workflow library spells it; the fix names floe's."""
 
     exit_code = ExitCode.USAGE
 
 
-@public_name("floe.TaskFailedError", formerly="floe.kernel._errors.TaskFailedError")
+@public_name("floe.TaskFailedError", formerly="floe._errors.TaskFailedError")
 class TaskFailedError(FloeError, RuntimeError):
     """A recorded failure replayed, when its exception type cannot be rebuilt here.
 

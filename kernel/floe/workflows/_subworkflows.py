@@ -46,7 +46,7 @@ HandDown = tuple[int, Any]
 """A resume value for a paused child: ``(seq of the child's run.paused, value)``."""
 
 
-@public_name("floe.RunCancelledError", formerly="floe.workflows._subworkflows.RunCancelledError")
+@public_name("floe.RunCancelledError", formerly="floe._subworkflows.RunCancelledError")
 class RunCancelledError(FloeError, RuntimeError):
     """A child run was cancelled, so the step of its parent that ran it failed."""
 
