@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
 
+import anyio
 import attrs
 import orjson
 
@@ -149,6 +150,8 @@ class SQLiteStore(Store):
         self.synchronous = synchronous
         self.url = url or f"sqlite:///{self.path}"
         self._writer: WriterThread | None = None
+        self._arriving = 0
+        """Appends between their checkpoint and their write (on the event loop)."""
         self._opening = False
         self._last_statistics = WriterStatistics(0, 0, 0, 0, 0, 0)
 
@@ -183,7 +186,11 @@ class SQLiteStore(Store):
         self._opening = True
         try:
             writer = WriterThread(
-                self._connect, path=self.path, name=f"floe-sqlite-writer {self.path}"
+                self._connect,
+                path=self.path,
+                name=f"floe-sqlite-writer {self.path}",
+                # a commit that syncs (synchronous=full) blocks: those stay on the thread
+                connect_immediate=None if self.synchronous == "full" else self._connect_immediate,
             )
             await writer.start()
         finally:
@@ -258,6 +265,23 @@ class SQLiteStore(Store):
         except BaseException:
             connection.close()
             raise
+        return connection
+
+    def _connect_immediate(self) -> sqlite3.Connection:
+        """The connection that commits a lone write on the event loop's thread.
+
+        Opened after :meth:`_connect` (the file and its schema exist). It never waits
+        for a lock (busy timeout 0) and never checkpoints the write-ahead log itself,
+        so that a commit through it never blocks; see the writer module's docstring.
+        """
+        try:
+            connection = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            connection.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+        except sqlite3.Error as error:
+            raise self._unopenable(error) from error
         return connection
 
     def _unopenable(self, error: BaseException) -> PersistenceError:
@@ -425,6 +449,37 @@ class SQLiteStore(Store):
     async def append_events(
         self, run_id: str, events: Sequence[Event], *, run: Run | None = None
     ) -> None:
+        # a lone append commits at once where that cannot wait (the sequential case);
+        # appends arriving together go to the thread, which commits them as a group
+        self._arriving += 1
+        try:
+            await anyio.lowlevel.checkpoint()
+        finally:
+            self._arriving -= 1
+        if not self._arriving and self.append_events_nowait(run_id, events, run=run):
+            return
+        rows, columns = self._append_rows(events, run)
+        await self._write(self._append_events, run_id, tuple(events), rows, run, columns)
+
+    def append_events_nowait(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> bool:
+        """Append at once, on the event loop's thread, when the commit cannot wait
+        (nothing queued for the writer thread, the write lock free, no sync at commit);
+        False, having appended nothing, otherwise."""
+        writer = self._require_writer()
+        if writer.would_wait:
+            return False
+        rows, columns = self._append_rows(events, run)
+        try:
+            writer.call_nowait(self._append_events, run_id, events, rows, run, columns)
+        except anyio.WouldBlock:
+            return False
+        return True
+
+    def _append_rows(
+        self, events: Sequence[Event], run: Run | None
+    ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
         rows = [
             (
                 event.run_id,
@@ -437,8 +492,7 @@ class SQLiteStore(Store):
             )
             for event in events
         ]
-        columns = None if run is None else self._run_columns(run)
-        await self._write(self._append_events, run_id, tuple(events), rows, run, columns)
+        return rows, None if run is None else self._run_columns(run)
 
     def _append_events(
         self,

@@ -9,6 +9,7 @@ yield has a sync ``_nowait`` twin that raises ``anyio.WouldBlock`` instead of wa
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,15 @@ async def test_record_nowait_on_a_store_that_would_block(
 ) -> None:
     async with floe_kernel_factory(store=f"sqlite:///{tmp_path}/floe.db") as kernel:
         run_id = await _new_run(kernel)
-        with pytest.raises(anyio.WouldBlock):
-            kernel.record_nowait([Event(run_id=run_id, seq=1, kind="run.started")])
+        # another connection holds the write lock: the commit would have to wait for it
+        blocker = sqlite3.connect(tmp_path / "floe.db", isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            with pytest.raises(anyio.WouldBlock):
+                kernel.record_nowait([Event(run_id=run_id, seq=1, kind="run.started")])
+            blocker.execute("ROLLBACK")
+        finally:
+            blocker.close()
         assert await kernel.store.read_events(run_id) == []
+        kernel.record_nowait([Event(run_id=run_id, seq=1, kind="run.started")])
+        assert [event.seq for event in await kernel.store.read_events(run_id)] == [1]

@@ -566,6 +566,82 @@ async def test_a_half_done_write_in_a_batch_is_retried_alone(tmp_path: Path) -> 
             assert [e.seq for e in await store.read_events(f"r-{index}")] == [1]
 
 
+# -- a lone write, committed on the event loop's thread ---------------------------------------
+
+
+async def test_a_lone_append_commits_at_once_and_is_durable(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        before = store.statistics()
+        assert store.append_events_nowait("r-1", _events("r-1", 1))
+        await store.append_events("r-1", _events("r-1", 2))
+        after = store.statistics()
+        assert after.immediate - before.immediate == 2
+        assert after.transactions - before.transactions == 2
+        assert after.batches == before.batches  # the thread took no job
+        # committed: another connection sees both events before the store closes
+        with _raw(database) as raw:
+            rows = raw.execute("SELECT seq FROM events WHERE run_id = 'r-1' ORDER BY seq")
+            assert [seq for (seq,) in rows] == [1, 2]
+
+
+async def test_a_write_lock_held_elsewhere_sends_the_append_to_the_thread(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        blocker = _raw(database)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with anyio.fail_after(1):  # refuses at once: no busy wait on the event loop
+                assert not store.append_events_nowait("r-1", _events("r-1", 1))
+            async with anyio.create_task_group() as group:
+                group.start_soon(store.append_events, "r-1", _events("r-1", 1))
+                await anyio.sleep(0.05)  # the thread waits for the lock meanwhile
+                assert store.append_events_nowait("r-1", _events("r-1", 2)) is False
+                blocker.execute("ROLLBACK")
+        finally:
+            blocker.close()
+        assert [e.seq for e in await store.read_events("r-1")] == [1]
+        assert store.append_events_nowait("r-1", _events("r-1", 2))
+
+
+async def test_a_conflict_committed_at_once_appends_nothing(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        assert store.append_events_nowait("r-1", _events("r-1", 1, 2))
+        with pytest.raises(SequenceConflictError):
+            store.append_events_nowait("r-1", _events("r-1", 2, 2))
+        assert store.append_events_nowait("r-1", _events("r-1", 3))
+        assert [e.seq for e in await store.read_events("r-1")] == [1, 2, 3]
+
+
+async def test_synchronous_full_never_commits_on_the_event_loop(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "floe.db", synchronous="full") as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        assert not store.append_events_nowait("r-1", _events("r-1", 1))
+        await store.append_events("r-1", _events("r-1", 1))
+        assert store.statistics().immediate == 0
+        assert [e.seq for e in await store.read_events("r-1")] == [1]
+
+
+async def test_commits_made_at_once_are_checkpointed_by_the_thread(tmp_path: Path) -> None:
+    database = tmp_path / "floe.db"
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r-1", name="x"))
+        for seq in range(1, 2001):
+            await store.append_events("r-1", _events("r-1", seq))
+        assert store.statistics().immediate > 1000  # writes go to the thread while it checkpoints
+        await _until(lambda: store.statistics().reads >= 2000 // 256)
+        # without checkpoints the log would hold every commit's pages (tens of MiB)
+        wal = database.with_name(database.name + "-wal")
+        assert wal.stat().st_size < 8 * 1024 * 1024
+    with _raw(database) as raw:
+        assert raw.execute("SELECT count(*) FROM events").fetchone() == (2000,)
+
+
 # -- several writers on one file ------------------------------------------------------------
 
 

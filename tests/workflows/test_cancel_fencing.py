@@ -41,6 +41,7 @@ class Watched:
         self.hold_first_read: anyio.Event | None = None
         self._changed = anyio.Event()
         append, read, get_run = store.append_events, store.read_events, store.get_run
+        append_nowait = store.append_events_nowait
 
         async def append_events(run_id: str, events: Any, *, run: Any = None) -> None:
             try:
@@ -52,6 +53,19 @@ class Watched:
                 self.kinds += [event.kind for event in events]
             finally:
                 self._notify()
+
+        def append_events_nowait(run_id: str, events: Any, *, run: Any = None) -> bool:
+            # the path of a store that can commit at once (the kernel tries it first)
+            try:
+                appended = append_nowait(run_id, events, run=run)
+            except SequenceConflictError:
+                self.conflicts += 1
+                self._notify()
+                raise
+            if appended:
+                self.kinds += [event.kind for event in events]
+                self._notify()
+            return appended
 
         async def read_events(run_id: str, **options: Any) -> Any:
             events = await read(run_id, **options)
@@ -69,6 +83,7 @@ class Watched:
             return run
 
         store.append_events = append_events  # type: ignore[method-assign]
+        store.append_events_nowait = append_events_nowait  # type: ignore[method-assign]
         store.read_events = read_events  # type: ignore[method-assign]
         store.get_run = read_run  # type: ignore[method-assign]
 

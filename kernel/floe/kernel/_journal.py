@@ -50,7 +50,7 @@ class Deferred:
 
 
 class _Write:
-    __slots__ = ("done", "error", "loud", "publish", "quiet", "run")
+    __slots__ = ("error", "loud", "publish", "quiet", "run")
 
     def __init__(
         self, quiet: list[Event], loud: list[Event], run: Run | None, publish: list[Event]
@@ -59,14 +59,7 @@ class _Write:
         self.loud = loud
         self.run = run
         self.publish = publish
-        self.done: anyio.Event | None = None
-        """Created by a writer that waits for another's flush; the leader never waits."""
         self.error: BaseException | None = None
-
-    def finish(self, error: BaseException | None = None) -> None:
-        self.error = error
-        if self.done is not None:
-            self.done.set()
 
 
 class Journal:
@@ -82,6 +75,8 @@ class Journal:
         self.last_seq = last_seq
         self._deferred: list[Deferred] = []
         self._pending: list[_Write] = []
+        self._pending_done: anyio.Event | None = None
+        """Set when the writes queued behind the flushing leader are stored (or failed)."""
         self.written: list[Event] = []
         """Every event this journal stored, in sequence order."""
         self._flushing = False
@@ -122,10 +117,12 @@ class Journal:
         journal refuses further writes with the same error: its sequence numbers can no
         longer be trusted.
 
-        Storing and posting is the kernel's (:meth:`Kernel.record_nowait` when nothing
-        is queued and the store appends at once, else :meth:`Kernel.record` for the
-        group); this numbers, seals and batches. Always a checkpoint, after the events
-        are stored: a caller cancelled meanwhile has its events stored all the same.
+        Storing and posting is the kernel's (:meth:`Kernel.record_nowait` when the store
+        appends at once, else :meth:`Kernel.record`); this numbers, seals and batches:
+        the first writer leads, yields once (the write's schedule point), then stores
+        in one write everything queued by then, and in a next one what was queued
+        meanwhile. Always a checkpoint; its cancel point comes after the events are
+        stored: a caller cancelled meanwhile has its events stored all the same.
         """
         if self._broken is not None:
             raise self._broken
@@ -152,42 +149,46 @@ class Journal:
             quiet += publish
         at = utcnow()  # one instant for the events written together
         loud = [self._allocate(kind, step, data, at) for kind, step, data in events]
-        publish = publish + loud if publish else loud
-        if not self._flushing and not self._pending:
-            try:
-                self._kernel.record_nowait(quiet + loud if quiet else loud, run=run, posted=publish)
-            except anyio.WouldBlock:
-                pass  # the store (or the bus's queue) would wait: commit in a group
-            except Exception as error:
-                self._broken = error
-                raise
-            else:
-                self.written += quiet
-                self.written += loud
-                # a write always checkpoints; after storing, so that a cancelled caller's
-                # events are stored, as a group commit's are
-                await anyio.lowlevel.checkpoint()
-                return loud
-        write = _Write(quiet, loud, run, publish)
+        write = _Write(quiet, loud, run, publish + loud if publish else loud)
         self._pending.append(write)
         if self._flushing:
-            write.done = anyio.Event()
-            await write.done.wait()
+            await self._follow()
         else:
-            self._flushing = True
-            try:
-                # shielded: a half-known write would leave the sequence numbers in doubt
-                with anyio.CancelScope(shield=True):
-                    while self._pending:
-                        batch, self._pending = self._pending, []
-                        await self._flush(batch)
-            finally:
-                self._flushing = False
+            await self._lead()
             if write.error is None:
-                await anyio.lowlevel.checkpoint()  # the shielded flush was not a cancel point
+                # the write's cancel point, after its events are stored (the schedule
+                # point was the leader's yield): a cancelled caller has them stored
+                await anyio.lowlevel.checkpoint_if_cancelled()
         if write.error is not None:
             raise write.error
         return write.loud
+
+    async def _lead(self) -> None:
+        """Flush the pending writes, and those queued meanwhile, as one store write each
+        round; the first round after one yield, so that the run's tasks that are ready
+        to write now (concurrent steps finishing together) share it."""
+        self._flushing = True
+        try:
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            while self._pending:
+                batch, done = self._pending, self._pending_done
+                self._pending, self._pending_done = [], None
+                if not self._flush_nowait(batch):
+                    # shielded: a half-known write would leave the sequence numbers in doubt
+                    with anyio.CancelScope(shield=True):
+                        await self._flush(batch)
+                if done is not None:
+                    done.set()
+        finally:
+            self._flushing = False
+
+    async def _follow(self) -> None:
+        """Wait until the leader has flushed the round this write is queued in; one event
+        per round, shared by its writes."""
+        done = self._pending_done
+        if done is None:
+            done = self._pending_done = anyio.Event()
+        await done.wait()
 
     def sealed_run(self, run: Run) -> Run:
         """*run* as it may be stored: fields holding a secret's value sealed."""
@@ -225,28 +226,55 @@ class Journal:
                 logger.warning("A %s of run %s was not kept: %s", item.kind, self.run_id, error)
         return sealed_events, sealed_published, sealed_run
 
+    def _flush_nowait(self, batch: list[_Write]) -> bool:
+        """Store and post *batch* at once if the store and the bus can; False if either
+        would wait (then nothing is stored)."""
+        stored, published, run = _merged(batch)
+        try:
+            self._kernel.record_nowait(stored, run=run, posted=published)
+        except anyio.WouldBlock:
+            return False
+        except Exception as error:
+            self._fail(batch, error)
+            return True
+        self.written += stored
+        return True
+
     async def _flush(self, batch: list[_Write]) -> None:
-        stored: list[Event] = []
-        published: list[Event] = []
-        run: Run | None = None
-        for write in batch:
-            # quiet events were numbered first (see write), so this is sequence order
-            stored.extend(write.quiet)
-            stored.extend(write.loud)
-            published.extend(write.publish)
-            if write.run is not None:
-                run = write.run
+        stored, published, run = _merged(batch)
         try:
             await self._kernel.record(stored, run=run, posted=published)
         except Exception as error:
-            self._broken = error
-            for write in batch + self._pending:
-                write.finish(error)
-            self._pending = []
+            self._fail(batch, error)
             return
         self.written += stored
-        for write in batch:
-            write.finish()
+
+    def _fail(self, batch: list[_Write], error: Exception) -> None:
+        """A write failed: so do *batch*, the writes queued meanwhile, and every later one."""
+        self._broken = error
+        for write in batch + self._pending:
+            write.error = error
+        self._pending, waiting, self._pending_done = [], self._pending_done, None
+        if waiting is not None:
+            waiting.set()
+
+
+def _merged(batch: list[_Write]) -> tuple[list[Event], list[Event], Run | None]:
+    """The events of *batch* to store (sequence order), those to post, and its run record."""
+    if len(batch) == 1:
+        write = batch[0]
+        return write.quiet + write.loud if write.quiet else write.loud, write.publish, write.run
+    stored: list[Event] = []
+    published: list[Event] = []
+    run: Run | None = None
+    for write in batch:
+        # quiet events were numbered first (see write), so this is sequence order
+        stored += write.quiet
+        stored += write.loud
+        published += write.publish
+        if write.run is not None:
+            run = write.run
+    return stored, published, run
 
 
 def open_pause(events: Sequence[Event]) -> Event | None:
