@@ -344,6 +344,203 @@ async def test_cancellation_is_never_swallowed() -> None:
     assert bus.statistics().failed == 0
 
 
+# -- publishing without waiting ------------------------------------------------------------
+
+
+def inline_recorder(log: list[Any], label: str) -> Callable[[Any], None]:
+    return lambda data: log.append((label, data))
+
+
+async def test_publish_nowait_calls_inline_handlers_at_once_in_order() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe("e", "me", inline_recorder(log, "p3"), inline=True)
+    bus.subscribe("e.*", "me", inline_recorder(log, "p1"), priority=1, inline=True)
+    bus.subscribe("e", "me", inline_recorder(log, "p5"), priority=5, inline=True)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        bus.publish_nowait("e", 1)  # no checkpoint: a cancelled scope does not stop it
+        bus.publish_nowait("e.x", 2)
+        await anyio.lowlevel.checkpoint()  # where the cancellation lands
+    assert scope.cancelled_caught
+    assert log == [("p3", 1), ("p5", 1), ("p1", 2)]
+    stats = bus.statistics()
+    assert (stats.published, stats.delivered, stats.failed) == (2, 3, 0)
+
+
+async def test_publish_nowait_to_nobody_counts_a_publish_and_delivers_nothing() -> None:
+    bus = EventBus()
+    bus.publish_nowait("nobody.listens", {"x": 1})
+    bus.publish_nowait("nobody.listens")
+    stats = bus.statistics()
+    assert (stats.published, stats.delivered) == (2, 0)
+
+
+@pytest.mark.parametrize("blocking", ["async", "threaded"])
+async def test_publish_nowait_would_block_on_a_handler_it_cannot_call(blocking: str) -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe("e", "me", inline_recorder(log, "inline"), priority=1, inline=True)
+    if blocking == "async":
+        bus.subscribe("*", "me", recorder(log, "other"))
+    else:
+        bus.subscribe("*", "me", inline_recorder(log, "other"))  # runs in a worker thread
+    with pytest.raises(anyio.WouldBlock):
+        bus.publish_nowait("e", 1)
+    assert log == []  # nothing delivered, not even to the inline handler
+    assert bus.statistics().published == 0
+    await bus.publish("e", 2)
+    assert log == [("inline", 2), ("other", 2)]
+
+
+async def test_publish_nowait_follows_subscription_changes() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe("e", "me", inline_recorder(log, "inline"), inline=True)
+    bus.publish_nowait("e", 1)
+    handle = bus.subscribe("e*", "async", recorder(log, "async"))
+    with pytest.raises(anyio.WouldBlock):
+        bus.publish_nowait("e", 2)
+    assert bus.unsubscribe(handle)
+    bus.publish_nowait("e", 3)
+    assert log == [("inline", 1), ("inline", 3)]
+
+
+async def test_publish_nowait_keeps_the_snapshot_at_publish() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+
+    def first(data: Any) -> None:
+        log.append(("first", data))
+        bus.subscribe("e", "me", inline_recorder(log, "late"), inline=True)
+        bus.unsubscribe(second_handle)
+
+    bus.subscribe("e", "me", first, priority=1, inline=True)
+    second_handle = bus.subscribe("e", "me", inline_recorder(log, "second"), inline=True)
+    bus.publish_nowait("e", 1)
+    assert log == [("first", 1), ("second", 1)]
+    log.clear()
+    bus.publish_nowait("e", 2)
+    assert [label for label, _ in log] == ["first", "late"]
+
+
+async def test_publish_nowait_applies_filters_and_once() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    bus.subscribe(
+        "e", "me", inline_recorder(log, "even"), filter=lambda name, n: n % 2 == 0, inline=True
+    )
+    bus.subscribe("e", "me", inline_recorder(log, "once"), once=True, inline=True)
+    for number in range(4):
+        bus.publish_nowait("e", number)
+    assert log == [("even", 0), ("once", 0), ("even", 2)]
+    assert bus.statistics().subscriptions == 1
+
+
+async def test_publish_nowait_reports_failures_at_once_and_goes_on() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+    failures: list[floe.Event] = []
+
+    def broken(data: Any) -> None:
+        raise ValueError("boom")
+
+    bus.subscribe("e", "breaker", broken, priority=1, inline=True)
+    bus.subscribe("e", "me", inline_recorder(log, "after"), priority=2, inline=True)
+    bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
+    bus.publish_nowait("e", 1)
+    assert log == [("after", 1)]
+    (failure,) = failures
+    assert (failure.kind, failure.data["owner"], failure.data["event_name"]) == (
+        "event.handler.failed",
+        "breaker",
+        "e",
+    )
+    assert isinstance(failure.data["exception"], ValueError)
+    stats = bus.statistics()
+    assert (stats.delivered, stats.failed) == (2, 1)  # "after" and the watcher
+
+
+async def test_publish_nowait_raise_mode_raises_the_first_failure() -> None:
+    bus = EventBus()
+    log: list[Any] = []
+
+    def broken(data: Any) -> None:
+        raise ValueError("boom")
+
+    bus.subscribe("e", "breaker", broken, priority=1, inline=True)
+    bus.subscribe("e", "me", inline_recorder(log, "after"), priority=2, inline=True)
+    with pytest.raises(ValueError, match="boom"):
+        bus.publish_nowait("e", 1, on_error="raise")
+    assert log == []
+    assert bus.statistics().failed == 1
+    with pytest.raises(ConfigError, match="on_error"):
+        bus.publish_nowait("e", 1, on_error="ignore")  # type: ignore[arg-type]
+
+
+async def test_publish_nowait_posts_a_report_its_handlers_cannot_take_at_once(
+    floe_kernel_factory: Callable[..., floe.Kernel],
+) -> None:
+    failures: list[floe.Event] = []
+
+    async def watcher(event: floe.Event) -> None:
+        failures.append(event)
+
+    def broken(data: Any) -> None:
+        raise ValueError("boom")
+
+    async with floe_kernel_factory() as kernel:
+        kernel.bus.subscribe("e", "breaker", broken, inline=True)
+        kernel.bus.subscribe("event.handler.failed", "watcher", watcher)
+        kernel.bus.publish_nowait("e", 1)
+    assert [event.data["owner"] for event in failures] == ["breaker"]
+
+
+async def test_publish_nowait_only_logs_a_report_nothing_can_deliver(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = EventBus()  # no kernel: no queue to post the report to
+    watched: list[Any] = []
+
+    def broken(data: Any) -> None:
+        raise ValueError("boom")
+
+    bus.subscribe("e", "breaker", broken, inline=True)
+    bus.subscribe("event.handler.failed", "watcher", recorder(watched, "watcher"))
+    bus.publish_nowait("e", 1)
+    assert watched == []
+    assert "reached no event.handler.failed handler" in caplog.text
+    assert bus.statistics().failed == 1
+
+
+async def test_publish_nowait_fails_a_handler_that_returns_an_awaitable() -> None:
+    bus = EventBus()
+    failures: list[floe.Event] = []
+
+    async def later(data: Any) -> None:
+        raise AssertionError("never awaited")
+
+    bus.subscribe("e", "me", lambda data: later(data), inline=True)
+    bus.subscribe("event.handler.failed", "watcher", failures.append, inline=True)
+    bus.publish_nowait("e", 1)
+    (failure,) = failures
+    error = failure.data["exception"]
+    assert isinstance(error, floe.FloeError)
+    assert "publish_nowait cannot await" in str(error)
+
+
+@pytest.mark.parametrize("event", [None, 3, ("a",)])
+async def test_event_names_are_validated(event: Any) -> None:
+    bus = EventBus()
+    bus.subscribe("*", "me", print, inline=True)
+    with pytest.raises(ConfigError, match="event name"):
+        bus.publish_nowait(event)
+    with pytest.raises(ConfigError, match="event name"):
+        await bus.publish(event)
+    with pytest.raises(ConfigError, match="event name"):
+        bus.post_nowait(event)
+
+
 # -- the kernel's lossless queue ---------------------------------------------------------
 
 
@@ -434,8 +631,9 @@ FILTERS: dict[str, Callable[[str, int], bool] | None] = {
     ],
 )
 @given(subs=subscriptions, pubs=publishes)
+@pytest.mark.parametrize("nowait", [False, True], ids=["publish", "publish_nowait"])
 async def test_delivery_order_matches_the_model(
-    subs: list[tuple[str, int, str, bool]], pubs: list[tuple[str, int]]
+    subs: list[tuple[str, int, str, bool]], pubs: list[tuple[str, int]], nowait: bool
 ) -> None:
     bus = EventBus()
     delivered: list[tuple[int, str, int]] = []
@@ -467,7 +665,10 @@ async def test_delivery_order_matches_the_model(
                 continue
             fired.add(index)
             expected.append((index, "", data))
-        await bus.publish(event, data)
+        if nowait:
+            bus.publish_nowait(event, data)
+        else:
+            await bus.publish(event, data)
     assert delivered == expected
 
 

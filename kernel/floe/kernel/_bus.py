@@ -4,14 +4,18 @@ Handlers subscribe to an event name or a glob pattern (``task.*``, ``*``) with a
 priority from 1 (first) to 5 (last); ties keep subscription order. ``publish`` delivers
 to the handlers subscribed at the moment it is called, sequentially or concurrently,
 and either reports failures as ``event.handler.failed`` or raises the first one.
+``publish_nowait`` is its sync twin, for handlers that run on the event loop: it calls
+them at once, with no checkpoint, and costs one lookup when nobody listens. What each
+event is delivered to is planned once, when first published, and kept until the next
+subscription change.
 
 Events the kernel emits about runs go through :meth:`EventBus.post`: a bounded, lossless
 queue drained by one task the kernel owns, so a slow observer never stalls a run and
 every subscriber sees those events in the order they were posted. Everything floe
 publishes, the bus's own ``event.handler.failed`` included, is a :class:`~floe.Event`.
 
-:func:`on` registers handlers for the kernels floe opens on a caller's behalf, for
-synchronous code that never holds a kernel (``wf.run(...)``).
+:func:`on` (in ``_listeners``, re-exported here) registers handlers for the kernels floe
+opens on a caller's behalf, for synchronous code that never holds a kernel.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 from ._errors import ConfigError, FloeError
 from ._kinds import EventKind
+from ._listeners import Listener, check_subscription, on, subscribe_listeners
 from ._models import Event
 
 __all__ = [
@@ -94,7 +98,18 @@ class BusStatistics:
 
 
 class _Subscription:
-    __slots__ = ("filter", "fired", "handle", "handler", "inline", "is_async", "once", "plain")
+    __slots__ = (
+        "direct",
+        "filter",
+        "fired",
+        "handle",
+        "handler",
+        "inline",
+        "is_async",
+        "once",
+        "plain",
+        "sync",
+    )
 
     def __init__(
         self,
@@ -115,6 +130,10 @@ class _Subscription:
         )
         # the common case, delivered on publish's fast path: await handler(data)
         self.plain = self.is_async and filter is None and not once
+        # callable without awaiting anything, as publish_nowait calls handlers
+        self.sync = inline and not self.is_async
+        # publish_nowait's fast path: handler(data), nothing to check first
+        self.direct = self.sync and filter is None and not once
 
 
 class EventBus:
@@ -132,6 +151,10 @@ class EventBus:
         self._globs: list[_Subscription] = []
         self._by_handle: dict[SubscriptionHandle, _Subscription] = {}
         self._plans: dict[str, tuple[_Subscription, ...]] = {}
+        """The subscriptions each event is delivered to, in order; rebuilt after a change."""
+        self._direct: dict[str, tuple[_Subscription, ...] | None] = {}
+        """Each planned event's plan when all its subscriptions are ``direct`` (the fast
+        path of publish_nowait), else None."""
         self._published = 0
         self._delivered = 0
         self._failed = 0
@@ -172,6 +195,7 @@ class EventBus:
             self._globs.append(subscription)
         self._by_handle[handle] = subscription
         self._plans.clear()
+        self._direct.clear()
         return handle
 
     def unsubscribe(self, handle: SubscriptionHandle) -> bool:
@@ -208,14 +232,18 @@ class EventBus:
         elif subscription in self._globs:
             self._globs.remove(subscription)
         self._plans.clear()
+        self._direct.clear()
 
     def _plan(self, event: str) -> tuple[_Subscription, ...]:
         plan = self._plans.get(event)
         if plan is None:
+            # only an event name not seen since the last (un)subscription gets here
+            _check_event_name(event)
             matching = list(self._exact.get(event, ()))
             matching += [s for s in self._globs if fnmatchcase(event, s.handle.event)]
             matching.sort(key=lambda s: _delivery_order(s.handle))
             plan = self._plans[event] = tuple(matching)
+            self._direct[event] = plan if all(s.direct for s in plan) else None
         return plan
 
     # -- publishing ---------------------------------------------------------------------
@@ -333,14 +361,118 @@ class EventBus:
     async def _report(
         self, subscription: _Subscription, event: str, data: Any, error: Exception
     ) -> None:
+        report = self._failure(subscription, event, data, error)
+        if report is not None:
+            await self._publish(HANDLER_FAILED, report)
+
+    def _failure(
+        self, subscription: _Subscription, event: str, data: Any, error: Exception
+    ) -> Event | None:
+        """Count and log a failed delivery; the ``event.handler.failed`` to publish, if any."""
         self._failed += 1
         owner = subscription.handle.owner
         if event == HANDLER_FAILED:
             # never recursive: a failing failure handler is only logged
             logger.error("Handler of %r (owner %r) failed", event, owner, exc_info=error)
-            return
+            return None
         logger.warning("Handler of %r (owner %r) failed: %r", event, owner, error)
-        await self._publish(HANDLER_FAILED, handler_failed(event, data, owner, error))
+        return handler_failed(event, data, owner, error)
+
+    # -- publishing without waiting -----------------------------------------------------
+
+    def publish_nowait(
+        self, event: str, data: Any = None, *, on_error: OnError = "continue"
+    ) -> None:
+        """Deliver *data* at once to the handlers subscribed to *event*: :meth:`publish`'s
+        sync twin, for handlers that run on the event loop (sync, ``inline=True``).
+
+        Calls them one by one in priority order, without a checkpoint. Raises
+        :exc:`anyio.WouldBlock`, delivering nothing, when a matching handler would have
+        to be awaited (it is async, or a sync one subscribed for a worker thread): then
+        ``await publish(...)`` delivers it. With no subscribers it does nothing, at the
+        cost of one lookup. Failures go as with :meth:`publish`; a failure report its
+        own handlers cannot take at once is posted to the kernel's queue (only logged
+        when there is none). A handler that returns an awaitable fails: nothing here
+        can await it.
+        """
+        if on_error is not _CONTINUE and on_error != _CONTINUE and on_error != _RAISE:
+            raise _bad_option("on_error", on_error, ("continue", "raise"))
+        try:
+            plan = self._direct[event]
+        except KeyError:
+            plan = None  # not planned yet
+        if plan is None:
+            self._publish_nowait_planned(event, data, on_error)
+            return
+        # the fast path: every handler is a plain call (the plan was checked when built)
+        self._published += 1
+        for subscription in plan:
+            try:
+                result = subscription.handler(data)
+                if result is not None and inspect.isawaitable(result):
+                    _refuse_awaitable(result, event)
+            except Exception as error:
+                if on_error is not _CONTINUE and on_error == _RAISE:
+                    self._failed += 1
+                    raise
+                self._report_nowait(subscription, event, data, error)
+                continue
+            self._delivered += 1
+
+    def _publish_nowait_planned(self, event: str, data: Any, on_error: str) -> None:
+        """:meth:`publish_nowait` for an event whose plan is new, or has filters or
+        ``once`` subscriptions (checked per delivery)."""
+        plan = self._plan(event)
+        if self._direct[event] is not None:
+            self.publish_nowait(event, data, on_error=on_error)  # type: ignore[arg-type]
+            return
+        if not all(s.sync for s in plan):
+            raise anyio.WouldBlock
+        self._published += 1
+        for subscription in plan:
+            try:
+                self._deliver_nowait(subscription, event, data)
+            except Exception as error:
+                if on_error == _RAISE:
+                    self._failed += 1
+                    raise
+                self._report_nowait(subscription, event, data, error)
+
+    def _deliver_nowait(self, subscription: _Subscription, event: str, data: Any) -> None:
+        check = subscription.filter
+        if check is not None and not check(event, data):
+            return
+        if subscription.once:
+            if subscription.fired:
+                return
+            subscription.fired = True
+            self.unsubscribe(subscription.handle)
+        result = subscription.handler(data)
+        if result is not None and inspect.isawaitable(result):
+            _refuse_awaitable(result, event)
+        self._delivered += 1
+
+    def _report_nowait(
+        self, subscription: _Subscription, event: str, data: Any, error: Exception
+    ) -> None:
+        report = self._failure(subscription, event, data, error)
+        if report is None:
+            return
+        try:
+            self.publish_nowait(HANDLER_FAILED, report)
+            return
+        except anyio.WouldBlock:
+            pass
+        try:
+            self.post_nowait(HANDLER_FAILED, report)
+        except anyio.WouldBlock:
+            logger.error(
+                "The failure of a handler of %r (owner %r) reached no %s handler: "
+                "publish_nowait could not deliver it and no kernel queue had room",
+                event,
+                subscription.handle.owner,
+                HANDLER_FAILED,
+            )
 
     def wants(self, event: str) -> bool:
         """Whether publishing *event* now would reach at least one handler.
@@ -378,6 +510,8 @@ class EventBus:
         Raises :exc:`anyio.WouldBlock`, queueing nothing, when the queue is full or no
         drain task runs (then :meth:`post` would wait, or publish directly).
         """
+        if type(event) is not str:
+            _check_event_name(event)  # here, not in the drain task
         send = self._send
         if send is None:
             raise anyio.WouldBlock
@@ -514,173 +648,25 @@ def handler_failed(event: str, data: Any, owner: str, error: Exception) -> Event
     )
 
 
-# -- listeners for the kernels floe opens itself ------------------------------------------
-
-
-class Listener:
-    """A handler registered with :func:`on`; :meth:`remove` it, or use it as ``with``.
-
-    It is subscribed to every kernel that floe opens on a caller's behalf (the sync
-    entry points such as ``wf.run(...)``, and ``wf.run_async(...)`` outside a kernel)
-    from the moment it is registered; removing it stops its deliveries at once, in a
-    kernel that is running too.
-    """
-
-    __slots__ = ("_active", "event", "filter", "handler", "inline", "owner", "priority")
-
-    def __init__(
-        self,
-        event: str,
-        handler: Handler,
-        *,
-        priority: int,
-        filter: HandlerFilter | None,
-        inline: bool,
-    ) -> None:
-        self.event = event
-        self.handler = handler
-        self.priority = priority
-        self.filter = filter
-        self.inline = inline
-        self.owner = f"floe.on:{getattr(handler, '__qualname__', None) or type(handler).__name__}"
-        """The subscriptions' owner, as failure reports name it."""
-        self._active = True
-
-    def __repr__(self) -> str:
-        state = "active" if self._active else "removed"
-        return f"<floe listener {self.event!r} {self.owner!r} {state}>"
-
-    @property
-    def active(self) -> bool:
-        """Whether the handler still receives events."""
-        return self._active
-
-    def remove(self) -> bool:
-        """Stop delivering to the handler: True the first time, False after."""
-        return _LISTENERS.remove(self)
-
-    def __enter__(self) -> Listener:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.remove()
-
-    def _admits(self, event: str, data: Any) -> bool:
-        # the subscription's filter: a removed listener's subscriptions stay on a running
-        # bus (which belongs to its event loop's thread) but deliver nothing more
-        if not self._active:
-            return False
-        check = self.filter
-        return check is None or bool(check(event, data))
-
-    def subscribe_to(self, bus: EventBus) -> SubscriptionHandle:
-        return bus.subscribe(
-            self.event,
-            self.owner,
-            self.handler,
-            priority=self.priority,
-            filter=self._admits,
-            inline=self.inline,
-        )
-
-
-class _Listeners:
-    """The handlers registered with :func:`on`, shared by every thread of the process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listeners: list[Listener] = []
-
-    def add(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
-
-    def remove(self, listener: Listener) -> bool:
-        with self._lock:
-            if listener not in self._listeners:
-                return False
-            self._listeners.remove(listener)
-            listener._active = False
-            return True
-
-    def subscribe_all(self, bus: EventBus) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener.subscribe_to(bus)
-
-
-_LISTENERS: Final = _Listeners()
-
-
-def on(
-    event: str,
-    handler: Handler,
-    *,
-    priority: int = 3,
-    filter: HandlerFilter | None = None,
-    inline: bool = False,
-) -> Listener:
-    """Call *handler* with every matching event of the kernels floe opens for you.
-
-    For synchronous code, which has no kernel of its own to subscribe to: a kernel that
-    ``wf.run(...)``, ``floe.run_sync(...)`` or any entry point opens because none is
-    running gets this handler, subscribed as with :meth:`EventBus.subscribe` (*event* a
-    name or glob, *priority* 1 to 5, *filter(event_name, data)*, *inline*). A kernel you
-    open yourself does not: subscribe to its ``kernel.bus``. Thread-safe; returns a
-    :class:`Listener` to :meth:`~Listener.remove` (or use ``with floe.on(...):``).
-    """
-    check_subscription(event, "floe.on", handler, priority, filter)
-    if not isinstance(inline, bool):
-        raise ConfigError(
-            f"Invalid inline={inline!r} for floe.on()",
-            fix="Pass inline=True (run a sync handler on the event loop) or False.",
-        )
-    listener = Listener(event, handler, priority=priority, filter=filter, inline=inline)
-    _LISTENERS.add(listener)
-    return listener
-
-
-def subscribe_listeners(bus: EventBus) -> None:
-    """Subscribe the handlers registered with :func:`on` to *bus* (of a kernel floe opens)."""
-    _LISTENERS.subscribe_all(bus)
-
-
-def check_subscription(
-    event: object, owner: object, handler: object, priority: object, filter: object
-) -> None:
-    """Raise a :class:`ConfigError` for a bad subscription, before anything is registered."""
-    if not isinstance(event, str) or not event:
+def _check_event_name(event: object) -> None:
+    if not isinstance(event, str):
         raise ConfigError(
             f"Invalid event name {event!r}",
-            why="Subscriptions need a non-empty event name or glob pattern.",
-            fix="Pass a string such as 'task.completed' or 'task.*'.",
+            why="Events are published under a name (a string).",
+            fix="Pass a string such as 'order.placed'.",
         )
-    if not isinstance(owner, str) or not owner:
-        raise ConfigError(
-            f"Invalid subscription owner {owner!r}",
-            why="The owner names the subscriber in failure reports and unsubscribe_all().",
-            fix="Pass a non-empty string, e.g. your component's name.",
-        )
-    if not callable(handler):
-        raise ConfigError(
-            f"Handler for {event!r} is not callable: {handler!r}",
-            fix="Pass a function or coroutine function taking the event data.",
-            context={"owner": owner},
-        )
-    if type(priority) is not int or not 1 <= priority <= 5:
-        raise ConfigError(
-            f"Invalid priority {priority!r} for a handler of {event!r}",
-            why="Priorities are whole numbers from 1 (runs first) to 5 (runs last).",
-            fix="Pass priority=1, 2, 3 (the default), 4 or 5.",
-            context={"owner": owner},
-        )
-    if filter is not None and not callable(filter):
-        raise ConfigError(
-            f"Filter for {event!r} is not callable: {filter!r}",
-            fix="Pass filter=lambda event_name, data: ... returning a bool.",
-            context={"owner": owner},
-        )
+
+
+def _refuse_awaitable(result: Any, event: str) -> None:
+    close = getattr(result, "close", None)
+    if callable(close):
+        close()  # a coroutine never awaited would warn
+    raise FloeError(
+        f"A handler of {event!r} returned an awaitable, which publish_nowait cannot await",
+        why="publish_nowait calls handlers without awaiting anything.",
+        fix="Subscribe an async handler and publish with 'await bus.publish(...)', or "
+        "make the handler return None.",
+    )
 
 
 def _delivery_order(handle: SubscriptionHandle) -> tuple[int, int]:
