@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable, Iterator
-from typing import Any, Literal, get_args
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal, Protocol, get_args
+
+import anyio.lowlevel
 
 from ._errors import ConfigError
 
@@ -28,6 +31,8 @@ __all__ = [
     "asyncio_on_trio",
     "backend_error",
     "check_backend",
+    "loop_checkpoints",
+    "open_task_group",
     "running_backend",
     "uses_asyncio",
 ]
@@ -59,6 +64,52 @@ def running_backend() -> str | None:
     if asyncio is not None and asyncio._get_running_loop() is not None:
         return "asyncio"
     return None
+
+
+Checkpoint = Callable[[], Awaitable[None]]
+
+
+def loop_checkpoints() -> tuple[Checkpoint, Checkpoint]:
+    """``(cancel_shielded_checkpoint, checkpoint_if_cancelled)`` for the loop running now.
+
+    On trio, trio's own: anyio's finds the backend again at every call, which costs a
+    hot path (a durable step checkpoints once) about as much as the checkpoint itself.
+    anyio's on asyncio (its cancel scopes are anyio's) and outside any loop. Bind them
+    where the loop cannot change: an object that lives inside one run or one kernel.
+    """
+    if running_backend() == "trio":
+        import trio
+
+        return trio.lowlevel.cancel_shielded_checkpoint, trio.lowlevel.checkpoint_if_cancelled
+    return anyio.lowlevel.cancel_shielded_checkpoint, anyio.lowlevel.checkpoint_if_cancelled
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Spawner(Protocol):
+    """What :func:`open_task_group` yields: a trio nursery or an anyio task group."""
+
+    @property
+    def cancel_scope(self) -> Cancellable: ...
+
+    def start_soon(self, func: Any, /, *args: Any, name: Any = None) -> Any: ...
+
+
+def open_task_group() -> AbstractAsyncContextManager[Spawner]:
+    """A task group for the tasks a fan-out starts, one per call: a trio nursery on trio.
+
+    anyio's task group gives every task it starts a cancel scope and an event of its
+    own (to hand back its result), which more than doubles what starting a task costs
+    trio; a fan-out of plain calls needs neither. Same semantics for what floe uses:
+    ``start_soon``, ``cancel_scope.cancel()``, failures raised as an exception group.
+    """
+    if running_backend() == "trio":
+        import trio
+
+        return trio.open_nursery()
+    return anyio.create_task_group()
 
 
 def uses_asyncio(function: Callable[..., Any]) -> bool:

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
-import anyio.lowlevel
 import attrs
 
+from ._backends import loop_checkpoints
 from ._errors import FloeError, NonDeterminismError
 from ._kinds import EventKind
 from ._models import Event, Run, utcnow
@@ -83,6 +83,8 @@ class Journal:
         self._broken: BaseException | None = None
         self.secrets: KnownSecrets | None = None
         """The run's secrets in play (set by its RunState): fields holding one are sealed."""
+        # a journal lives in one run, on one loop: its checkpoints are bound once
+        self._shielded_checkpoint, self._checkpoint_if_cancelled = loop_checkpoints()
 
     def _allocate(self, kind: str, step: str | None, data: Any, at: datetime) -> Event:
         self.last_seq += 1
@@ -158,7 +160,7 @@ class Journal:
             if write.error is None:
                 # the write's cancel point, after its events are stored (the schedule
                 # point was the leader's yield): a cancelled caller has them stored
-                await anyio.lowlevel.checkpoint_if_cancelled()
+                await self._checkpoint_if_cancelled()
         if write.error is not None:
             raise write.error
         return write.loud
@@ -169,7 +171,7 @@ class Journal:
         to write now (concurrent steps finishing together) share it."""
         self._flushing = True
         try:
-            await anyio.lowlevel.cancel_shielded_checkpoint()
+            await self._shielded_checkpoint()
             while self._pending:
                 batch, done = self._pending, self._pending_done
                 self._pending, self._pending_done = [], None

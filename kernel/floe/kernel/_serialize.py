@@ -42,6 +42,9 @@ _RECURSION_LIMIT = "Recursion limit reached"
 """orjson's message for a value nested deeper than it encodes (or that contains itself)."""
 _MAX_DEPTH = 254
 """The deepest nesting orjson encodes."""
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+"""The integers orjson encodes (it refuses any other)."""
 _NOT_CONTAINERS = frozenset({str, int, bool, type(None)})
 _find_null = re.compile(b"null").search
 """Where JSON bytes hold "null" (measured: cheaper than bytes.find, or "in" on bytes)."""
@@ -59,6 +62,9 @@ def encode_value(value: Any, *, where: str) -> Any:
     becomes its ISO string), so a replayed value equals the first run's.
     *where* names the value's origin for the error (``"argument 'x' of task 'fetch'"``).
     """
+    kind = type(value)
+    if (kind is int and _INT_MIN <= value <= _INT_MAX) or kind is bool or value is None:
+        return value  # its own JSON form, read back as itself (the common small result)
     encoded = orjson.loads(dumps(value, where=where))
     if type(encoded) is dict and SEALED in encoded and len(encoded) == 1:
         raise SerializationError(

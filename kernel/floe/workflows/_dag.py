@@ -27,10 +27,9 @@ import inspect
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-import anyio
 import attrs
-from anyio.abc import TaskGroup
 
+from ..kernel._backends import Spawner, open_task_group
 from ..kernel._errors import ConfigError
 from ._compose import MISSING, as_task, call_in_scope
 from ._fanout import refuse_sync_body
@@ -304,7 +303,7 @@ class _GraphRun:
 
     async def run(self, value: Any) -> TaskGraphResult:
         plan = self.plan
-        async with anyio.create_task_group() as group:
+        async with open_task_group() as group:
             arguments = () if value is MISSING else (value,)
             group.start_soon(self._node, group, plan.start, arguments)
         if self.failures:
@@ -323,7 +322,7 @@ class _GraphRun:
         # wherever the timing of its branch put it
         return Scope(key=key, position=f"{position}.{self.plan.index[name]}")
 
-    async def _node(self, group: TaskGroup, name: str, arguments: tuple[Any, ...]) -> None:
+    async def _node(self, group: Spawner, name: str, arguments: tuple[Any, ...]) -> None:
         try:
             task = self.plan.tasks[name]
             result = await call_in_scope(self.state, self._scope(name), task, arguments, {})
@@ -349,7 +348,7 @@ class _GraphRun:
             )
             raise
 
-    def _settle(self, group: TaskGroup, edge: Edge, *, taken: bool) -> None:
+    def _settle(self, group: Spawner, edge: Edge, *, taken: bool) -> None:
         target = edge.target
         decided = self.settled[target]
         decided[edge.source] = taken

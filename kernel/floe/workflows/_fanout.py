@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from anyio.abc import TaskGroup
 
+from ..kernel._backends import Spawner, open_task_group
 from ..kernel._errors import ConfigError
 from ._runtime import Replayed, current_run, in_worker_thread
 
@@ -47,7 +47,7 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
     results: list[Any] = [None] * count
     failures: list[Exception] = []
 
-    async def run_one(group: TaskGroup, index: int) -> None:
+    async def run_one(group: Spawner, index: int) -> None:
         call, calls[index] = calls[index], None
         try:
             results[index] = await call
@@ -56,7 +56,7 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
                 failures.append(error)
             group.cancel_scope.cancel()
 
-    async def worker(group: TaskGroup, indices: Iterable[int]) -> None:
+    async def worker(group: Spawner, indices: Iterable[int]) -> None:
         # a fixed pool pulling the next index: the waiting calls cost no task each
         for index in indices:
             await run_one(group, index)
@@ -81,7 +81,7 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
             calls[index] = None
     try:
         if awaited:
-            async with anyio.create_task_group() as group:
+            async with open_task_group() as group:
                 if limit is None or limit >= len(awaited):
                     for index in awaited:
                         group.start_soon(run_one, group, index)

@@ -110,25 +110,30 @@ class Replayed:
         raise NotImplementedError
 
 
-@attrs.define
 class Scope:
-    """Allocates step keys and positions for the calls made in one body."""
+    """Allocates step keys and positions for the calls made in one body.
 
-    key: str = ""
-    position: str = ""
-    counters: dict[str, int] = attrs.field(factory=dict)
-    next_position: int = 1
+    A plain class with slots: one is made for every step (its body's scope).
+    """
+
+    __slots__ = ("counters", "key", "next_position", "position")
+
+    def __init__(self, key: str = "", position: str = "") -> None:
+        self.key = key
+        self.position = position
+        self.counters: dict[str, int] = {}
+        self.next_position = 1
+
+    def __repr__(self) -> str:
+        return f"Scope(key={self.key!r}, position={self.position!r})"
 
     def allocate(self, name: str) -> tuple[str, str]:
         count = self.counters.get(name, 0) + 1
         self.counters[name] = count
         position = self.next_position
-        self.next_position += 1
-        key = f"{name}#{count}"
-        return (
-            f"{self.key}/{key}" if self.key else key,
-            f"{self.position}.{position}" if self.position else str(position),
-        )
+        self.next_position = position + 1
+        key = f"{self.key}/{name}#{count}" if self.key else f"{name}#{count}"
+        return key, f"{self.position}.{position}" if self.position else str(position)
 
 
 @attrs.frozen
@@ -278,12 +283,15 @@ class step_scope:
         self._scope = scope
 
     def __enter__(self) -> None:
-        self._run_token = _run.set(self._state)
+        # a step awaited in its run's body already sees the run: only the scope changes
+        state = self._state
+        self._run_token = None if _run.get() is state else _run.set(state)
         self._scope_token = _scope.set(self._scope)
 
     def __exit__(self, *exc_info: object) -> None:
         _scope.reset(self._scope_token)
-        _run.reset(self._run_token)
+        if self._run_token is not None:
+            _run.reset(self._run_token)
 
 
 @contextmanager

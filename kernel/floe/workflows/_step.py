@@ -1,8 +1,9 @@
 """Running one call of a task as a durable step, stage by stage.
 
-:func:`run_step` reads top to bottom: the journal's record of the step (replay), a
-cancel request, the cache, the task's secrets, the attempts (injection, timeout,
-retries and their backoff), the fallback, and the record of how the step ended. Each
+:func:`run_step` reads top to bottom: the journal's record of the step (replay), then
+:func:`execute_step`: a cancel request, the cache, the task's secrets, the attempts
+(injection, timeout, retries and their backoff), the fallback, and the record of how
+the step ended. Each
 stage is a function of its own below; the stages a step does not use cost nothing but
 an ``if``, since the step path is hot.
 """
@@ -36,13 +37,16 @@ from ._saga import call_rollback, rolled_back_data
 if TYPE_CHECKING:
     from ._tasks import Task
 
-__all__ = ["decode", "error_data", "replayed", "resolve_secrets", "run_step"]
+__all__ = ["decode", "error_data", "execute_step", "replayed", "resolve_secrets", "run_step"]
 
 logger = logging.getLogger("floe.workflows")
 """Steps starting, retrying and ending, at DEBUG (checked first: the step path is hot)."""
 
 Encoded = Any
 """A result in its journal form (what :func:`encode_value` returns)."""
+
+_SCALARS = frozenset({int, float, str, bool})
+"""JSON values that are already what a task annotated with their type returns."""
 
 
 async def run_step(
@@ -57,6 +61,19 @@ async def run_step(
     recorded = state.replay.lookup(position, task.name, key)
     if recorded is not None:
         return replayed(task, recorded, state)
+    return await execute_step(state, task, args, kwargs, key, position)
+
+
+async def execute_step(
+    state: RunState,
+    task: Task[Any, Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    key: str,
+    position: str,
+) -> Any:
+    """Run one call of *task* as the step *key* at *position*, which the journal does
+    not hold (the caller looked: a task call does, to replay without a coroutine)."""
     if state.cancel_requested:
         await _stop_if_cancelled(state, key)
     step = StepCall(state, task, args, kwargs, key, position)
@@ -442,11 +459,13 @@ def _completed(
 def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
     """The caller's value of a result in its journal form (built as the task's return
     annotation says, where cattrs can)."""
-    if isinstance(encoded, dict | list):
+    kind = type(encoded)
+    if kind is dict or kind is list:
         # the journal holds this very value (the memory store keeps its events as they
         # are): the caller gets its own copy, so changing it cannot change the record
         encoded = orjson.loads(orjson.dumps(encoded))
-    if task.return_type is None:
+    return_type = task.return_type
+    if return_type is None or (return_type is kind and kind in _SCALARS):
         return encoded
     try:
         return converter.structure(encoded, task.return_type)

@@ -41,7 +41,7 @@ from ._runtime import (
     current_run,
     in_worker_thread,
 )
-from ._step import error_data, replayed, resolve_secrets, run_step
+from ._step import error_data, execute_step, replayed, resolve_secrets, run_step
 
 __all__ = [
     "Recorded",
@@ -238,7 +238,7 @@ class Task(Generic[P, R]):
         if recorded is not None:
             # a replayed step needs no task of its own: map and parallel take it at once
             return Recorded(self, recorded, state)
-        return run_step(state, self, args, kwargs, key, position)
+        return execute_step(state, self, args, kwargs, key, position)
 
 
 class Recorded(Replayed):
