@@ -10,6 +10,7 @@ values (the key-value capability) are raw bytes in the ``plugin_values`` table.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -480,6 +481,7 @@ class SQLiteStore(Store):
     def _append_rows(
         self, events: Sequence[Event], run: Run | None
     ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+        # the error's text made only for an error: an EventKind's repr costs a step
         rows = [
             (
                 event.run_id,
@@ -487,7 +489,7 @@ class SQLiteStore(Store):
                 event.kind,
                 event.step,
                 event.at.isoformat(),
-                dump_json(event.data, where=f"the data of event {event.kind!r}"),
+                dump_json(event.data, where=functools.partial(_data_of, event.kind)),
                 event.format,
             )
             for event in events
@@ -825,3 +827,7 @@ class SQLiteStore(Store):
         if live_at is not None and row[1] is not None and row[1] <= _micros(live_at):
             return None
         return self._decode_run(run_id, row[0], None)
+
+
+def _data_of(kind: str) -> str:
+    return f"the data of event {kind!r}"

@@ -213,3 +213,32 @@ def test_models_validate() -> None:
         floe.Run(run_id="", name="x")
     assert floe.RunStatus.COMPLETED.finished
     assert not floe.RunStatus.PAUSED.finished
+
+
+@pytest.mark.parametrize(
+    "bad", [math.nan, {"x": object()}, [2**70]], ids=["nan", "object", "bigint"]
+)
+def test_where_may_be_a_function_called_only_for_an_error(bad: Any) -> None:
+    calls: list[str] = []
+
+    def where() -> str:
+        calls.append("called")
+        return "the data of event 'x.y'"
+
+    assert dumps({"a": [1, None, 2.5]}, where=where) == b'{"a":[1,null,2.5]}'
+    assert calls == []
+    with pytest.raises(floe.SerializationError) as caught:
+        dumps(bad, where=where)
+    assert caught.value.what.startswith("the data of event 'x.y' cannot be stored")
+    assert calls == ["called"]
+
+
+@pytest.mark.parametrize("value", [0, -(2**63), 2**64 - 1, True, False, None])
+def test_small_scalars_encode_as_themselves(value: Any) -> None:
+    assert encode_value(value, where="the result") is value
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1])
+def test_an_integer_json_cannot_hold_exactly_is_refused(value: int) -> None:
+    with pytest.raises(floe.SerializationError, match="the result cannot be stored"):
+        encode_value(value, where="the result")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -76,15 +76,23 @@ def encode_value(value: Any, *, where: str) -> Any:
     return encoded
 
 
-def dumps(value: Any, *, where: str = "a value") -> bytes:
-    """Serialize *value* (attrs models included) to JSON bytes."""
+Where = str | Callable[[], str]
+"""Where a value comes from, for an error: the text, or a function that makes it (called
+only when there is an error, so that a hot path does not build text it never shows)."""
+
+
+def dumps(value: Any, *, where: Where = "a value") -> bytes:
+    """Serialize *value* (attrs models included) to JSON bytes.
+
+    *where* names the value's origin in an error; it may be a function returning it.
+    """
     try:
         # plain JSON types (most journal data) need no converter pass; anything else —
         # a subclass, an attrs model, a Secret, a datetime — fails here and goes through it
         encoded = orjson.dumps(value, option=_PLAIN_ONLY)
     except TypeError as error:
         if _RECURSION_LIMIT in str(error):
-            raise _nesting_error(value, where) from None
+            raise _nesting_error(value, _named(where)) from None
     else:
         # orjson writes NaN and ±inf as null: the value is looked at only then
         if _find_null(encoded) is not None:
@@ -94,17 +102,21 @@ def dumps(value: Any, *, where: str = "a value") -> bytes:
         plain = converter.unstructure(value)
         encoded = orjson.dumps(plain, option=_OPTIONS)
     except RecursionError:
-        raise _nesting_error(value, where) from None
+        raise _nesting_error(value, _named(where)) from None
     except (TypeError, ValueError, orjson.JSONEncodeError) as error:
         if _RECURSION_LIMIT in str(error):
-            raise _nesting_error(value, where) from None
-        raise _serialization_error(value, where, error) from error
+            raise _nesting_error(value, _named(where)) from None
+        raise _serialization_error(value, _named(where), error) from error
     if _find_null(encoded) is not None:
         check_finite(plain, where=where)
     return encoded
 
 
-def check_finite(value: Any, *, where: str) -> None:
+def _named(where: Where) -> str:
+    return where if isinstance(where, str) else where()
+
+
+def check_finite(value: Any, *, where: Where) -> None:
     """Raise :class:`SerializationError` if *value* holds a NaN or an infinite float.
 
     JSON has no such numbers and orjson writes them as ``null``: stored, the value
@@ -116,7 +128,7 @@ def check_finite(value: Any, *, where: str) -> None:
     path, number = _find_non_finite(value, "")
     location = f" at {path}" if path else ""
     raise SerializationError(
-        f"{where} cannot be stored: the float {number!r}{location} is not a JSON number",
+        f"{_named(where)} cannot be stored: the float {number!r}{location} is not a JSON number",
         why="JSON has no NaN or infinity; written as null, it would come back as None, "
         "and floe never stores a value other than the one it was given.",
         fix="Use None (or a string such as 'nan') for a missing number, or check "
