@@ -32,6 +32,7 @@ __all__ = [
     "backend_error",
     "check_backend",
     "loop_checkpoints",
+    "loop_event_factory",
     "open_task_group",
     "running_backend",
     "uses_asyncio",
@@ -82,6 +83,22 @@ def loop_checkpoints() -> tuple[Checkpoint, Checkpoint]:
 
         return trio.lowlevel.cancel_shielded_checkpoint, trio.lowlevel.checkpoint_if_cancelled
     return anyio.lowlevel.cancel_shielded_checkpoint, anyio.lowlevel.checkpoint_if_cancelled
+
+
+class Settable(Protocol):
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+def loop_event_factory() -> Callable[[], Settable]:
+    """What makes an event for the loop running now: trio's own ``Event`` on trio
+    (anyio's wraps it: another call on every wait), ``anyio.Event`` elsewhere."""
+    if running_backend() == "trio":
+        import trio
+
+        return trio.Event
+    return anyio.Event
 
 
 class Cancellable(Protocol):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import attrs
 
-from ._backends import loop_checkpoints
+from ._backends import Settable, loop_checkpoints, loop_event_factory
 from ._errors import FloeError, NonDeterminismError
 from ._kinds import EventKind
 from ._models import Event, Run, utcnow
@@ -75,7 +75,7 @@ class Journal:
         self.last_seq = last_seq
         self._deferred: list[Deferred] = []
         self._pending: list[_Write] = []
-        self._pending_done: anyio.Event | None = None
+        self._pending_done: Settable | None = None
         """Set when the writes queued behind the flushing leader are stored (or failed)."""
         self.written: list[Event] = []
         """Every event this journal stored, in sequence order."""
@@ -85,6 +85,7 @@ class Journal:
         """The run's secrets in play (set by its RunState): fields holding one are sealed."""
         # a journal lives in one run, on one loop: its checkpoints are bound once
         self._shielded_checkpoint, self._checkpoint_if_cancelled = loop_checkpoints()
+        self._new_event = loop_event_factory()
 
     def _allocate(self, kind: str, step: str | None, data: Any, at: datetime) -> Event:
         self.last_seq += 1
@@ -189,7 +190,7 @@ class Journal:
         per round, shared by its writes."""
         done = self._pending_done
         if done is None:
-            done = self._pending_done = anyio.Event()
+            done = self._pending_done = self._new_event()
         await done.wait()
 
     def sealed_run(self, run: Run) -> Run:

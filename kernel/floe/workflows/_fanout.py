@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Coroutine, Iterable, Sequence
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -65,7 +66,9 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
 
     awaited: list[int] = []
     for index, call in enumerate(calls):
-        if isinstance(call, Replayed):
+        if type(call) is CoroutineType:  # the usual call: a task's coroutine
+            awaited.append(index)
+        elif isinstance(call, Replayed):
             # replayed from the journal: no task needed, and a recorded failure is the
             # first failure, so nothing after it starts
             calls[index] = None
