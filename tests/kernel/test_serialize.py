@@ -242,3 +242,19 @@ def test_small_scalars_encode_as_themselves(value: Any) -> None:
 def test_an_integer_json_cannot_hold_exactly_is_refused(value: int) -> None:
     with pytest.raises(floe.SerializationError, match="the result cannot be stored"):
         encode_value(value, where="the result")
+
+
+def test_dumped_bytes_hold_only_their_own_length() -> None:
+    # orjson's bytes keep the buffer they were written into (4 KiB): a store batching
+    # 100,000 rows would hold 400 MiB of them
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [dumps({"task": "fetch", "position": str(i), "result": i}) for i in range(1000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 1000
+    assert held < 1000 * 256
