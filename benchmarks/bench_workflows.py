@@ -173,6 +173,42 @@ async def _trio_nursery(ops: int) -> None:
             nursery.start_soon(spawned, i)
 
 
+# -- floors: the work a durable step cannot do without, nothing else ------------------------
+
+
+def _step_events(journal: list[floe.Event], run_id: str, i: int) -> None:
+    """Append a step's two journal records (started, completed) as floe's events."""
+    seq, step, at = len(journal), f"step#{i}", datetime.now(UTC)
+    position = str(i)
+    started = {"task": "step", "position": position, "attempt": 1}
+    completed = {"task": "step", "position": position, "result": i}
+    journal.append(floe.Event(run_id, seq + 1, "task.started", step, at, started))
+    journal.append(floe.Event(run_id, seq + 2, "task.completed", step, at, completed))
+
+
+async def _memory_floor(ops: int) -> None:
+    """The trio loop, each call also recording its step in a journal list."""
+    journal: list[floe.Event] = []
+    total = 0
+    for i in range(ops):
+        _step_events(journal, "floor", i)
+        total += await _plain_step(i)
+
+
+async def _memory_floor_concurrent(ops: int) -> None:
+    """The trio nursery, each spawned call also recording its step in a journal list."""
+    journal: list[floe.Event] = []
+    results = [0] * ops
+
+    async def spawned(i: int) -> None:
+        _step_events(journal, "floor", i)
+        results[i] = await _plain_step(i)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(ops):
+            nursery.start_soon(spawned, i)
+
+
 async def _run_sequential(ops: int) -> None:
     await sequential.run_async(ops, raise_on_error=True)
 
@@ -237,6 +273,30 @@ class _RawSQLite:
             self.connection.executemany(_FLOOR_INSERT, rows)
             execute("COMMIT")
 
+    async def concurrent_floor(self, ops: int) -> None:
+        """What concurrent durable steps cannot do without: a task spawned per call that
+        makes its two rows and checkpoints once, then one transaction for all of them."""
+        self.batch += 1
+        run_id = f"floor-concurrent-{self.batch}"
+        rows: list[tuple[object, ...]] = []
+
+        async def spawned(i: int) -> None:
+            at = datetime.now(UTC).isoformat()
+            data = orjson.dumps({"task": "step", "position": str(i), "result": i})
+            rows.append((run_id, "task.started", f"step#{i}", at, data, 1))
+            rows.append((run_id, "task.completed", f"step#{i}", at, data, 1))
+            await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            for i in range(ops):
+                nursery.start_soon(spawned, i)
+        execute = self.connection.execute
+        execute("BEGIN IMMEDIATE")
+        (last,) = execute(_FLOOR_CHECK, (run_id,)).fetchone()
+        numbered = [(r[0], last + n, *r[1:]) for n, r in enumerate(rows, 1)]
+        self.connection.executemany(_FLOOR_INSERT, numbered)
+        execute("COMMIT")
+
     def one_transaction(self, ops: int) -> None:
         self.batch += 1
         rows = [(f"raw-{self.batch}", f"step#{i}", b"%d" % i) for i in range(ops)]
@@ -267,6 +327,7 @@ async def _measure_in_process(
         timings |= await measure_side_by_side(
             [
                 Candidate("trio loop", _trio_loop),
+                Candidate("memory floor", _memory_floor),
                 Candidate("memory sequential", _run_sequential, ops=STEPS),
             ],
             config,
@@ -274,6 +335,7 @@ async def _measure_in_process(
         timings |= await measure_side_by_side(
             [
                 Candidate("trio nursery", _trio_nursery, ops=STEPS),
+                Candidate("memory floor concurrent", _memory_floor_concurrent, ops=STEPS),
                 Candidate("memory concurrent", _run_concurrent, ops=STEPS),
             ],
             config,
@@ -306,6 +368,7 @@ async def _measure_in_process(
         timings |= await measure_side_by_side(
             [
                 Candidate("raw transaction", raw.one_transaction, ops=STEPS),
+                Candidate("journal floor concurrent", raw.concurrent_floor, ops=STEPS),
                 Candidate("sqlite concurrent", _run_concurrent, ops=STEPS),
             ],
             config,
@@ -354,6 +417,8 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
     trio_loop, trio_nursery = timings["trio loop"], timings["trio nursery"]
     memory_sequential = timings["memory sequential"]
     memory_concurrent = timings["memory concurrent"]
+    memory_floor = timings["memory floor"]
+    memory_floor_concurrent = timings["memory floor concurrent"]
     sequential_ratio = memory_sequential.cost_relative_to(trio_loop)
     goals.append(
         _goal(
@@ -375,6 +440,8 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
             rss=rss("memory", "sequential"),
             goal=goals[-2],
         ),
+        _floor_row("memory", _MEMORY_FLOOR, memory_floor, trio_loop),
+        _row("floe", "memory", _VS_FLOOR, memory_sequential, baseline=memory_floor),
         _row("trio", "—", f"nursery, one spawn per call, {STEPS:,} calls (baseline)", trio_nursery),
         _row(
             "floe",
@@ -385,6 +452,8 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
             rss=rss("memory", "concurrent"),
             goal=goals[-1],
         ),
+        _floor_row("memory", _MEMORY_FLOOR_CONCURRENT, memory_floor_concurrent, trio_nursery),
+        _row("floe", "memory", _VS_FLOOR, memory_concurrent, baseline=memory_floor_concurrent),
     ]
     rows.append(_big_row(fresh.big, trio_nursery, goals, errors))
     rows += _secret_rows(timings)
@@ -410,6 +479,7 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
         )
     )
     floor = timings["journal floor"]
+    sqlite_floor_concurrent = timings["journal floor concurrent"]
     rows += [
         _row("sqlite3", "raw", "INSERT + COMMIT per step (baseline)", raw_commit),
         _row(
@@ -445,6 +515,8 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
             rss=rss("sqlite", "concurrent"),
             goal=goals[-1],
         ),
+        _floor_row("sqlite3", _SQLITE_FLOOR_CONCURRENT, sqlite_floor_concurrent, raw_transaction),
+        _row("floe", "sqlite", _VS_FLOOR, sqlite_concurrent, baseline=sqlite_floor_concurrent),
     ]
     rows.append(_replay_row(fresh.replay, goals, errors))
     goals.append(_rss_goal(fresh, errors))
@@ -460,6 +532,26 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
         notes=_notes(fresh),
         error="; ".join(errors) or None,
     )
+
+
+_VS_FLOOR = f"{STEPS:,} steps, the row above, vs the floor"
+_MEMORY_FLOOR = (
+    "the loop, each call also appending its step's two journal events to a list "
+    "(floor; vs the baseline)"
+)
+_MEMORY_FLOOR_CONCURRENT = (
+    "the nursery, each call also appending its step's two journal events to a list "
+    "(floor; vs the baseline)"
+)
+_SQLITE_FLOOR_CONCURRENT = (
+    "a task per call making its two rows, then one transaction for all in floe's "
+    "journal table (floor; vs the reference)"
+)
+
+
+def _floor_row(contender: str, workload: str, floor: Timing, baseline: Timing) -> tuple[str, ...]:
+    store = "raw" if contender == "sqlite3" else "—"
+    return _row(contender, store, workload, floor, baseline=baseline)
 
 
 def _big_row(

@@ -87,10 +87,6 @@ class Journal:
         self._shielded_checkpoint, self._checkpoint_if_cancelled = loop_checkpoints()
         self._new_event = loop_event_factory()
 
-    def _allocate(self, kind: str, step: str | None, data: Any, at: datetime) -> Event:
-        self.last_seq += 1
-        return Event(run_id=self.run_id, seq=self.last_seq, kind=kind, step=step, at=at, data=data)
-
     def raise_if_broken(self) -> None:
         """Raise the error of an earlier failed write, if there was one."""
         if self._broken is not None:
@@ -144,14 +140,23 @@ class Journal:
                 # nothing was numbered or stored: the reports wait for the next write
                 self._deferred = taken + self._deferred
                 raise
-        quiet = [self._allocate(kind, step, data, at) for kind, step, data, at in published]
+        run_id, seq = self.run_id, self.last_seq
+        quiet: list[Event] = []
+        for kind, step, data, at in published:
+            seq += 1
+            quiet.append(Event(run_id, seq, kind, step, at, data))
         publish: list[Event] = []
-        if taken:
+        for item in taken:
             # after the step's start, before its outcome; published with the outcome
-            publish = [self._allocate(i.kind, i.step, i.data, i.at) for i in taken]
-            quiet += publish
+            seq += 1
+            publish.append(Event(run_id, seq, item.kind, item.step, item.at, item.data))
+        quiet += publish
         at = utcnow()  # one instant for the events written together
-        loud = [self._allocate(kind, step, data, at) for kind, step, data in events]
+        loud: list[Event] = []
+        for kind, step, data in events:
+            seq += 1
+            loud.append(Event(run_id, seq, kind, step, at, data))
+        self.last_seq = seq
         write = _Write(quiet, loud, run, publish + loud if publish else loud)
         self._pending.append(write)
         if self._flushing:

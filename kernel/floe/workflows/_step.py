@@ -253,7 +253,7 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
     retry's backoff is journaled (``task.retrying``, with when it ends) before its wait.
     """
     task, state = step.task, step.state
-    names = unfilled(task.injectable, step.args, step.kwargs)
+    names = unfilled(task.injectable, step.args, step.kwargs) if task.injectable else None
     task_data: dict[str, Any] = {}
     policy = None  # built on the first failure: most steps never fail
     if step.debug:
@@ -264,7 +264,7 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
         try:
             kwargs = _injected(step, names, task_data, secrets) if names else step.kwargs
             result = await _invoke(step, kwargs)
-            return encode_value(result, where=f"the result of task {task.name!r}"), None
+            return encode_value(result, where=task.result_origin), None
         except Exception as error:
             if policy is None:
                 policy = state.kernel.retry_policy(task.retry)

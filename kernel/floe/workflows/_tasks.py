@@ -169,6 +169,9 @@ class Task(Generic[P, R]):
         self.options = options
         self.retry = options.retry_options()  # validates the retry options now
         self.name = options.name or callable_name(function)
+        self.result_origin = f"the result of task {self.name!r}"
+        """What an error about a result of this task calls it (made once: the step path
+        is hot)."""
         self.injectable = injectable_parameters(function)
         """The parameters a provider may fill (see floe.inject)."""
         self._name_template = "{" in self.name
