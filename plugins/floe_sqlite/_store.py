@@ -128,6 +128,7 @@ class SQLiteStore(Store):
     """
 
     supports_leases: ClassVar[bool] = True
+    groups_appends: ClassVar[bool] = True
 
     def __init__(
         self, path: str | os.PathLike[str], *, synchronous: str = "normal", url: str | None = None

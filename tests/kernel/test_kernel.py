@@ -91,6 +91,82 @@ async def test_record_journals_then_publishes_in_order(
     assert seen == [("run.started", 1), ("task.completed", 2)]
 
 
+WRITERS = 50
+
+
+async def _create_runs(kernel: Kernel, count: int) -> None:
+    for index in range(count):
+        await kernel.store.create_run(floe.Run(run_id=f"together-{index}", name="wf"))
+
+
+async def _record_together(kernel: Kernel, count: int) -> None:
+    """*count* runs (made by _create_runs), each recorded by its own task, all at once."""
+
+    async def write(index: int) -> None:
+        await kernel.record([floe.Event(run_id=f"together-{index}", seq=1, kind="run.started")])
+
+    async with anyio.create_task_group() as group:
+        for index in range(count):
+            group.start_soon(write, index)
+    for index in range(count):
+        assert [e.seq for e in await kernel.store.read_events(f"together-{index}")] == [1]
+
+
+async def test_writers_arriving_together_share_the_sqlite_store_s_transactions(
+    floe_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    async with floe_kernel_factory(store=f"sqlite:///{tmp_path / 'k.db'}") as kernel:
+        store = kernel.store
+        assert store.groups_appends
+        await _create_runs(kernel, WRITERS)
+        before = store.statistics()  # type: ignore[attr-defined]
+        await _record_together(kernel, WRITERS)
+        after = store.statistics()  # type: ignore[attr-defined]
+        # one commit for the lone writer left at the end at most, not one per writer
+        assert after.immediate - before.immediate <= 1
+        assert after.transactions - before.transactions < WRITERS // 5
+        await kernel.store.create_run(floe.Run(run_id="alone", name="wf"))
+        lone = store.statistics()  # type: ignore[attr-defined]
+        await kernel.record([floe.Event(run_id="alone", seq=1, kind="run.started")])
+        assert store.statistics().immediate - lone.immediate == 1  # type: ignore[attr-defined]
+
+
+async def test_a_store_that_does_not_group_lets_every_writer_record_at_once(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    answers: list[bool] = []
+    async with floe_kernel_factory() as kernel:
+        assert not kernel.store.groups_appends
+
+        async def arrive() -> None:
+            answers.append(await kernel.arrive())
+
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(arrive)
+        await _create_runs(kernel, WRITERS)
+        await _record_together(kernel, WRITERS)
+    assert answers == [True] * 10
+
+
+async def test_arrive_tells_the_writers_that_met_at_their_checkpoint(
+    floe_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    answers: list[bool] = []
+    async with floe_kernel_factory(store=f"sqlite:///{tmp_path / 'k.db'}") as kernel:
+
+        async def arrive() -> None:
+            answers.append(await kernel.arrive())
+
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(arrive)
+        answers.append(await kernel.arrive())
+    # the first nine resumed while others were still at their checkpoint; the last
+    # of them, and a writer on its own, found nobody
+    assert answers == [False] * 9 + [True, True]
+
+
 async def test_artifact_and_secret_stores_open_from_settings(
     floe_kernel_factory: Callable[..., Kernel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

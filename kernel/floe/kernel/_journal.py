@@ -116,12 +116,13 @@ class Journal:
         journal refuses further writes with the same error: its sequence numbers can no
         longer be trusted.
 
-        Storing and posting is the kernel's (:meth:`Kernel.record_nowait` when the store
-        appends at once, else :meth:`Kernel.record`); this numbers, seals and batches:
-        the first writer leads, yields once (the write's schedule point), then stores
-        in one write everything queued by then, and in a next one what was queued
-        meanwhile. Always a checkpoint; its cancel point comes after the events are
-        stored: a caller cancelled meanwhile has its events stored all the same.
+        Storing and posting is the kernel's: the first writer leads, yields once at
+        :meth:`Kernel.arrive` (the write's schedule point), then stores in one write
+        everything queued by then — with :meth:`Kernel.record_nowait` when it may,
+        else :meth:`Kernel.record_grouped`, where other runs' writers share the
+        store's transaction — and in a next one what was queued meanwhile. Always a
+        checkpoint; its cancel point comes after the events are stored: a caller
+        cancelled meanwhile has its events stored all the same.
         """
         if self._broken is not None:
             raise self._broken
@@ -177,14 +178,16 @@ class Journal:
         to write now (concurrent steps finishing together) share it."""
         self._flushing = True
         try:
-            await self._shielded_checkpoint()
+            # other runs' writers meeting here go to the store's group commit instead
+            at_once = await self._kernel.arrive(self._shielded_checkpoint)
             while self._pending:
                 batch, done = self._pending, self._pending_done
                 self._pending, self._pending_done = [], None
-                if not self._flush_nowait(batch):
+                if not (at_once and self._flush_nowait(batch)):
                     # shielded: a half-known write would leave the sequence numbers in doubt
                     with anyio.CancelScope(shield=True):
                         await self._flush(batch)
+                    at_once = False  # what queued meanwhile met other writers too
                 if done is not None:
                     done.set()
         finally:
@@ -251,7 +254,7 @@ class Journal:
     async def _flush(self, batch: list[_Write]) -> None:
         stored, published, run = _merged(batch)
         try:
-            await self._kernel.record(stored, run=run, posted=published)
+            await self._kernel.record_grouped(stored, run=run, posted=published)
         except Exception as error:
             self._fail(batch, error)
             return

@@ -89,6 +89,8 @@ class Kernel:
         self._log_handlers: list[logging.Handler] = []
         self._previous_level: int | None = None
         self._entered = False
+        self._arriving = 0
+        """Writers between the start and the end of their checkpoint (see arrive)."""
 
     # -- resources ----------------------------------------------------------------------
 
@@ -243,27 +245,54 @@ class Kernel:
         """Append *events* to their run's journal, then post them to the bus in order.
 
         The spine: every event floe journals reaches the bus through here or through
-        :meth:`record_nowait` (components call this; a workflow's or a graph's
-        :class:`~floe.kernel._journal.Journal` calls both, from its group commit). The
-        journal is the durable truth and is written first; observers see an event only
-        once it is stored. *run* updates the run record in the same transaction (with
-        no events, only the record is written). *posted* is what goes to the bus when
-        it is not all of *events* (a workflow's step starts were published already).
+        :meth:`record_nowait` (a component's message, and a workflow's or a graph's
+        :class:`~floe.kernel._journal.Journal` from its group commit). The journal is
+        the durable truth and is written first; observers see an event only once it is
+        stored. *run* updates the run record in the same transaction (with no events,
+        only the record is written). *posted* is what goes to the bus when it is not all
+        of *events* (a workflow's step starts were published already).
 
-        Always a checkpoint, first: a caller cancelled there has stored nothing. After
-        it, a store that appends without blocking (the memory store) stores and posts
-        at once, when the bus's queue has room. Otherwise the append is awaited, then
-        the post, which waits only for room in the queue; a caller cancelled during
-        either is in doubt and reads its run's journal to learn what was stored.
+        Always a checkpoint, first (:meth:`arrive`): a caller cancelled there has stored
+        nothing. After it, a lone writer — or any writer, on a store that does not group
+        appends, such as the memory store — stores and posts at once where neither
+        would wait (:meth:`record_nowait`); writers that met at the checkpoint go to the
+        store's group commit (:meth:`record_grouped`). A caller cancelled after the
+        checkpoint is in doubt and reads its run's journal to learn what was stored.
         """
-        await anyio.lowlevel.checkpoint()
+        if await self.arrive():
+            try:
+                self.record_nowait(events, run=run, posted=posted)
+                return
+            except anyio.WouldBlock:
+                pass
+        await self.record_grouped(events, run=run, posted=posted)
+
+    async def arrive(self, checkpoint: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """The checkpoint before a write, counting the writers in it; True when the write
+        may be stored at once with :meth:`record_nowait`.
+
+        False when other writers reached their checkpoint meanwhile and the store groups
+        appends (:attr:`Store.groups_appends`): one transaction for them all costs less
+        than one each, so the caller stores with :meth:`record_grouped`. *checkpoint* is
+        the one to await (default: ``anyio.lowlevel.checkpoint``; a journal passes its
+        loop's own, shielded one).
+        """
+        self._arriving += 1
         try:
-            self.record_nowait(events, run=run, posted=posted)
-            return
-        except anyio.WouldBlock:
-            pass
+            await (checkpoint or anyio.lowlevel.checkpoint)()
+        finally:
+            self._arriving -= 1
+        return not self._arriving or not self.store.groups_appends
+
+    async def record_grouped(
+        self, events: Sequence[Event], *, run: Any = None, posted: Sequence[Event] | None = None
+    ) -> None:
+        """Store *events* through the store's :meth:`~Store.append_events`, where
+        writers arriving together share a transaction, then post them as
+        :meth:`record` does (waiting only for room in the bus's queue)."""
         run_id = _run_id(events, run)
         if run_id is None:
+            await anyio.lowlevel.checkpoint()
             return
         await self.store.append_events(run_id, events, run=run)
         posted = events if posted is None else posted

@@ -115,6 +115,11 @@ class Store(abc.ABC):
     url: str = ""
     supports_leases: ClassVar[bool] = False
     """Whether :meth:`claim_runs` and friends work (multi-worker backends)."""
+    groups_appends: ClassVar[bool] = False
+    """Whether appends that arrive together cost less as one: the store commits
+    concurrent :meth:`append_events` calls in one transaction (group commit). The kernel
+    then sends writers that meet at their checkpoint to :meth:`append_events` rather than
+    to :meth:`append_events_nowait` one by one (see :meth:`floe.Kernel.arrive`)."""
 
     async def __aenter__(self) -> Self:
         await self.open()
