@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -20,7 +21,7 @@ import attrs
 
 from ..kernel._errors import PersistenceError, SequenceConflictError, StateError
 from ..kernel._kinds import EventKind
-from ..kernel._logging import bind_log_context
+from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import RESERVED_RUN_ID_PREFIXES, Event, Run, RunStatus, utcnow
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message, State
@@ -67,6 +68,8 @@ MAX_REBASES: Final = 10
 """Times a blind write (registration, rules) is rebased onto a newer journal before the
 conflict is reported."""
 _PLAIN: Final = (str, int, bool, type(None))
+_COMPONENT: Final = correlation_var("component")
+_RUN_ID: Final = correlation_var("run_id")
 
 
 class MessageLock:
@@ -276,45 +279,71 @@ class Binding:
     # -- messages -----------------------------------------------------------------------
 
     async def handle(self, component: Component, message: Message) -> Transitioned | None:
+        # the message's schedule point, first: cancelled here, nothing happened, and a
+        # task waiting here holds little (a thousand waiting components are a thousand
+        # of these, all alive when the garbage collector runs)
+        await anyio.lowlevel.checkpoint()
+        component_token = _COMPONENT.set(component.name)
+        run_token = _RUN_ID.set(self.run_id)
+        try:
+            return await self._handle(component, message)
+        finally:
+            _RUN_ID.reset(run_token)
+            _COMPONENT.reset(component_token)
+
+    async def _handle(self, component: Component, message: Message) -> Transitioned | None:
         if self.pending:
             await self.flush_pending(component)
         elif self.run is None or self.in_doubt is not None:
             await self._open(component)
+        name = component.name
+        # encoded first: a message the journal cannot hold is refused before the state runs
+        received = {"component": name, "message": _encoded_message(message, name)}
         machine = component.state_machine
         previous = machine.current_state_name
-        name = component.name
-        items: list[tuple[str, dict[str, Any]]] = [
-            (MESSAGE_RECEIVED, {"component": name, "message": _encoded_message(message, name)})
-        ]
         target = await machine.decide(message, component)
+        run_id = self.run_id
+        first = self.last_seq + 1
+        now = utcnow()
+        events = [Event(run_id, first, MESSAGE_RECEIVED, None, now, received)]
         # rule changes the state made while deciding go into the same write
         deferred = len(self.pending)
-        items.extend(self.pending)
+        for kind, data in self.pending:
+            events.append(Event(run_id, first + len(events), kind, None, now, data))
         entered: State | None = None
         if target is not None:
             # made before anything is stored: a state that cannot be built leaves no trace
             entered = machine.registry.get(target)()
-            items.append((CHANGED, {"component": name, "from_state": previous, "to_state": target}))
+            changed = {"component": name, "from_state": previous, "to_state": target}
+            events.append(Event(run_id, first + len(events), CHANGED, None, now, changed))
         try:
-            await self._write(component, items, state_after=target, checkpoint=deferred > 0)
+            await self._store(component, events, now, state_after=target, checkpoint=deferred > 0)
         except SequenceConflictError as error:
-            before = self.last_seq
-            await self._reload(component)
-            raise SequenceConflictError(
-                f"Component {name!r} was changed by another writer; "
-                f"the {message.type!r} message was not recorded",
-                why=f"Its journal moved on from seq {before} to {self.last_seq} elsewhere "
-                "(another process or engine handles this component too).",
-                fix=f"The component was reloaded and is now in {machine.current_state_name!r}; "
-                "send the message again if it still applies.",
-                context={"component": name, "run_id": self.run_id, "message": message.type},
-            ) from error
+            raise await self._conflict(component, message, error) from error
         del self.pending[:deferred]
         if target is None or entered is None:
             return None
         machine.current_state = entered
         machine.current_state_name = target
         return Transitioned(previous, target)
+
+    async def _conflict(
+        self, component: Component, message: Message, error: SequenceConflictError
+    ) -> SequenceConflictError:
+        """Reload after another writer's events, and say why *message* was not recorded."""
+        before = self.last_seq
+        await self._reload(component)
+        name = component.name
+        return SequenceConflictError(
+            f"Component {name!r} was changed by another writer; "
+            f"the {message.type!r} message was not recorded",
+            why=f"Its journal moved on from seq {before} to {self.last_seq} elsewhere "
+            "(another process or engine handles this component too).",
+            fix=f"The component was reloaded and is now in "
+            f"{component.state_machine.current_state_name!r}; "
+            "send the message again if it still applies.",
+            context={"component": name, "run_id": self.run_id, "message": message.type},
+        )
 
     # -- the journal --------------------------------------------------------------------
 
@@ -350,18 +379,30 @@ class Binding:
         component: Component,
         items: list[tuple[str, dict[str, Any]]],
         *,
-        state_after: str | None = None,
         checkpoint: bool = False,
     ) -> None:
-        previous = self.last_seq
-        first = previous + 1
-        last = previous + len(items)
+        first = self.last_seq + 1
         now = utcnow()
         run_id = self.run_id
         events = [
             Event(run_id, first + offset, kind, None, now, data)
             for offset, (kind, data) in enumerate(items)
         ]
+        await self._store(component, events, now, checkpoint=checkpoint)
+
+    async def _store(
+        self,
+        component: Component,
+        events: list[Event],
+        now: datetime,
+        *,
+        state_after: str | None = None,
+        checkpoint: bool = False,
+    ) -> None:
+        """Store and post *events*, numbered from ``last_seq + 1``; at once when the store
+        and the bus can (the caller has checkpointed), else awaited."""
+        previous = self.last_seq
+        last = previous + len(events)
         # the run record changes only at a checkpoint, not with every message
         record = None
         if checkpoint or last // CHECKPOINT_EVERY != previous // CHECKPOINT_EVERY:
@@ -370,14 +411,18 @@ class Binding:
                 view.state = state_after
             assert self.run is not None
             record = attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
+        kernel = self.kernel
         try:
-            await self.kernel.record(events, run=record)
+            try:
+                kernel.record_nowait(events, run=record)
+            except anyio.WouldBlock:
+                await _record(kernel, events, record)
         except SequenceConflictError:
             raise  # nothing was stored
         except BaseException:
             # cancelled (or failed) half-way: whether the events were stored is known
             # only once the journal is read again, before the next write
-            self.in_doubt = (first, events)
+            self.in_doubt = (previous + 1, events)
             raise
         self.last_seq = last
         if record is not None:
@@ -411,6 +456,21 @@ class Binding:
             view.fold(events)
             component.apply_view(view)
             self.last_seq = view.seq
+
+
+async def _record(kernel: Kernel, events: list[Event], run: Run | None) -> None:
+    """Store *events* (and *run*), then post them: :meth:`Kernel.record` after its
+    attempt to store at once (made by the caller, after the message's checkpoint) found
+    that the store or the bus would wait. The store's ``append_events`` is then the
+    write's second checkpoint."""
+    await kernel.store.append_events(events[0].run_id, events, run=run)
+    bus = kernel.bus
+    try:
+        bus.post_events_nowait(events)
+    except anyio.WouldBlock:
+        # waits for room in the bus's queue: a message cancelled meanwhile is stored and
+        # not posted, and its component learns which from the journal
+        await bus.post_events(events)
 
 
 def check_kind(run: Run) -> None:

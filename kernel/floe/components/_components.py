@@ -246,24 +246,26 @@ class Component:
         state ignored the message. Messages are handled one at a time, in arrival order.
         """
         received = Message.of(message, **fields)
-        # what the states (and anything they call) log carries the component and its run
-        with bind_log_context(component=self.name, run_id=self._run_id_if_registered()):
-            lock = self._lock
-            if not lock.try_acquire():
-                self._check_not_exclusive("handle_message()")
-                await lock.acquire()
-            try:
-                binding = self._binding
-                if binding is None:
-                    await anyio.lowlevel.checkpoint_if_cancelled()
+        lock = self._lock
+        if not lock.try_acquire():
+            self._check_not_exclusive("handle_message()")
+            await lock.acquire()
+        try:
+            binding = self._binding
+            if binding is None:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                # what the states (and anything they call) log carries the component
+                with bind_log_context(component=self.name):
                     result = await self.state_machine.handle_message(received, self)
-                else:
-                    result = await binding.handle(self, received)
-            finally:
-                lock.release()
-            if logger.isEnabledFor(logging.DEBUG):
+            else:
+                # binds the component and its run for logging, after its checkpoint
+                result = await binding.handle(self, received)
+        finally:
+            lock.release()
+        if logger.isEnabledFor(logging.DEBUG):
+            with bind_log_context(component=self.name, run_id=self._run_id_if_registered()):
                 _log_handled(self, received, result)
-            return result
+        return result
 
     def _run_id_if_registered(self) -> str | None:
         binding = self._binding
