@@ -21,7 +21,7 @@ import attrs
 
 from ..kernel._errors import PersistenceError, SequenceConflictError, StateError
 from ..kernel._kinds import EventKind
-from ..kernel._logging import bind_log_context, correlation_var
+from ..kernel._logging import bind_log_context
 from ..kernel._models import RESERVED_RUN_ID_PREFIXES, Event, Run, RunStatus, utcnow
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message, State
@@ -68,8 +68,6 @@ MAX_REBASES: Final = 10
 """Times a blind write (registration, rules) is rebased onto a newer journal before the
 conflict is reported."""
 _PLAIN: Final = (str, int, bool, type(None))
-_COMPONENT: Final = correlation_var("component")
-_RUN_ID: Final = correlation_var("run_id")
 
 
 class MessageLock:
@@ -279,19 +277,10 @@ class Binding:
     # -- messages -----------------------------------------------------------------------
 
     async def handle(self, component: Component, message: Message) -> Transitioned | None:
-        # the message's schedule point, first: cancelled here, nothing happened, and a
-        # task waiting here holds little (a thousand waiting components are a thousand
-        # of these, all alive when the garbage collector runs)
-        await anyio.lowlevel.checkpoint()
-        component_token = _COMPONENT.set(component.name)
-        run_token = _RUN_ID.set(self.run_id)
-        try:
-            return await self._handle(component, message)
-        finally:
-            _RUN_ID.reset(run_token)
-            _COMPONENT.reset(component_token)
+        """Decide *message*, journal and post what it did, then move the component.
 
-    async def _handle(self, component: Component, message: Message) -> Transitioned | None:
+        Called after the message's checkpoint, with the lock held: a state that decides
+        without waiting and a store that appends at once make this a plain call."""
         if self.pending:
             await self.flush_pending(component)
         elif self.run is None or self.in_doubt is not None:

@@ -39,7 +39,7 @@ import attrs
 
 from ..kernel._errors import FloeError, NotFoundError, RenamedError, StateError
 from ..kernel._kernel import Kernel, current_kernel
-from ..kernel._logging import bind_log_context
+from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import Event, Run, RunQuery
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message
@@ -78,6 +78,8 @@ __all__ = [
 logger = logging.getLogger("floe.components")
 
 _INITIAL_STATE: Final = "InitialState"
+_COMPONENT: Final = correlation_var("component")
+_RUN_ID: Final = correlation_var("run_id")
 
 
 def _check_name(name: object) -> str:
@@ -252,14 +254,26 @@ class Component:
             await lock.acquire()
         try:
             binding = self._binding
+            if binding is not None:
+                # the message's one schedule point, first: cancelled here, nothing
+                # happened; and a task waiting here holds next to nothing (with a
+                # thousand components waiting, the garbage collector sees a thousand)
+                await anyio.lowlevel.checkpoint()
+                binding = self._binding  # it may have been unregistered meanwhile
             if binding is None:
                 await anyio.lowlevel.checkpoint_if_cancelled()
                 # what the states (and anything they call) log carries the component
                 with bind_log_context(component=self.name):
                     result = await self.state_machine.handle_message(received, self)
             else:
-                # binds the component and its run for logging, after its checkpoint
-                result = await binding.handle(self, received)
+                # the variables themselves: a with block would cost more, per message
+                component_token = _COMPONENT.set(self.name)
+                run_token = _RUN_ID.set(binding.run_id)
+                try:
+                    result = await binding.handle(self, received)
+                finally:
+                    _RUN_ID.reset(run_token)
+                    _COMPONENT.reset(component_token)
         finally:
             lock.release()
         if logger.isEnabledFor(logging.DEBUG):
