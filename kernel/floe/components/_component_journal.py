@@ -305,8 +305,10 @@ class Binding:
             entered = machine.registry.get(target)()
             changed = {"component": name, "from_state": previous, "to_state": target}
             events.append(Event(run_id, first + len(events), CHANGED, None, now, changed))
+        record = self._record_for(component, len(events), now, target, deferred > 0)
         try:
-            await self._store(component, events, now, state_after=target, checkpoint=deferred > 0)
+            if not self._store_nowait(events, record):
+                await self._store_awaited(events, record)
         except SequenceConflictError as error:
             raise await self._conflict(component, message, error) from error
         del self.pending[:deferred]
@@ -377,6 +379,9 @@ class Binding:
             Event(run_id, first + offset, kind, None, now, data)
             for offset, (kind, data) in enumerate(items)
         ]
+        # the write's checkpoint (a message has made its own): cancelled here, the
+        # changes stay pending
+        await anyio.lowlevel.checkpoint()
         await self._store(component, events, now, checkpoint=checkpoint)
 
     async def _store(
@@ -388,32 +393,60 @@ class Binding:
         state_after: str | None = None,
         checkpoint: bool = False,
     ) -> None:
-        """Store and post *events*, numbered from ``last_seq + 1``; at once when the store
+        """Store and post *events*, numbered from ``last_seq + 1``: at once when the store
         and the bus can (the caller has checkpointed), else awaited."""
+        record = self._record_for(component, len(events), now, state_after, checkpoint)
+        if not self._store_nowait(events, record):
+            await self._store_awaited(events, record)
+
+    def _record_for(
+        self,
+        component: Component,
+        count: int,
+        now: datetime,
+        state_after: str | None,
+        checkpoint: bool,
+    ) -> Run | None:
+        """The run record to write with the next *count* events, or None: it changes
+        only at a checkpoint, not with every message."""
         previous = self.last_seq
-        last = previous + len(events)
-        # the run record changes only at a checkpoint, not with every message
-        record = None
-        if checkpoint or last // CHECKPOINT_EVERY != previous // CHECKPOINT_EVERY:
-            view = self._view(component, last)
-            if state_after is not None:
-                view.state = state_after
-            assert self.run is not None
-            record = attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
-        kernel = self.kernel
+        last = previous + count
+        if not checkpoint and last // CHECKPOINT_EVERY == previous // CHECKPOINT_EVERY:
+            return None
+        view = self._view(component, last)
+        if state_after is not None:
+            view.state = state_after
+        assert self.run is not None
+        return attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
+
+    def _store_nowait(self, events: list[Event], record: Run | None) -> bool:
         try:
-            try:
-                kernel.record_nowait(events, run=record)
-            except anyio.WouldBlock:
-                await _record(kernel, events, record)
+            self.kernel.record_nowait(events, run=record)
+        except anyio.WouldBlock:
+            return False
         except SequenceConflictError:
             raise  # nothing was stored
         except BaseException:
-            # cancelled (or failed) half-way: whether the events were stored is known
-            # only once the journal is read again, before the next write
-            self.in_doubt = (previous + 1, events)
+            # failed half-way: whether the events were stored is known only once the
+            # journal is read again, before the next write
+            self.in_doubt = (self.last_seq + 1, events)
             raise
-        self.last_seq = last
+        self._stored(events, record)
+        return True
+
+    async def _store_awaited(self, events: list[Event], record: Run | None) -> None:
+        try:
+            await _record(self.kernel, events, record)
+        except SequenceConflictError:
+            raise  # nothing was stored
+        except BaseException:
+            # cancelled (or failed) half-way: as in _store_nowait
+            self.in_doubt = (self.last_seq + 1, events)
+            raise
+        self._stored(events, record)
+
+    def _stored(self, events: list[Event], record: Run | None) -> None:
+        self.last_seq += len(events)
         if record is not None:
             self.run = record
 
