@@ -3,7 +3,9 @@
 A :class:`Component` has a name, rules and a :class:`~floe.StateMachine`. Registered
 with an :class:`Engine`, it becomes a long-lived run (kind ``component``, run id
 ``component:<name>``) whose journal records every handled message, every transition and
-every change of rules, through :meth:`floe.Kernel.record`: journal first, then the bus.
+every change of rules, journal first, then the bus: :meth:`floe.Kernel.record_nowait`
+after the message's one checkpoint, or the store and then the bus awaited when either
+would wait, as :meth:`floe.Kernel.record` does.
 Another process can :meth:`Engine.restore` the component from that journal and carry on.
 
 Messages to one component are handled one at a time, in the order they arrive (a fair
@@ -263,7 +265,7 @@ class Component:
             if binding is None:
                 await anyio.lowlevel.checkpoint_if_cancelled()
                 # what the states (and anything they call) log carries the component
-                with bind_log_context(component=self.name):
+                with bind_log_context(component=self.name, run_id=None):
                     result = await self.state_machine.handle_message(received, self)
             else:
                 # the variables themselves: a with block would cost more, per message
