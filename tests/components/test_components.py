@@ -344,6 +344,44 @@ async def test_cancellation_leaves_no_trace_and_frees_the_component(
     assert await component.handle_message("go") == Transitioned("Blocking", "Inside")
 
 
+async def test_a_message_cancelled_at_its_checkpoint_runs_no_state(
+    kernel: Kernel, engine: Engine
+) -> None:
+    seen: list[Message] = []
+
+    class Watching(State):
+        async def handle_message(
+            self, message: Message, component: Component
+        ) -> tuple[bool, str | type[State] | None]:
+            seen.append(message)
+            return True, "InitialState"
+
+    kernel.states.register("Watching", Watching)
+    component = Component("w", state_machine=StateMachine("Watching", registry=kernel.states))
+    await engine.register_async(component)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await component.handle_message("poke")
+    assert scope.cancelled_caught
+    assert seen == []
+    assert component.state == "Watching"
+    assert _kinds(await engine.history("w")) == [REGISTERED]
+    assert not component.message_lock.held
+
+
+async def test_flush_checkpoints_and_a_cancelled_flush_keeps_the_change(engine: Engine) -> None:
+    component = await engine.register_async(Component("f"))
+    with anyio.CancelScope() as scope:
+        component.update_rules(["new"])
+        scope.cancel()
+        await component.flush()
+    assert scope.cancelled_caught
+    await component.flush()
+    history = await engine.history("f")
+    assert _kinds(history) == [REGISTERED, RULES_UPDATED]
+    assert history[-1].data["rules"] == ["new"]
+
+
 async def _until_stored(engine: Engine, name: str, count: int) -> list[Event]:
     for _ in range(1000):
         history = await engine.history(name)

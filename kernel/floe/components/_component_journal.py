@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -275,46 +276,68 @@ class Binding:
 
     # -- messages -----------------------------------------------------------------------
 
-    async def handle(self, component: Component, message: Message) -> Transitioned | None:
+    async def handle(
+        self, component: Component, message: Message, *, at_once: bool
+    ) -> Transitioned | None:
+        """Decide *message*, journal and post what it did, then move the component.
+
+        Called after the message's checkpoint (:meth:`Kernel.arrive`, which said
+        *at_once*), with the lock held: a state that decides without waiting and a
+        store that appends at once make this a plain call."""
         if self.pending:
             await self.flush_pending(component)
         elif self.run is None or self.in_doubt is not None:
             await self._open(component)
+        name = component.name
+        # encoded first: a message the journal cannot hold is refused before the state runs
+        received = {"component": name, "message": _encoded_message(message, name)}
         machine = component.state_machine
         previous = machine.current_state_name
-        name = component.name
-        items: list[tuple[str, dict[str, Any]]] = [
-            (MESSAGE_RECEIVED, {"component": name, "message": _encoded_message(message, name)})
-        ]
         target = await machine.decide(message, component)
+        run_id = self.run_id
+        first = self.last_seq + 1
+        now = utcnow()
+        events = [Event(run_id, first, MESSAGE_RECEIVED, None, now, received)]
         # rule changes the state made while deciding go into the same write
         deferred = len(self.pending)
-        items.extend(self.pending)
+        for kind, data in self.pending:
+            events.append(Event(run_id, first + len(events), kind, None, now, data))
         entered: State | None = None
         if target is not None:
             # made before anything is stored: a state that cannot be built leaves no trace
             entered = machine.registry.get(target)()
-            items.append((CHANGED, {"component": name, "from_state": previous, "to_state": target}))
+            changed = {"component": name, "from_state": previous, "to_state": target}
+            events.append(Event(run_id, first + len(events), CHANGED, None, now, changed))
+        record = self._record_for(component, len(events), now, target, deferred > 0)
         try:
-            await self._write(component, items, state_after=target, checkpoint=deferred > 0)
+            if not (at_once and self._store_nowait(events, record)):
+                await self._store_awaited(events, record)
         except SequenceConflictError as error:
-            before = self.last_seq
-            await self._reload(component)
-            raise SequenceConflictError(
-                f"Component {name!r} was changed by another writer; "
-                f"the {message.type!r} message was not recorded",
-                why=f"Its journal moved on from seq {before} to {self.last_seq} elsewhere "
-                "(another process or engine handles this component too).",
-                fix=f"The component was reloaded and is now in {machine.current_state_name!r}; "
-                "send the message again if it still applies.",
-                context={"component": name, "run_id": self.run_id, "message": message.type},
-            ) from error
+            raise await self._conflict(component, message, error) from error
         del self.pending[:deferred]
         if target is None or entered is None:
             return None
         machine.current_state = entered
         machine.current_state_name = target
         return Transitioned(previous, target)
+
+    async def _conflict(
+        self, component: Component, message: Message, error: SequenceConflictError
+    ) -> SequenceConflictError:
+        """Reload after another writer's events, and say why *message* was not recorded."""
+        before = self.last_seq
+        await self._reload(component)
+        name = component.name
+        return SequenceConflictError(
+            f"Component {name!r} was changed by another writer; "
+            f"the {message.type!r} message was not recorded",
+            why=f"Its journal moved on from seq {before} to {self.last_seq} elsewhere "
+            "(another process or engine handles this component too).",
+            fix=f"The component was reloaded and is now in "
+            f"{component.state_machine.current_state_name!r}; "
+            "send the message again if it still applies.",
+            context={"component": name, "run_id": self.run_id, "message": message.type},
+        )
 
     # -- the journal --------------------------------------------------------------------
 
@@ -350,36 +373,70 @@ class Binding:
         component: Component,
         items: list[tuple[str, dict[str, Any]]],
         *,
-        state_after: str | None = None,
         checkpoint: bool = False,
     ) -> None:
-        previous = self.last_seq
-        first = previous + 1
-        last = previous + len(items)
+        first = self.last_seq + 1
         now = utcnow()
         run_id = self.run_id
         events = [
             Event(run_id, first + offset, kind, None, now, data)
             for offset, (kind, data) in enumerate(items)
         ]
-        # the run record changes only at a checkpoint, not with every message
-        record = None
-        if checkpoint or last // CHECKPOINT_EVERY != previous // CHECKPOINT_EVERY:
-            view = self._view(component, last)
-            if state_after is not None:
-                view.state = state_after
-            assert self.run is not None
-            record = attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
+        # the write's checkpoint (a message has made its own): cancelled here, the
+        # changes stay pending
+        at_once = await self.kernel.arrive()
+        record = self._record_for(component, len(events), now, None, checkpoint)
+        if not (at_once and self._store_nowait(events, record)):
+            await self._store_awaited(events, record)
+
+    def _record_for(
+        self,
+        component: Component,
+        count: int,
+        now: datetime,
+        state_after: str | None,
+        checkpoint: bool,
+    ) -> Run | None:
+        """The run record to write with the next *count* events, or None: it changes
+        only at a checkpoint, not with every message."""
+        previous = self.last_seq
+        last = previous + count
+        if not checkpoint and last // CHECKPOINT_EVERY == previous // CHECKPOINT_EVERY:
+            return None
+        view = self._view(component, last)
+        if state_after is not None:
+            view.state = state_after
+        assert self.run is not None
+        return attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
+
+    def _store_nowait(self, events: list[Event], record: Run | None) -> bool:
         try:
-            await self.kernel.record(events, run=record)
+            self.kernel.record_nowait(events, run=record)
+        except anyio.WouldBlock:
+            return False
         except SequenceConflictError:
             raise  # nothing was stored
         except BaseException:
-            # cancelled (or failed) half-way: whether the events were stored is known
-            # only once the journal is read again, before the next write
-            self.in_doubt = (first, events)
+            # failed half-way: whether the events were stored is known only once the
+            # journal is read again, before the next write
+            self.in_doubt = (self.last_seq + 1, events)
             raise
-        self.last_seq = last
+        self._stored(events, record)
+        return True
+
+    async def _store_awaited(self, events: list[Event], record: Run | None) -> None:
+        try:
+            await self.kernel.record_grouped(events, run=record)
+        except SequenceConflictError:
+            raise  # nothing was stored
+        except BaseException:
+            # cancelled (or failed) half-way: as in _store_nowait
+            self.in_doubt = (self.last_seq + 1, events)
+            raise
+        self._stored(events, record)
+
+    def _stored(self, events: list[Event], record: Run | None) -> None:
+        self.last_seq += len(events)
         if record is not None:
             self.run = record
 

@@ -3,7 +3,9 @@
 A :class:`Component` has a name, rules and a :class:`~floe.StateMachine`. Registered
 with an :class:`Engine`, it becomes a long-lived run (kind ``component``, run id
 ``component:<name>``) whose journal records every handled message, every transition and
-every change of rules, through :meth:`floe.Kernel.record`: journal first, then the bus.
+every change of rules, journal first, then the bus: :meth:`floe.Kernel.record_nowait`
+after the message's one checkpoint, or the store and then the bus awaited when either
+would wait, as :meth:`floe.Kernel.record` does.
 Another process can :meth:`Engine.restore` the component from that journal and carry on.
 
 Messages to one component are handled one at a time, in the order they arrive (a fair
@@ -39,7 +41,7 @@ import attrs
 
 from ..kernel._errors import FloeError, NotFoundError, RenamedError, StateError
 from ..kernel._kernel import Kernel, current_kernel
-from ..kernel._logging import bind_log_context
+from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import Event, Run, RunQuery
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message
@@ -78,6 +80,8 @@ __all__ = [
 logger = logging.getLogger("floe.components")
 
 _INITIAL_STATE: Final = "InitialState"
+_COMPONENT: Final = correlation_var("component")
+_RUN_ID: Final = correlation_var("run_id")
 
 
 def _check_name(name: object) -> str:
@@ -246,24 +250,38 @@ class Component:
         state ignored the message. Messages are handled one at a time, in arrival order.
         """
         received = Message.of(message, **fields)
-        # what the states (and anything they call) log carries the component and its run
-        with bind_log_context(component=self.name, run_id=self._run_id_if_registered()):
-            lock = self._lock
-            if not lock.try_acquire():
-                self._check_not_exclusive("handle_message()")
-                await lock.acquire()
-            try:
-                binding = self._binding
-                if binding is None:
-                    await anyio.lowlevel.checkpoint_if_cancelled()
+        lock = self._lock
+        if not lock.try_acquire():
+            self._check_not_exclusive("handle_message()")
+            await lock.acquire()
+        try:
+            binding = self._binding
+            if binding is not None:
+                # the message's one schedule point, first: cancelled here, nothing
+                # happened; and a task waiting here holds next to nothing (with a
+                # thousand components waiting, the garbage collector sees a thousand)
+                at_once = await binding.kernel.arrive()
+                binding = self._binding  # it may have been unregistered meanwhile
+            if binding is None:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                # what the states (and anything they call) log carries the component
+                with bind_log_context(component=self.name, run_id=None):
                     result = await self.state_machine.handle_message(received, self)
-                else:
-                    result = await binding.handle(self, received)
-            finally:
-                lock.release()
-            if logger.isEnabledFor(logging.DEBUG):
+            else:
+                # the variables themselves: a with block would cost more, per message
+                component_token = _COMPONENT.set(self.name)
+                run_token = _RUN_ID.set(binding.run_id)
+                try:
+                    result = await binding.handle(self, received, at_once=at_once)
+                finally:
+                    _RUN_ID.reset(run_token)
+                    _COMPONENT.reset(component_token)
+        finally:
+            lock.release()
+        if logger.isEnabledFor(logging.DEBUG):
+            with bind_log_context(component=self.name, run_id=self._run_id_if_registered()):
                 _log_handled(self, received, result)
-            return result
+        return result
 
     def _run_id_if_registered(self) -> str | None:
         binding = self._binding
