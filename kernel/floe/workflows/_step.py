@@ -439,6 +439,10 @@ def _completed(
 # -- results and records --------------------------------------------------------------------
 
 
+_AS_STORED: frozenset[Any] = frozenset({int, str, float, bool})
+"""Return annotations whose JSON value, of exactly that type, is the caller's value."""
+
+
 def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
     """The caller's value of a result in its journal form (built as the task's return
     annotation says, where cattrs can)."""
@@ -446,7 +450,9 @@ def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
         # the journal holds this very value (the memory store keeps its events as they
         # are): the caller gets its own copy, so changing it cannot change the record
         encoded = orjson.loads(orjson.dumps(encoded))
-    if task.return_type is None:
+    return_type = task.return_type
+    if return_type is None or (type(encoded) is return_type and return_type in _AS_STORED):
+        # a JSON scalar of the annotated type is already the value cattrs would build
         return encoded
     try:
         return converter.structure(encoded, task.return_type)
