@@ -26,6 +26,7 @@ TITLES = {
     "components": "Components: messages through state machines",
     "workflows": "Workflows: durable steps, next to baselines and peer engines",
     "graph": "Routine graphs: deliveries through flows",
+    "memory": "Memory: runs kept and journal events read",
 }
 
 
@@ -65,6 +66,12 @@ def _graph(config: MeasureConfig) -> Section:
     return run_graph(config)
 
 
+def _memory(config: MeasureConfig) -> Section:
+    from bench_memory import run_memory
+
+    return run_memory(config)
+
+
 # imported when chosen, so one workload's missing library does not stop the others
 WORKLOADS: dict[str, Workload] = {
     "bus": _bus,
@@ -73,6 +80,7 @@ WORKLOADS: dict[str, Workload] = {
     "components": _components,
     "workflows": _workflows,
     "graph": _graph,
+    "memory": _memory,
 }
 
 

@@ -75,6 +75,13 @@ BUSY_TIMEOUT_SECONDS: Final = 10.0
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _FIX_DAMAGED: Final = "Restore the database from a backup, or delete the damaged row."
+_READ_BATCH: Final = 4096
+"""Journal rows fetched from SQLite at a time: the rows of a long journal are never all
+held as tuples next to their events."""
+
+
+class _Unusual(Exception):
+    """A journal row that the bulk read leaves to the checked path."""
 
 
 def run_ids_query(prefix: str, limit: int) -> tuple[str, dict[str, Any]]:
@@ -335,22 +342,8 @@ class SQLiteStore(Store):
         return run if run.last_seq == last_seq else attrs.evolve(run, last_seq=last_seq)
 
     def _decode_event(self, row: tuple[Any, ...]) -> Event:
+        """One row of the events table, every column checked; damage names the row."""
         run_id, seq, kind, step, at, data, version = row
-        if version == FORMAT_VERSION and type(seq) is int and seq >= 0 and type(at) is str:
-            # the common row, written by this floe: built directly (a long journal is
-            # read at every resume); anything unusual takes the checked path below
-            try:
-                return Event(
-                    run_id=run_id,
-                    seq=seq,
-                    kind=kind,
-                    step=step,
-                    at=datetime.fromisoformat(at),
-                    data=orjson.loads(data),
-                    format=version,
-                )
-            except (ValueError, TypeError):
-                pass
         record = f"Event {seq} of run {run_id!r}"
         context = {"run_id": run_id, "seq": seq, "database": self.path, "table": "events"}
         try:
@@ -534,12 +527,51 @@ class SQLiteStore(Store):
     def _read_events(
         self, connection: sqlite3.Connection, run_id: str, after_seq: int, limit: int
     ) -> list[Event]:
-        rows = connection.execute(
-            "SELECT run_id, seq, kind, step, at, data, format FROM events"
+        cursor = connection.execute(
+            "SELECT seq, kind, step, at, data, format FROM events"
             " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (run_id, after_seq, limit),
-        ).fetchall()
-        return [self._decode_event(row) for row in rows]
+        )
+        cursor.arraysize = _READ_BATCH
+        events: list[Event] = []
+        while rows := cursor.fetchmany():
+            self._decode_rows(run_id, rows, events)
+        return events
+
+    def _decode_rows(self, run_id: str, rows: list[Any], events: list[Event]) -> None:
+        """Append the events of *rows* to *events*: a tight loop for the rows this floe
+        writes (a long journal is read at every resume), the checked path for the rest.
+
+        Every event shares the one *run_id* string and one string per kind, so a long
+        journal read holds one copy of each rather than one per row.
+        """
+        append = events.append
+        parse_time = datetime.fromisoformat
+        parse_data = orjson.loads
+        kinds: dict[str, str] = {}
+        intern = kinds.setdefault
+        rest = iter(rows)
+        while True:
+            try:
+                for row in rest:
+                    seq, kind, step, at, data, version = row
+                    if version != FORMAT_VERSION or type(seq) is not int or seq < 0:
+                        raise _Unusual
+                    append(
+                        Event(
+                            run_id,
+                            seq,
+                            intern(kind, kind),
+                            step,
+                            parse_time(at),
+                            parse_data(data),
+                            version,
+                        )
+                    )
+                return
+            except (_Unusual, ValueError, TypeError):
+                # an older format, or damage: the checked path decodes it or names it
+                append(self._decode_event((run_id, *row)))
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         result: list[Run] = await self._read(self._list_runs, *self._runs_sql(query), None)

@@ -213,7 +213,9 @@ class WriterThread:
         if job.error is not None:
             error, job.error = job.error, None
             raise error
-        return job.result
+        # the thread may still hold the job: a long journal read is released with the caller
+        result, job.result = job.result, None
+        return result
 
     @property
     def would_wait(self) -> bool:

@@ -822,6 +822,31 @@ async def test_damaged_event_names_run_seq_table_and_file(
         await store.append_events("bad", _events("bad", 4))
 
 
+async def test_a_long_journal_reads_whole_with_unusual_rows_among_the_ordinary(
+    tmp_path: Path,
+) -> None:
+    # more rows than one fetch brings; rows the bulk read leaves to the checked path
+    # (an older format, a row damaged in the second fetch) are decoded or named there
+    database = tmp_path / "floe.db"
+    count = 10_000
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="long", name="x"))
+        await store.append_events("long", _events("long", 1, count))
+    _vandalize(database, "UPDATE events SET format = 0 WHERE run_id = 'long' AND seq = 5000")
+    async with SQLiteStore(database) as store:
+        events = await store.read_events("long")
+        assert [event.seq for event in events] == list(range(1, count + 1))
+        assert events[4999].format == 0
+        assert events[4999].data == {"n": 5000}
+        assert {event.run_id for event in events} == {"long"}
+        assert events == await store.read_events("long", after_seq=0, limit=count)
+    _vandalize(database, "UPDATE events SET data = '{' WHERE run_id = 'long' AND seq = 9000")
+    async with SQLiteStore(database) as store:
+        with pytest.raises(PersistenceError, match="Event 9000 of run 'long'"):
+            await store.read_events("long")
+        assert len(await store.read_events("long", limit=8999)) == 8999
+
+
 async def test_damaged_cache_entry_names_key_table_and_file(tmp_path: Path) -> None:
     database = tmp_path / "floe.db"
     await _populated(database)

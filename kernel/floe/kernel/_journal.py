@@ -35,6 +35,8 @@ REPORT_EVENTS = frozenset(
 
 FINAL_STEP_EVENTS = frozenset({EventKind.TASK_COMPLETED, EventKind.TASK_FAILED})
 """Step events that end a step: on replay the step returns (or raises) what they hold."""
+_TASK_STARTED = str(EventKind.TASK_STARTED)
+"""As a plain string: compared with a stored kind, it takes str's own equality."""
 
 
 @attrs.define
@@ -317,7 +319,7 @@ class ReplayIndex:
     def __init__(self, events: Sequence[Event]) -> None:
         self.events = list(events)
         self._final: dict[str, Event] = {}
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str | None] = {}
         self.retries: dict[str, list[Event]] = {}
         self.timers_scheduled: dict[str, Event] = {}
         self.timers_fired: dict[str, Event] = {}
@@ -333,37 +335,55 @@ class ReplayIndex:
         """Step keys of completed steps whose task declared a rollback."""
         self.cancelling = False
         """Whether ``floe.cancel`` fenced the run (``run.cancelling``): a replay cancels it."""
+        self._index(self.events)
+
+    def _index(self, events: list[Event]) -> None:
+        # one pass, the commonest kinds tested first: a step's start and its end are
+        # nearly every event of a long journal, and each costs a few dict operations
         names = self._names
+        final = self._final
+        started = _TASK_STARTED
         for event in events:
             data = event.data
-            position = data.get("position") if isinstance(data, dict) else None
-            if position is None:
-                if event.kind == EventKind.RUN_CANCELLING:
-                    self.cancelling = True
-                elif event.step is None and event.kind in REPORT_EVENTS:
-                    self.body_reports[event.kind] = self.body_reports.get(event.kind, 0) + 1
-                continue
-            kind = event.kind
-            if position not in names:
-                names[position] = data.get("task")
-            if kind in FINAL_STEP_EVENTS:
-                self._final[position] = event
-                if data.get("rollback") and event.step is not None:
-                    self.rollback_steps.add(event.step)
-            elif kind == EventKind.TASK_RETRYING:
-                self.retries.setdefault(position, []).append(event)
-            elif kind == EventKind.TIMER_SCHEDULED:
-                self.timers_scheduled[position] = event
-            elif kind == EventKind.TIMER_FIRED:
-                self.timers_fired[position] = event
-            elif kind == EventKind.RUN_PAUSED:
-                self.pauses[position] = event
-                self.open_pause = event
-            elif kind == EventKind.RUN_RESUMED:
-                self.pauses[position] = event
-                self.open_pause = None
-            elif kind == EventKind.TASK_ROLLED_BACK and event.step is not None:
-                self.rolled_back.add(event.step)
+            if type(data) is dict or isinstance(data, dict):
+                position = data.get("position")
+                if position is not None:
+                    kind = event.kind
+                    if kind == started:
+                        if position not in names:
+                            names[position] = data.get("task")
+                    elif kind in FINAL_STEP_EVENTS:
+                        if position not in names:
+                            names[position] = data.get("task")
+                        final[position] = event
+                        if data.get("rollback") and event.step is not None:
+                            self.rollback_steps.add(event.step)
+                    else:
+                        self._other(event, kind, position, data)
+                    continue
+            if event.kind == EventKind.RUN_CANCELLING:
+                self.cancelling = True
+            elif event.step is None and event.kind in REPORT_EVENTS:
+                self.body_reports[event.kind] = self.body_reports.get(event.kind, 0) + 1
+
+    def _other(self, event: Event, kind: str, position: str, data: dict[str, Any]) -> None:
+        """Index a placed event that neither starts nor ends a step."""
+        if position not in self._names:
+            self._names[position] = data.get("task")
+        if kind == EventKind.TASK_RETRYING:
+            self.retries.setdefault(position, []).append(event)
+        elif kind == EventKind.TIMER_SCHEDULED:
+            self.timers_scheduled[position] = event
+        elif kind == EventKind.TIMER_FIRED:
+            self.timers_fired[position] = event
+        elif kind == EventKind.RUN_PAUSED:
+            self.pauses[position] = event
+            self.open_pause = event
+        elif kind == EventKind.RUN_RESUMED:
+            self.pauses[position] = event
+            self.open_pause = None
+        elif kind == EventKind.TASK_ROLLED_BACK and event.step is not None:
+            self.rolled_back.add(event.step)
 
     def __len__(self) -> int:
         return len(self._final)

@@ -466,6 +466,7 @@ def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
         encoded = orjson.loads(orjson.dumps(encoded))
     return_type = task.return_type
     if return_type is None or (return_type is kind and kind in _SCALARS):
+        # a JSON scalar of the annotated type is already the value cattrs would build
         return encoded
     try:
         return converter.structure(encoded, task.return_type)
