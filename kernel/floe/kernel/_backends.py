@@ -31,6 +31,7 @@ __all__ = [
     "asyncio_on_trio",
     "backend_error",
     "check_backend",
+    "loop_checkpoint",
     "loop_checkpoints",
     "loop_event_factory",
     "open_task_group",
@@ -68,6 +69,16 @@ def running_backend() -> str | None:
 
 
 Checkpoint = Callable[[], Awaitable[None]]
+
+
+def loop_checkpoint() -> Checkpoint:
+    """``checkpoint`` for the loop running now: trio's own on trio (see
+    :func:`loop_checkpoints`), anyio's elsewhere."""
+    if running_backend() == "trio":
+        import trio
+
+        return trio.lowlevel.checkpoint
+    return anyio.lowlevel.checkpoint
 
 
 def loop_checkpoints() -> tuple[Checkpoint, Checkpoint]:

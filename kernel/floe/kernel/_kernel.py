@@ -14,6 +14,7 @@ import pluggy
 from anyio.abc import TaskGroup, TaskStatus
 
 from .. import hookspecs
+from ._backends import loop_checkpoint
 from ._builtin import KERNEL_PLUGINS
 from ._bus import EventBus, subscribe_listeners
 from ._current import current_kernel, enter_kernel, leave_kernel, running_kernel
@@ -91,6 +92,8 @@ class Kernel:
         self._entered = False
         self._arriving = 0
         """Writers between the start and the end of their checkpoint (see arrive)."""
+        self._checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
+        """The checkpoint of the loop the kernel runs on (bound when it starts)."""
 
     # -- resources ----------------------------------------------------------------------
 
@@ -143,6 +146,7 @@ class Kernel:
                 fix="Create a new Kernel (floe.open_kernel()) for each 'async with'.",
             )
         self._entered = True
+        self._checkpoint = loop_checkpoint()
         self.hooks.configure(self.settings)
         self.hooks.register_states(self.states)
         # Everything started is on the stack, undone in reverse on leaving, or at once
@@ -274,12 +278,12 @@ class Kernel:
         False when other writers reached their checkpoint meanwhile and the store groups
         appends (:attr:`Store.groups_appends`): one transaction for them all costs less
         than one each, so the caller stores with :meth:`record_grouped`. *checkpoint* is
-        the one to await (default: ``anyio.lowlevel.checkpoint``; a journal passes its
-        loop's own, shielded one).
+        the one to await (default: the loop's own ``checkpoint``; a journal passes its
+        shielded one).
         """
         self._arriving += 1
         try:
-            await (checkpoint or anyio.lowlevel.checkpoint)()
+            await (checkpoint or self._checkpoint)()
         finally:
             self._arriving -= 1
         return not self._arriving or not self.store.groups_appends
