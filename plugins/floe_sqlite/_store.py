@@ -27,6 +27,7 @@ from floe import (
     ConfigError,
     DamagedRecord,
     Event,
+    FloeError,
     NotFoundError,
     PersistenceError,
     Run,
@@ -454,7 +455,18 @@ class SQLiteStore(Store):
         if not self._arriving and self.append_events_nowait(run_id, events, run=run):
             return
         rows, columns = self._append_rows(events, run)
-        await self._write(self._append_events, run_id, tuple(events), rows, run, columns)
+        # appends queued together run as one: a sequence check and an INSERT for them all
+        writer = self._require_writer()
+        await writer.call(
+            self._append_events,
+            run_id,
+            tuple(events),
+            rows,
+            run,
+            columns,
+            write=True,
+            combine=self._append_many,
+        )
 
     def append_events_nowait(
         self, run_id: str, events: Sequence[Event], *, run: Run | None = None
@@ -513,6 +525,55 @@ class SQLiteStore(Store):
             connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         if columns is not None:
             connection.execute(self._UPDATE_RUN, columns)
+
+    def _append_many(
+        self, connection: sqlite3.Connection, calls: list[tuple[Any, ...]]
+    ) -> list[BaseException | None]:
+        """:meth:`_append_events` for many calls at once (the writer thread's group
+        commit): one query for the runs' last seqs, one INSERT for every accepted row.
+
+        Each call is checked against the journal as the calls before it in *calls*
+        leave it; a refused call (conflict, unknown run) appends nothing and gets its
+        error back in its place.
+        """
+        last_seqs = self._last_seqs(connection, {call[0] for call in calls})
+        errors: list[BaseException | None] = []
+        rows: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for run_id, events, call_rows, run, columns in calls:
+            try:
+                check_append(run_id, events, last_seqs.get(run_id), where=self.path, run=run)
+            except FloeError as error:
+                errors.append(error)
+                continue
+            errors.append(None)
+            if events:
+                last_seqs[run_id] = events[-1].seq
+            rows += call_rows
+            if columns is not None:
+                updates.append(columns)
+        if rows:
+            connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if updates:
+            connection.executemany(self._UPDATE_RUN, updates)
+        return errors
+
+    @staticmethod
+    def _last_seqs(connection: sqlite3.Connection, run_ids: set[str]) -> dict[str, int]:
+        """The last seq of each of *run_ids* that exists (0: an empty journal)."""
+        found: dict[str, int] = {}
+        ordered = list(run_ids)
+        for start in range(0, len(ordered), _IN_LIST):
+            chunk = ordered[start : start + _IN_LIST]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                connection.execute(
+                    "SELECT run_id, (SELECT coalesce(max(seq), 0) FROM events"
+                    f" WHERE events.run_id = runs.run_id) FROM runs WHERE run_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
+        return found
 
     async def read_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -860,6 +921,10 @@ class SQLiteStore(Store):
         if live_at is not None and row[1] is not None and row[1] <= _micros(live_at):
             return None
         return self._decode_run(run_id, row[0], None)
+
+
+_IN_LIST: Final = 500
+"""Run ids per ``IN (...)`` list: well under SQLite's limit of bound parameters."""
 
 
 def _data_of(kind: str) -> str:

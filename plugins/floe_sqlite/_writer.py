@@ -7,7 +7,9 @@ event loop. A lone write therefore costs one transaction, and a burst of concurr
 writes shares one commit.
 
 A job must raise :class:`floe.FloeError` only before it has changed anything (it
-validates, then writes); the batch then goes on without it. Any other exception may
+validates, then writes); the batch then goes on without it. Jobs queued one after the
+other with the same *combine* function (appends to many runs) run as one call of it,
+which does for all of them in a few statements what each action does alone. Any other exception may
 leave a job half-done, so the batch is rolled back and every write in it is retried in
 a transaction of its own, which gives each caller exactly its own outcome.
 
@@ -42,6 +44,11 @@ logger = logging.getLogger("floe.sqlite")
 
 Action = Callable[..., Any]
 """``action(connection, *args) -> result``, run in the writer thread."""
+
+Combine = Callable[[sqlite3.Connection, list[tuple[Any, ...]]], list[BaseException | None]]
+"""``combine(connection, [args, ...]) -> [error or None, ...]``: the actions of several
+jobs in one call, each job's error (a FloeError raised before anything of that job was
+written) in its place; any other exception leaves the whole group in doubt."""
 
 MAX_BATCH: Final = 1024
 """Most jobs taken into one batch, so that one transaction stays reasonably small."""
@@ -79,10 +86,24 @@ class WriterStatistics:
     immediate: int = 0
     """Of the writes and transactions, those committed at once on the caller's thread
     (see :meth:`WriterThread.call_nowait`)."""
+    combined: int = 0
+    """Of the writes, those run together with others in one combined call (appends to
+    many runs in a few statements; see :data:`Combine`)."""
 
 
 class _Job:
-    __slots__ = ("action", "args", "done", "error", "orphaned", "result", "state", "token", "write")
+    __slots__ = (
+        "action",
+        "args",
+        "combine",
+        "done",
+        "error",
+        "orphaned",
+        "result",
+        "state",
+        "token",
+        "write",
+    )
 
     def __init__(
         self,
@@ -90,9 +111,11 @@ class _Job:
         args: tuple[Any, ...],
         write: bool,
         token: anyio.lowlevel.EventLoopToken,
+        combine: Combine | None = None,
     ) -> None:
         self.action = action
         self.args = args
+        self.combine = combine
         self.write = write
         self.token = token
         self.done = anyio.Event()
@@ -130,6 +153,7 @@ class WriterThread:
         self._outstanding = 0
         """Calls waiting for the thread (changed on the event loop only)."""
         self._immediate_commits = 0
+        self._combined = 0
         self._checkpointing = False
         """A checkpoint is queued or running on the thread (set here, cleared there)."""
         self._path = path
@@ -161,6 +185,7 @@ class WriterThread:
             largest_batch=self._largest_batch,
             abandoned=self._abandoned,
             immediate=self._immediate_commits,
+            combined=self._combined,
         )
 
     # -- the event-loop side -----------------------------------------------------------
@@ -187,8 +212,13 @@ class WriterThread:
             raise error
         self._accepting = True
 
-    async def call(self, action: Action, *args: Any, write: bool) -> Any:
+    async def call(
+        self, action: Action, *args: Any, write: bool, combine: Combine | None = None
+    ) -> Any:
         """Run ``action(connection, *args)`` in the thread; return or raise its outcome.
+
+        *combine*, for a write whose result is None, runs it together with the jobs
+        queued next to it that name the same function (see :data:`Combine`).
 
         When the caller is cancelled, a job the thread has not started is dropped;
         one it has started completes, and an error it ends with is logged, since no
@@ -200,7 +230,7 @@ class WriterThread:
                 fix="Use the store inside 'async with store:' (or call open() first).",
                 context={"database": self._path},
             )
-        job = _Job(action, args, write, anyio.lowlevel.current_token())
+        job = _Job(action, args, write, anyio.lowlevel.current_token(), combine)
         self._outstanding += 1
         self._queue.put(job)
         try:
@@ -432,18 +462,16 @@ class WriterThread:
             for job in writes:
                 job.error = self._database_error(error, "starting a transaction")
             return
-        for job in writes:
-            try:
-                job.result = job.action(connection, *job.args)
-            except FloeError as error:  # raised before the job changed anything
-                job.error = error
-            except Exception:
-                # the job may be half-done: undo the batch, give every job its own try
-                self._rollback(connection)
-                for retried in writes:
-                    retried.result = retried.error = None
-                    self._commit_alone(connection, retried)
-                return
+        try:
+            for group in _groups(writes):
+                self._combined += _run(connection, group)
+        except Exception:
+            # a job may be half-done: undo the batch, give every job its own try
+            self._rollback(connection)
+            for retried in writes:
+                retried.result = retried.error = None
+                self._commit_alone(connection, retried)
+            return
         try:
             connection.execute("COMMIT")
         except sqlite3.Error as error:
@@ -540,3 +568,32 @@ class WriterThread:
 
 def _connect_placeholder(connection: sqlite3.Connection) -> None:
     """The opening job's action: the thread connects itself (see ``WriterThread._main``)."""
+
+
+def _groups(writes: list[_Job]) -> list[list[_Job]]:
+    """*writes* in order, those next to each other with the same combine in one group."""
+    groups: list[list[_Job]] = []
+    for job in writes:
+        if job.combine is not None and groups and groups[-1][0].combine == job.combine:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
+def _run(connection: sqlite3.Connection, group: list[_Job]) -> int:
+    """Run a group's jobs (one combined call for several; returns how many it combined);
+    a FloeError is the job's own outcome, any other exception is raised: the batch is
+    then in doubt."""
+    first = group[0]
+    if len(group) > 1 and first.combine is not None:
+        errors = first.combine(connection, [job.args for job in group])
+        for job, error in zip(group, errors, strict=True):
+            job.error = error
+        return len(group)
+    for job in group:
+        try:
+            job.result = job.action(connection, *job.args)
+        except FloeError as error:  # raised before the job changed anything
+            job.error = error
+    return 0

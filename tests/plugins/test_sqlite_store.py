@@ -531,6 +531,62 @@ async def test_a_conflict_in_a_batch_fails_only_its_own_append(tmp_path: Path) -
         assert [e.seq for e in await store.read_events("r-8")] == [1, 2, 3]
 
 
+async def test_appends_queued_together_run_as_one_with_each_its_own_outcome(
+    tmp_path: Path,
+) -> None:
+    count = 100
+    async with SQLiteStore(tmp_path / "floe.db") as store:
+        for index in range(count):
+            await store.create_run(Run(run_id=f"r-{index}", name="x"))
+        record = attrs.evolve(await _get(store, "r-5"), status=floe.RunStatus.RUNNING)
+        outcomes: dict[str, str] = {}
+
+        async def append(name: str, run_id: str, first: int, run: Run | None = None) -> None:
+            try:
+                await store.append_events(run_id, _events(run_id, first, 2), run=run)
+            except NotFoundError:
+                outcomes[name] = "unknown"
+            except SequenceConflictError:
+                outcomes[name] = "conflict"
+            except PersistenceError:  # a gap: seq 3 before seqs 1 and 2 are stored
+                outcomes[name] = "refused"
+            else:
+                outcomes[name] = "ok"
+
+        before = store.statistics()
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(
+                    append, f"a-{index}", f"r-{index}", 1, record if index == 5 else None
+                )
+            # in the same batch: a second append to r-1 after the first, a stale one to
+            # r-2, and one to a run that does not exist
+            group.start_soon(append, "second", "r-1", 3)
+            group.start_soon(append, "stale", "r-2", 1)
+            group.start_soon(append, "missing", "no-such-run", 1)
+        after = store.statistics()
+        assert after.combined - before.combined > count / 2
+        assert after.transactions - before.transactions < count / 10
+        assert outcomes.pop("missing") == "unknown"
+        # the scheduler may run either of two appends to one run first: the journal
+        # holds exactly those that were accepted, each checked after the one before
+        r1 = [e.seq for e in await store.read_events("r-1")]
+        assert r1 == ([1, 2, 3, 4] if outcomes.pop("second") == "ok" else [1, 2])
+        assert outcomes.pop("a-1") == "ok"
+        assert sorted([outcomes.pop("stale"), outcomes.pop("a-2")]) == ["conflict", "ok"]
+        assert [e.seq for e in await store.read_events("r-2")] == [1, 2]
+        assert set(outcomes.values()) == {"ok"}
+        assert [e.data for e in await store.read_events("r-9")] == [{"n": 1}, {"n": 2}]
+        stored = await _get(store, "r-5")
+        assert (stored.status, stored.last_seq) == (floe.RunStatus.RUNNING, 2)
+
+
+async def _get(store: SQLiteStore, run_id: str) -> Run:
+    run = await store.get_run(run_id)
+    assert run is not None
+    return run
+
+
 async def test_a_half_done_write_in_a_batch_is_retried_alone(tmp_path: Path) -> None:
     database = tmp_path / "floe.db"
     async with SQLiteStore(database) as store:
