@@ -454,6 +454,11 @@ class SQLiteStore(Store):
             self._arriving -= 1
         if not self._arriving and self.append_events_nowait(run_id, events, run=run):
             return
+        await self.append_events_grouped(run_id, events, run=run)
+
+    async def append_events_grouped(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> None:
         rows, columns = self._append_rows(events, run)
         # appends queued together run as one: a sequence check and an INSERT for them all
         writer = self._require_writer()

@@ -291,14 +291,14 @@ class Kernel:
     async def record_grouped(
         self, events: Sequence[Event], *, run: Any = None, posted: Sequence[Event] | None = None
     ) -> None:
-        """Store *events* through the store's :meth:`~Store.append_events`, where
-        writers arriving together share a transaction, then post them as
+        """Store *events* through the store's :meth:`~Store.append_events_grouped`,
+        where writers arriving together share a transaction, then post them as
         :meth:`record` does (waiting only for room in the bus's queue)."""
         run_id = _run_id(events, run)
         if run_id is None:
             await anyio.lowlevel.checkpoint()
             return
-        await self.store.append_events(run_id, events, run=run)
+        await self.store.append_events_grouped(run_id, events, run=run)
         posted = events if posted is None else posted
         try:
             self.bus.post_events_nowait(posted)

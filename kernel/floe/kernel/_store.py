@@ -178,6 +178,19 @@ class Store(abc.ABC):
         """
         return False
 
+    async def append_events_grouped(
+        self, run_id: str, events: Sequence[Event], *, run: Run | None = None
+    ) -> None:
+        """Append as :meth:`append_events` does, for a writer that reached its checkpoint
+        together with others (:meth:`floe.Kernel.record_grouped`).
+
+        A store that groups appends (:attr:`groups_appends`) sends the call straight to
+        its group commit, whose wait is the call's checkpoint, instead of checkpointing
+        again to find out whether the writer is alone. The default is
+        :meth:`append_events`.
+        """
+        await self.append_events(run_id, events, run=run)
+
     @abc.abstractmethod
     async def read_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None

@@ -265,6 +265,33 @@ class StoreContract:
         assert sorted(outcomes) == ["lost", "won"]
         assert len(await store.read_events("r-1")) == 1
 
+    async def test_grouped_appends_are_appends(self, store: Store) -> None:
+        # what the kernel's group commit calls: the same contract as append_events
+        count = 20
+        for index in range(count):
+            await store.create_run(Run(run_id=f"r-{index}", name="grouped"))
+        outcomes: dict[int, str] = {}
+
+        async def append(index: int, first: int) -> None:
+            run_id = f"r-{index % count}"
+            try:
+                await store.append_events_grouped(run_id, _events(run_id, first, 2))
+            except SequenceConflictError:
+                outcomes[index] = "lost"
+            else:
+                outcomes[index] = "won"
+
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(append, index, 1)
+            group.start_soon(append, count + 3, 1)  # a second writer of r-3, at seq 1
+        assert sorted([outcomes.pop(3), outcomes.pop(count + 3)]) == ["lost", "won"]
+        assert set(outcomes.values()) == {"won"}
+        for index in range(count):
+            assert [e.seq for e in await store.read_events(f"r-{index}")] == [1, 2]
+        with pytest.raises(NotFoundError):
+            await store.append_events_grouped("ghost", _events("ghost", 1, 1))
+
     async def test_concurrent_appends_to_many_runs(self, store: Store) -> None:
         count = 50
         for index in range(count):
