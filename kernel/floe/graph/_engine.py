@@ -310,15 +310,16 @@ class JobExecution:
     # -- one delivery ----------------------------------------------------------------
 
     async def _deliver(self, delivery: SlotDelivery) -> None:
-        gate = self.gates.get(delivery.routine_id)
-        step = _STEP.set(delivery.key)  # what the handler logs names its delivery
+        key = delivery.key  # built once: the step of its records and of its log lines
+        gate = self.gates.get(delivery.routine_id) if self.gates else None
+        step = _STEP.set(key)  # what the handler logs names its delivery
         try:
             if gate is None:
-                flush = await self._handle(delivery)
+                flush = await self._handle(delivery, key)
             else:
                 await gate.enter()
                 try:
-                    flush = await self._handle(delivery)
+                    flush = await self._handle(delivery, key)
                 finally:
                     gate.leave()
         finally:
@@ -329,12 +330,14 @@ class JobExecution:
             self.dirty_set = True
             self.dirty.set()
 
-    async def _handle(self, delivery: SlotDelivery) -> bool:
+    async def _handle(self, delivery: SlotDelivery, key: str) -> bool:
         """Run *delivery* and record it; returns whether the records are written at once
         (otherwise the flusher writes them soon).
 
         The stages: the call worked out from the message, the wait for a retry a
         previous process left due, the attempts, and the record (handled or failed).
+        The usual delivery (an async handler, first attempt) is awaited here directly:
+        every coroutine between the dispatcher and the handler costs each delivery.
         """
         routine = self.routines[delivery.routine_id]
         clock = time.perf_counter()
@@ -346,10 +349,53 @@ class JobExecution:
             return self._failed(delivery, error, outbox, attempt, started, clock, handled=False)
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
-        outbox, attempt, failure = await self._attempts(delivery, function, args, kwargs, is_async)
+        attempt = delivery.attempt
+        outbox = Outbox()
+        failure: Exception | None = None
+        if function is not None and is_async:
+            token = current_outbox.set(outbox)
+            try:
+                await function(*args, **kwargs)
+            except Exception as error:
+                failure = error
+            finally:
+                current_outbox.reset(token)
+        else:
+            failure = await self._call(function, args, kwargs, is_async, outbox)
+        if failure is not None:
+            outbox, attempt, failure = await self._attempts(
+                delivery, function, args, kwargs, is_async, outbox, failure
+            )
         if failure is not None:
             return self._failed(delivery, failure, outbox, attempt, started, clock, handled=True)
-        return self._handled(delivery, routine, outbox, attempt, started, clock)
+        return self._handled(delivery, key, routine, outbox, attempt, started, clock)
+
+    async def _call(
+        self,
+        function: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        is_async: bool,
+        outbox: Outbox,
+    ) -> Exception | None:
+        """One attempt: the handler called with *outbox* collecting what it emits (a
+        sync one inline or in a worker thread, which runs in a copy of the context);
+        returns its failure."""
+        if function is None:
+            return None
+        token = current_outbox.set(outbox)
+        try:
+            if is_async:
+                await function(*args, **kwargs)
+            elif self.inline_sync:
+                function(*args, **kwargs)
+            else:
+                await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+        except Exception as error:
+            return error
+        finally:
+            current_outbox.reset(token)
+        return None
 
     def _call_of(
         self, routine: Routine, delivery: SlotDelivery
@@ -370,41 +416,35 @@ class JobExecution:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         is_async: bool,
+        outbox: Outbox,
+        error: Exception,
     ) -> tuple[Outbox, int, Exception | None]:
-        """Call the handler until it returns, or fails where its error handler retries
-        no more; returns what it emitted, the attempt it ended at and its failure."""
+        """After the first attempt failed with *error*, call the handler again until it
+        returns, or fails where its error handler retries no more; returns what the
+        last attempt emitted, the attempt it ended at and its failure."""
         attempt = delivery.attempt
         policy = None
         while True:
+            handler = self.flow.error_handler_for(delivery.routine_id)
+            if handler.strategy is not ErrorStrategy.RETRY:
+                return outbox, attempt, error
+            if policy is None:
+                policy = self.kernel.retry_policy(handler.retry_options())
+            delay = policy.next_delay(attempt, error)
+            if delay is None:
+                return outbox, attempt, error
+            await self._retrying(delivery, attempt, delay, error)
+            attempt += 1
             outbox = Outbox()
-            if function is None:
+            failure = await self._call(function, args, kwargs, is_async, outbox)
+            if failure is None:
                 return outbox, attempt, None
-            token = current_outbox.set(outbox)
-            try:
-                if is_async:
-                    await function(*args, **kwargs)
-                elif self.inline_sync:
-                    function(*args, **kwargs)
-                else:
-                    await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
-                return outbox, attempt, None
-            except Exception as error:
-                handler = self.flow.error_handler_for(delivery.routine_id)
-                if handler.strategy is not ErrorStrategy.RETRY:
-                    return outbox, attempt, error
-                if policy is None:
-                    policy = self.kernel.retry_policy(handler.retry_options())
-                delay = policy.next_delay(attempt, error)
-                if delay is None:
-                    return outbox, attempt, error
-                await self._retrying(delivery, attempt, delay, error)
-                attempt += 1
-            finally:
-                current_outbox.reset(token)
+            error = failure
 
     def _handled(
         self,
         delivery: SlotDelivery,
+        key: str,
         routine: Routine,
         outbox: Outbox,
         attempt: int,
@@ -413,7 +453,7 @@ class JobExecution:
     ) -> bool:
         """Record a delivery its handler took, schedule the deliveries it emitted, and
         say whether to write the records now (a slow handler, or many records waiting)."""
-        routine_id, key = delivery.routine_id, delivery.key
+        routine_id = delivery.routine_id
         try:
             records: list[tuple[str, str | None, Any]] | None = None
             children: list[SlotDelivery] | None = None
@@ -488,7 +528,9 @@ class JobExecution:
         routine = self.routines[delivery.routine_id]
         for emitter, event, data in outbox.items:
             source = delivery.routine_id if emitter is routine else flow.id_of(emitter)
-            targets: list[list[Any]] = []
+            # tuples: once the collector has seen them they are no longer tracked, and
+            # the store keeps every record of every job (JSON writes them as arrays)
+            targets: list[tuple[Any, ...]] = []
             for connection in flow.outgoing(source, event):
                 number = self.next_number
                 if number > self.max_deliveries:
@@ -500,10 +542,10 @@ class JobExecution:
                     # a new message per mapped connection; unmapped ones share the
                     # emitted data, which no merge changes in place
                     payload = {mapping.get(name, name): value for name, value in data.items()}
-                    targets.append([target, slot, number, dict(mapping)])
+                    targets.append((target, slot, number, dict(mapping)))
                 else:
                     payload = data
-                    targets.append([target, slot, number])
+                    targets.append((target, slot, number))
                 children.append(SlotDelivery(number, target, slot, payload, parent))
             records.append(
                 (
@@ -512,7 +554,7 @@ class JobExecution:
                     {
                         "event": event,
                         "data": data,
-                        "targets": targets,
+                        "targets": tuple(targets),
                         "routine": source,
                         "delivery": parent,
                     },

@@ -228,6 +228,11 @@ class Slot:
 
     def merge(self, data: dict[str, Any]) -> dict[str, Any]:
         """Combine *data* with what the slot holds; returns what the handler receives."""
+        if self.merge_strategy == "override":
+            # one reference stored, which no reader can see half done: no lock needed
+            # (the usual slot, merged on every delivery)
+            self._buffer = data
+            return data
         with self._lock:
             return self._merge(data)
 
