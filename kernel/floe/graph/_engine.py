@@ -310,18 +310,57 @@ class JobExecution:
     # -- one delivery ----------------------------------------------------------------
 
     async def _deliver(self, delivery: SlotDelivery) -> None:
+        """Run *delivery* and record it; its records are written now (a slow handler, a
+        failure, many records waiting) or soon, by the flusher.
+
+        The usual delivery (an async handler, its first attempt, no gate, no retry due)
+        runs in this one coroutine: every coroutine between the dispatcher and the
+        handler costs each delivery. Anything else goes through :meth:`_handle`.
+        """
         key = delivery.key  # built once: the step of its records and of its log lines
-        gate = self.gates.get(delivery.routine_id) if self.gates else None
         step = _STEP.set(key)  # what the handler logs names its delivery
         try:
-            if gate is None:
-                flush = await self._handle(delivery, key)
+            routine = self.routines[delivery.routine_id]
+            slot = routine.get_slot(delivery.slot) if delivery.slot is not None else None
+            plan = slot.plan if slot is not None else None
+            if (
+                slot is None
+                or plan is None
+                or not plan.is_async
+                or delivery.wake_at is not None
+                or (self.gates and delivery.routine_id in self.gates)
+            ):
+                flush = await self._handle(delivery, key, routine)
             else:
-                await gate.enter()
+                clock = time.perf_counter()
+                started = self.epoch + clock
+                outbox = Outbox()
+                attempt = delivery.attempt
                 try:
-                    flush = await self._handle(delivery, key)
-                finally:
-                    gate.leave()
+                    args, kwargs = arguments(plan, slot.merge(delivery.data), delivery.where)
+                except Exception as error:  # a merge or signature problem: no retry helps
+                    flush = self._failed(
+                        delivery, error, outbox, attempt, started, clock, handled=False
+                    )
+                else:
+                    function = slot.handler
+                    failure: Exception | None = None
+                    token = current_outbox.set(outbox)
+                    try:
+                        await function(*args, **kwargs)  # type: ignore[misc]
+                    except Exception as error:
+                        failure = error
+                    finally:
+                        current_outbox.reset(token)
+                    if failure is None:
+                        flush = self._handled(
+                            delivery, key, routine, outbox, attempt, started, clock
+                        )
+                    else:
+                        call = (function, args, kwargs, True)
+                        flush = await self._retried(
+                            delivery, key, routine, call, outbox, failure, started, clock
+                        )
         finally:
             _STEP.reset(step)
         if flush:
@@ -330,16 +369,23 @@ class JobExecution:
             self.dirty_set = True
             self.dirty.set()
 
-    async def _handle(self, delivery: SlotDelivery, key: str) -> bool:
-        """Run *delivery* and record it; returns whether the records are written at once
-        (otherwise the flusher writes them soon).
+    async def _handle(self, delivery: SlotDelivery, key: str, routine: Routine) -> bool:
+        """Run *delivery* under its gate (concurrent strategy) and record it; returns
+        whether the records are written at once.
 
         The stages: the call worked out from the message, the wait for a retry a
         previous process left due, the attempts, and the record (handled or failed).
-        The usual delivery (an async handler, first attempt) is awaited here directly:
-        every coroutine between the dispatcher and the handler costs each delivery.
         """
-        routine = self.routines[delivery.routine_id]
+        gate = self.gates.get(delivery.routine_id)
+        if gate is None:
+            return await self._run(delivery, key, routine)
+        await gate.enter()
+        try:
+            return await self._run(delivery, key, routine)
+        finally:
+            gate.leave()
+
+    async def _run(self, delivery: SlotDelivery, key: str, routine: Routine) -> bool:
         clock = time.perf_counter()
         started = self.epoch + clock
         try:
@@ -349,25 +395,32 @@ class JobExecution:
             return self._failed(delivery, error, outbox, attempt, started, clock, handled=False)
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
-        attempt = delivery.attempt
         outbox = Outbox()
-        failure: Exception | None = None
-        if function is not None and is_async:
-            token = current_outbox.set(outbox)
-            try:
-                await function(*args, **kwargs)
-            except Exception as error:
-                failure = error
-            finally:
-                current_outbox.reset(token)
-        else:
-            failure = await self._call(function, args, kwargs, is_async, outbox)
-        if failure is not None:
-            outbox, attempt, failure = await self._attempts(
-                delivery, function, args, kwargs, is_async, outbox, failure
-            )
-        if failure is not None:
-            return self._failed(delivery, failure, outbox, attempt, started, clock, handled=True)
+        failure = await self._call(function, args, kwargs, is_async, outbox)
+        if failure is None:
+            return self._handled(delivery, key, routine, outbox, delivery.attempt, started, clock)
+        call = (function, args, kwargs, is_async)
+        return await self._retried(delivery, key, routine, call, outbox, failure, started, clock)
+
+    async def _retried(
+        self,
+        delivery: SlotDelivery,
+        key: str,
+        routine: Routine,
+        call: tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any], bool],
+        outbox: Outbox,
+        failure: Exception,
+        started: float,
+        clock: float,
+    ) -> bool:
+        """After the first attempt failed: the retries its error handler allows, then
+        the record (handled, or failed)."""
+        function, args, kwargs, is_async = call
+        outbox, attempt, error = await self._attempts(
+            delivery, function, args, kwargs, is_async, outbox, failure
+        )
+        if error is not None:
+            return self._failed(delivery, error, outbox, attempt, started, clock, handled=True)
         return self._handled(delivery, key, routine, outbox, attempt, started, clock)
 
     async def _call(
@@ -457,7 +510,7 @@ class JobExecution:
         try:
             records: list[tuple[str, str | None, Any]] | None = None
             children: list[SlotDelivery] | None = None
-            if outbox.items:
+            if outbox:
                 records, children = self._emitted(delivery, outbox, key)
             stats: dict[str, Any] | None = None
             held = routine.held_stats
@@ -492,7 +545,7 @@ class JobExecution:
                 self._schedule(children)
         if logger.isEnabledFor(logging.DEBUG):
             message = "Delivery %s handled in %.6fs (attempt %d, %d emitted)"
-            logger.debug(message, key, duration, attempt, len(outbox.items))
+            logger.debug(message, key, duration, attempt, len(outbox))
         return duration >= FLUSH_SECONDS or (
             len(waiting) >= FLUSH_EVENTS
             and (self.writing is None or len(waiting) >= FLUSH_EVENTS_MAX)
@@ -525,17 +578,19 @@ class JobExecution:
         children: list[SlotDelivery] = []
         flow = self.flow
         parent = delivery.number
-        routine = self.routines[delivery.routine_id]
-        for emitter, event, data in outbox.items:
-            source = delivery.routine_id if emitter is routine else flow.id_of(emitter)
+        routine_id = delivery.routine_id
+        routine = self.routines[routine_id]
+        number = self.next_number
+        limit = self.max_deliveries
+        for emitter, event, data in outbox:
+            source = routine_id if emitter is routine else flow.id_of(emitter)
             # tuples: once the collector has seen them they are no longer tracked, and
             # the store keeps every record of every job (JSON writes them as arrays)
             targets: list[tuple[Any, ...]] = []
             for connection in flow.outgoing(source, event):
-                number = self.next_number
-                if number > self.max_deliveries:
+                if number > limit:
+                    self.next_number = number
                     self._allocate()  # raises DeliveryLimitError
-                self.next_number = number + 1
                 mapping = connection.param_mapping
                 target, slot = connection.target, connection.slot
                 if mapping:
@@ -547,19 +602,16 @@ class JobExecution:
                     payload = data
                     targets.append((target, slot, number))
                 children.append(SlotDelivery(number, target, slot, payload, parent))
-            records.append(
-                (
-                    EMITTED,
-                    key,
-                    {
-                        "event": event,
-                        "data": data,
-                        "targets": tuple(targets),
-                        "routine": source,
-                        "delivery": parent,
-                    },
-                )
-            )
+                number += 1
+            self.next_number = number
+            record = {
+                "event": event,
+                "data": data,
+                "targets": tuple(targets),
+                "routine": source,
+                "delivery": parent,
+            }
+            records.append((EMITTED, key, record))
         return records, children
 
     def _cleared(self, outbox: Outbox) -> list[list[str]]:
