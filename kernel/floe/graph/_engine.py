@@ -41,7 +41,8 @@ from ..kernel._serialize import converter
 from ._delivery import SlotDelivery, outcome_of
 from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
-from ._routine import Outbox, Routine, Slot, arguments, current_outbox, plain_data
+from ._resume import restore
+from ._routine import Outbox, Routine, arguments, current_outbox, plain_data
 from ._strategy import DeliveryLimitError, ErrorHandler, ErrorStrategy
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class JobExecution:
     # -- running -------------------------------------------------------------------
 
     def start_with(self, entry: SlotDelivery) -> None:
-        self._schedule([entry])
+        self.schedule([entry])
 
     async def run(self) -> JobState:
         """Dispatch until nothing is pending (or a pause, failure or cancel), then record
@@ -291,7 +292,7 @@ class JobExecution:
         finally:
             self.workers -= 1
 
-    def _schedule(self, deliveries: Sequence[SlotDelivery]) -> None:
+    def schedule(self, deliveries: Sequence[SlotDelivery]) -> None:
         if self.sequential:
             if len(deliveries) == 1:
                 self.stack.append(deliveries[0])
@@ -542,7 +543,7 @@ class JobExecution:
             if len(children) == 1 and self.sequential:
                 self.stack.append(children[0])
             else:
-                self._schedule(children)
+                self.schedule(children)
         if logger.isEnabledFor(logging.DEBUG):
             message = "Delivery %s handled in %.6fs (attempt %d, %d emitted)"
             logger.debug(message, key, duration, attempt, len(outbox))
@@ -696,7 +697,7 @@ class JobExecution:
         if outcome == "stopped":
             self._stop(delivery, error)
         else:
-            self._schedule(children)
+            self.schedule(children)
         return True
 
     def _failure_data(
@@ -801,90 +802,4 @@ class JobExecution:
 
     def restore(self, run: Run, events: Sequence[Event]) -> None:
         """Rebuild the pending deliveries, stats and slot buffers from the journal."""
-        flow = self.flow
-        document = run.input if isinstance(run.input, dict) else {}
-        entry_id = document.get("entry")
-        created: dict[int, SlotDelivery] = {}
-        children: dict[int, list[int]] = collections.defaultdict(list)
-        finished: set[int] = set()
-        retries: dict[int, list[Event]] = collections.defaultdict(list)
-        routines = flow.routine_table
-        for routine in routines.values():
-            for each_slot in routine.slots.values():
-                each_slot.clear()
-        for event in events:
-            kind = event.kind
-            data = event.data if isinstance(event.data, dict) else {}
-            if kind == EventKind.RUN_STARTED:
-                entry = flow.entry_delivery(entry_id, dict(data.get("params") or {}))
-                created[1] = entry
-                for routine_id, stats in (data.get("stats") or {}).items():
-                    if routine_id in routines:
-                        self.last_stats[routine_id] = dict(stats)
-                for routine_id, held in (data.get("slots") or {}).items():
-                    for slot_name, buffer in held.items():
-                        initial = self._slot(routine_id, slot_name)
-                        if initial is not None:
-                            initial.restore(buffer)
-            elif kind == EMITTED:
-                parent = data["delivery"]
-                for target in data.get("targets", ()):
-                    routine_id, target_slot, number = target[0], target[1], target[2]
-                    mapping = target[3] if len(target) > 3 else None
-                    payload = _mapped(data.get("data") or {}, mapping)
-                    created[number] = SlotDelivery(number, routine_id, target_slot, payload, parent)
-                    children[parent].append(number)
-            elif kind in (SLOT_RECEIVED, FAILED):
-                finished.add(data["delivery"])
-                slot = self._slot(data.get("routine"), data.get("slot"))
-                if slot is not None:
-                    try:
-                        slot.merge(dict(data.get("data") or {}))
-                    except Exception:  # the merge failed when it ran, too
-                        pass
-                for routine_id, slot_name in data.get("cleared", ()):
-                    cleared = self._slot(routine_id, slot_name)
-                    if cleared is not None:
-                        cleared.restore({})
-                stats = data.get("stats")
-                if isinstance(stats, dict) and data.get("routine") in routines:
-                    self.last_stats[data["routine"]] = dict(stats)
-            elif kind == RETRYING:
-                retries[data["delivery"]].append(event)
-        for routine_id, stats in self.last_stats.items():
-            routines[routine_id].restore_stats(stats)
-        missing = {d.routine_id for d in created.values()} - set(routines)
-        if missing:
-            raise ConfigError(
-                f"Job {run.run_id!r} has deliveries for routines this flow lacks: "
-                f"{sorted(missing)}",
-                fix="Resume the job with the flow definition that started it.",
-                context={"job_id": run.run_id},
-            )
-        for number, recorded in retries.items():
-            if number in created:
-                created[number].attempt = int(recorded[-1].data.get("attempt", 0)) + 1
-                created[number].wake_at = recorded[-1].data.get("wake_at")
-        self.next_number = max(created, default=1) + 1
-        order = _preorder(1, children) if self.sequential else sorted(created)
-        self._schedule([created[n] for n in order if n in created and n not in finished])
-
-    def _slot(self, routine_id: Any, slot_name: Any) -> Slot | None:
-        routine = self.flow.routine_table.get(routine_id)
-        return routine.get_slot(slot_name) if routine is not None else None
-
-
-def _mapped(data: dict[str, Any], mapping: dict[str, str] | None) -> dict[str, Any]:
-    if not mapping:
-        return dict(data)
-    return {mapping.get(key, key): value for key, value in data.items()}
-
-
-def _preorder(root: int, children: dict[int, list[int]]) -> list[int]:
-    order: list[int] = []
-    stack = [root]
-    while stack:
-        number = stack.pop()
-        order.append(number)
-        stack.extend(reversed(children.get(number, ())))
-    return order
+        restore(self, run, events)
