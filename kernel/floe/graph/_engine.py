@@ -10,7 +10,7 @@ anything that waits (a retry's backoff, a pause, the end). A process that dies l
 most the records not yet written; resuming runs those deliveries again (at-least-once execution) and
 never a delivery whose record was stored (exactly-once recording).
 
-On resume the journal tells everything: the deliveries created and not finished (run
+On resume (``_resume``) the journal tells everything: the deliveries created and not finished (run
 depth-first in the order they would have run, or first-in first-out when concurrent),
 the routines' stats, what each slot holds (its messages merged again in journal order),
 and the retries already spent with the time the next attempt is due.
