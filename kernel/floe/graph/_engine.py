@@ -10,7 +10,7 @@ anything that waits (a retry's backoff, a pause, the end). A process that dies l
 most the records not yet written; resuming runs those deliveries again (at-least-once execution) and
 never a delivery whose record was stored (exactly-once recording).
 
-On resume the journal tells everything: the deliveries created and not finished (run
+On resume (``_resume``) the journal tells everything: the deliveries created and not finished (run
 depth-first in the order they would have run, or first-in first-out when concurrent),
 the routines' stats, what each slot holds (its messages merged again in journal order),
 and the retries already spent with the time the next attempt is due.
@@ -41,7 +41,8 @@ from ..kernel._serialize import converter
 from ._delivery import SlotDelivery, outcome_of
 from ._gate import Gate
 from ._job import EMITTED, FAILED, RETRYING, SLOT_RECEIVED, JobFold, JobState
-from ._routine import Outbox, Routine, Slot, arguments, current_outbox, plain_data
+from ._resume import restore
+from ._routine import Outbox, Routine, arguments, current_outbox, plain_data
 from ._strategy import DeliveryLimitError, ErrorHandler, ErrorStrategy
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class JobExecution:
     # -- running -------------------------------------------------------------------
 
     def start_with(self, entry: SlotDelivery) -> None:
-        self._schedule([entry])
+        self.schedule([entry])
 
     async def run(self) -> JobState:
         """Dispatch until nothing is pending (or a pause, failure or cancel), then record
@@ -291,7 +292,7 @@ class JobExecution:
         finally:
             self.workers -= 1
 
-    def _schedule(self, deliveries: Sequence[SlotDelivery]) -> None:
+    def schedule(self, deliveries: Sequence[SlotDelivery]) -> None:
         if self.sequential:
             if len(deliveries) == 1:
                 self.stack.append(deliveries[0])
@@ -310,17 +311,57 @@ class JobExecution:
     # -- one delivery ----------------------------------------------------------------
 
     async def _deliver(self, delivery: SlotDelivery) -> None:
-        gate = self.gates.get(delivery.routine_id)
-        step = _STEP.set(delivery.key)  # what the handler logs names its delivery
+        """Run *delivery* and record it; its records are written now (a slow handler, a
+        failure, many records waiting) or soon, by the flusher.
+
+        The usual delivery (an async handler, its first attempt, no gate, no retry due)
+        runs in this one coroutine: every coroutine between the dispatcher and the
+        handler costs each delivery. Anything else goes through :meth:`_handle`.
+        """
+        key = delivery.key  # built once: the step of its records and of its log lines
+        step = _STEP.set(key)  # what the handler logs names its delivery
         try:
-            if gate is None:
-                flush = await self._handle(delivery)
+            routine = self.routines[delivery.routine_id]
+            slot = routine.get_slot(delivery.slot) if delivery.slot is not None else None
+            plan = slot.plan if slot is not None else None
+            if (
+                slot is None
+                or plan is None
+                or not plan.is_async
+                or delivery.wake_at is not None
+                or (self.gates and delivery.routine_id in self.gates)
+            ):
+                flush = await self._handle(delivery, key, routine)
             else:
-                await gate.enter()
+                clock = time.perf_counter()
+                started = self.epoch + clock
+                outbox = Outbox()
+                attempt = delivery.attempt
                 try:
-                    flush = await self._handle(delivery)
-                finally:
-                    gate.leave()
+                    args, kwargs = arguments(plan, slot.merge(delivery.data), delivery.where)
+                except Exception as error:  # a merge or signature problem: no retry helps
+                    flush = self._failed(
+                        delivery, error, outbox, attempt, started, clock, handled=False
+                    )
+                else:
+                    function = slot.handler
+                    failure: Exception | None = None
+                    token = current_outbox.set(outbox)
+                    try:
+                        await function(*args, **kwargs)  # type: ignore[misc]
+                    except Exception as error:
+                        failure = error
+                    finally:
+                        current_outbox.reset(token)
+                    if failure is None:
+                        flush = self._handled(
+                            delivery, key, routine, outbox, attempt, started, clock
+                        )
+                    else:
+                        call = (function, args, kwargs, True)
+                        flush = await self._retried(
+                            delivery, key, routine, call, outbox, failure, started, clock
+                        )
         finally:
             _STEP.reset(step)
         if flush:
@@ -329,14 +370,23 @@ class JobExecution:
             self.dirty_set = True
             self.dirty.set()
 
-    async def _handle(self, delivery: SlotDelivery) -> bool:
-        """Run *delivery* and record it; returns whether the records are written at once
-        (otherwise the flusher writes them soon).
+    async def _handle(self, delivery: SlotDelivery, key: str, routine: Routine) -> bool:
+        """Run *delivery* under its gate (concurrent strategy) and record it; returns
+        whether the records are written at once.
 
         The stages: the call worked out from the message, the wait for a retry a
         previous process left due, the attempts, and the record (handled or failed).
         """
-        routine = self.routines[delivery.routine_id]
+        gate = self.gates.get(delivery.routine_id)
+        if gate is None:
+            return await self._run(delivery, key, routine)
+        await gate.enter()
+        try:
+            return await self._run(delivery, key, routine)
+        finally:
+            gate.leave()
+
+    async def _run(self, delivery: SlotDelivery, key: str, routine: Routine) -> bool:
         clock = time.perf_counter()
         started = self.epoch + clock
         try:
@@ -346,10 +396,60 @@ class JobExecution:
             return self._failed(delivery, error, outbox, attempt, started, clock, handled=False)
         if delivery.wake_at is not None:
             await sleep_until(delivery.wake_at)
-        outbox, attempt, failure = await self._attempts(delivery, function, args, kwargs, is_async)
-        if failure is not None:
-            return self._failed(delivery, failure, outbox, attempt, started, clock, handled=True)
-        return self._handled(delivery, routine, outbox, attempt, started, clock)
+        outbox = Outbox()
+        failure = await self._call(function, args, kwargs, is_async, outbox)
+        if failure is None:
+            return self._handled(delivery, key, routine, outbox, delivery.attempt, started, clock)
+        call = (function, args, kwargs, is_async)
+        return await self._retried(delivery, key, routine, call, outbox, failure, started, clock)
+
+    async def _retried(
+        self,
+        delivery: SlotDelivery,
+        key: str,
+        routine: Routine,
+        call: tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any], bool],
+        outbox: Outbox,
+        failure: Exception,
+        started: float,
+        clock: float,
+    ) -> bool:
+        """After the first attempt failed: the retries its error handler allows, then
+        the record (handled, or failed)."""
+        function, args, kwargs, is_async = call
+        outbox, attempt, error = await self._attempts(
+            delivery, function, args, kwargs, is_async, outbox, failure
+        )
+        if error is not None:
+            return self._failed(delivery, error, outbox, attempt, started, clock, handled=True)
+        return self._handled(delivery, key, routine, outbox, attempt, started, clock)
+
+    async def _call(
+        self,
+        function: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        is_async: bool,
+        outbox: Outbox,
+    ) -> Exception | None:
+        """One attempt: the handler called with *outbox* collecting what it emits (a
+        sync one inline or in a worker thread, which runs in a copy of the context);
+        returns its failure."""
+        if function is None:
+            return None
+        token = current_outbox.set(outbox)
+        try:
+            if is_async:
+                await function(*args, **kwargs)
+            elif self.inline_sync:
+                function(*args, **kwargs)
+            else:
+                await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+        except Exception as error:
+            return error
+        finally:
+            current_outbox.reset(token)
+        return None
 
     def _call_of(
         self, routine: Routine, delivery: SlotDelivery
@@ -370,41 +470,35 @@ class JobExecution:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         is_async: bool,
+        outbox: Outbox,
+        error: Exception,
     ) -> tuple[Outbox, int, Exception | None]:
-        """Call the handler until it returns, or fails where its error handler retries
-        no more; returns what it emitted, the attempt it ended at and its failure."""
+        """After the first attempt failed with *error*, call the handler again until it
+        returns, or fails where its error handler retries no more; returns what the
+        last attempt emitted, the attempt it ended at and its failure."""
         attempt = delivery.attempt
         policy = None
         while True:
+            handler = self.flow.error_handler_for(delivery.routine_id)
+            if handler.strategy is not ErrorStrategy.RETRY:
+                return outbox, attempt, error
+            if policy is None:
+                policy = self.kernel.retry_policy(handler.retry_options())
+            delay = policy.next_delay(attempt, error)
+            if delay is None:
+                return outbox, attempt, error
+            await self._retrying(delivery, attempt, delay, error)
+            attempt += 1
             outbox = Outbox()
-            if function is None:
+            failure = await self._call(function, args, kwargs, is_async, outbox)
+            if failure is None:
                 return outbox, attempt, None
-            token = current_outbox.set(outbox)
-            try:
-                if is_async:
-                    await function(*args, **kwargs)
-                elif self.inline_sync:
-                    function(*args, **kwargs)
-                else:
-                    await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
-                return outbox, attempt, None
-            except Exception as error:
-                handler = self.flow.error_handler_for(delivery.routine_id)
-                if handler.strategy is not ErrorStrategy.RETRY:
-                    return outbox, attempt, error
-                if policy is None:
-                    policy = self.kernel.retry_policy(handler.retry_options())
-                delay = policy.next_delay(attempt, error)
-                if delay is None:
-                    return outbox, attempt, error
-                await self._retrying(delivery, attempt, delay, error)
-                attempt += 1
-            finally:
-                current_outbox.reset(token)
+            error = failure
 
     def _handled(
         self,
         delivery: SlotDelivery,
+        key: str,
         routine: Routine,
         outbox: Outbox,
         attempt: int,
@@ -413,11 +507,11 @@ class JobExecution:
     ) -> bool:
         """Record a delivery its handler took, schedule the deliveries it emitted, and
         say whether to write the records now (a slow handler, or many records waiting)."""
-        routine_id, key = delivery.routine_id, delivery.key
+        routine_id = delivery.routine_id
         try:
             records: list[tuple[str, str | None, Any]] | None = None
             children: list[SlotDelivery] | None = None
-            if outbox.items:
+            if outbox:
                 records, children = self._emitted(delivery, outbox, key)
             stats: dict[str, Any] | None = None
             held = routine.held_stats
@@ -449,10 +543,10 @@ class JobExecution:
             if len(children) == 1 and self.sequential:
                 self.stack.append(children[0])
             else:
-                self._schedule(children)
+                self.schedule(children)
         if logger.isEnabledFor(logging.DEBUG):
             message = "Delivery %s handled in %.6fs (attempt %d, %d emitted)"
-            logger.debug(message, key, duration, attempt, len(outbox.items))
+            logger.debug(message, key, duration, attempt, len(outbox))
         return duration >= FLUSH_SECONDS or (
             len(waiting) >= FLUSH_EVENTS
             and (self.writing is None or len(waiting) >= FLUSH_EVENTS_MAX)
@@ -485,39 +579,40 @@ class JobExecution:
         children: list[SlotDelivery] = []
         flow = self.flow
         parent = delivery.number
-        routine = self.routines[delivery.routine_id]
-        for emitter, event, data in outbox.items:
-            source = delivery.routine_id if emitter is routine else flow.id_of(emitter)
-            targets: list[list[Any]] = []
+        routine_id = delivery.routine_id
+        routine = self.routines[routine_id]
+        number = self.next_number
+        limit = self.max_deliveries
+        for emitter, event, data in outbox:
+            source = routine_id if emitter is routine else flow.id_of(emitter)
+            # tuples: once the collector has seen them they are no longer tracked, and
+            # the store keeps every record of every job (JSON writes them as arrays)
+            targets: list[tuple[Any, ...]] = []
             for connection in flow.outgoing(source, event):
-                number = self.next_number
-                if number > self.max_deliveries:
+                if number > limit:
+                    self.next_number = number
                     self._allocate()  # raises DeliveryLimitError
-                self.next_number = number + 1
                 mapping = connection.param_mapping
                 target, slot = connection.target, connection.slot
                 if mapping:
                     # a new message per mapped connection; unmapped ones share the
                     # emitted data, which no merge changes in place
                     payload = {mapping.get(name, name): value for name, value in data.items()}
-                    targets.append([target, slot, number, dict(mapping)])
+                    targets.append((target, slot, number, dict(mapping)))
                 else:
                     payload = data
-                    targets.append([target, slot, number])
+                    targets.append((target, slot, number))
                 children.append(SlotDelivery(number, target, slot, payload, parent))
-            records.append(
-                (
-                    EMITTED,
-                    key,
-                    {
-                        "event": event,
-                        "data": data,
-                        "targets": targets,
-                        "routine": source,
-                        "delivery": parent,
-                    },
-                )
-            )
+                number += 1
+            self.next_number = number
+            record = {
+                "event": event,
+                "data": data,
+                "targets": tuple(targets),
+                "routine": source,
+                "delivery": parent,
+            }
+            records.append((EMITTED, key, record))
         return records, children
 
     def _cleared(self, outbox: Outbox) -> list[list[str]]:
@@ -602,7 +697,7 @@ class JobExecution:
         if outcome == "stopped":
             self._stop(delivery, error)
         else:
-            self._schedule(children)
+            self.schedule(children)
         return True
 
     def _failure_data(
@@ -707,90 +802,4 @@ class JobExecution:
 
     def restore(self, run: Run, events: Sequence[Event]) -> None:
         """Rebuild the pending deliveries, stats and slot buffers from the journal."""
-        flow = self.flow
-        document = run.input if isinstance(run.input, dict) else {}
-        entry_id = document.get("entry")
-        created: dict[int, SlotDelivery] = {}
-        children: dict[int, list[int]] = collections.defaultdict(list)
-        finished: set[int] = set()
-        retries: dict[int, list[Event]] = collections.defaultdict(list)
-        routines = flow.routine_table
-        for routine in routines.values():
-            for each_slot in routine.slots.values():
-                each_slot.clear()
-        for event in events:
-            kind = event.kind
-            data = event.data if isinstance(event.data, dict) else {}
-            if kind == EventKind.RUN_STARTED:
-                entry = flow.entry_delivery(entry_id, dict(data.get("params") or {}))
-                created[1] = entry
-                for routine_id, stats in (data.get("stats") or {}).items():
-                    if routine_id in routines:
-                        self.last_stats[routine_id] = dict(stats)
-                for routine_id, held in (data.get("slots") or {}).items():
-                    for slot_name, buffer in held.items():
-                        initial = self._slot(routine_id, slot_name)
-                        if initial is not None:
-                            initial.restore(buffer)
-            elif kind == EMITTED:
-                parent = data["delivery"]
-                for target in data.get("targets", ()):
-                    routine_id, target_slot, number = target[0], target[1], target[2]
-                    mapping = target[3] if len(target) > 3 else None
-                    payload = _mapped(data.get("data") or {}, mapping)
-                    created[number] = SlotDelivery(number, routine_id, target_slot, payload, parent)
-                    children[parent].append(number)
-            elif kind in (SLOT_RECEIVED, FAILED):
-                finished.add(data["delivery"])
-                slot = self._slot(data.get("routine"), data.get("slot"))
-                if slot is not None:
-                    try:
-                        slot.merge(dict(data.get("data") or {}))
-                    except Exception:  # the merge failed when it ran, too
-                        pass
-                for routine_id, slot_name in data.get("cleared", ()):
-                    cleared = self._slot(routine_id, slot_name)
-                    if cleared is not None:
-                        cleared.restore({})
-                stats = data.get("stats")
-                if isinstance(stats, dict) and data.get("routine") in routines:
-                    self.last_stats[data["routine"]] = dict(stats)
-            elif kind == RETRYING:
-                retries[data["delivery"]].append(event)
-        for routine_id, stats in self.last_stats.items():
-            routines[routine_id].restore_stats(stats)
-        missing = {d.routine_id for d in created.values()} - set(routines)
-        if missing:
-            raise ConfigError(
-                f"Job {run.run_id!r} has deliveries for routines this flow lacks: "
-                f"{sorted(missing)}",
-                fix="Resume the job with the flow definition that started it.",
-                context={"job_id": run.run_id},
-            )
-        for number, recorded in retries.items():
-            if number in created:
-                created[number].attempt = int(recorded[-1].data.get("attempt", 0)) + 1
-                created[number].wake_at = recorded[-1].data.get("wake_at")
-        self.next_number = max(created, default=1) + 1
-        order = _preorder(1, children) if self.sequential else sorted(created)
-        self._schedule([created[n] for n in order if n in created and n not in finished])
-
-    def _slot(self, routine_id: Any, slot_name: Any) -> Slot | None:
-        routine = self.flow.routine_table.get(routine_id)
-        return routine.get_slot(slot_name) if routine is not None else None
-
-
-def _mapped(data: dict[str, Any], mapping: dict[str, str] | None) -> dict[str, Any]:
-    if not mapping:
-        return dict(data)
-    return {mapping.get(key, key): value for key, value in data.items()}
-
-
-def _preorder(root: int, children: dict[int, list[int]]) -> list[int]:
-    order: list[int] = []
-    stack = [root]
-    while stack:
-        number = stack.pop()
-        order.append(number)
-        stack.extend(reversed(children.get(number, ())))
-    return order
+        restore(self, run, events)

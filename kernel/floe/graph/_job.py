@@ -351,18 +351,21 @@ class JobFold:
         """A ``routine.slot_received`` record *data* an execution just made (its
         fields given again, so they need no looking up), and the ``routine.emitted``
         records that follow it: :meth:`delivered` and :meth:`emitted`, quicker."""
-        state = self.job.routine_states.get(routine_id)
+        states = self.job.routine_states
+        state = states.get(routine_id)
         if state is None:
-            state = self.job.routine_states[routine_id] = RoutineState(routine_id)
+            state = states[routine_id] = RoutineState(routine_id)
             state.started_at = _time(started)
         elif state.started_at is None:
             state.started_at = _time(started)
         state.executions += 1
         state.completed += 1
         state.status = "completed"
-        self.records += ("slot_received", routine_id, data["slot"], number, data["data"], started)
-        if number not in self.created:
-            self.created[number] = routine_id
+        records = self.records
+        records += ("slot_received", routine_id, data["slot"], number, data["data"], started)
+        created = self.created
+        if number not in created:
+            created[number] = routine_id
         self.finished.add(number)
         state.total_time += duration
         minimum = state.min_time
@@ -375,13 +378,11 @@ class JobFold:
         if stats is not None:
             state.stats = dict(stats)
         if emitted:
-            states = self.job.routine_states
-            created = self.created
             for _, _, record in emitted:
                 source = record["routine"]
                 if source not in states:
                     states[source] = RoutineState(source)
-                self.records += ("emitted", source, record["event"], number, record["data"], None)
+                records += ("emitted", source, record["event"], number, record["data"], None)
                 for target in record["targets"]:
                     created[target[2]] = target[0]
 

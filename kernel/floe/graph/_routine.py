@@ -33,15 +33,16 @@ _MERGE_NAMES: Final = ("override", "append")
 _PLAIN: Final = (str, int, bool, type(None))
 
 
-class Outbox:
+class Outbox(list[tuple["Routine", str, dict[str, Any]]]):
     """What one delivery emitted, in order: ``(routine, event, data)``, and the slots
-    its handler cleared (recorded, so a resumed job's slots hold what they held)."""
+    its handler cleared (recorded, so a resumed job's slots hold what they held).
 
-    __slots__ = ("cleared", "items")
+    A list, made for every delivery: building one is a single C call, and ``cleared``
+    is the class's empty tuple until a handler clears a slot (the instance gets its
+    own list then).
+    """
 
-    def __init__(self) -> None:
-        self.items: list[tuple[Routine, str, dict[str, Any]]] = []
-        self.cleared: list[Slot] = []
+    cleared: list[Slot] | tuple[()] = ()
 
 
 current_outbox: ContextVar[Outbox | None] = ContextVar("floe_graph_outbox", default=None)
@@ -219,7 +220,10 @@ class Slot:
             self._buffer = {}
         outbox = current_outbox.get()
         if outbox is not None:
-            outbox.cleared.append(self)
+            if outbox.cleared:
+                outbox.cleared.append(self)
+            else:
+                outbox.cleared = [self]
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Hold *data*, as a serialized flow recorded it."""
@@ -228,6 +232,11 @@ class Slot:
 
     def merge(self, data: dict[str, Any]) -> dict[str, Any]:
         """Combine *data* with what the slot holds; returns what the handler receives."""
+        if self.merge_strategy == "override":
+            # one reference stored, which no reader can see half done: no lock needed
+            # (the usual slot, merged on every delivery)
+            self._buffer = data
+            return data
         with self._lock:
             return self._merge(data)
 
@@ -444,7 +453,7 @@ class Routine:
             break
         outbox = current_outbox.get()
         if outbox is not None:
-            outbox.items.append((self, event, data))
+            outbox.append((self, event, data))
 
     # -- configuration --------------------------------------------------------------
 
