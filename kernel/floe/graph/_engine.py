@@ -585,9 +585,9 @@ class JobExecution:
         limit = self.max_deliveries
         for emitter, event, data in outbox:
             source = routine_id if emitter is routine else flow.id_of(emitter)
-            # tuples: once the collector has seen them they are no longer tracked, and
-            # the store keeps every record of every job (JSON writes them as arrays)
-            targets: list[tuple[Any, ...]] = []
+            # lists, as every store gives them back (JSON arrays): the memory store keeps
+            # the record as it is, and a reader must see the same value on every store
+            targets: list[list[Any]] = []
             for connection in flow.outgoing(source, event):
                 if number > limit:
                     self.next_number = number
@@ -598,17 +598,17 @@ class JobExecution:
                     # a new message per mapped connection; unmapped ones share the
                     # emitted data, which no merge changes in place
                     payload = {mapping.get(name, name): value for name, value in data.items()}
-                    targets.append((target, slot, number, dict(mapping)))
+                    targets.append([target, slot, number, dict(mapping)])
                 else:
                     payload = data
-                    targets.append((target, slot, number))
+                    targets.append([target, slot, number])
                 children.append(SlotDelivery(number, target, slot, payload, parent))
                 number += 1
             self.next_number = number
             record = {
                 "event": event,
                 "data": data,
-                "targets": tuple(targets),
+                "targets": targets,
                 "routine": source,
                 "delivery": parent,
             }
