@@ -335,6 +335,11 @@ class ReplayIndex:
         """Step keys of completed steps whose task declared a rollback."""
         self.cancelling = False
         """Whether ``floe.cancel`` fenced the run (``run.cancelling``): a replay cancels it."""
+        self.name_at = self._names.get
+        """The step name first recorded at a position, or None (for a loop over many calls,
+        which checks names itself: :meth:`check` raises the mismatch)."""
+        self.final_at = self._final.get
+        """The final event of the step at a position, or None, unchecked (see name_at)."""
         self._index(self.events)
 
     def _index(self, events: list[Event]) -> None:

@@ -19,9 +19,12 @@ import anyio.to_thread
 
 from ..kernel._backends import Spawner, open_task_group
 from ..kernel._errors import ConfigError
-from ._runtime import Replayed, current_run, in_worker_thread
+from ..kernel._models import Event
+from ._runtime import Replayed, current_run, in_worker_thread, scope_now
+from ._step import replayed
 
 if TYPE_CHECKING:
+    from ._runtime import RunState
     from ._tasks import Task
 
 __all__ = [
@@ -37,12 +40,18 @@ __all__ = [
 T = TypeVar("T")
 
 
-async def gather(calls: list[Any], limit: int | None) -> list[Any]:
+async def gather(
+    calls: list[Any],
+    limit: int | None,
+    replay: tuple[Task[..., Any], RunState] | None = None,
+) -> list[Any]:
     """Await *calls* in one task group, *limit* at a time; results in call order.
 
     Takes ownership of *calls*: each entry is dropped as it starts (so a finished call
     costs nothing but its result), and any that never started are closed. The first
-    failure cancels the rest and is raised as it is.
+    failure cancels the rest and is raised as it is. With *replay* (a task and its run),
+    an entry that is an :class:`Event` is that task's recorded outcome
+    (:meth:`Task.calls`).
     """
     count = len(calls)
     results: list[Any] = [None] * count
@@ -68,6 +77,13 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
     for index, call in enumerate(calls):
         if type(call) is CoroutineType:  # the usual call: a task's coroutine
             awaited.append(index)
+        elif replay is not None and type(call) is Event:
+            calls[index] = None
+            try:
+                results[index] = replayed(replay[0], call, replay[1])
+            except Exception:
+                close_all(calls)
+                raise
         elif isinstance(call, Replayed):
             # replayed from the journal: no task needed, and a recorded failure is the
             # first failure, so nothing after it starts
@@ -123,7 +139,7 @@ def map_task(
     values = _materialize(items, where)
     if values:
         _check_arguments(task, (values[0],), kwargs, where)
-    return gather(_make_calls(task, [(value,) for value in values], kwargs), limit)
+    return _gather_calls(task, [(value,) for value in values], kwargs, limit)
 
 
 def starmap_task(
@@ -156,7 +172,24 @@ def starmap_task(
             _check_arguments(task, row, kwargs, f"{where} (item {index})")
             checked.add(len(row))
         arguments.append(row)
-    return gather(_make_calls(task, arguments, kwargs), limit)
+    return _gather_calls(task, arguments, kwargs, limit)
+
+
+def _gather_calls(
+    task: Task[..., Any],
+    arguments: list[tuple[Any, ...]],
+    kwargs: dict[str, Any],
+    limit: int | None,
+) -> Coroutine[Any, Any, list[Any]]:
+    """Make the calls now (their step keys are taken in item order), await them later."""
+    scope = scope_now()
+    state = None if scope is None else scope.state
+    if scope is None or state is None:
+        return gather(_make_calls(task, arguments, kwargs), limit)
+    # refuse_sync_body saw to it that this is the event loop's thread
+    calls = task.calls(state, scope, arguments, kwargs)
+    arguments.clear()
+    return gather(calls, limit, (task, state))
 
 
 def _make_calls(

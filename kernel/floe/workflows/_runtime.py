@@ -51,6 +51,7 @@ __all__ = [
     "current_scope_key",
     "in_worker_thread",
     "outside_run",
+    "scope_now",
     "step_scope",
     "stop_for_cancel",
     "unwind_reason",
@@ -113,14 +114,17 @@ class Replayed:
 class Scope:
     """Allocates step keys and positions for the calls made in one body.
 
-    A plain class with slots: one is made for every step (its body's scope).
+    A plain class with slots: one is made for every step (its body's scope). It also
+    holds the run it belongs to (set when it becomes current), so a task call finds
+    both with one context variable read.
     """
 
-    __slots__ = ("counters", "key", "next_position", "position")
+    __slots__ = ("counters", "key", "next_position", "position", "state")
 
-    def __init__(self, key: str = "", position: str = "") -> None:
+    def __init__(self, key: str = "", position: str = "", state: RunState | None = None) -> None:
         self.key = key
         self.position = position
+        self.state = state
         self.counters: dict[str, int] = {}
         self.next_position = 1
 
@@ -200,15 +204,22 @@ class RunState(ActiveRun):
         return self.replay.rollback_steps.issubset(self.rollbacks)
 
 
-_run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
 _log_correlation = correlation_var("correlation_id")
 _scope: ContextVar[Scope | None] = ContextVar("floe_scope", default=None)
+"""The scope of the body running now; its ``state`` is the run (None: outside any run)."""
 _worker: ContextVar[bool] = ContextVar("floe_worker_thread", default=False)
 
 
 def current_run() -> RunState | None:
     """The run this code executes in, or None outside any workflow."""
-    return _run.get()
+    scope = _scope.get()
+    return None if scope is None else scope.state
+
+
+scope_now = _scope.get
+"""The scope of the body running now, or None outside any run (the context variable's
+own ``get``: a task call reads it first, and a Python function around it would cost
+more than the read)."""
 
 
 def current_scope() -> Scope:
@@ -257,8 +268,7 @@ def run_scope(state: RunState) -> Iterator[None]:
     parent's step); the correlation id, unless one is bound already (a request's, or
     the parent run's), is the run's id, so a run and its child runs share one.
     """
-    run_token = _run.set(state)
-    scope_token = _scope.set(Scope())
+    scope_token = _scope.set(Scope(state=state))
     fields: dict[str, str | None] = {"run_id": state.run_id, "step": None}
     if _log_correlation.get() is None:
         fields["correlation_id"] = state.run_id
@@ -267,7 +277,6 @@ def run_scope(state: RunState) -> Iterator[None]:
             yield
     finally:
         _scope.reset(scope_token)
-        _run.reset(run_token)
 
 
 class step_scope:
@@ -276,28 +285,22 @@ class step_scope:
     A class rather than a generator context manager: it wraps every step.
     """
 
-    __slots__ = ("_run_token", "_scope", "_scope_token", "_state")
+    __slots__ = ("_scope", "_token")
 
     def __init__(self, state: RunState, scope: Scope) -> None:
-        self._state = state
+        scope.state = state
         self._scope = scope
 
     def __enter__(self) -> None:
-        # a step awaited in its run's body already sees the run: only the scope changes
-        state = self._state
-        self._run_token = None if _run.get() is state else _run.set(state)
-        self._scope_token = _scope.set(self._scope)
+        self._token = _scope.set(self._scope)
 
     def __exit__(self, *exc_info: object) -> None:
-        _scope.reset(self._scope_token)
-        if self._run_token is not None:
-            _run.reset(self._run_token)
+        _scope.reset(self._token)
 
 
 @contextmanager
 def outside_run() -> Iterator[None]:
     """Code in this block is not part of a run: its task calls are plain calls."""
-    run_token = _run.set(None)
     scope_token = _scope.set(None)
     worker_token = _worker.set(False)
     try:
@@ -305,7 +308,6 @@ def outside_run() -> Iterator[None]:
     finally:
         _worker.reset(worker_token)
         _scope.reset(scope_token)
-        _run.reset(run_token)
 
 
 def mark_worker_thread() -> None:
