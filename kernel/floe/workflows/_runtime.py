@@ -119,7 +119,7 @@ class Scope:
     both with one context variable read.
     """
 
-    __slots__ = ("counters", "key", "next_position", "position", "state")
+    __slots__ = ("_token", "counters", "key", "next_position", "position", "state")
 
     def __init__(self, key: str = "", position: str = "", state: RunState | None = None) -> None:
         self.key = key
@@ -130,6 +130,14 @@ class Scope:
 
     def __repr__(self) -> str:
         return f"Scope(key={self.key!r}, position={self.position!r})"
+
+    def __enter__(self) -> None:
+        # the scope of the calls made in the block (a step's body): step_scope, without
+        # an object of its own, for the scope a step makes itself
+        self._token = _scope.set(self)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _scope.reset(self._token)
 
     def allocate(self, name: str) -> tuple[str, str]:
         count = self.counters.get(name, 0) + 1

@@ -31,7 +31,7 @@ from ..kernel._sealing import Sealer
 from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
 from ..kernel._serialize import converter, encode_value
 from ._injection import inject, unfilled
-from ._runtime import RunState, Scope, mark_worker_thread, step_scope, stop_for_cancel
+from ._runtime import RunState, Scope, mark_worker_thread, stop_for_cancel
 from ._saga import call_rollback, rolled_back_data
 
 if TYPE_CHECKING:
@@ -253,7 +253,10 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
     retry's backoff is journaled (``task.retrying``, with when it ends) before its wait.
     """
     task, state = step.task, step.state
-    names = unfilled(task.injectable, step.args, step.kwargs) if task.injectable else None
+    args, given = step.args, step.kwargs
+    # a call that passes every parameter itself (the usual one) has nothing to inject
+    filled = not given and task.filled_by is not None and len(args) >= task.filled_by
+    names = None if filled or not task.injectable else unfilled(task.injectable, args, given)
     task_data: dict[str, Any] = {}
     policy = None  # built on the first failure: most steps never fail
     if step.debug:
@@ -299,15 +302,15 @@ async def _invoke(step: StepCall, kwargs: dict[str, Any]) -> Any:
     A sync function runs in a worker thread, abandoned at the deadline if it blocks.
     """
     task, args = step.task, step.args
-    scope = Scope(key=step.key, position=step.position)
+    scope = Scope(step.key, step.position, step.state)
     timeout = task.options.timeout
     try:
         if timeout is None:
-            with step_scope(step.state, scope):
+            with scope:
                 if task.is_async:
                     return await task.function(*args, **kwargs)
                 return await _in_thread(task.function, args, kwargs, abandon=False)
-        with anyio.fail_after(timeout), step_scope(step.state, scope):
+        with anyio.fail_after(timeout), scope:
             if task.is_async:
                 return await task.function(*args, **kwargs)
             return await _in_thread(task.function, args, kwargs, abandon=True)

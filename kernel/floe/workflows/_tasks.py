@@ -167,6 +167,11 @@ class Task(Generic[P, R]):
         is hot)."""
         self.injectable = injectable_parameters(function)
         """The parameters a provider may fill (see floe.inject)."""
+        positions = [index for _, index in self.injectable if index is not None]
+        keyword_only = len(positions) < len(self.injectable)
+        self.filled_by = None if keyword_only else max(positions, default=-1) + 1
+        """How many positional arguments leave no parameter to inject, when a call passes
+        no keyword arguments (None: a keyword-only parameter may always be injected)."""
         self._name_template = "{" in self.name
         if self._name_template:
             _check_template(self.name, function)
