@@ -263,9 +263,9 @@ def allocate_step(state: RunState, name: str) -> tuple[str, str]:
     return current_scope().allocate(name)
 
 
-def in_worker_thread() -> bool:
-    """True inside a sync task or workflow body, which runs in a worker thread."""
-    return _worker.get()
+in_worker_thread = _worker.get
+"""True inside a sync task or workflow body, which runs in a worker thread (the context
+variable's own ``get``: every task call asks)."""
 
 
 @contextmanager

@@ -259,16 +259,24 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
     names = None if filled or not task.injectable else unfilled(task.injectable, args, given)
     task_data: dict[str, Any] = {}
     policy = None  # built on the first failure: most steps never fail
+    # the usual task (async, no timeout) is awaited here, without a coroutine of _invoke's
+    direct = task.is_async and task.options.timeout is None
     if step.debug:
         step.began = time.monotonic()
     while True:
         if step.debug:
             step.log("Step %s started: task %r, attempt %d", task.name, step.attempt)
         try:
-            kwargs = _injected(step, names, task_data, secrets) if names else step.kwargs
-            result = await _invoke(step, kwargs)
+            kwargs = _injected(step, names, task_data, secrets) if names else given
+            if direct:
+                with Scope(step.key, step.position, state):
+                    result = await task.function(*args, **kwargs)
+            else:
+                result = await _invoke(step, kwargs)
             return encode_value(result, where=task.result_origin), None
         except Exception as error:
+            if direct and isinstance(error, RuntimeError | TypeError) and asyncio_on_trio(error):
+                error = backend_error(f"Task {task.name!r}", error)  # as _invoke does
             if policy is None:
                 policy = state.kernel.retry_policy(task.retry)
             delay = policy.next_delay(step.attempt, error)
