@@ -37,7 +37,15 @@ from ._saga import call_rollback, rolled_back_data
 if TYPE_CHECKING:
     from ._tasks import Task
 
-__all__ = ["decode", "error_data", "execute_step", "replayed", "resolve_secrets", "run_step"]
+__all__ = [
+    "decode",
+    "error_data",
+    "execute_step",
+    "replayed",
+    "replayed_into",
+    "resolve_secrets",
+    "run_step",
+]
 
 logger = logging.getLogger("floe.workflows")
 """Steps starting, retrying and ending, at DEBUG (checked first: the step path is hot)."""
@@ -497,6 +505,29 @@ def replayed(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
         return None
     error = state.opener().value(data["error"], recorded.kind, recorded.step, "error")
     raise rebuild_error(converter.structure(error, ErrorInfo))
+
+
+def replayed_into(
+    task: Task[Any, Any], state: RunState, calls: list[Any], results: list[Any]
+) -> None:
+    """Replace every recorded event in *calls* (see ``Task.calls``) with None, its result
+    going to *results* at its index; raises the first recorded failure.
+
+    :func:`replayed` for each, the common case (a completed step whose result is a JSON
+    scalar of the annotated type, or unannotated) without a call per step.
+    """
+    completed = EventKind.TASK_COMPLETED
+    return_type = task.return_type
+    for index, call in enumerate(calls):
+        if not isinstance(call, Event):  # a call that runs
+            continue
+        calls[index] = None
+        result = call.data.get("result") if call.kind == completed else None
+        kind = type(result)
+        if result is not None and kind in _SCALARS and (return_type in (None, kind)):
+            results[index] = result
+        else:
+            results[index] = replayed(task, call, state)
 
 
 def error_data(error: BaseException) -> Any:

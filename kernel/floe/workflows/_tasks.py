@@ -246,11 +246,17 @@ class Task(Generic[P, R]):
         return execute_step(state, self, args, kwargs, key, position)
 
     def calls(
-        self, state: RunState, scope: Scope, rows: list[tuple[Any, ...]], kwargs: dict[str, Any]
+        self,
+        state: RunState,
+        scope: Scope,
+        rows: list[Any],
+        kwargs: dict[str, Any],
+        *,
+        single: bool = False,
     ) -> list[Any]:
         """``[self(*row, **kwargs) for row in rows]`` on the event loop's thread of *state*'s
         run, as ``map`` makes them: the same keys, positions and checks, with what every
-        call shares looked up once.
+        call shares looked up once. With *single*, each row is the call's one argument.
 
         A call the journal holds is its recorded event itself (see :func:`gather`'s
         *replay*): a replayed map of 100,000 steps makes no object per step.
@@ -258,9 +264,10 @@ class Task(Generic[P, R]):
         calls: list[Any] = []
         try:
             if self._name_template or self.options.rollback is not None:
-                calls.extend(self(*row, **kwargs) for row in rows)
+                tuples = [(row,) for row in rows] if single else rows
+                calls.extend(self(*row, **kwargs) for row in tuples)
             elif rows:
-                self._calls(state, scope, rows, kwargs, calls.append)
+                self._calls(state, scope, rows, kwargs, calls.append, single)
         except BaseException:
             close_all(calls)
             raise
@@ -273,6 +280,7 @@ class Task(Generic[P, R]):
         rows: list[tuple[Any, ...]],
         kwargs: dict[str, Any],
         append: Callable[[Any], None],
+        single: bool,
     ) -> None:
         name, replay = self.name, state.replay
         prefix, outer, counters = scope.position, scope.key, scope.counters
@@ -293,7 +301,8 @@ class Task(Generic[P, R]):
                     append(event)
                 else:
                     key = _key(outer, name, count)
-                    append(execute_step(state, self, row, kwargs, key, position))
+                    args = (row,) if single else row
+                    append(execute_step(state, self, args, kwargs, key, position))
         finally:
             state.steps_called += number - scope.next_position
             counters[name] = count
