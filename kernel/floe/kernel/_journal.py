@@ -37,6 +37,7 @@ FINAL_STEP_EVENTS = frozenset({EventKind.TASK_COMPLETED, EventKind.TASK_FAILED})
 """Step events that end a step: on replay the step returns (or raises) what they hold."""
 _TASK_STARTED = str(EventKind.TASK_STARTED)
 """As a plain string: compared with a stored kind, it takes str's own equality."""
+_TASK_COMPLETED = str(EventKind.TASK_COMPLETED)
 
 
 @attrs.define
@@ -347,7 +348,7 @@ class ReplayIndex:
         # nearly every event of a long journal, and each costs a few dict operations
         names = self._names
         final = self._final
-        started = _TASK_STARTED
+        started, completed = _TASK_STARTED, _TASK_COMPLETED
         for event in events:
             data = event.data
             if type(data) is dict or isinstance(data, dict):
@@ -357,11 +358,12 @@ class ReplayIndex:
                     if kind == started:
                         if position not in names:
                             names[position] = data.get("task")
-                    elif kind in FINAL_STEP_EVENTS:
+                    elif kind == completed or kind in FINAL_STEP_EVENTS:
                         if position not in names:
                             names[position] = data.get("task")
                         final[position] = event
-                        if data.get("rollback") and event.step is not None:
+                        # an operator, not a call: nearly every step has no rollback
+                        if "rollback" in data and data["rollback"] and event.step is not None:
                             self.rollback_steps.add(event.step)
                     else:
                         self._other(event, kind, position, data)
