@@ -49,7 +49,9 @@ __all__ = [
     "call_from_worker",
     "current_run",
     "current_scope_key",
+    "enter_scope",
     "in_worker_thread",
+    "leave_scope",
     "outside_run",
     "scope_now",
     "step_scope",
@@ -228,6 +230,10 @@ scope_now = _scope.get
 """The scope of the body running now, or None outside any run (the context variable's
 own ``get``: a task call reads it first, and a Python function around it would cost
 more than the read)."""
+enter_scope = _scope.set
+"""Make a scope current; returns the token for :data:`leave_scope` (what ``with scope:``
+does, without two calls of Python methods around every step's body)."""
+leave_scope = _scope.reset
 
 
 def current_scope() -> Scope:

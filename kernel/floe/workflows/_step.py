@@ -31,7 +31,14 @@ from ..kernel._sealing import Sealer
 from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
 from ..kernel._serialize import converter, encode_value
 from ._injection import inject, unfilled
-from ._runtime import RunState, Scope, mark_worker_thread, stop_for_cancel
+from ._runtime import (
+    RunState,
+    Scope,
+    enter_scope,
+    leave_scope,
+    mark_worker_thread,
+    stop_for_cancel,
+)
 from ._saga import call_rollback, rolled_back_data
 
 if TYPE_CHECKING:
@@ -277,8 +284,11 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
         try:
             kwargs = _injected(step, names, task_data, secrets) if names else given
             if direct:
-                with Scope(step.key, step.position, state):
+                token = enter_scope(Scope(step.key, step.position, state))
+                try:
                     result = await task.function(*args, **kwargs)
+                finally:
+                    leave_scope(token)
             else:
                 result = await _invoke(step, kwargs)
             return encode_value(result, where=task.result_origin), None
