@@ -50,7 +50,7 @@ async def gather(
     costs nothing but its result), and any that never started are closed. The first
     failure cancels the rest and is raised as it is. With *replay* (a task and its run),
     an entry that is an :class:`~floe.Event` is that task's recorded outcome
-    (:meth:`Task.calls`).
+    (``Task._map_calls``).
     """
     count = len(calls)
     results: list[Any] = [None] * count
@@ -194,7 +194,7 @@ def _gather_calls(
         rows = [(value,) for value in arguments] if single else arguments
         return gather(_make_calls(task, rows, kwargs), limit)
     # refuse_sync_body saw to it that this is the event loop's thread
-    calls = task.calls(state, scope, arguments, kwargs, single=single)
+    calls = task._map_calls(state, scope, arguments, kwargs, single=single)
     arguments.clear()
     return gather(calls, limit, (task, state))
 

@@ -520,7 +520,7 @@ def replayed(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
 def replayed_into(
     task: Task[Any, Any], state: RunState, calls: list[Any], results: list[Any]
 ) -> None:
-    """Replace every recorded event in *calls* (see ``Task.calls``) with None, its result
+    """Replace every recorded event in *calls* (see ``Task._map_calls``) with None, its result
     going to *results* at its index; raises the first recorded failure.
 
     :func:`replayed` for each, the common case (a completed step whose result is a JSON

@@ -245,7 +245,7 @@ class Task(Generic[P, R]):
             return Recorded(self, recorded, state)
         return execute_step(state, self, args, kwargs, key, position)
 
-    def calls(
+    def _map_calls(
         self,
         state: RunState,
         scope: Scope,
@@ -267,13 +267,13 @@ class Task(Generic[P, R]):
                 tuples = [(row,) for row in rows] if single else rows
                 calls.extend(self(*row, **kwargs) for row in tuples)
             elif rows:
-                self._calls(state, scope, rows, kwargs, calls.append, single)
+                self._map_loop(state, scope, rows, kwargs, calls.append, single)
         except BaseException:
             close_all(calls)
             raise
         return calls
 
-    def _calls(
+    def _map_loop(
         self,
         state: RunState,
         scope: Scope,
