@@ -277,11 +277,13 @@ class Task(Generic[P, R]):
         self,
         state: RunState,
         scope: Scope,
-        rows: list[tuple[Any, ...]],
+        rows: list[Any],
         kwargs: dict[str, Any],
         append: Callable[[Any], None],
         single: bool,
     ) -> None:
+        """What :meth:`Scope.allocate` and ``__call__`` do for each row, with the counters
+        in locals (written back even when a check raises, as the calls one by one do)."""
         name, replay = self.name, state.replay
         prefix, outer, counters = scope.position, scope.key, scope.counters
         recorded_name = replay.name_at
