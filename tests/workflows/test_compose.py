@@ -780,3 +780,79 @@ async def test_composition_in_a_sync_workflow_body_is_a_config_error(
             execution = await sync_body.run_async(name)
         assert isinstance(execution.exception, ConfigError), name
         assert "sync workflow or task body" in str(execution.exception)
+
+
+# -- map: keys, positions and checks of the calls made in one loop -----------------------
+
+
+async def test_map_keys_and_positions_continue_those_of_calls_one_by_one(
+    floe_kernel_factory: Callable[..., Kernel], store_url: str
+) -> None:
+    runs: list[int] = []
+
+    @floe.task
+    async def square(n: int) -> int:
+        runs.append(n)
+        return n * n
+
+    @floe.task
+    async def group() -> list[int]:
+        first = await square(0)  # a call one by one, then a map, then one more call
+        rest = await square.map([1, 2, 3])
+        return [first, *rest, await square(4)]
+
+    @floe.workflow
+    async def nested() -> list[int]:
+        squares = await group()
+        await floe.pause("go")
+        return [*squares, *(await square.map([5, 6]))]
+
+    async with floe_kernel_factory(store=store_url):
+        paused = await nested.run_async(run_id="keys")
+        assert paused.paused
+        execution = await nested.resume_async("keys", "go")
+    assert execution.output == [0, 1, 4, 9, 16, 25, 36]
+    assert sorted(runs) == [0, 1, 2, 3, 4, 5, 6]  # the resume ran none of them again
+    assert positions(execution) == {
+        "group#1/square#1": "1.1",
+        "group#1/square#2": "1.2",
+        "group#1/square#3": "1.3",
+        "group#1/square#4": "1.4",
+        "group#1/square#5": "1.5",
+        "group#1": "1",
+        "square#1": "3",
+        "square#2": "4",
+    }
+
+
+async def test_a_replayed_map_of_another_task_is_a_non_determinism_error(
+    floe_kernel_factory: Callable[..., Kernel],
+) -> None:
+    @floe.task
+    async def original(n: int) -> int:
+        return n
+
+    @floe.task
+    async def renamed(n: int) -> int:
+        return -n
+
+    @floe.workflow(name="mapped")
+    async def first_version() -> int:
+        total = sum(await original.map(range(3)))
+        await floe.pause("go")
+        return total
+
+    @floe.workflow(name="mapped")
+    async def second_version() -> int:
+        total = sum(await renamed.map(range(3)))
+        await floe.pause("go")
+        return total
+
+    async with floe_kernel_factory():
+        assert (await first_version.run_async(run_id="m")).paused
+        execution = await second_version.resume_async("m", "go")
+    assert isinstance(execution.exception, floe.NonDeterminismError)
+    message = str(execution.exception)
+    assert "'original'" in message
+    assert "'renamed'" in message
+    assert execution.exception.context["step"] == "renamed#1"

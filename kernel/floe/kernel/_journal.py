@@ -37,6 +37,7 @@ FINAL_STEP_EVENTS = frozenset({EventKind.TASK_COMPLETED, EventKind.TASK_FAILED})
 """Step events that end a step: on replay the step returns (or raises) what they hold."""
 _TASK_STARTED = str(EventKind.TASK_STARTED)
 """As a plain string: compared with a stored kind, it takes str's own equality."""
+_TASK_COMPLETED = str(EventKind.TASK_COMPLETED)
 
 
 @attrs.define
@@ -335,6 +336,11 @@ class ReplayIndex:
         """Step keys of completed steps whose task declared a rollback."""
         self.cancelling = False
         """Whether ``floe.cancel`` fenced the run (``run.cancelling``): a replay cancels it."""
+        self.name_at = self._names.get
+        """The step name first recorded at a position, or None (for a loop over many calls,
+        which checks names itself: :meth:`check` raises the mismatch)."""
+        self.final_at = self._final.get
+        """The final event of the step at a position, or None, unchecked (see name_at)."""
         self._index(self.events)
 
     def _index(self, events: list[Event]) -> None:
@@ -342,7 +348,7 @@ class ReplayIndex:
         # nearly every event of a long journal, and each costs a few dict operations
         names = self._names
         final = self._final
-        started = _TASK_STARTED
+        started, completed = _TASK_STARTED, _TASK_COMPLETED
         for event in events:
             data = event.data
             if type(data) is dict or isinstance(data, dict):
@@ -352,11 +358,12 @@ class ReplayIndex:
                     if kind == started:
                         if position not in names:
                             names[position] = data.get("task")
-                    elif kind in FINAL_STEP_EVENTS:
+                    elif kind == completed or kind in FINAL_STEP_EVENTS:
                         if position not in names:
                             names[position] = data.get("task")
                         final[position] = event
-                        if data.get("rollback") and event.step is not None:
+                        # an operator, not a call: nearly every step has no rollback
+                        if "rollback" in data and data["rollback"] and event.step is not None:
                             self.rollback_steps.add(event.step)
                     else:
                         self._other(event, kind, position, data)

@@ -19,9 +19,11 @@ import anyio.to_thread
 
 from ..kernel._backends import Spawner, open_task_group
 from ..kernel._errors import ConfigError
-from ._runtime import Replayed, current_run, in_worker_thread
+from ._runtime import Replayed, current_run, in_worker_thread, scope_now
+from ._step import replayed_into
 
 if TYPE_CHECKING:
+    from ._runtime import RunState
     from ._tasks import Task
 
 __all__ = [
@@ -37,12 +39,18 @@ __all__ = [
 T = TypeVar("T")
 
 
-async def gather(calls: list[Any], limit: int | None) -> list[Any]:
+async def gather(
+    calls: list[Any],
+    limit: int | None,
+    replay: tuple[Task[..., Any], RunState] | None = None,
+) -> list[Any]:
     """Await *calls* in one task group, *limit* at a time; results in call order.
 
     Takes ownership of *calls*: each entry is dropped as it starts (so a finished call
     costs nothing but its result), and any that never started are closed. The first
-    failure cancels the rest and is raised as it is.
+    failure cancels the rest and is raised as it is. With *replay* (a task and its run),
+    an entry that is an :class:`~floe.Event` is that task's recorded outcome
+    (``Task._map_calls``).
     """
     count = len(calls)
     results: list[Any] = [None] * count
@@ -64,10 +72,18 @@ async def gather(calls: list[Any], limit: int | None) -> list[Any]:
             if failures:
                 return
 
+    if replay is not None:
+        try:
+            replayed_into(replay[0], replay[1], calls, results)
+        except Exception:  # a recorded failure is the first failure: nothing starts
+            close_all(calls)
+            raise
     awaited: list[int] = []
     for index, call in enumerate(calls):
         if type(call) is CoroutineType:  # the usual call: a task's coroutine
             awaited.append(index)
+        elif call is None:  # replayed above
+            continue
         elif isinstance(call, Replayed):
             # replayed from the journal: no task needed, and a recorded failure is the
             # first failure, so nothing after it starts
@@ -123,7 +139,7 @@ def map_task(
     values = _materialize(items, where)
     if values:
         _check_arguments(task, (values[0],), kwargs, where)
-    return gather(_make_calls(task, [(value,) for value in values], kwargs), limit)
+    return _gather_calls(task, values, kwargs, limit, single=True)
 
 
 def starmap_task(
@@ -156,7 +172,31 @@ def starmap_task(
             _check_arguments(task, row, kwargs, f"{where} (item {index})")
             checked.add(len(row))
         arguments.append(row)
-    return gather(_make_calls(task, arguments, kwargs), limit)
+    return _gather_calls(task, arguments, kwargs, limit)
+
+
+def _gather_calls(
+    task: Task[..., Any],
+    arguments: list[Any],
+    kwargs: dict[str, Any],
+    limit: int | None,
+    *,
+    single: bool = False,
+) -> Coroutine[Any, Any, list[Any]]:
+    """Make the calls now (their step keys are taken in item order), await them later.
+
+    *arguments* holds a tuple of positional arguments per call, or with *single* the one
+    argument of each call (a replayed map then makes no tuple per item).
+    """
+    scope = scope_now()
+    state = None if scope is None else scope.state
+    if scope is None or state is None:
+        rows = [(value,) for value in arguments] if single else arguments
+        return gather(_make_calls(task, rows, kwargs), limit)
+    # refuse_sync_body saw to it that this is the event loop's thread
+    calls = task._map_calls(state, scope, arguments, kwargs, single=single)
+    arguments.clear()
+    return gather(calls, limit, (task, state))
 
 
 def _make_calls(
@@ -237,5 +277,5 @@ def _check_arguments(
 def close_all(calls: Iterable[Any]) -> None:
     """Close coroutines that were never awaited (they would warn when collected)."""
     for call in calls:
-        if inspect.iscoroutine(call):
+        if call is not None and inspect.iscoroutine(call):  # most are None: taken or done
             call.close()

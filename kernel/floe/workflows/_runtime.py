@@ -49,8 +49,11 @@ __all__ = [
     "call_from_worker",
     "current_run",
     "current_scope_key",
+    "enter_scope",
     "in_worker_thread",
+    "leave_scope",
     "outside_run",
+    "scope_now",
     "step_scope",
     "stop_for_cancel",
     "unwind_reason",
@@ -113,19 +116,30 @@ class Replayed:
 class Scope:
     """Allocates step keys and positions for the calls made in one body.
 
-    A plain class with slots: one is made for every step (its body's scope).
+    A plain class with slots: one is made for every step (its body's scope). It also
+    holds the run it belongs to (set when it becomes current), so a task call finds
+    both with one context variable read.
     """
 
-    __slots__ = ("counters", "key", "next_position", "position")
+    __slots__ = ("_token", "counters", "key", "next_position", "position", "state")
 
-    def __init__(self, key: str = "", position: str = "") -> None:
+    def __init__(self, key: str = "", position: str = "", state: RunState | None = None) -> None:
         self.key = key
         self.position = position
+        self.state = state
         self.counters: dict[str, int] = {}
         self.next_position = 1
 
     def __repr__(self) -> str:
         return f"Scope(key={self.key!r}, position={self.position!r})"
+
+    def __enter__(self) -> None:
+        # the scope of the calls made in the block (a step's body): step_scope, without
+        # an object of its own, for the scope a step makes itself
+        self._token = _scope.set(self)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _scope.reset(self._token)
 
     def allocate(self, name: str) -> tuple[str, str]:
         count = self.counters.get(name, 0) + 1
@@ -200,15 +214,26 @@ class RunState(ActiveRun):
         return self.replay.rollback_steps.issubset(self.rollbacks)
 
 
-_run: ContextVar[RunState | None] = ContextVar("floe_run", default=None)
 _log_correlation = correlation_var("correlation_id")
 _scope: ContextVar[Scope | None] = ContextVar("floe_scope", default=None)
+"""The scope of the body running now; its ``state`` is the run (None: outside any run)."""
 _worker: ContextVar[bool] = ContextVar("floe_worker_thread", default=False)
 
 
 def current_run() -> RunState | None:
     """The run this code executes in, or None outside any workflow."""
-    return _run.get()
+    scope = _scope.get()
+    return None if scope is None else scope.state
+
+
+scope_now = _scope.get
+"""The scope of the body running now, or None outside any run (the context variable's
+own ``get``: a task call reads it first, and a Python function around it would cost
+more than the read)."""
+enter_scope = _scope.set
+"""Make a scope current; returns the token for :data:`leave_scope` (what ``with scope:``
+does, without two calls of Python methods around every step's body)."""
+leave_scope = _scope.reset
 
 
 def current_scope() -> Scope:
@@ -244,9 +269,9 @@ def allocate_step(state: RunState, name: str) -> tuple[str, str]:
     return current_scope().allocate(name)
 
 
-def in_worker_thread() -> bool:
-    """True inside a sync task or workflow body, which runs in a worker thread."""
-    return _worker.get()
+in_worker_thread = _worker.get
+"""True inside a sync task or workflow body, which runs in a worker thread (the context
+variable's own ``get``: every task call asks)."""
 
 
 @contextmanager
@@ -257,8 +282,7 @@ def run_scope(state: RunState) -> Iterator[None]:
     parent's step); the correlation id, unless one is bound already (a request's, or
     the parent run's), is the run's id, so a run and its child runs share one.
     """
-    run_token = _run.set(state)
-    scope_token = _scope.set(Scope())
+    scope_token = _scope.set(Scope(state=state))
     fields: dict[str, str | None] = {"run_id": state.run_id, "step": None}
     if _log_correlation.get() is None:
         fields["correlation_id"] = state.run_id
@@ -267,7 +291,6 @@ def run_scope(state: RunState) -> Iterator[None]:
             yield
     finally:
         _scope.reset(scope_token)
-        _run.reset(run_token)
 
 
 class step_scope:
@@ -276,28 +299,22 @@ class step_scope:
     A class rather than a generator context manager: it wraps every step.
     """
 
-    __slots__ = ("_run_token", "_scope", "_scope_token", "_state")
+    __slots__ = ("_scope", "_token")
 
     def __init__(self, state: RunState, scope: Scope) -> None:
-        self._state = state
+        scope.state = state
         self._scope = scope
 
     def __enter__(self) -> None:
-        # a step awaited in its run's body already sees the run: only the scope changes
-        state = self._state
-        self._run_token = None if _run.get() is state else _run.set(state)
-        self._scope_token = _scope.set(self._scope)
+        self._token = _scope.set(self._scope)
 
     def __exit__(self, *exc_info: object) -> None:
-        _scope.reset(self._scope_token)
-        if self._run_token is not None:
-            _run.reset(self._run_token)
+        _scope.reset(self._token)
 
 
 @contextmanager
 def outside_run() -> Iterator[None]:
     """Code in this block is not part of a run: its task calls are plain calls."""
-    run_token = _run.set(None)
     scope_token = _scope.set(None)
     worker_token = _worker.set(False)
     try:
@@ -305,7 +322,6 @@ def outside_run() -> Iterator[None]:
     finally:
         _worker.reset(worker_token)
         _scope.reset(scope_token)
-        _run.reset(run_token)
 
 
 def mark_worker_thread() -> None:

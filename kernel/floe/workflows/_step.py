@@ -31,13 +31,28 @@ from ..kernel._sealing import Sealer
 from ..kernel._secrets import SEALED, Secrets, check_maskable, mask
 from ..kernel._serialize import converter, encode_value
 from ._injection import inject, unfilled
-from ._runtime import RunState, Scope, mark_worker_thread, step_scope, stop_for_cancel
+from ._runtime import (
+    RunState,
+    Scope,
+    enter_scope,
+    leave_scope,
+    mark_worker_thread,
+    stop_for_cancel,
+)
 from ._saga import call_rollback, rolled_back_data
 
 if TYPE_CHECKING:
     from ._tasks import Task
 
-__all__ = ["decode", "error_data", "execute_step", "replayed", "resolve_secrets", "run_step"]
+__all__ = [
+    "decode",
+    "error_data",
+    "execute_step",
+    "replayed",
+    "replayed_into",
+    "resolve_secrets",
+    "run_step",
+]
 
 logger = logging.getLogger("floe.workflows")
 """Steps starting, retrying and ending, at DEBUG (checked first: the step path is hot)."""
@@ -253,19 +268,33 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
     retry's backoff is journaled (``task.retrying``, with when it ends) before its wait.
     """
     task, state = step.task, step.state
-    names = unfilled(task.injectable, step.args, step.kwargs) if task.injectable else None
+    args, given = step.args, step.kwargs
+    # a call that passes every parameter itself (the usual one) has nothing to inject
+    filled = not given and task.filled_by is not None and len(args) >= task.filled_by
+    names = None if filled or not task.injectable else unfilled(task.injectable, args, given)
     task_data: dict[str, Any] = {}
     policy = None  # built on the first failure: most steps never fail
+    # the usual task (async, no timeout) is awaited here, without a coroutine of _invoke's
+    direct = task.is_async and task.options.timeout is None
     if step.debug:
         step.began = time.monotonic()
     while True:
         if step.debug:
             step.log("Step %s started: task %r, attempt %d", task.name, step.attempt)
         try:
-            kwargs = _injected(step, names, task_data, secrets) if names else step.kwargs
-            result = await _invoke(step, kwargs)
+            kwargs = _injected(step, names, task_data, secrets) if names else given
+            if direct:
+                token = enter_scope(Scope(step.key, step.position, state))
+                try:
+                    result = await task.function(*args, **kwargs)
+                finally:
+                    leave_scope(token)
+            else:
+                result = await _invoke(step, kwargs)
             return encode_value(result, where=task.result_origin), None
         except Exception as error:
+            if direct and isinstance(error, RuntimeError | TypeError) and asyncio_on_trio(error):
+                error = backend_error(f"Task {task.name!r}", error)  # as _invoke does
             if policy is None:
                 policy = state.kernel.retry_policy(task.retry)
             delay = policy.next_delay(step.attempt, error)
@@ -299,15 +328,15 @@ async def _invoke(step: StepCall, kwargs: dict[str, Any]) -> Any:
     A sync function runs in a worker thread, abandoned at the deadline if it blocks.
     """
     task, args = step.task, step.args
-    scope = Scope(key=step.key, position=step.position)
+    scope = Scope(step.key, step.position, step.state)
     timeout = task.options.timeout
     try:
         if timeout is None:
-            with step_scope(step.state, scope):
+            with scope:
                 if task.is_async:
                     return await task.function(*args, **kwargs)
                 return await _in_thread(task.function, args, kwargs, abandon=False)
-        with anyio.fail_after(timeout), step_scope(step.state, scope):
+        with anyio.fail_after(timeout), scope:
             if task.is_async:
                 return await task.function(*args, **kwargs)
             return await _in_thread(task.function, args, kwargs, abandon=True)
@@ -486,6 +515,29 @@ def replayed(task: Task[Any, Any], recorded: Event, state: RunState) -> Any:
         return None
     error = state.opener().value(data["error"], recorded.kind, recorded.step, "error")
     raise rebuild_error(converter.structure(error, ErrorInfo))
+
+
+def replayed_into(
+    task: Task[Any, Any], state: RunState, calls: list[Any], results: list[Any]
+) -> None:
+    """Replace every recorded event in *calls* (see ``Task._map_calls``) with None, its result
+    going to *results* at its index; raises the first recorded failure.
+
+    :func:`replayed` for each, the common case (a completed step whose result is a JSON
+    scalar of the annotated type, or unannotated) without a call per step.
+    """
+    completed = EventKind.TASK_COMPLETED
+    return_type = task.return_type
+    for index, call in enumerate(calls):
+        if not isinstance(call, Event):  # a call that runs
+            continue
+        calls[index] = None
+        result = call.data.get("result") if call.kind == completed else None
+        kind = type(result)
+        if result is not None and kind in _SCALARS and (return_type in (None, kind)):
+            results[index] = result
+        else:
+            results[index] = replayed(task, call, state)
 
 
 def error_data(error: BaseException) -> Any:

@@ -23,7 +23,7 @@ import attrs
 from ..kernel._errors import ConfigError, rebuild_error
 from ..kernel._models import Event
 from ..kernel._retry import RetryOptions
-from ._fanout import map_task, starmap_task
+from ._fanout import close_all, map_task, starmap_task
 from ._injection import injectable_parameters
 from ._options import (
     check_bool,
@@ -33,14 +33,7 @@ from ._options import (
     field_names,
     names_tuple,
 )
-from ._runtime import (
-    Replayed,
-    RunState,
-    allocate_step,
-    call_from_worker,
-    current_run,
-    in_worker_thread,
-)
+from ._runtime import Replayed, RunState, Scope, call_from_worker, in_worker_thread, scope_now
 from ._step import error_data, execute_step, replayed, resolve_secrets, run_step
 
 __all__ = [
@@ -174,6 +167,11 @@ class Task(Generic[P, R]):
         is hot)."""
         self.injectable = injectable_parameters(function)
         """The parameters a provider may fill (see floe.inject)."""
+        positions = [index for _, index in self.injectable if index is not None]
+        keyword_only = len(positions) < len(self.injectable)
+        self.filled_by = None if keyword_only else max(positions, default=-1) + 1
+        """How many positional arguments leave no parameter to inject, when a call passes
+        no keyword arguments (None: a keyword-only parameter may always be injected)."""
         self._name_template = "{" in self.name
         if self._name_template:
             _check_template(self.name, function)
@@ -228,10 +226,14 @@ class Task(Generic[P, R]):
         return Task(self.function, task_options(changes, self.options))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        state = current_run()
+        scope = scope_now()
+        state = None if scope is None else scope.state
         if state is None:
             return self.function(*args, **kwargs)
-        key, position = allocate_step(state, self.step_name(args, kwargs))
+        assert scope is not None  # a run's code always has a scope
+        name = self.step_name(args, kwargs) if self._name_template else self.name
+        state.steps_called += 1
+        key, position = scope.allocate(name)
         if self.options.rollback is not None:
             # at the call, not when the step runs: a cancelled replay may never start it
             state.register_rollback(key, self, position, args, kwargs)
@@ -242,6 +244,77 @@ class Task(Generic[P, R]):
             # a replayed step needs no task of its own: map and parallel take it at once
             return Recorded(self, recorded, state)
         return execute_step(state, self, args, kwargs, key, position)
+
+    def _map_calls(
+        self,
+        state: RunState,
+        scope: Scope,
+        rows: list[Any],
+        kwargs: dict[str, Any],
+        *,
+        single: bool = False,
+    ) -> list[Any]:
+        """``[self(*row, **kwargs) for row in rows]`` on the event loop's thread of *state*'s
+        run, as ``map`` makes them: the same keys, positions and checks, with what every
+        call shares looked up once. With *single*, each row is the call's one argument.
+
+        A call the journal holds is its recorded event itself (see :func:`gather`'s
+        *replay*): a replayed map of 100,000 steps makes no object per step.
+        """
+        calls: list[Any] = []
+        try:
+            if self._name_template or self.options.rollback is not None:
+                tuples = [(row,) for row in rows] if single else rows
+                calls.extend(self(*row, **kwargs) for row in tuples)
+            elif rows:
+                self._map_loop(state, scope, rows, kwargs, calls.append, single)
+        except BaseException:
+            close_all(calls)
+            raise
+        return calls
+
+    def _map_loop(
+        self,
+        state: RunState,
+        scope: Scope,
+        rows: list[Any],
+        kwargs: dict[str, Any],
+        append: Callable[[Any], None],
+        single: bool,
+    ) -> None:
+        """What :meth:`Scope.allocate` and ``__call__`` do for each row, with the counters
+        in locals (written back even when a check raises, as the calls one by one do)."""
+        name, replay = self.name, state.replay
+        prefix, outer, counters = scope.position, scope.key, scope.counters
+        recorded_name = replay.name_at
+        final = replay.final_at
+        count = counters.get(name, 0)
+        number = scope.next_position
+        try:
+            for row in rows:
+                count += 1
+                position = f"{prefix}.{number}" if prefix else str(number)
+                number += 1
+                recorded = recorded_name(position)
+                if recorded is not None and recorded != name:
+                    replay.check(position, name, _key(outer, name, count))
+                event = final(position)
+                if event is not None:
+                    append(event)
+                else:
+                    key = _key(outer, name, count)
+                    args = (row,) if single else row
+                    append(execute_step(state, self, args, kwargs, key, position))
+        finally:
+            state.steps_called += number - scope.next_position
+            counters[name] = count
+            scope.next_position = number
+
+
+def _key(outer: str, name: str, count: int) -> str:
+    """The key of the *count*-th call of *name* in the scope whose key is *outer*
+    (what :meth:`Scope.allocate` returns)."""
+    return f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
 
 
 class Recorded(Replayed):
