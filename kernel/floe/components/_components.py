@@ -256,10 +256,13 @@ class Component:
             await lock.acquire()
         try:
             binding = self._binding
-            if binding is not None:
+            at_once = False
+            if binding is not None and not binding.kernel.joins_group():
                 # the message's one schedule point, first: cancelled here, nothing
                 # happened; and a task waiting here holds next to nothing (with a
-                # thousand components waiting, the garbage collector sees a thousand)
+                # thousand components waiting, the garbage collector sees a thousand).
+                # While writers wait in the store's group commit, the message joins
+                # them instead, and that wait is its schedule point.
                 at_once = await binding.kernel.arrive()
                 binding = self._binding  # it may have been unregistered meanwhile
             if binding is None:

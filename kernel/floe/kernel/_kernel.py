@@ -92,6 +92,10 @@ class Kernel:
         self._entered = False
         self._arriving = 0
         """Writers between the start and the end of their checkpoint (see arrive)."""
+        self._grouped = 0
+        """Writers waiting in the store's group commit (see record_grouped)."""
+        self._groups_appends = False
+        """The store's :attr:`Store.groups_appends` (read once, when it opens)."""
         self._checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
         """The checkpoint of the loop the kernel runs on (bound when it starts)."""
 
@@ -167,6 +171,7 @@ class Kernel:
 
     async def _open_resources(self, stack: AsyncExitStack) -> None:
         self._store = await stack.enter_async_context(self.hooks.open_store(self.settings.store))
+        self._groups_appends = self._store.groups_appends
         stack.callback(setattr, self, "_store", None)
         if self.settings.artifact_store:
             artifacts = self.hooks.open_artifact_store(self.settings.artifact_store)
@@ -260,9 +265,14 @@ class Kernel:
         nothing. After it, a lone writer — or any writer, on a store that does not group
         appends, such as the memory store — stores and posts at once where neither
         would wait (:meth:`record_nowait`); writers that met at the checkpoint go to the
-        store's group commit (:meth:`record_grouped`). A caller cancelled after the
-        checkpoint is in doubt and reads its run's journal to learn what was stored.
+        store's group commit (:meth:`record_grouped`). While writers wait in that group
+        commit, a new one joins them at once (:meth:`joins_group`), the commit's wait
+        being its checkpoint. A caller cancelled after the checkpoint is in doubt and
+        reads its run's journal to learn what was stored.
         """
+        if self.joins_group():
+            await self.record_grouped(events, run=run, posted=posted)
+            return
         if await self.arrive():
             try:
                 self.record_nowait(events, run=run, posted=posted)
@@ -286,7 +296,17 @@ class Kernel:
             await (checkpoint or self._checkpoint)()
         finally:
             self._arriving -= 1
-        return not self._arriving or not self.store.groups_appends
+        return not self._arriving or not self._groups_appends
+
+    def joins_group(self) -> bool:
+        """Whether a write now would join writers waiting in the store's group commit
+        (a store that groups appends, with :meth:`record_grouped` calls under way).
+
+        Such a write needs no checkpoint of its own to learn that it is not alone: it
+        goes straight to :meth:`record_grouped`, whose wait is its schedule point (a
+        caller cancelled there before the store took the write has stored nothing).
+        """
+        return self._grouped > 0 and self._groups_appends
 
     async def record_grouped(
         self, events: Sequence[Event], *, run: Any = None, posted: Sequence[Event] | None = None
@@ -298,7 +318,11 @@ class Kernel:
         if run_id is None:
             await anyio.lowlevel.checkpoint()
             return
-        await self.store.append_events_grouped(run_id, events, run=run)
+        self._grouped += 1
+        try:
+            await self.store.append_events_grouped(run_id, events, run=run)
+        finally:
+            self._grouped -= 1
         posted = events if posted is None else posted
         try:
             self.bus.post_events_nowait(posted)
