@@ -10,7 +10,6 @@ values (the key-value capability) are raw bytes in the ``plugin_values`` table.
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -492,19 +491,25 @@ class SQLiteStore(Store):
     def _append_rows(
         self, events: Sequence[Event], run: Run | None
     ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
-        # the error's text made only for an error: an EventKind's repr costs a step
-        rows = [
-            (
-                event.run_id,
-                event.seq,
-                event.kind,
-                event.step,
-                event.at.isoformat(),
-                dump_json(event.data, where=functools.partial(_data_of, event.kind)),
-                event.format,
-            )
-            for event in events
-        ]
+        try:
+            rows = [
+                (
+                    event.run_id,
+                    event.seq,
+                    event.kind,
+                    event.step,
+                    event.at.isoformat(),
+                    dump_json(event.data),
+                    event.format,
+                )
+                for event in events
+            ]
+        except FloeError:
+            # again, naming the event: the text is made only for an error (an
+            # EventKind's repr, for every event, cost the append a tenth)
+            for event in events:
+                dump_json(event.data, where=f"the data of event {event.kind!r}")
+            raise
         return rows, None if run is None else self._run_columns(run)
 
     def _append_events(
@@ -930,7 +935,3 @@ class SQLiteStore(Store):
 
 _IN_LIST: Final = 500
 """Run ids per ``IN (...)`` list: well under SQLite's limit of bound parameters."""
-
-
-def _data_of(kind: str) -> str:
-    return f"the data of event {kind!r}"

@@ -10,6 +10,7 @@ import atexit
 import hashlib
 import itertools
 import logging
+import math
 import shutil
 import sqlite3
 import sys
@@ -949,6 +950,10 @@ async def test_bad_calls_change_nothing(tmp_path: Path) -> None:
         await store.create_run(Run(run_id="r-1", name="x"))
         with pytest.raises(SerializationError, match="object"):
             await store.append_events("r-1", [Event(run_id="r-1", seq=1, kind="k", data=object())])
+        # the error names the event whose data cannot be stored, and nothing is appended
+        bad = [*_events("r-1", 1), Event(run_id="r-1", seq=2, kind="x.y", data={"n": math.nan})]
+        with pytest.raises(SerializationError, match=r"the data of event 'x\.y'"):
+            await store.append_events("r-1", bad)
         with pytest.raises(PersistenceError, match="record of run 'r-2'"):
             await store.append_events("r-1", _events("r-1", 1), run=Run(run_id="r-2", name="x"))
         with pytest.raises(PersistenceError, match="belongs to run"):
