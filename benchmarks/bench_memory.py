@@ -129,9 +129,9 @@ def _events_rows(
     target = f"≤ {GOAL_MIB_PER_100K_EVENTS:g} MiB"
     met = peak <= GOAL_MIB_PER_100K_EVENTS
     unit = "per 100,000 events"
-    rows.append((f"{figure}: held", "sqlite", f"{held:.1f} MiB", unit, "—", ""))
+    rows.append((f"{figure}: held", "sqlite", f"{held:.1f} MiB", unit, "—", "—"))
     rows.append((f"{figure}: peak", "sqlite", f"{peak:.1f} MiB", unit, target, _met(met)))
-    rows.append((f"{figure}: still held after", "sqlite", f"{after:.1f} MiB", unit, "—", ""))
+    rows.append((f"{figure}: still held after", "sqlite", f"{after:.1f} MiB", unit, "—", "—"))
     goals.append(Goal("memory", f"peak RSS growth, {figure}", target, f"{peak:.1f} MiB", met))
 
 
@@ -149,7 +149,7 @@ def _notes() -> list[str]:
 
 
 def _met(met: bool | None) -> str:
-    return "—" if met is None else ("yes" if met else "NO")
+    return "—" if met is None else ("yes" if met else "no")
 
 
 def _mib(kib: int) -> float:
