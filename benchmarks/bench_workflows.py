@@ -549,9 +549,11 @@ _SQLITE_FLOOR_CONCURRENT = (
 )
 
 
-def _floor_row(contender: str, workload: str, floor: Timing, baseline: Timing) -> tuple[str, ...]:
-    store = "raw" if contender == "sqlite3" else "—"
-    return _row(contender, store, workload, floor, baseline=baseline)
+def _floor_row(store: str, workload: str, floor: Timing, baseline: Timing) -> tuple[str, ...]:
+    """A floor's row: trio with floe's events in memory, raw sqlite3 on SQLite."""
+    if store == "sqlite3":
+        return _row("sqlite3", "raw", workload, floor, baseline=baseline)
+    return _row("trio", "—", workload, floor, baseline=baseline)
 
 
 def _big_row(
