@@ -261,14 +261,15 @@ class Kernel:
         only the record is written). *posted* is what goes to the bus when it is not all
         of *events* (a workflow's step starts were published already).
 
-        Always a checkpoint, first (:meth:`arrive`): a caller cancelled there has stored
-        nothing. After it, a lone writer — or any writer, on a store that does not group
+        Always a checkpoint, first: :meth:`arrive`, or, when writers are waiting in the
+        store's group commit already, that commit's wait, which the write joins at once
+        (:meth:`joins_group`); a caller cancelled there has stored nothing. After
+        :meth:`arrive`, a lone writer — or any writer, on a store that does not group
         appends, such as the memory store — stores and posts at once where neither
         would wait (:meth:`record_nowait`); writers that met at the checkpoint go to the
-        store's group commit (:meth:`record_grouped`). While writers wait in that group
-        commit, a new one joins them at once (:meth:`joins_group`), the commit's wait
-        being its checkpoint. A caller cancelled after the checkpoint is in doubt and
-        reads its run's journal to learn what was stored.
+        store's group commit (:meth:`record_grouped`). A caller cancelled after its
+        write was taken is in doubt and reads its run's journal to learn what was
+        stored.
         """
         if self.joins_group():
             await self.record_grouped(events, run=run, posted=posted)
