@@ -310,8 +310,7 @@ class Binding:
             events.append(Event(run_id, first + len(events), CHANGED, None, now, changed))
         record = self._record_for(component, len(events), now, target, deferred > 0)
         try:
-            if not (at_once and self._store_nowait(events, record)):
-                await self._store_awaited(events, record)
+            await self._store(events, record, at_once=at_once)
         except SequenceConflictError as error:
             raise await self._conflict(component, message, error) from error
         del self.pending[:deferred]
@@ -386,8 +385,7 @@ class Binding:
         # changes stay pending
         at_once = await self.kernel.arrive()
         record = self._record_for(component, len(events), now, None, checkpoint)
-        if not (at_once and self._store_nowait(events, record)):
-            await self._store_awaited(events, record)
+        await self._store(events, record, at_once=at_once)
 
     def _record_for(
         self,
@@ -408,6 +406,12 @@ class Binding:
             view.state = state_after
         assert self.run is not None
         return attrs.evolve(self.run, updated_at=now, metadata=view.checkpoint())
+
+    async def _store(self, events: list[Event], record: Run | None, *, at_once: bool) -> None:
+        """Store and post *events* (and *record*): at once when :meth:`Kernel.arrive`
+        said so and neither the store nor the bus would wait, else in the group commit."""
+        if not (at_once and self._store_nowait(events, record)):
+            await self._store_awaited(events, record)
 
     def _store_nowait(self, events: list[Event], record: Run | None) -> bool:
         try:

@@ -3,9 +3,11 @@
 A :class:`Component` has a name, rules and a :class:`~floe.StateMachine`. Registered
 with an :class:`Engine`, it becomes a long-lived run (kind ``component``, run id
 ``component:<name>``) whose journal records every handled message, every transition and
-every change of rules, journal first, then the bus: :meth:`floe.Kernel.record_nowait`
-after the message's one checkpoint, or the store and then the bus awaited when either
-would wait, as :meth:`floe.Kernel.record` does.
+every change of rules, journal first, then the bus, as :meth:`floe.Kernel.record` does:
+the message's one checkpoint (:meth:`floe.Kernel.arrive`), then
+:meth:`floe.Kernel.record_nowait`, or the store's group commit
+(:meth:`floe.Kernel.record_grouped`) when the store groups writers arriving together or
+either would wait.
 Another process can :meth:`Engine.restore` the component from that journal and carry on.
 
 Messages to one component are handled one at a time, in the order they arrive (a fair

@@ -351,32 +351,27 @@ class ReplayIndex:
         started, completed = _TASK_STARTED, _TASK_COMPLETED
         for event in events:
             data = event.data
-            if type(data) is dict or isinstance(data, dict):
+            if isinstance(data, dict):
                 position = data.get("position")
                 if position is not None:
+                    if position not in names:
+                        names[position] = data.get("task")
                     kind = event.kind
-                    if kind == started:
-                        if position not in names:
-                            names[position] = data.get("task")
-                    elif kind == completed or kind in FINAL_STEP_EVENTS:
-                        if position not in names:
-                            names[position] = data.get("task")
+                    if kind == completed or kind in FINAL_STEP_EVENTS:
                         final[position] = event
                         # an operator, not a call: nearly every step has no rollback
                         if "rollback" in data and data["rollback"] and event.step is not None:
                             self.rollback_steps.add(event.step)
-                    else:
-                        self._other(event, kind, position, data)
+                    elif kind != started:  # a start records only the step's name
+                        self._other(event, kind, position)
                     continue
             if event.kind == EventKind.RUN_CANCELLING:
                 self.cancelling = True
             elif event.step is None and event.kind in REPORT_EVENTS:
                 self.body_reports[event.kind] = self.body_reports.get(event.kind, 0) + 1
 
-    def _other(self, event: Event, kind: str, position: str, data: dict[str, Any]) -> None:
+    def _other(self, event: Event, kind: str, position: str) -> None:
         """Index a placed event that neither starts nor ends a step."""
-        if position not in self._names:
-            self._names[position] = data.get("task")
         if kind == EventKind.TASK_RETRYING:
             self.retries.setdefault(position, []).append(event)
         elif kind == EventKind.TIMER_SCHEDULED:

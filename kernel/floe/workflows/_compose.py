@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ..kernel._errors import ConfigError
 from ._fanout import check_max_concurrency, close_all, gather, in_thread, refuse_sync_body
-from ._runtime import RunState, Scope, current_run, current_scope, step_scope
+from ._runtime import RunState, Scope, current_run, current_scope
 from ._tasks import Task, TaskOptions, callable_name
 
 __all__ = ["MISSING", "as_task", "call_in_scope", "parallel", "pipeline"]
@@ -152,6 +152,7 @@ async def call_in_scope(
         if task.is_async:
             return await task(*args, **kwargs)
         return await in_thread(task, args, kwargs)
-    with step_scope(state, scope):
+    scope.state = state
+    with scope:
         pending = task(*args, **kwargs)
     return await pending if inspect.isawaitable(pending) else pending

@@ -33,7 +33,7 @@ from ..kernel._backends import Spawner, open_task_group
 from ..kernel._errors import ConfigError
 from ._compose import MISSING, as_task, call_in_scope
 from ._fanout import refuse_sync_body
-from ._runtime import RunState, Scope, current_run, current_scope
+from ._runtime import RunState, Scope, current_run, current_scope, step_position
 from ._tasks import Task
 
 __all__ = ["Edge", "TaskGraph", "TaskGraphResult"]
@@ -320,7 +320,7 @@ class _GraphRun:
         key, position = self.slot
         # a position per node, not per call order: replay finds each node's step
         # wherever the timing of its branch put it
-        return Scope(key=key, position=f"{position}.{self.plan.index[name]}")
+        return Scope(key=key, position=step_position(position, self.plan.index[name]))
 
     async def _node(self, group: Spawner, name: str, arguments: tuple[Any, ...]) -> None:
         try:

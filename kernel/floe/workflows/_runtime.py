@@ -54,7 +54,8 @@ __all__ = [
     "leave_scope",
     "outside_run",
     "scope_now",
-    "step_scope",
+    "step_key",
+    "step_position",
     "stop_for_cancel",
     "unwind_reason",
 ]
@@ -134,8 +135,7 @@ class Scope:
         return f"Scope(key={self.key!r}, position={self.position!r})"
 
     def __enter__(self) -> None:
-        # the scope of the calls made in the block (a step's body): step_scope, without
-        # an object of its own, for the scope a step makes itself
+        # the scope of the calls made in the block (a step's body)
         self._token = _scope.set(self)
 
     def __exit__(self, *exc_info: object) -> None:
@@ -146,8 +146,19 @@ class Scope:
         self.counters[name] = count
         position = self.next_position
         self.next_position = position + 1
-        key = f"{self.key}/{name}#{count}" if self.key else f"{name}#{count}"
-        return key, f"{self.position}.{position}" if self.position else str(position)
+        return step_key(self.key, name, count), step_position(self.position, position)
+
+
+def step_key(outer: str, name: str, count: int) -> str:
+    """The key of the *count*-th call of *name* in the scope whose key is *outer*
+    (``fetch#2``, ``pipeline#1/parse#2``): journals on disk hold it."""
+    return f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
+
+
+def step_position(prefix: str, number: int) -> str:
+    """The position of the *number*-th call in the scope at position *prefix* (``3``,
+    ``2.1``): journals on disk hold it."""
+    return f"{prefix}.{number}" if prefix else str(number)
 
 
 @attrs.frozen
@@ -291,25 +302,6 @@ def run_scope(state: RunState) -> Iterator[None]:
             yield
     finally:
         _scope.reset(scope_token)
-
-
-class step_scope:
-    """Run a step's body with *scope* as the scope of the calls it makes.
-
-    A class rather than a generator context manager: it wraps every step.
-    """
-
-    __slots__ = ("_scope", "_token")
-
-    def __init__(self, state: RunState, scope: Scope) -> None:
-        scope.state = state
-        self._scope = scope
-
-    def __enter__(self) -> None:
-        self._token = _scope.set(self._scope)
-
-    def __exit__(self, *exc_info: object) -> None:
-        _scope.reset(self._token)
 
 
 @contextmanager

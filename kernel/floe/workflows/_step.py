@@ -293,8 +293,8 @@ async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, E
                 result = await _invoke(step, kwargs)
             return encode_value(result, where=task.result_origin), None
         except Exception as error:
-            if direct and isinstance(error, RuntimeError | TypeError) and asyncio_on_trio(error):
-                error = backend_error(f"Task {task.name!r}", error)  # as _invoke does
+            if direct:
+                error = _on_the_wrong_loop(task, error)  # as _invoke does
             if policy is None:
                 policy = state.kernel.retry_policy(task.retry)
             delay = policy.next_delay(step.attempt, error)
@@ -341,8 +341,10 @@ async def _invoke(step: StepCall, kwargs: dict[str, Any]) -> Any:
                 return await task.function(*args, **kwargs)
             return await _in_thread(task.function, args, kwargs, abandon=True)
     except (RuntimeError, TypeError) as error:
-        if task.is_async and asyncio_on_trio(error):
-            raise backend_error(f"Task {task.name!r}", error) from error
+        if task.is_async:
+            converted = _on_the_wrong_loop(task, error)
+            if converted is not error:
+                raise converted from error
         raise
     except TimeoutError as error:
         if isinstance(error, TaskTimeoutError):
@@ -354,6 +356,14 @@ async def _invoke(step: StepCall, kwargs: dict[str, Any]) -> Any:
             fix="Raise the task's timeout, or make the task faster.",
             context={"step": step.key},
         ) from None
+
+
+def _on_the_wrong_loop(task: Task[Any, Any], error: Exception) -> Exception:
+    """The ConfigError saying what to set, for asyncio code of an async task failing on
+    trio; *error* itself otherwise."""
+    if isinstance(error, RuntimeError | TypeError) and asyncio_on_trio(error):
+        return backend_error(f"Task {task.name!r}", error)
+    return error
 
 
 async def _back_off(step: StepCall, error: Exception, delay: float) -> None:
@@ -494,8 +504,7 @@ def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
         # are): the caller gets its own copy, so changing it cannot change the record
         encoded = orjson.loads(orjson.dumps(encoded))
     return_type = task.return_type
-    if return_type is None or (return_type is kind and kind in _SCALARS):
-        # a JSON scalar of the annotated type is already the value cattrs would build
+    if return_type is None or _as_stored(return_type, encoded):
         return encoded
     try:
         return converter.structure(encoded, task.return_type)
@@ -533,11 +542,17 @@ def replayed_into(
             continue
         calls[index] = None
         result = call.data.get("result") if call.kind == completed else None
-        kind = type(result)
-        if result is not None and kind in _SCALARS and (return_type in (None, kind)):
+        if result is not None and _as_stored(return_type, result, unannotated=True):
             results[index] = result
         else:
             results[index] = replayed(task, call, state)
+
+
+def _as_stored(return_type: Any, encoded: Any, *, unannotated: bool = False) -> bool:
+    """Whether *encoded*, a JSON scalar, already is the value of the annotated
+    *return_type* that cattrs would build (or, with *unannotated*, there is none)."""
+    kind = type(encoded)
+    return kind in _SCALARS and (return_type is kind or (unannotated and return_type is None))
 
 
 def error_data(error: BaseException) -> Any:

@@ -33,7 +33,16 @@ from ._options import (
     field_names,
     names_tuple,
 )
-from ._runtime import Replayed, RunState, Scope, call_from_worker, in_worker_thread, scope_now
+from ._runtime import (
+    Replayed,
+    RunState,
+    Scope,
+    call_from_worker,
+    in_worker_thread,
+    scope_now,
+    step_key,
+    step_position,
+)
 from ._step import error_data, execute_step, replayed, resolve_secrets, run_step
 
 __all__ = [
@@ -283,7 +292,8 @@ class Task(Generic[P, R]):
         single: bool,
     ) -> None:
         """What :meth:`Scope.allocate` and ``__call__`` do for each row, with the counters
-        in locals (written back even when a check raises, as the calls one by one do)."""
+        in locals (written back even when a check raises, as the calls one by one do);
+        keys and positions are :func:`step_key` and :func:`step_position`'s."""
         name, replay = self.name, state.replay
         prefix, outer, counters = scope.position, scope.key, scope.counters
         recorded_name = replay.name_at
@@ -293,28 +303,22 @@ class Task(Generic[P, R]):
         try:
             for row in rows:
                 count += 1
-                position = f"{prefix}.{number}" if prefix else str(number)
+                position = step_position(prefix, number)
                 number += 1
                 recorded = recorded_name(position)
                 if recorded is not None and recorded != name:
-                    replay.check(position, name, _key(outer, name, count))
+                    replay.check(position, name, step_key(outer, name, count))
                 event = final(position)
                 if event is not None:
                     append(event)
                 else:
-                    key = _key(outer, name, count)
+                    key = step_key(outer, name, count)
                     args = (row,) if single else row
                     append(execute_step(state, self, args, kwargs, key, position))
         finally:
             state.steps_called += number - scope.next_position
             counters[name] = count
             scope.next_position = number
-
-
-def _key(outer: str, name: str, count: int) -> str:
-    """The key of the *count*-th call of *name* in the scope whose key is *outer*
-    (what :meth:`Scope.allocate` returns)."""
-    return f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
 
 
 class Recorded(Replayed):
