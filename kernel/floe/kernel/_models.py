@@ -180,7 +180,7 @@ class Run:
     format: int = FORMAT_VERSION
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Event:
     """One entry of a run's append-only journal, also what the event bus carries."""
 
@@ -194,6 +194,35 @@ class Event:
     at: datetime = attrs.field(factory=utcnow)
     data: Any = None
     format: int = FORMAT_VERSION
+
+    def __init__(
+        self,
+        run_id: str,
+        seq: int,
+        kind: str,
+        step: str | None = None,
+        at: datetime | None = None,
+        data: Any = None,
+        format: int = FORMAT_VERSION,
+    ) -> None:
+        # Every step makes two events and every resume decodes the whole journal, so
+        # this is the hottest constructor of floe: the slots' own setters cost half of
+        # what attrs' frozen __init__ does (it goes through object.__setattr__ per field).
+        # Same signature, defaults and validation as the generated one.
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq}")
+        _set_run_id(self, run_id)
+        _set_seq(self, seq)
+        _set_kind(self, kind)
+        _set_step(self, step)
+        _set_at(self, utcnow() if at is None else at)
+        _set_data(self, data)
+        _set_format(self, format)
+
+
+(_set_run_id, _set_seq, _set_kind, _set_step, _set_at, _set_data, _set_format) = (
+    Event.__dict__[field.name].__set__ for field in attrs.fields(Event)
+)
 
 
 @attrs.frozen
