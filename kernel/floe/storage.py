@@ -27,6 +27,9 @@ from .kernel._store import (
     check_run_id_prefix,
     check_value,
     check_value_key,
+    lease_held,
+    lease_live,
+    no_such_run,
 )
 
 __all__ = [
@@ -47,7 +50,10 @@ __all__ = [
     "decode_document",
     "dump_json",
     "encode_value",
+    "lease_held",
+    "lease_live",
     "make_private_directories",
+    "no_such_run",
     "to_document",
     "utcnow",
     "write_atomically",

@@ -50,6 +50,8 @@ from floe.storage import (
     create_private_file,
     decode_document,
     encode_value,
+    lease_held,
+    lease_live,
     make_private_directories,
     to_document,
     utcnow,
@@ -700,6 +702,18 @@ class JSONDirectory:
             self._write_run(attrs.evolve(current, run=leased))
             claimed.append(leased)
         return claimed
+
+    def acquire_lease(
+        self, run_id: str, owner: str, lease_seconds: float, now: datetime | None
+    ) -> Run:
+        current = self._existing_run(run_id)
+        now = now or utcnow()
+        if lease_live(current.run, owner, now):
+            raise lease_held(current.run, self.url)
+        expires = now + timedelta(seconds=lease_seconds)
+        leased = attrs.evolve(current.run, lease_owner=owner, lease_expires_at=expires)
+        self._write_run(attrs.evolve(current, run=leased))
+        return leased
 
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool:
         current = self.read_run(run_id)

@@ -228,6 +228,18 @@ class JSONStore(Store):
         check_limit(limit)
         return await self._write(lambda files: files.claim_runs(owner, limit, lease_seconds, now))
 
+    async def acquire_lease(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> Run:
+        return await self._write(
+            lambda files: files.acquire_lease(run_id, owner, lease_seconds, now)
+        )
+
     async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
         return await self._write(lambda files: files.renew_lease(run_id, owner, lease_seconds))
 

@@ -48,7 +48,10 @@ from floe.storage import (
     create_private_file,
     decode_document,
     dump_json,
+    lease_held,
+    lease_live,
     make_private_directories,
+    no_such_run,
     utcnow,
 )
 
@@ -898,6 +901,43 @@ class SQLiteStore(Store):
         updates = [self._run_columns(run) for run in claimed]
         connection.executemany(self._UPDATE_RUN, updates)
         return claimed
+
+    async def acquire_lease(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> Run:
+        now = now or utcnow()
+        expires = now + timedelta(seconds=lease_seconds)
+        result: Run = await self._write(self._acquire_lease, run_id, owner, now, expires)
+        return result
+
+    def _acquire_lease(
+        self,
+        connection: sqlite3.Connection,
+        run_id: str,
+        owner: str,
+        now: datetime,
+        expires: datetime,
+    ) -> Run:
+        # under the write lock (BEGIN IMMEDIATE): the check and the lease are one step
+        # for every process sharing the file
+        row = connection.execute(
+            "SELECT doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
+            " FROM runs WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise no_such_run(run_id, self.path)
+        run = self._decode_run(run_id, row[0], row[1])
+        if lease_live(run, owner, now):
+            raise lease_held(run, self.path)
+        leased = attrs.evolve(run, lease_owner=owner, lease_expires_at=expires)
+        connection.execute(self._UPDATE_RUN, self._run_columns(leased))
+        return leased
 
     async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
         renewed: bool = await self._write(self._renew_lease, run_id, owner, lease_seconds)

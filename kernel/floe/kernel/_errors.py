@@ -26,6 +26,7 @@ __all__ = [
     "PersistenceError",
     "PluginError",
     "RenamedError",
+    "RunLeasedError",
     "SequenceConflictError",
     "SerializationError",
     "StateError",
@@ -152,6 +153,11 @@ class StateError(FloeError, LookupError):
     """A state, component or machine is unknown or used in a way it does not allow."""
 
     exit_code = ExitCode.USAGE
+
+
+@public_name("floe.RunLeasedError")
+class RunLeasedError(StateError):
+    """Another process holds the run's lease: it is executing the run (exit code 2)."""
 
 
 @public_name("floe.NotFoundError", formerly="floe._errors.NotFoundError")

@@ -10,7 +10,7 @@ from typing import ClassVar
 import anyio
 import attrs
 
-from ._errors import NotFoundError, PersistenceError
+from ._errors import PersistenceError
 from ._models import CacheEntry, Event, Run, RunQuery, Snapshot, utcnow
 from ._store import (
     Store,
@@ -21,6 +21,9 @@ from ._store import (
     check_run_id_prefix,
     check_value,
     check_value_key,
+    lease_held,
+    lease_live,
+    no_such_run,
 )
 
 __all__ = ["MemoryStore"]
@@ -74,11 +77,7 @@ class MemoryStore(Store):
     def _replace(self, run: Run) -> None:
         current = self._runs.get(run.run_id)
         if current is None:
-            raise NotFoundError(
-                f"Run {run.run_id!r} does not exist in {self.url}",
-                fix="Create the run with create_run() first.",
-                context={"run_id": run.run_id},
-            )
+            raise no_such_run(run.run_id, self.url)
         self._runs[run.run_id] = attrs.evolve(run, last_seq=len(self._journals[run.run_id]))
 
     async def append_events(
@@ -222,6 +221,29 @@ class MemoryStore(Store):
             self._runs[run.run_id] = leased
             claimed.append(leased)
         return claimed
+
+    async def acquire_lease(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> Run:
+        await anyio.lowlevel.checkpoint()
+        run = self._runs.get(run_id)
+        if run is None:
+            raise no_such_run(run_id, self.url)
+        now = now or utcnow()
+        if lease_live(run, owner, now):
+            raise lease_held(run, self.url)
+        leased = attrs.evolve(
+            self._with_last_seq(run),
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+        self._runs[run_id] = leased
+        return leased
 
     async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
         await anyio.lowlevel.checkpoint()

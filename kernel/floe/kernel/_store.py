@@ -18,7 +18,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import anyio
 import attrs
 
-from ._errors import ConfigError, FloeError, NotFoundError, PersistenceError, SequenceConflictError
+from ._errors import (
+    ConfigError,
+    FloeError,
+    NotFoundError,
+    PersistenceError,
+    RunLeasedError,
+    SequenceConflictError,
+)
 from ._models import CacheEntry, Event, Run, RunListing, RunQuery, Snapshot
 
 __all__ = [
@@ -32,6 +39,9 @@ __all__ = [
     "check_run_id_prefix",
     "check_value",
     "check_value_key",
+    "lease_held",
+    "lease_live",
+    "no_such_run",
 ]
 
 MAX_VALUE_KEY_LENGTH: Final = 1024
@@ -299,6 +309,23 @@ class Store(abc.ABC):
         """Lease up to *limit* runnable runs (``runnable_at <= now``, no live lease)."""
         raise self._unsupported("claim_runs")
 
+    async def acquire_lease(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        lease_seconds: float = 30.0,
+        now: datetime | None = None,
+    ) -> Run:
+        """Lease the run *run_id* to *owner*, to execute it, whatever its ``runnable_at``.
+
+        Succeeds when the run has no live lease or *owner* holds it already, and returns
+        the run as stored with the lease; raises :class:`RunLeasedError` (built by
+        :func:`lease_held`) when another owner's lease is live, :class:`NotFoundError`
+        when there is no such run. Atomic, like :meth:`claim_runs`.
+        """
+        raise self._unsupported("acquire_lease")
+
     async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
         """Extend *owner*'s lease; False when the lease was lost."""
         raise self._unsupported("renew_lease")
@@ -367,6 +394,38 @@ def check_append(
             fix="Reload the run's journal and continue from its last event.",
             context={"run_id": run_id, "expected_seq": last_seq + 1, "got_seq": first},
         )
+
+
+def no_such_run(run_id: str, where: str) -> NotFoundError:
+    """The error of a store method given a run that does not exist in *where*."""
+    return NotFoundError(
+        f"Run {run_id!r} does not exist in {where}",
+        fix="Create the run with create_run() first.",
+        context={"run_id": run_id},
+    )
+
+
+def lease_live(run: Run, owner: str, now: datetime) -> bool:
+    """Whether an owner other than *owner* holds a lease on *run* that is live at *now*."""
+    return (
+        run.lease_owner is not None
+        and run.lease_owner != owner
+        and run.lease_expires_at is not None
+        and run.lease_expires_at > now
+    )
+
+
+def lease_held(run: Run, where: str) -> RunLeasedError:
+    """The error of :meth:`Store.acquire_lease` for a run another owner holds."""
+    expires = run.lease_expires_at.isoformat() if run.lease_expires_at else "never"
+    return RunLeasedError(
+        f"Run {run.run_id!r} is being executed by {run.lease_owner} (leased until {expires})",
+        why="A run has one executor at a time; the process that holds its lease renews it "
+        "while it runs.",
+        fix="Wait for it to finish ('floe status RUN_ID'); if that process is gone, its "
+        "lease expires on its own and the run can be executed again then.",
+        context={"run_id": run.run_id, "owner": run.lease_owner, "store": where},
+    )
 
 
 def _out_of_sequence(run_id: str, events: Sequence[Event], offset: int) -> PersistenceError:

@@ -15,7 +15,13 @@ import anyio
 import attrs
 import pytest
 
-from ..kernel._errors import ConfigError, NotFoundError, PersistenceError, SequenceConflictError
+from ..kernel._errors import (
+    ConfigError,
+    NotFoundError,
+    PersistenceError,
+    RunLeasedError,
+    SequenceConflictError,
+)
 from ..kernel._kernel import Kernel
 from ..kernel._models import (
     CacheEntry,
@@ -629,6 +635,67 @@ class StoreContract:
         await store.release_lease("due", "worker-2")
         again = await store.claim_runs("worker-3", now=now + timedelta(seconds=1))
         assert [r.run_id for r in again] == ["due"]
+
+    async def test_acquire_lease_takes_a_run_whatever_it_is_due(self, store: Store) -> None:
+        if not store.supports_leases:
+            pytest.skip(f"{type(store).__name__} does not support leases")
+        now = utcnow()
+        await store.create_run(Run(run_id="r", name="w", status=RunStatus.RUNNING))
+        await store.append_events("r", _events("r", 1, 2))
+        leased = await store.acquire_lease("r", "owner-1", lease_seconds=60, now=now)
+        assert (leased.lease_owner, leased.last_seq) == ("owner-1", 2)
+        assert leased.lease_expires_at == now + timedelta(seconds=60)
+        stored = await store.get_run("r")
+        assert stored is not None
+        assert stored.lease_owner == "owner-1"
+        # the holder may take it again (a resume in the same process), renewing it
+        again = await store.acquire_lease("r", "owner-1", lease_seconds=90, now=now)
+        assert again.lease_expires_at == now + timedelta(seconds=90)
+
+    async def test_acquire_lease_refuses_a_live_lease_and_names_its_owner(
+        self, store: Store
+    ) -> None:
+        if not store.supports_leases:
+            pytest.skip(f"{type(store).__name__} does not support leases")
+        now = utcnow()
+        await store.create_run(Run(run_id="r", name="w", status=RunStatus.RUNNING))
+        await store.acquire_lease("r", "owner-1", lease_seconds=60, now=now)
+        with pytest.raises(RunLeasedError, match="owner-1") as caught:
+            await store.acquire_lease("r", "owner-2", now=now + timedelta(seconds=59))
+        assert caught.value.context["owner"] == "owner-1"
+        stored = await store.get_run("r")
+        assert stored is not None
+        assert stored.lease_owner == "owner-1"
+        # once it has run out, the run is free again
+        taken = await store.acquire_lease("r", "owner-2", now=now + timedelta(seconds=61))
+        assert taken.lease_owner == "owner-2"
+
+    async def test_acquire_lease_of_a_missing_run_is_not_found(self, store: Store) -> None:
+        if not store.supports_leases:
+            pytest.skip(f"{type(store).__name__} does not support leases")
+        with pytest.raises(NotFoundError, match="nope"):
+            await store.acquire_lease("nope", "owner-1")
+
+    async def test_one_of_many_concurrent_acquirers_wins(self, store: Store) -> None:
+        if not store.supports_leases:
+            pytest.skip(f"{type(store).__name__} does not support leases")
+        await store.create_run(Run(run_id="r", name="w", status=RunStatus.RUNNING))
+        winners: list[str] = []
+
+        async def acquire(owner: str) -> None:
+            try:
+                await store.acquire_lease("r", owner, lease_seconds=60)
+            except RunLeasedError:
+                return
+            winners.append(owner)
+
+        async with anyio.create_task_group() as group:
+            for index in range(20):
+                group.start_soon(acquire, f"owner-{index}")
+        assert len(winners) == 1
+        stored = await store.get_run("r")
+        assert stored is not None
+        assert stored.lease_owner == winners[0]
 
     # -- durability ---------------------------------------------------------------------
 
