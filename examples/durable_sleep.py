@@ -8,8 +8,9 @@ welcome twice: the finished step is replayed from the journal.
 The runs live in the default store, ``.floe/floe.db`` under the working directory (set
 ``FLOE_STORE`` to use another one). Try it::
 
-    python examples/durable_sleep.py welcome-1 5 &
+    FLOE_RUN_LEASE_SECONDS=1 python examples/durable_sleep.py welcome-1 5 &
     sleep 2; kill -9 %1          # the process dies in the middle of the sleep
+    sleep 1                      # the lease it held on the run runs out (30 s by default)
     python examples/durable_sleep.py welcome-1 5
 
 The first process writes ``sent 'welcome' to ada`` on stderr, the second only ``sent

@@ -50,6 +50,7 @@ _STATUS_COLOURS: Final = {
     "paused": "yellow",
     "running": "cyan",
     "pending": "cyan",
+    "interrupted": "magenta",
 }
 _RESERVED_KEYWORDS: Final = frozenset({"run_id", "raise_on_error"})
 """Keyword arguments of ``Workflow.run_async`` itself, which ``--kwargs`` cannot pass."""
@@ -471,11 +472,14 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
     rows: list[tuple[str, str]] = [
         ("run", run.run_id),
         ("name", f"{run.name} ({run.kind})"),
-        ("status", _status(str(run.status))),
+        ("status", _status(_shown_status(run, utcnow()))),
         ("created", _timestamp(run.created_at)),
         ("updated", _timestamp(run.updated_at)),
         ("duration", format_run_duration(run)),
     ]
+    executor = _executor(run)
+    if executor:
+        rows.append(("executed by", executor))
     if run.parent_id:
         rows.append(("parent", run.parent_id))
     target = run.metadata.get("target") if isinstance(run.metadata, Mapping) else None
@@ -569,7 +573,7 @@ def runs_command(
             run.run_id,
             run.name,
             run.kind,
-            str(run.status),
+            _shown_status(run, now),
             _timestamp(run.created_at),
             format_run_duration(run, now),
         )
@@ -651,6 +655,26 @@ def _table(
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(header, bold=True), *(line(row) for row in rows)])
+
+
+def _interrupted(run: floe.Run, now: datetime) -> bool:
+    """A running run whose executor's lease ran out: its process is gone (or stalled)."""
+    expires = run.lease_expires_at
+    return run.status is floe.RunStatus.RUNNING and expires is not None and expires <= now
+
+
+def _shown_status(run: floe.Run, now: datetime) -> str:
+    return "interrupted" if _interrupted(run, now) else str(run.status)
+
+
+def _executor(run: floe.Run) -> str | None:
+    """Who executes a running run, for ``floe status``: the lease's owner and its end."""
+    if run.status is not floe.RunStatus.RUNNING or run.lease_owner is None:
+        return None
+    until = _timestamp(run.lease_expires_at) if run.lease_expires_at else "?"
+    if _interrupted(run, utcnow()):
+        return f"nobody: the lease of {run.lease_owner} ran out at {until}"
+    return f"{run.lease_owner} (lease until {until})"
 
 
 def _status(status: str) -> str:

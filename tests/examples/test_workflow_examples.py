@@ -340,7 +340,7 @@ def test_durable_sleep_survives_a_killed_process(tmp_path: Path) -> None:
     first = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "durable_sleep.py"), "welcome-1", "3"],
         cwd=tmp_path,
-        env=environment(),
+        env=environment(FLOE_RUN_LEASE_SECONDS="0.5"),  # as the example's docstring says
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -364,6 +364,7 @@ def test_durable_sleep_survives_a_killed_process(tmp_path: Path) -> None:
     assert first.returncode == -signal.SIGKILL, f"the first process ended on its own:\n{err}"
     assert out == ""
     assert err.splitlines() == ["sent 'welcome' to ada"]
+    time.sleep(0.6)  # the killed process's lease on the run runs out
 
     second = script("durable_sleep.py", "welcome-1", "3", cwd=tmp_path)
     assert second.stdout.splitlines() == [

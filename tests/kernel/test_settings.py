@@ -106,6 +106,8 @@ def test_bad_value_in_a_file_names_the_file_and_key(
         ("FLOE_STRICT_PLUGINS", "maybe"),
         ("FLOE_BACKEND", "curio"),
         ("FLOE_LOG_LEVEL", "LOUD"),
+        ("FLOE_RUN_LEASE_SECONDS", "soon"),
+        ("FLOE_RUN_LEASE_SECONDS", "0"),
     ],
 )
 def test_bad_value_in_the_environment_names_the_variable(
@@ -119,7 +121,15 @@ def test_bad_value_in_the_environment_names_the_variable(
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("log_format", "xml"), ("bus_queue_size", 0), ("plugins", "x"), ("store", "")],
+    [
+        ("log_format", "xml"),
+        ("bus_queue_size", 0),
+        ("plugins", "x"),
+        ("store", ""),
+        ("run_lease_seconds", 0.01),
+        ("run_lease_seconds", True),
+        ("run_lease_seconds", "30"),
+    ],
 )
 def test_bad_argument_is_named(tmp_path: Path, key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match="in arguments"):
@@ -175,6 +185,7 @@ setting_values = st.one_of(
             "artifact_store",
             "secrets",
             "bus_queue_size",
+            "run_lease_seconds",
             "bogus",
         ]
     ),
@@ -198,3 +209,14 @@ def test_fuzzed_settings_either_load_or_raise_config_error(
     assert isinstance(settings, Settings)
     assert settings.bus_queue_size >= 1
     assert settings.log_format in ("console", "json", "off")
+
+
+def test_the_run_lease_is_seconds_from_a_file_the_environment_or_arguments(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(tmp_path, env={}).run_lease_seconds == 30.0
+    write(tmp_path / "floe.toml", "run_lease_seconds = 5\n")
+    assert load_settings(tmp_path, env={}).run_lease_seconds == 5.0
+    env = {"FLOE_RUN_LEASE_SECONDS": "2.5"}
+    assert load_settings(tmp_path, env=env).run_lease_seconds == 2.5
+    assert load_settings(tmp_path, env=env, run_lease_seconds=0.5).run_lease_seconds == 0.5

@@ -5,6 +5,7 @@ runs of other programming models (a flow's job, a component) given to resume and
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -378,42 +379,66 @@ def test_a_running_run_shows_its_time_so_far(project: Path) -> None:
 # -- one run, two processes ---------------------------------------------------------------
 
 
-def test_a_second_process_on_a_running_run_is_told_another_one_executes_it(
-    project: Path,
-) -> None:
+def test_a_second_process_on_a_running_run_is_refused_before_any_step(project: Path) -> None:
     gates = project / "gates"
     first = start_relay(project, "a", "--input", '"gates"', "--run-id", "shared", "-q")
-    second: subprocess.Popen[str] | None = None
     try:
         wait_for(gates / "a.1.waiting", first)
         open_gate(project, "a.1")
         wait_for(gates / "a.2.waiting", first)
-        # the second process replays step 1, then executes step 2 as well
-        second = start_relay(project, "b", "--run-id", "shared", "-q")
-        wait_for(gates / "b.2.waiting", second, first)
-        open_gate(project, "a.2")
-        wait_for(gates / "a.3.waiting", first)
-        open_gate(project, "b.2")  # its step 2 ends second: the journal has moved on
-        code, stdout, stderr = finish(second)
+        status = fields(ok(floe_cli("status", "shared", cwd=project)))
+        owner = status["executed by"].split(" (lease until ")[0]
+        # the first process holds the run's lease: the second one runs nothing
+        code, stdout, stderr = finish(start_relay(project, "b", "--run-id", "shared", "-q"))
         assert code == floe.ExitCode.USAGE, stderr
         assert stdout == ""
-        block = assert_one_error_block(stderr, "Run 'shared' is being executed by another process")
-        assert block[2] == (
-            "Fix: Wait for it to finish ('floe status shared' shows where it is), or stop it "
-            "with 'floe cancel shared'."
-        )
-        assert block[-1] == "Context: run_id='shared', store='sqlite:///.floe/floe.db'"
-        assert fields(ok(floe_cli("status", "shared", cwd=project)))["status"] == "running"
+        lines = stderr.strip().splitlines()
+        assert lines[0].startswith(f"Error: Run 'shared' is being executed by {owner} (leased ")
+        assert sum(line.startswith("Error:") for line in lines) == 1
+        assert "Traceback" not in stderr
+        assert lines[-1].startswith("Context: run_id='shared', owner=")
+        assert not list(gates.glob("b.*"))  # not one of its steps started
     finally:
-        for name in ("a.1", "a.2", "a.3", "b.2", "b.3"):
+        for name in ("a.1", "a.2", "a.3"):
             open_gate(project, name)
         code, stdout, stderr = finish(first)
-        if second is not None and second.returncode is None:
-            finish(second)
     assert (code, stdout) == (floe.ExitCode.OK, "6\n"), stderr
     events = orjson.loads(ok(floe_cli("events", "shared", "--json", cwd=project)))
     completed = [event["step"] for event in events if event["kind"] == "task.completed"]
     assert completed == ["hold#1", "hold#2", "hold#3"]
+    # a finished run holds no lease
+    assert "executed by" not in fields(ok(floe_cli("status", "shared", cwd=project)))
+
+
+def test_a_run_whose_process_was_killed_is_shown_interrupted_and_taken_over(
+    project: Path,
+) -> None:
+    gates = project / "gates"
+    first = subprocess.Popen(
+        [str(FLOE), "run", "gated.py:relay", "--input", '"gates"', "--run-id", "lost", "-q"],
+        cwd=project,
+        env=clean_environment(GATE="a", FLOE_RUN_LEASE_SECONDS="0.5"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(gates / "a.1.waiting", first)
+    open_gate(project, "a.1")
+    wait_for(gates / "a.2.waiting", first)
+    first.send_signal(signal.SIGKILL)
+    finish(first)
+    time.sleep(0.6)  # its lease runs out: nobody renews it
+    listing = ok(floe_cli("runs", cwd=project)).splitlines()
+    assert next(line for line in listing if line.startswith("lost ")).split()[3] == "interrupted"
+    executor = fields(ok(floe_cli("status", "lost", cwd=project)))["executed by"]
+    assert executor.startswith("nobody: the lease of ")
+    assert " ran out at " in executor
+    # another process takes the run over: step 1 replays, steps 2 and 3 run
+    for name in ("b.2", "b.3"):
+        open_gate(project, name)
+    code, stdout, stderr = finish(start_relay(project, "b", "--run-id", "lost", "-q"))
+    assert (code, stdout) == (floe.ExitCode.OK, "6\n"), stderr
+    assert not (gates / "b.1.waiting").exists()  # replayed, not run again
 
 
 # -- runs of other programming models -----------------------------------------------------

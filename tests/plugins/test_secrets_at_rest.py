@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -373,7 +374,8 @@ def test_after_a_crash_the_resumed_process_seals_what_replayed_values_lead_to(
     target = f"{tmp_path / 'crashing.py'}:crashes"
     process = subprocess.Popen(
         [str(FLOE), "run", target, "--run-id", "k1", "-q"],
-        cwd=tmp_path, env={**env, "CRASH_HERE": "1"},
+        # a short lease: the killed process's run is free again soon after
+        cwd=tmp_path, env={**env, "CRASH_HERE": "1", "FLOE_RUN_LEASE_SECONDS": "0.5"},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None
@@ -383,6 +385,7 @@ def test_after_a_crash_the_resumed_process_seals_what_replayed_values_lead_to(
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         process.stdout.close()
+    time.sleep(0.6)  # until the dead process's lease on the run has run out
     assert TOKEN.encode() not in _at_rest(tmp_path)
     # a new process replays token#1 (sealed), the body runs derive#1 with its value
     code = textwrap.dedent(

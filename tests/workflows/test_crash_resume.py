@@ -20,7 +20,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,25 @@ def _launch(script: Path, store: str, log: Path, run_id: str, *more: str) -> sub
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "FLOE_STRICT_PLUGINS": "1"},
+        # a short lease: a killed process's runs are free again half a second later
+        env={**os.environ, "FLOE_STRICT_PLUGINS": "1", "FLOE_RUN_LEASE_SECONDS": "0.5"},
     )
+
+
+def _kill(victim: subprocess.Popen[str], store: str, run_id: str) -> None:
+    """SIGKILL *victim*, then wait until the lease it held on *run_id* has run out (until
+    then, another process is refused the run: it cannot tell a dead owner from a slow one)."""
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+    run = anyio.run(_stored_run, store, run_id)
+    assert run is not None
+    if run.lease_expires_at is not None:
+        time.sleep(max(0.0, (run.lease_expires_at - datetime.now(UTC)).total_seconds()) + 0.05)
+
+
+async def _stored_run(store_url: str, run_id: str) -> floe.Run | None:
+    async with open_store(store_url) as store:
+        return await store.get_run(run_id)
 
 
 def _finish(process: subprocess.Popen[str]) -> dict[str, object]:
@@ -119,8 +136,7 @@ def test_sigkill_at_random_points_then_resume(
     while not log.exists() and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     time.sleep(kill_after)
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=60)
+    _kill(victim, store, "victim")
 
     before = anyio.run(_journal, store, "victim")
     completed_before = {
@@ -222,8 +238,7 @@ def test_sigkill_inside_a_sleeping_child_then_resume(tmp_path: Path) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     time.sleep(0.6)  # well into the 1.5 s sleep
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=60)
+    _kill(victim, store, "nap")
 
     child_events = anyio.run(_journal, store, "nap:napping_child#1")
     scheduled = [e for e in child_events if e.kind == "timer.scheduled"]
@@ -315,8 +330,7 @@ def _kill_during_backoff(
         assert time.monotonic() < deadline
         time.sleep(0.005)
     time.sleep(into_backoff)
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=60)
+    _kill(victim, store, "flaky-run")
     return store, script, log
 
 

@@ -221,7 +221,8 @@ def test_a_crashed_run_resumed_later_has_no_fresh_budget(tmp_path: Path) -> None
     script = tmp_path / "bounded.py"
     script.write_text(CRASHING, encoding="utf-8")
     store = f"sqlite:///{tmp_path}/floe.db"
-    env = {**os.environ, "FLOE_STRICT_PLUGINS": "1"}
+    # a short lease: the killed process's run is free again when the second one starts
+    env = {**os.environ, "FLOE_STRICT_PLUGINS": "1", "FLOE_RUN_LEASE_SECONDS": "0.5"}
     with subprocess.Popen(
         [sys.executable, str(script), store, "hang"], stdout=subprocess.PIPE, text=True, env=env
     ) as first:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from ._bus import EventBus, subscribe_listeners
 from ._current import current_kernel, enter_kernel, leave_kernel, running_kernel
 from ._errors import FloeError
 from ._hooks import Hooks
+from ._leases import keep_leases, new_owner_id
 from ._logging import CorrelationFilter
 from ._models import Event
 from ._plugins import PluginInfo, load_plugins
@@ -98,6 +100,8 @@ class Kernel:
         """The store's :attr:`Store.groups_appends` (read once, when it opens)."""
         self._checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
         """The checkpoint of the loop the kernel runs on (bound when it starts)."""
+        self.owner_id = new_owner_id()
+        """Who holds the leases of the runs this kernel executes (see _leases)."""
 
     # -- resources ----------------------------------------------------------------------
 
@@ -198,6 +202,8 @@ class Kernel:
             self._task_group = task_group
             try:
                 await task_group.start(self.bus.run)
+                if self.store.supports_leases:
+                    await self.start_service(functools.partial(keep_leases, self), name="leases")
                 self.hooks.subscribe(self.bus)
                 for service in self.hooks.services(self):
                     await self.start_service(service)

@@ -21,14 +21,21 @@ import anyio.lowlevel
 import attrs
 
 from ._journal import Journal, ReplayIndex
-from ._models import Event, Run, utcnow
+from ._models import Event, Run, RunStatus, utcnow
 from ._secrets import KnownSecrets, known_secrets
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
     from ._sealing import Opener
 
-__all__ = ["ActiveRun", "active_run", "executing", "request_cancel", "sleep_until"]
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "active_runs",
+    "executing",
+    "request_cancel",
+    "sleep_until",
+]
 
 
 class ActiveRun:
@@ -91,6 +98,11 @@ class ActiveRun:
             if not names.issubset(recorded):
                 metadata = {**self.run.metadata, "secrets": sorted(names.union(recorded))}
                 changes.setdefault("metadata", metadata)
+        status = changes.get("status")
+        if status is not None and status is not RunStatus.RUNNING and self.run.lease_owner:
+            # a run that stops running here is given up in the same write (see _leases)
+            changes.setdefault("lease_owner", None)
+            changes.setdefault("lease_expires_at", None)
         self.run = attrs.evolve(self.run, updated_at=utcnow(), **changes)
         return self.run
 
@@ -124,6 +136,12 @@ def active_run(kernel: Kernel, run_id: str) -> ActiveRun | None:
     """The execution of *run_id* in progress in this process under *kernel*, if any."""
     runs = _active.get(kernel)
     return runs.get(run_id) if runs else None
+
+
+def active_runs(kernel: Kernel) -> list[ActiveRun]:
+    """Every run executing in this process under *kernel*."""
+    runs = _active.get(kernel)
+    return list(runs.values()) if runs else []
 
 
 def request_cancel(state: ActiveRun) -> None:

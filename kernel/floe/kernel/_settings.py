@@ -56,6 +56,9 @@ class Settings:
     the secrets plugin is loaded)."""
     bus_queue_size: int = 10_000
     """Capacity of the kernel's lossless event queue."""
+    run_lease_seconds: float = 30.0
+    """How long a run stays leased to the process executing it without a heartbeat
+    (renewed every third of it): a run whose process is gone is free again after this."""
     sections: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     """Plugin sections: each table under ``[tool.floe]`` / in floe.toml, by name."""
     sources: Mapping[str, str] = attrs.field(factory=dict)
@@ -123,6 +126,19 @@ def _as_positive_int(value: Any, from_env: bool) -> int:
     return value
 
 
+def _as_positive_seconds(value: Any, from_env: bool) -> float:
+    if from_env and isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError("expected a number of seconds") from None
+    if type(value) not in (int, float):
+        raise TypeError(f"expected a number of seconds, got {type(value).__name__}")
+    if not 0.1 <= value <= 86_400:
+        raise ValueError("expected a number of seconds from 0.1 to 86400")
+    return float(value)
+
+
 _Parser = Callable[[Any, bool], Any]
 _FIELDS: Final[dict[str, _Parser]] = {
     "store": _as_str(),
@@ -136,6 +152,7 @@ _FIELDS: Final[dict[str, _Parser]] = {
     "artifact_inline_limit": _as_positive_int,
     "secrets": _as_optional_str,
     "bus_queue_size": _as_positive_int,
+    "run_lease_seconds": _as_positive_seconds,
 }
 _FIX: Final[dict[str, str]] = {
     "store": "Use a store URL such as 'sqlite:///.floe/floe.db' or 'memory://'.",
@@ -149,6 +166,7 @@ _FIX: Final[dict[str, str]] = {
     "artifact_inline_limit": "Use a whole number of bytes >= 1, e.g. 65536.",
     "secrets": "Use a URL of a secret store a plugin provides.",
     "bus_queue_size": "Use a whole number >= 1, e.g. 10000.",
+    "run_lease_seconds": "Use a number of seconds from 0.1 to 86400, e.g. 30.",
 }
 
 

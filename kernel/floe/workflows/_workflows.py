@@ -42,6 +42,7 @@ from ..kernel._errors import (
 from ..kernel._journal import Journal, ReplayIndex, open_pause
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._kinds import EventKind
+from ..kernel._leases import give_up_lease, lease_fields, take_lease
 from ..kernel._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
 from ..kernel._runs import active_run, executing, request_cancel
 from ..kernel._sealing import Opener, is_sealed
@@ -282,6 +283,8 @@ class Workflow(Generic[P, T]):
                     fix="Wait for the run to finish, or cancel it with floe.cancel(run_id).",
                     context={"run_id": existing.run_id},
                 )
+            # another process executing it holds its lease: refused before any step runs
+            existing = await take_lease(kernel, existing)
             journal = Journal(kernel, existing.run_id, existing.last_seq)
             replay = ReplayIndex(events)
             # a cancellation whose process stopped after its fence: this replay finishes it
@@ -314,6 +317,7 @@ class Workflow(Generic[P, T]):
                 input=document,
                 runnable_at=now,
                 metadata=metadata,
+                **lease_fields(kernel, now),
             )
             journal = Journal(kernel, run.run_id, 0)
             state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
@@ -356,6 +360,21 @@ class Workflow(Generic[P, T]):
             raise
 
     async def _execute(
+        self,
+        state: RunState,
+        document: Any,
+        *,
+        raise_on_error: bool,
+        parent: RunState | None = None,
+    ) -> Execution:
+        try:
+            return await self._execute_leased(
+                state, document, raise_on_error=raise_on_error, parent=parent
+            )
+        finally:
+            await give_up_lease(state)  # nothing to do once an outcome or a pause gave it up
+
+    async def _execute_leased(
         self,
         state: RunState,
         document: Any,
@@ -531,6 +550,7 @@ class Workflow(Generic[P, T]):
                 context={"run_id": run.run_id},
             )
         encoded = encode_value(value, where=f"the value resuming run {run.run_id!r}")
+        run = await take_lease(kernel, run)
         journal = Journal(kernel, run.run_id, run.last_seq)
         state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
         await recall_secrets(state)  # the value may hold one: sealed from the first write
