@@ -925,14 +925,9 @@ class SQLiteStore(Store):
     ) -> Run:
         # under the write lock (BEGIN IMMEDIATE): the check and the lease are one step
         # for every process sharing the file
-        row = connection.execute(
-            "SELECT doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
-            " FROM runs WHERE run_id = ?",
-            (run_id,),
-        ).fetchone()
-        if row is None:
+        run = self._get_run(connection, run_id)
+        if run is None:
             raise no_such_run(run_id, self.path)
-        run = self._decode_run(run_id, row[0], row[1])
         if lease_live(run, owner, now):
             raise lease_held(run, self.path)
         leased = attrs.evolve(run, lease_owner=owner, lease_expires_at=expires)

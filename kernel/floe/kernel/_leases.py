@@ -69,8 +69,8 @@ async def keep_leases(kernel: Kernel, *, task_status: TaskStatus[None]) -> None:
     while True:
         await anyio.sleep(seconds / 3)
         for state in active_runs(kernel):
-            if state.run.lease_owner != kernel.owner_id or state.done.is_set():
-                continue
+            if state.run.lease_owner != kernel.owner_id:
+                continue  # a run of a store without leases, or one that gave its lease up
             now = utcnow()
             if await kernel.store.renew_lease(state.run_id, kernel.owner_id, lease_seconds=seconds):
                 # later writes of the record carry the renewed lease, not the old one
