@@ -155,7 +155,9 @@ class Journal:
             seq += 1
             publish.append(Event(run_id, seq, item.kind, item.step, item.at, item.data))
         quiet += publish
-        at = utcnow()  # one instant for the events written together
+        # one instant for the events written together, and for the run record written
+        # with them: its updated_at is when they happened, as the events say
+        at = utcnow() if run is None else run.updated_at
         loud: list[Event] = []
         for kind, step, data in events:
             seq += 1
