@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import cancel
+    from ._worker import Worker
     from .components._component_journal import component_run_id
     from .components._components import Component, Engine
     from .components._config import (
@@ -129,6 +130,8 @@ if TYPE_CHECKING:
     from .workflows._dag import TaskGraph, TaskGraphResult
     from .workflows._determinism import choice, now, randint, randrange, uuid4
     from .workflows._execution import Context, Execution
+    from .workflows._recovery import Recovered, recover
+    from .workflows._submit import RunHandle
     from .workflows._subworkflows import RunCancelledError
     from .workflows._tasks import Task, TaskOptions, task
     from .workflows._timers import sleep
@@ -194,6 +197,7 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginWarning",
+    "Recovered",
     "RenamedError",
     "Result",
     "ResultCreated",
@@ -209,6 +213,7 @@ __all__ = [
     "RunCancelling",
     "RunCompleted",
     "RunFailed",
+    "RunHandle",
     "RunLeasedError",
     "RunListing",
     "RunPaused",
@@ -250,6 +255,7 @@ __all__ = [
     "TimerScheduled",
     "Transition",
     "Transitioned",
+    "Worker",
     "Workflow",
     "WorkflowTimeoutError",
     "add_artifact",
@@ -281,6 +287,7 @@ __all__ = [
     "prune_snapshots",
     "randint",
     "randrange",
+    "recover",
     "register_config_states",
     "restore_component",
     "resume",
@@ -358,12 +365,14 @@ _EXPORTS: dict[str, str] = {
     "RoutineFailed": "kernel._schema",
     "RoutineRetrying": "kernel._schema",
     "RoutineSlotReceived": "kernel._schema",
+    "Recovered": "workflows._recovery",
     "Run": "kernel._models",
     "RunCancelled": "kernel._schema",
     "RunCancelling": "kernel._schema",
     "RunCancelledError": "workflows._subworkflows",
     "RunCompleted": "kernel._schema",
     "RunFailed": "kernel._schema",
+    "RunHandle": "workflows._submit",
     "RunLeasedError": "kernel._errors",
     "RunListing": "kernel._models",
     "RunPaused": "kernel._schema",
@@ -405,6 +414,7 @@ _EXPORTS: dict[str, str] = {
     "TimerScheduled": "kernel._schema",
     "Transition": "kernel._states",
     "Transitioned": "components._state_machine",
+    "Worker": "_worker",
     "Workflow": "workflows._workflows",
     "WorkflowTimeoutError": "kernel._errors",
     "add_artifact": "workflows._artifacts",
@@ -438,6 +448,7 @@ _EXPORTS: dict[str, str] = {
     "randrange": "workflows._determinism",
     "register_config_states": "components._config",
     "restore_component": "components._snapshots",
+    "recover": "workflows._recovery",
     "resume": "workflows._control",
     "retry": "kernel._retry",
     "run_sync": "kernel._sync",

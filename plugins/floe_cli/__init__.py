@@ -38,11 +38,12 @@ def floe_cli(cli: click.Group) -> None:
     from ._commands import plugins_command
     from ._component_commands import COMMANDS
     from ._secret_commands import secrets_command
+    from ._worker_commands import COMMANDS as WORKER_COMMANDS
     from ._workflow_commands import COMMANDS as WORKFLOW_COMMANDS
 
     cli.add_command(plugins_command)
     cli.add_command(secrets_command)
     for command in COMMANDS:
         cli.add_command(command)
-    for command in WORKFLOW_COMMANDS:
+    for command in (*WORKFLOW_COMMANDS, *WORKER_COMMANDS):
         cli.add_command(command)

@@ -7,11 +7,16 @@ click checks them while parsing, before any store is opened: a value a store can
 from __future__ import annotations
 
 import unicodedata
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import click
 
-__all__ = ["COUNT", "MAX_COUNT", "checked_run_id"]
+import floe
+
+from ._state import CliState
+
+__all__ = ["COUNT", "MAX_COUNT", "checked_run_id", "kernel_for_store", "store_option"]
 
 MAX_COUNT: Final = 1_000_000_000
 """The largest count an option takes (``--limit``): far beyond any listing, within every store."""
@@ -32,3 +37,19 @@ def checked_run_id(ctx: click.Context, param: click.Parameter, value: str | None
     if any(unicodedata.category(character) == "Cc" for character in value):
         raise click.BadParameter(f"{value!r} holds a control character", ctx, param)
     return value
+
+
+def store_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--store URL`` option of a command that opens the store."""
+    return click.option(
+        "--store",
+        metavar="URL",
+        help="Store URL (overrides FLOE_STORE, the config files and 'floe --store').",
+    )(function)
+
+
+def kernel_for_store(state: CliState, store: str | None) -> floe.Kernel:
+    """The command line's kernel, or one built on *store* when the command names one."""
+    if store is None:
+        return state.kernel
+    return floe.Kernel(floe.load_settings(store=store))

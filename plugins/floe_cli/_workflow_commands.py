@@ -26,7 +26,7 @@ from floe.storage import to_document, utcnow
 
 from ._lookup import check_kind, find_run, recorded_backend, run_busy
 from ._lookup import store_url as _store_url
-from ._options import COUNT, checked_run_id
+from ._options import COUNT, checked_run_id, kernel_for_store, store_option
 from ._progress import (
     Progress,
     elapsed,
@@ -72,23 +72,8 @@ class RunFailedError(floe.FloeError, RuntimeError):
 # -- shared options and plumbing ---------------------------------------------------------
 
 
-def _store_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--store",
-        metavar="URL",
-        help="Store URL (overrides FLOE_STORE, the config files and 'floe --store').",
-    )(function)
-
-
 def _json_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("--json", "as_json", is_flag=True, help=help)
-
-
-def _kernel(state: CliState, store: str | None) -> floe.Kernel:
-    """The command line's kernel, or one built on *store* when the command names one."""
-    if store is None:
-        return state.kernel
-    return floe.Kernel(floe.load_settings(store=store))
 
 
 def _in_kernel(
@@ -318,7 +303,12 @@ def _failure_reason(events: Sequence[floe.Event]) -> str:
     callback=checked_run_id,
     help="The run's id; an unfinished run resumes by replay.",
 )
-@_store_option
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Submit the run for a worker ('floe worker') and print its id; run nothing here.",
+)
+@store_option
 @_json_option("Print the execution summary as JSON instead of the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
 @click.pass_obj
@@ -329,6 +319,7 @@ def run_command(
     input_text: str | None,
     as_kwargs: bool,
     run_id: str | None,
+    detach: bool,
     store: str | None,
     as_json: bool,
     quiet: bool,
@@ -340,11 +331,17 @@ def run_command(
     --run-id of an unfinished run, the run resumes by replay from its stored input; with
     that of a finished run, its stored outcome is printed and nothing runs.
 
+    With --detach the run is stored pending for a worker ('floe worker') and its id
+    printed (with --json, as a JSON object); the --run-id of a run submitted before
+    prints that run's id again, so a retried submission makes no second run.
+
     Exit code: 0 completed or paused, 1 failed or cancelled, 2 bad target or input.
     """
     workflow = floe.Workflow.from_target(target)
     args, kwargs = parse_input(input_text, as_kwargs=as_kwargs)
-    kernel = _kernel(state, store)
+    kernel = kernel_for_store(state, store)
+    if detach:
+        return _submit(kernel, workflow, args, kwargs, run_id, as_json=as_json)
     given = run_id
     run_id = run_id or uuid.uuid4().hex
     progress = _progress_for(run_id, workflow.name, quiet)
@@ -361,6 +358,28 @@ def run_command(
     return _report(execution, as_json=as_json, store=kernel.settings.store)
 
 
+def _submit(
+    kernel: floe.Kernel,
+    workflow: floe.Workflow[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    run_id: str | None,
+    *,
+    as_json: bool,
+) -> int:
+    async def submit(kernel: floe.Kernel) -> floe.RunHandle[Any]:
+        return await workflow.submit_async(*args, run_id=run_id, **kwargs)
+
+    handle = _in_kernel(kernel, submit, workflow.backend)
+    click.echo(_dumps({"run_id": handle.run_id}) if as_json else handle.run_id)
+    click.echo(
+        f"submitted run {handle.run_id} of workflow {workflow.name!r}: "
+        f"'floe status {handle.run_id}' follows it",
+        err=True,
+    )
+    return 0
+
+
 @click.command("resume")
 @click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @click.option(
@@ -369,7 +388,7 @@ def run_command(
     metavar="JSON|@FILE",
     help="The value the paused run receives (JSON, @FILE or @-). Default: null.",
 )
-@_store_option
+@store_option
 @_json_option("Print the execution summary as JSON instead of the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
 @click.pass_obj
@@ -390,7 +409,7 @@ def resume_command(
     from floe import resume
 
     value = _load_json(input_text) if input_text is not None else None
-    kernel = _kernel(state, store)
+    kernel = kernel_for_store(state, store)
     progress = _progress_for(run_id, "", quiet)
 
     async def resume_run(kernel: floe.Kernel) -> floe.Execution:
@@ -408,7 +427,7 @@ def resume_command(
 
 @click.command("cancel")
 @click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
-@_store_option
+@store_option
 @click.pass_obj
 @imports_project_code
 def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
@@ -419,7 +438,7 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
     """
     from floe import cancel
 
-    kernel = _kernel(state, store)
+    kernel = kernel_for_store(state, store)
 
     async def cancel_run(kernel: floe.Kernel) -> floe.Run:
         run = await _require_run(kernel, run_id)
@@ -438,14 +457,14 @@ def cancel_command(state: CliState, run_id: str, store: str | None) -> None:
 @click.command("status")
 @click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
 @click.option("--detailed", is_flag=True, help="Add the run's journal, event by event.")
-@_store_option
+@store_option
 @_json_option("Print the run (and with --detailed its events) as JSON.")
 @click.pass_obj
 def status_command(
     state: CliState, run_id: str, detailed: bool, store: str | None, as_json: bool
 ) -> None:
     """Show the status of run RUN_ID: status, times, input, output or error, steps."""
-    kernel = _kernel(state, store)
+    kernel = kernel_for_store(state, store)
 
     async def load(kernel: floe.Kernel) -> tuple[floe.Run, list[floe.Event]]:
         run = await _require_run(kernel, run_id)
@@ -527,7 +546,7 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
     show_default=True,
     help="At most this many runs.",
 )
-@_store_option
+@store_option
 @_json_option("Print a JSON array of runs instead of a table.")
 @click.pass_obj
 def runs_command(
@@ -544,7 +563,7 @@ def runs_command(
     A run record the store cannot read is skipped with a one-line warning on stderr, and
     the command then exits 1; the readable runs are listed all the same.
     """
-    kernel = _kernel(state, store)
+    kernel = kernel_for_store(state, store)
     query = floe.RunQuery(
         status=floe.RunStatus(status) if status else None, name=workflow, kind=kind, limit=limit
     )
@@ -585,12 +604,12 @@ def runs_command(
 
 @click.command("events")
 @click.argument("run_id", metavar="RUN_ID", callback=checked_run_id)
-@_store_option
+@store_option
 @_json_option("Print the events as a JSON array instead of a timeline.")
 @click.pass_obj
 def events_command(state: CliState, run_id: str, store: str | None, as_json: bool) -> None:
     """Show the journal of run RUN_ID as a timeline: seq, time, kind, step, data."""
-    kernel = _kernel(state, store)
+    kernel = kernel_for_store(state, store)
 
     async def load(kernel: floe.Kernel) -> tuple[floe.Run, list[floe.Event]]:
         run = await _require_run(kernel, run_id)
@@ -657,22 +676,18 @@ def _table(
     return "\n".join([line(header, bold=True), *(line(row) for row in rows)])
 
 
-def _interrupted(run: floe.Run, now: datetime) -> bool:
-    """A running run whose executor's lease ran out: its process is gone (or stalled)."""
-    expires = run.lease_expires_at
-    return run.status is floe.RunStatus.RUNNING and expires is not None and expires <= now
-
-
 def _shown_status(run: floe.Run, now: datetime) -> str:
-    return "interrupted" if _interrupted(run, now) else str(run.status)
+    return "interrupted" if run.is_interrupted(now) else str(run.status)
 
 
 def _executor(run: floe.Run) -> str | None:
     """Who executes a running run, for ``floe status``: the lease's owner and its end."""
-    if run.status is not floe.RunStatus.RUNNING or run.lease_owner is None:
+    if run.status is not floe.RunStatus.RUNNING:
         return None
+    if run.lease_owner is None:
+        return "nobody: no process holds its lease" if run.is_interrupted() else None
     until = _timestamp(run.lease_expires_at) if run.lease_expires_at else "?"
-    if _interrupted(run, utcnow()):
+    if run.is_interrupted():
         return f"nobody: the lease of {run.lease_owner} ran out at {until}"
     return f"{run.lease_owner} (lease until {until})"
 

@@ -690,6 +690,7 @@ class JSONDirectory:
                 for header in self._headers()
                 if header.run.runnable_at is not None
                 and header.run.runnable_at <= now
+                and header.run.parent_id is None
                 and (header.run.lease_expires_at is None or header.run.lease_expires_at <= now)
             ),
             key=lambda header: (header.run.runnable_at, header.order),

@@ -885,7 +885,7 @@ class SQLiteStore(Store):
         rows = connection.execute(
             "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
             " FROM runs WHERE runnable_at IS NOT NULL AND runnable_at <= :now"
-            " AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
+            " AND parent_id IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
             " ORDER BY runnable_at, position LIMIT :limit",
             {"now": moment, "limit": limit},
         ).fetchall()

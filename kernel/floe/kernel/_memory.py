@@ -208,6 +208,7 @@ class MemoryStore(Store):
                 for run in self._runs.values()
                 if run.runnable_at is not None
                 and run.runnable_at <= now
+                and run.parent_id is None
                 and (run.lease_expires_at is None or run.lease_expires_at <= now)
             ),
             key=lambda run: (run.runnable_at, self._order[run.run_id]),

@@ -179,6 +179,20 @@ class Run:
     """Sequence number of the last journal event; maintained by the store."""
     format: int = FORMAT_VERSION
 
+    def is_interrupted(self, now: datetime | None = None) -> bool:
+        """Whether this run should be executing but no process is: it is running and
+        runnable, and nobody holds a live lease on it (its executor died, or stopped
+        without finishing it). ``floe recover`` and workers continue such runs.
+
+        Meaningful on stores with leases (:attr:`Store.supports_leases`), where every
+        executing run is leased. Components and graph jobs are never runnable, so never
+        interrupted.
+        """
+        if self.status is not RunStatus.RUNNING or self.runnable_at is None:
+            return False
+        expires = self.lease_expires_at
+        return self.lease_owner is None or expires is None or expires <= (now or utcnow())
+
 
 @attrs.frozen(init=False)
 class Event:

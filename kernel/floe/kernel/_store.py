@@ -306,7 +306,13 @@ class Store(abc.ABC):
         lease_seconds: float = 30.0,
         now: datetime | None = None,
     ) -> list[Run]:
-        """Lease up to *limit* runnable runs (``runnable_at <= now``, no live lease)."""
+        """Lease up to *limit* runnable runs to *owner*, the longest due first.
+
+        A run is claimable when it is due (``runnable_at <= now``), is no other run's
+        child (a child run is executed by its parent's replay) and has no live lease:
+        a submitted run nobody started, or an unfinished one whose executor is gone.
+        Atomic across every process sharing the store: each run goes to one claimer.
+        """
         raise self._unsupported("claim_runs")
 
     async def acquire_lease(

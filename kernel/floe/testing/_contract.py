@@ -636,6 +636,24 @@ class StoreContract:
         again = await store.claim_runs("worker-3", now=now + timedelta(seconds=1))
         assert [r.run_id for r in again] == ["due"]
 
+    async def test_claims_skip_child_runs_and_go_longest_due_first(self, store: Store) -> None:
+        if not store.supports_leases:
+            pytest.skip(f"{type(store).__name__} does not support leases")
+        now = utcnow()
+        for name, due in (("recent", 1), ("oldest", 30), ("middle", 10)):
+            await store.create_run(
+                Run(run_id=name, name="w", runnable_at=now - timedelta(seconds=due))
+            )
+        child = Run(
+            run_id="child", name="w", parent_id="oldest", runnable_at=now - timedelta(hours=1)
+        )
+        await store.create_run(child)
+        claimed = await store.claim_runs("worker-1", limit=10, now=now)
+        assert [run.run_id for run in claimed] == ["oldest", "middle", "recent"]
+        stored = await store.get_run("child")
+        assert stored is not None
+        assert stored.lease_owner is None
+
     async def test_acquire_lease_takes_a_run_whatever_it_is_due(self, store: Store) -> None:
         if not store.supports_leases:
             pytest.skip(f"{type(store).__name__} does not support leases")

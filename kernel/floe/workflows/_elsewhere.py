@@ -15,6 +15,7 @@ import anyio
 
 from ..kernel._errors import FloeError, NotFoundError, SequenceConflictError, StateError
 from ..kernel._kinds import EventKind
+from ..kernel._models import RunStatus
 from ._tasks import resolve_secrets
 
 if TYPE_CHECKING:
@@ -87,6 +88,34 @@ def not_cancellable(run: Run) -> StateError:
         why="Only a running or paused run can be cancelled.",
         fix="Check the run's status with 'floe status RUN_ID'.",
         context={"run_id": run.run_id, "status": str(run.status)},
+    )
+
+
+def not_resumable(run: Run) -> StateError:
+    """The error of resuming a run that is neither paused nor interrupted."""
+    context = {"run_id": run.run_id, "status": str(run.status)}
+    if run.status is RunStatus.PENDING:
+        why = "It was submitted and waits for a worker to start it."
+        fix = (
+            "Start a worker on its store ('floe worker'), or run it here with "
+            "'floe run TARGET --run-id RUN_ID'."
+        )
+    elif run.status is RunStatus.RUNNING:
+        owner = run.lease_owner or "another process"
+        why = f"{owner} is executing it; only a paused run waits for a value to resume with."
+        fix = (
+            "Check the run's status with 'floe status RUN_ID'; if that process is gone, "
+            "resume it once its lease has run out."
+        )
+        context["owner"] = owner
+    else:
+        why = "A finished run never runs again."
+        fix = "Check the run's status with 'floe status RUN_ID'; start a new run instead."
+    return StateError(
+        f"Run {run.run_id!r} is {run.status}, not paused or interrupted",
+        why=why,
+        fix=fix,
+        context=context,
     )
 
 

@@ -55,6 +55,7 @@ from ._elsewhere import (
     executing_elsewhere,
     no_run,
     not_cancellable,
+    not_resumable,
     recall_secrets,
     shared_secrets,
 )
@@ -74,6 +75,7 @@ from ._runtime import (
     unwind_reason,
 )
 from ._saga import roll_back_completed
+from ._submit import RunHandle, submit
 from ._subworkflows import HandDown, RunCancelledError, run_child
 from ._tasks import callable_name, error_data
 
@@ -230,6 +232,24 @@ class Workflow(Generic[P, T]):
             )
         return self._start(args, kwargs, run_id, raise_on_error=raise_on_error)
 
+    def submit(self, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle[T]:
+        """:meth:`submit_async` from synchronous code."""
+        from ..kernel._sync import run_sync
+
+        start = functools.partial(self.submit_async, *args, run_id=run_id, **kwargs)
+        return run_sync(start, backend=self.backend)
+
+    async def submit_async(
+        self, *args: Any, run_id: str | None = None, **kwargs: Any
+    ) -> RunHandle[T]:
+        """Store a run for a worker to execute, and return its :class:`RunHandle` at once.
+
+        Nothing runs here: the run is ``pending`` until a worker (``floe worker``)
+        claims it. A *run_id* already stored is an idempotency key: its handle is
+        returned (another input for it is a :class:`ConfigError`).
+        """
+        return await submit(self, args, kwargs, run_id)
+
     async def _start(
         self,
         args: tuple[Any, ...],
@@ -252,79 +272,130 @@ class Workflow(Generic[P, T]):
         parent: RunState | None = None,
         hand_down: HandDown | None = None,
     ) -> Execution:
-        store = kernel.store
         if run_id is not None:
             check_run_id(run_id)  # a reserved prefix or an unusable id: before any lookup
-        existing = await store.get_run(run_id) if run_id is not None else None
+        existing = await kernel.store.get_run(run_id) if run_id is not None else None
         if existing is not None:
             self._check_owner(existing)
             if parent is None and (args or kwargs):
                 self._check_same_input(existing, args, kwargs)
-            events = await store.read_events(existing.run_id)
-            if existing.status.finished:
-                return _stored(kernel, existing, events)
-            if existing.status is RunStatus.PAUSED:
-                pause = open_pause(events)
-                if hand_down is None or pause is None or pause.seq != hand_down[0]:
-                    return _stored(kernel, existing, events)
-                return await self._resume(
-                    kernel,
-                    existing,
-                    events,
-                    hand_down[1],
-                    raise_on_error=raise_on_error,
-                    parent=parent,
-                )
-            live = active_run(kernel, existing.run_id)
-            if live is not None and not live.done.is_set():
-                raise StateError(
-                    f"Run {existing.run_id!r} is already executing in this process",
-                    why="Two executions of one run would both write its journal.",
-                    fix="Wait for the run to finish, or cancel it with floe.cancel(run_id).",
-                    context={"run_id": existing.run_id},
-                )
-            # another process executing it holds its lease: refused before any step runs
-            existing = await take_lease(kernel, existing)
-            journal = Journal(kernel, existing.run_id, existing.last_seq)
-            replay = ReplayIndex(events)
-            # a cancellation whose process stopped after its fence: this replay finishes it
-            state = RunState(
-                kernel,
-                existing,
-                journal,
-                replay,
-                secrets=shared_secrets(parent),
-                cancel_requested=replay.cancelling,
+            return await self._continue(
+                kernel, existing, raise_on_error=raise_on_error, parent=parent, hand_down=hand_down
             )
-            document = existing.input
-        else:
-            document = self._inputs.encode(args, kwargs)
-            self._inputs.structured(document)  # a bad input fails here, before a run exists
-            now = utcnow()
-            backend = self.backend or running_backend()
-            metadata: dict[str, Any] = {"target": self.target, "backend": backend}
-            started: dict[str, Any] = {"workflow": self.name, "input": document}
-            if parent is not None:
-                started["parent_id"] = parent.run_id
-            run = Run(
-                run_id=run_id or uuid.uuid4().hex,
-                name=self.name,
-                kind="workflow",
-                status=RunStatus.RUNNING,
-                created_at=now,
-                updated_at=now,
-                parent_id=parent.run_id if parent is not None else None,
-                input=document,
-                runnable_at=now,
-                metadata=metadata,
-                **lease_fields(kernel, now),
-            )
-            journal = Journal(kernel, run.run_id, 0)
-            state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
-            # a child run's input may hold a secret of its parent's: sealed like a write
-            await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
-            await state.journal.write([(EventKind.RUN_STARTED, None, started)])
+        state, document = await self.create_run(
+            kernel, args, kwargs, run_id, parent=parent, status=RunStatus.RUNNING
+        )
+        await state.journal.write([(EventKind.RUN_STARTED, None, self._started(state))])
         return await self._execute(state, document, raise_on_error=raise_on_error, parent=parent)
+
+    async def create_run(
+        self,
+        kernel: Kernel,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run_id: str | None,
+        *,
+        parent: RunState | None,
+        status: RunStatus,
+    ) -> tuple[RunState, Any]:
+        """Store a new run of this workflow with the input *args*, *kwargs*; return its
+        state and its input document.
+
+        A run created ``running`` is leased to this kernel, which executes it now; one
+        created ``pending`` (submitted) waits, unleased, for a worker to claim it.
+        """
+        document = self._inputs.encode(args, kwargs)
+        self._inputs.structured(document)  # a bad input fails here, before a run exists
+        now = utcnow()
+        backend = self.backend or running_backend()
+        metadata: dict[str, Any] = {"target": self.target, "backend": backend}
+        leased = lease_fields(kernel, now) if status is RunStatus.RUNNING else {}
+        run = Run(
+            run_id=run_id or uuid.uuid4().hex,
+            name=self.name,
+            kind="workflow",
+            status=status,
+            created_at=now,
+            updated_at=now,
+            parent_id=parent.run_id if parent is not None else None,
+            input=document,
+            runnable_at=now,
+            metadata=metadata,
+            **leased,
+        )
+        journal = Journal(kernel, run.run_id, 0)
+        state = RunState(kernel, run, journal, ReplayIndex(()), secrets=shared_secrets(parent))
+        # a child run's input may hold a secret of its parent's: sealed like a write
+        await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
+        return state, document
+
+    def _started(self, state: RunState) -> dict[str, Any]:
+        """The data of ``run.started``: the workflow, its input, its parent."""
+        started: dict[str, Any] = {"workflow": self.name, "input": state.run.input}
+        if state.run.parent_id is not None:
+            started["parent_id"] = state.run.parent_id
+        return started
+
+    async def continue_run(
+        self, kernel: Kernel, run: Run, *, raise_on_error: bool = False
+    ) -> Execution:
+        """Execute the stored run *run* of this workflow where its journal stands.
+
+        A pending (submitted) run starts; an unfinished one continues by replay; a
+        finished or paused one is returned as stored, running nothing. Another process
+        executing it is a :class:`RunLeasedError`, before any step runs.
+        """
+        self._check_owner(run)
+        return await self._continue(
+            kernel, run, raise_on_error=raise_on_error, parent=None, hand_down=None
+        )
+
+    async def _continue(
+        self,
+        kernel: Kernel,
+        existing: Run,
+        *,
+        raise_on_error: bool,
+        parent: RunState | None,
+        hand_down: HandDown | None,
+    ) -> Execution:
+        events = await kernel.store.read_events(existing.run_id)
+        if existing.status.finished:
+            return _stored(kernel, existing, events)
+        if existing.status is RunStatus.PAUSED:
+            pause = open_pause(events)
+            if hand_down is None or pause is None or pause.seq != hand_down[0]:
+                return _stored(kernel, existing, events)
+            return await self._resume(
+                kernel, existing, events, hand_down[1], raise_on_error=raise_on_error, parent=parent
+            )
+        live = active_run(kernel, existing.run_id)
+        if live is not None and not live.done.is_set():
+            raise StateError(
+                f"Run {existing.run_id!r} is already executing in this process",
+                why="Two executions of one run would both write its journal.",
+                fix="Wait for the run to finish, or cancel it with floe.cancel(run_id).",
+                context={"run_id": existing.run_id},
+            )
+        # another process executing it holds its lease: refused before any step runs
+        existing = await take_lease(kernel, existing)
+        journal = Journal(kernel, existing.run_id, existing.last_seq)
+        replay = ReplayIndex(events)
+        # a cancellation whose process stopped after its fence: this replay finishes it
+        state = RunState(
+            kernel,
+            existing,
+            journal,
+            replay,
+            secrets=shared_secrets(parent),
+            cancel_requested=replay.cancelling,
+        )
+        if existing.status is RunStatus.PENDING:  # submitted: this execution starts it
+            running = state.evolve_run(status=RunStatus.RUNNING)
+            await journal.write([(EventKind.RUN_STARTED, None, self._started(state))], run=running)
+        return await self._execute(
+            state, existing.input, raise_on_error=raise_on_error, parent=parent
+        )
 
     async def run_as_child(
         self,
@@ -477,7 +548,13 @@ class Workflow(Generic[P, T]):
                     [(EventKind.RUN_COMPLETED, None, {"output": encoded})], run=run
                 )
         except SequenceConflictError as conflict:
-            # another process wrote first (floe cancel from elsewhere): its outcome stands
+            # another process wrote first (floe cancel from elsewhere, or an executor that
+            # took the run over after this one lost its lease): its outcome stands
+            logger.warning(
+                "Run %s was written by another process meanwhile; this execution records "
+                "nothing more and drops it",
+                state.run_id,
+            )
             outcome = await cancelled_elsewhere(state, conflict)
             return execution_of(state, outcome, await store.read_events(state.run_id))
         stored = await store.get_run(state.run_id)
@@ -519,18 +596,30 @@ class Workflow(Generic[P, T]):
             if run is None:
                 raise no_run(run_id, kernel)
             self._check_owner(run)
+            if kernel.store.supports_leases and run.is_interrupted():
+                return await self._recover(kernel, run, value, raise_on_error=raise_on_error)
             if run.status is not RunStatus.PAUSED:
-                raise StateError(
-                    f"Run {run_id!r} is {run.status}, not paused",
-                    why="Only a paused run waits for a value to resume with.",
-                    fix="Check the run's status with 'floe status RUN_ID'; an unfinished "
-                    "running run resumes with wf.run_async(run_id=...).",
-                    context={"run_id": run_id, "status": str(run.status)},
-                )
+                raise not_resumable(run)
             events = await kernel.store.read_events(run_id)
             return await self._resume(
                 kernel, run, events, value, raise_on_error=raise_on_error, parent=None
             )
+
+    async def _recover(
+        self, kernel: Kernel, run: Run, value: Any, *, raise_on_error: bool
+    ) -> Execution:
+        """Continue the interrupted run *run* by replay (a resume that takes no value)."""
+        if value is not None:
+            raise ConfigError(
+                f"Run {run.run_id!r} is interrupted, not paused: it takes no resume value",
+                why="Its process stopped while it was running; it continues by replay from "
+                "its journal, and no step waits for a value.",
+                fix=f"Resume it without a value: floe resume {run.run_id}.",
+                context={"run_id": run.run_id},
+            )
+        return await self._continue(
+            kernel, run, raise_on_error=raise_on_error, parent=None, hand_down=None
+        )
 
     async def _resume(
         self,
@@ -602,6 +691,12 @@ class Workflow(Generic[P, T]):
         await journal.write([(EventKind.RUN_CANCELLING, None, {})])
         state = RunState(kernel, run, journal, ReplayIndex(events), cancel_requested=True)
         return await self._execute(state, run.input, raise_on_error=False)
+
+    def check_resubmission(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Refuse to submit *run*'s id again for another workflow or another input."""
+        self._check_owner(run)
+        if args or kwargs:
+            self._check_same_input(run, args, kwargs)
 
     def _check_same_input(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Refuse an input that differs from the one *run* was started with.

@@ -1,0 +1,181 @@
+"""Workers: processes that claim runnable runs from a shared store and execute them.
+
+``floe worker`` (or ``await Worker(kernel).serve()``) claims runs with
+:meth:`Store.claim_runs` under the kernel's owner id — submitted runs nobody started,
+and interrupted ones whose executor is gone, the longest due first — up to
+*concurrency* at a time. Each is executed by replay of its journal, with the workflow
+imported by the target the run recorded; the kernel's lease service renews its lease
+while it runs. The store is the only coordinator: its claim hands each run to one
+worker, and the journal's sequence check fences out a worker that lost its lease.
+
+A run whose workflow cannot be loaded here fails with that error recorded; the worker
+goes on serving the others. :meth:`Worker.drain` stops claiming and lets the runs held
+finish within a grace period; what is still running then is cancelled here, and its
+lease released, so that another worker continues it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+
+from .kernel._errors import ConfigError, FloeError, RunLeasedError, SequenceConflictError
+from .kernel._kernel import Kernel
+from .kernel._logging import bind_log_context
+from .kernel._models import Run
+from .workflows._recovery import fail_unrunnable
+from .workflows._workflows import workflow_for
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("floe.worker")
+
+_WORKFLOW: Final = "workflow"
+
+
+class Worker:
+    """Claims runnable runs from *kernel*'s store and executes them, *concurrency* at once.
+
+    ``async with floe.open_kernel() as kernel: await Worker(kernel).serve()`` serves
+    until :meth:`drain` is called (or the task is cancelled). *poll_seconds* is how long
+    an idle worker waits before it looks for work again.
+    """
+
+    def __init__(self, kernel: Kernel, *, concurrency: int = 4, poll_seconds: float = 0.5) -> None:
+        if type(concurrency) is not int or concurrency < 1:
+            raise ConfigError(
+                f"Invalid worker concurrency {concurrency!r}",
+                why="It is how many runs the worker executes at once.",
+                fix="Pass a whole number >= 1, e.g. concurrency=4.",
+            )
+        if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int | float):
+            poll_seconds = -1
+        if not 0.001 <= poll_seconds <= 3600:
+            raise ConfigError(
+                f"Invalid worker poll interval {poll_seconds!r}",
+                fix="Pass poll_seconds as a number of seconds from 0.001 to 3600.",
+            )
+        if not kernel.store.supports_leases:
+            raise ConfigError(
+                f"The store {kernel.store.url} cannot be served by workers",
+                why="Workers claim runs with leases, and this store has none.",
+                fix="Use the SQLite store (sqlite:///PATH) or another store with leases.",
+                context={"store": kernel.store.url},
+            )
+        self.kernel = kernel
+        self.concurrency = concurrency
+        self.poll_seconds = float(poll_seconds)
+        self.executing: set[str] = set()
+        """The ids of the runs this worker is executing now."""
+        self.executed = 0
+        """How many runs this worker has executed (to their end, a pause, or a failure)."""
+        self._draining = anyio.Event()
+        self._wake = anyio.Event()
+        self._executions: anyio.abc.TaskGroup | None = None
+
+    @property
+    def draining(self) -> bool:
+        """Whether :meth:`drain` was called: the worker claims no more runs."""
+        return self._draining.is_set()
+
+    @property
+    def worker_id(self) -> str:
+        """The owner id its leases carry: the kernel's."""
+        return self.kernel.owner_id
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Claim and execute runs until :meth:`drain` is called; then return once the runs
+        held have finished (or been cancelled at the end of the grace period)."""
+        logger.info(
+            "Worker %s serving %s, %d at once",
+            self.worker_id,
+            self.kernel.store.url,
+            self.concurrency,
+            extra={"worker": self.worker_id},
+        )
+        async with anyio.create_task_group() as executions:
+            self._executions = executions
+            task_status.started()
+            while not self._draining.is_set():
+                free = self.concurrency - len(self.executing)
+                claimed = await self._claim(free) if free > 0 else []
+                for run in claimed:
+                    self.executing.add(run.run_id)
+                    executions.start_soon(self._execute, run)
+                if free > 0 and len(claimed) == free:
+                    continue  # there may be more waiting: claim again at once
+                await self._idle()
+        self._executions = None
+        logger.info("Worker %s stopped", self.worker_id, extra={"worker": self.worker_id})
+
+    def drain(self, grace_seconds: float = math.inf) -> None:
+        """Stop claiming; cancel what still runs *grace_seconds* from now (default: never).
+
+        The runs cancelled here are not recorded as cancelled: their leases are released
+        and another worker continues them by replay.
+        """
+        self._draining.set()
+        self._wake.set()
+        if self._executions is not None and grace_seconds != math.inf:
+            scope = self._executions.cancel_scope
+            scope.deadline = min(scope.deadline, anyio.current_time() + grace_seconds)
+
+    async def _claim(self, limit: int) -> list[Run]:
+        settings = self.kernel.settings
+        try:
+            return await self.kernel.store.claim_runs(
+                self.worker_id, limit=limit, lease_seconds=settings.run_lease_seconds
+            )
+        except FloeError as error:  # the store is unavailable for now: try again later
+            logger.warning("Worker %s could not claim runs: %s", self.worker_id, error)
+            return []
+
+    async def _idle(self) -> None:
+        """Wait for a free slot (or for drain) when full, else for the next poll."""
+        self._wake = anyio.Event()
+        with anyio.move_on_after(self.poll_seconds):
+            await self._wake.wait()
+
+    async def _execute(self, run: Run) -> None:
+        extra: dict[str, Any] = {"worker": self.worker_id}
+        try:
+            with bind_log_context(run_id=run.run_id):
+                await self._execute_run(run, extra)
+        finally:
+            self.executing.discard(run.run_id)
+            self.executed += 1
+            self._wake.set()
+
+    async def _execute_run(self, run: Run, extra: dict[str, Any]) -> None:
+        if run.kind != _WORKFLOW:
+            logger.error("Run %s is a %s; workers execute workflow runs", run.run_id, run.kind)
+            await self.kernel.store.release_lease(run.run_id, self.worker_id)
+            return
+        try:
+            workflow = workflow_for(run)
+        except FloeError as error:
+            logger.error("Run %s fails: %s", run.run_id, error.what, extra=extra)
+            await fail_unrunnable(self.kernel, run, error)
+            return
+        logger.info("Executing run %s of %s", run.run_id, run.name, extra=extra)
+        try:
+            execution = await workflow.continue_run(self.kernel, run)
+        except RunLeasedError:
+            logger.info("Run %s was taken over by another worker", run.run_id, extra=extra)
+        except SequenceConflictError:
+            # this worker lost the run (stalled past its lease): the new owner's stands
+            logger.warning(
+                "Run %s was written by another worker meanwhile; this worker drops it",
+                run.run_id,
+                extra=extra,
+            )
+        except Exception:
+            logger.exception("Run %s stopped with an error of floe's", run.run_id, extra=extra)
+        else:
+            logger.info("Run %s %s", run.run_id, execution.status, extra=extra)

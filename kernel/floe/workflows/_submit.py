@@ -1,0 +1,219 @@
+"""Submitting a run without waiting for it: ``handle = await wf.submit_async(...)``.
+
+A submitted run is stored ``pending``, unleased and due at once, with its input and its
+workflow's target; no step runs in the submitting process. A worker (``floe worker``,
+:class:`floe.Worker`) claims it, imports the workflow by its target and executes it.
+The :class:`RunHandle` returned looks the run up in the store: ``status()``, ``wait()``
+(until it finishes or pauses) and ``result()`` (its output, or its error raised).
+
+A caller-chosen ``run_id`` is an idempotency key: submitting it again returns the handle
+of the run it names (with the same input; another input is a :class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import anyio
+import attrs
+
+from ..kernel._errors import (
+    ConfigError,
+    FloeError,
+    PersistenceError,
+    StateError,
+    WorkflowTimeoutError,
+    rebuild_error,
+)
+from ..kernel._kernel import Kernel, kernel_for_call
+from ..kernel._models import Run, RunStatus, check_run_id
+from ..kernel._sealing import Opener
+from ._elsewhere import no_run
+from ._execution import Execution
+from ._runtime import current_run
+from ._subworkflows import RunCancelledError
+
+if TYPE_CHECKING:
+    from ._workflows import Workflow
+
+__all__ = ["RunHandle", "submit"]
+
+T = TypeVar("T")
+
+_FIRST_POLL: Final = 0.01
+_LONGEST_POLL: Final = 0.5
+"""A handle waits by reading the run again: soon at first, then less and less often."""
+
+
+@attrs.frozen
+class RunHandle(Generic[T]):
+    """A run submitted to be executed by a worker: ``wf.submit(...)`` returns one.
+
+    Every method reads the store, so a handle works from any process that opens the
+    same store, for as long as the run is kept (``RunHandle(workflow, run_id)``).
+    """
+
+    workflow: Workflow[..., T] = attrs.field(repr=lambda workflow: repr(workflow.name))
+    run_id: str
+
+    async def status_async(self) -> RunStatus:
+        """The run's status as stored now."""
+        async with kernel_for_call() as kernel:
+            return (await self._stored(kernel)).status
+
+    def status(self) -> RunStatus:
+        """:meth:`status_async` from synchronous code."""
+        status: RunStatus = self._sync(self.status_async)
+        return status
+
+    async def wait_async(self) -> Execution:
+        """The run's execution once it has finished or paused.
+
+        It waits as long as that takes; bound it with ``anyio.fail_after``, or use
+        :meth:`wait` with a timeout.
+        """
+        async with kernel_for_call() as kernel:
+            pause = _FIRST_POLL
+            while True:
+                run = await self._stored(kernel)
+                if run.status.finished or run.status is RunStatus.PAUSED:
+                    events = await kernel.store.read_events(run.run_id)
+                    opener = Opener(run.run_id, kernel.payload_codec)
+                    return Execution.from_run(run, events, opener=opener)
+                await anyio.sleep(pause)
+                pause = min(pause * 2, _LONGEST_POLL)
+
+    def wait(self, timeout: float | None = None) -> Execution:
+        """:meth:`wait_async` from synchronous code: waiting longer than *timeout*
+        seconds (None: no limit) is a :class:`WorkflowTimeoutError`, and the run goes
+        on regardless."""
+        return self._sync(self._within, self.wait_async, _check_timeout(timeout))  # type: ignore[no-any-return]
+
+    async def result_async(self) -> T:
+        """The run's output once it completed; its error raised when it failed.
+
+        A cancelled run raises :class:`RunCancelledError`, a paused one
+        :class:`StateError` (resume it first). It waits as :meth:`wait_async` does.
+        """
+        execution = await self.wait_async()
+        if execution.succeeded:
+            output: T = self.workflow.decode_output(execution.output)
+            return output
+        raise _outcome_error(self.workflow.name, execution)
+
+    def result(self, timeout: float | None = None) -> T:
+        """:meth:`result_async` from synchronous code, with *timeout* as for :meth:`wait`."""
+        return self._sync(self._within, self.result_async, _check_timeout(timeout))  # type: ignore[no-any-return]
+
+    async def _within(self, method: Callable[[], Awaitable[Any]], limit: float) -> Any:
+        with anyio.move_on_after(limit):
+            return await method()
+        status = await self.status_async()
+        raise WorkflowTimeoutError(
+            f"Run {self.run_id!r} of workflow {self.workflow.name!r} did not finish within "
+            f"{limit:g} seconds",
+            why=f"It is {status}: no worker has finished it yet (is one running on this store?).",
+            fix="Wait longer, start a worker ('floe worker'), or look at the run with "
+            f"'floe status {self.run_id}'.",
+            context={"run_id": self.run_id, "status": str(status)},
+        )
+
+    async def _stored(self, kernel: Kernel) -> Run:
+        run = await kernel.store.get_run(self.run_id)
+        if run is None:
+            raise no_run(self.run_id, kernel)
+        return run
+
+    def _sync(self, method: Any, *args: Any) -> Any:
+        from ..kernel._sync import run_sync
+
+        return run_sync(functools.partial(method, *args), backend=self.workflow.backend)
+
+
+async def submit(
+    workflow: Workflow[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    run_id: str | None,
+) -> RunHandle[T]:
+    """Store a pending run of *workflow* for a worker to execute; its handle."""
+    if current_run() is not None:
+        raise StateError(
+            f"Workflow {workflow.name!r} was submitted from inside a run",
+            why="A submission is a side effect a replay would repeat: the run it makes is "
+            "not a step of the run around it.",
+            fix="Call the workflow as a child run (floe.call or wf.run_async), or submit "
+            "from outside the workflow.",
+            context={"workflow": workflow.name},
+        )
+    if "<" in workflow.target:  # '<locals>', '<lambda>': no worker can import it
+        raise ConfigError(
+            f"Workflow {workflow.name!r} cannot be submitted: a worker could not import "
+            f"its target {workflow.target!r}",
+            why="A worker loads a submitted run's workflow by the target it recorded; a "
+            "workflow defined inside a function has none another process can import.",
+            fix="Define the workflow at the top level of a module or file.",
+            context={"workflow": workflow.name, "target": workflow.target},
+        )
+    if run_id is not None:
+        check_run_id(run_id)
+    async with kernel_for_call() as kernel:
+        existing = await kernel.store.get_run(run_id) if run_id is not None else None
+        if existing is None:
+            try:
+                state, _ = await workflow.create_run(
+                    kernel, args, kwargs, run_id, parent=None, status=RunStatus.PENDING
+                )
+            except FloeError as error:
+                # the same id submitted at once by another caller: theirs is the run
+                existing = await _submitted_meanwhile(kernel, run_id, error)
+            else:
+                return RunHandle(workflow, state.run_id)
+        workflow.check_resubmission(existing, args, kwargs)
+        return RunHandle(workflow, existing.run_id)
+
+
+async def _submitted_meanwhile(kernel: Kernel, run_id: str | None, error: FloeError) -> Run:
+    found = await kernel.store.get_run(run_id) if run_id is not None else None
+    if found is None or not isinstance(error.__cause__, PersistenceError):
+        raise error
+    return found
+
+
+def _outcome_error(workflow: str, execution: Execution) -> Exception:
+    """What :meth:`RunHandle.result` raises for a run that did not complete."""
+    run_id = execution.run_id
+    if execution.failed and execution.error is not None:
+        rebuilt = rebuild_error(execution.error)
+        if isinstance(rebuilt, Exception):
+            return rebuilt
+    if execution.cancelled:
+        return RunCancelledError(
+            f"Run {run_id!r} of workflow {workflow!r} was cancelled",
+            why="It has no output.",
+            fix="Check the run's journal for who cancelled it: floe events RUN_ID.",
+            context={"run_id": run_id},
+        )
+    if execution.paused:
+        return StateError(
+            f"Run {run_id!r} of workflow {workflow!r} is paused at "
+            f"{execution.pause_name!r}; it has no output yet",
+            fix=f"Resume it (floe resume {run_id} --input JSON), then wait again.",
+            context={"run_id": run_id},
+        )
+    return FloeError(f"Run {run_id!r} ended {execution.status}", context={"run_id": run_id})
+
+
+def _check_timeout(timeout: Any) -> float:
+    if timeout is None:
+        return math.inf
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigError(
+            f"Invalid timeout={timeout!r}",
+            why="A handle waits a number of seconds > 0, or without a limit (None).",
+            fix="Pass timeout as a positive number of seconds, or leave it out.",
+        )
+    return float(timeout)

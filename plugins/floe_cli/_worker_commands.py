@@ -1,0 +1,174 @@
+"""Worker commands: ``floe worker`` serves a store's runs; ``floe recover`` continues the
+interrupted ones once.
+
+``floe worker --concurrency 4`` claims submitted runs (``floe run TARGET --detach``) and
+interrupted ones, executes them and logs what it does (worker id and run id on every
+record). SIGTERM or Ctrl-C drains it: it claims nothing more, lets what it holds finish
+for ``--drain-seconds``, then releases the rest to other workers; a second signal stops
+it at once. Exit codes: 0 after a drain, 2 for a bad option or a store without leases.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+
+import anyio
+import attrs
+import click
+
+import floe
+
+from ._options import COUNT, kernel_for_store, store_option
+from ._project import imports_project_code
+from ._state import CliState
+
+__all__ = ["COMMANDS"]
+
+# Windows delivers no SIGTERM to a console program
+_SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGTERM, signal.SIGINT)
+
+
+@click.command("worker")
+@store_option
+@click.option(
+    "--concurrency",
+    type=COUNT,
+    default=4,
+    show_default=True,
+    help="How many runs to execute at once.",
+)
+@click.option(
+    "--import",
+    "modules",
+    metavar="MODULE",
+    multiple=True,
+    help="Import MODULE first (repeatable): the workflows it defines are found by name.",
+)
+@click.option(
+    "--drain-seconds",
+    type=click.FloatRange(min=0, max=86400),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, how long the runs held may take to finish before they are released.",
+)
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.001, max=3600),
+    default=0.5,
+    show_default=True,
+    help="How long an idle worker waits before it looks for runs again.",
+)
+@click.pass_obj
+@imports_project_code
+def worker_command(
+    state: CliState,
+    store: str | None,
+    concurrency: int,
+    modules: tuple[str, ...],
+    drain_seconds: float,
+    poll_seconds: float,
+) -> None:
+    """Claim and execute the store's runnable runs until stopped (SIGTERM, Ctrl-C).
+
+    A worker executes submitted runs ('floe run TARGET --detach') and continues
+    interrupted ones by replay, importing each workflow by the target its run recorded.
+    Start as many as you like, on one SQLite file or on a shared database: each run goes
+    to one worker at a time.
+    """
+    for module in modules:
+        _import(module)
+    settings = state.settings
+    if "log_level" not in settings.sources:
+        # a worker says what it does unless told otherwise: which run it takes, how it ends
+        settings = attrs.evolve(settings, log_level="INFO")
+    if store is not None:
+        settings = floe.load_settings(store=store, log_level=settings.log_level)
+    kernel = floe.Kernel(settings)
+
+    async def serve(kernel: floe.Kernel) -> floe.Worker:
+        worker = floe.Worker(kernel, concurrency=concurrency, poll_seconds=poll_seconds)
+        async with anyio.create_task_group() as group:
+            group.start_soon(_drain_on_signal, worker, drain_seconds)
+            await worker.serve()
+            group.cancel_scope.cancel()
+        return worker
+
+    worker = floe.run_sync(serve, kernel, kernel=kernel)
+    click.echo(f"worker {worker.worker_id}: executed {worker.executed} runs", err=True)
+
+
+async def _drain_on_signal(worker: floe.Worker, grace_seconds: float) -> None:
+    with anyio.open_signal_receiver(*_SIGNALS) as signals:
+        async for received in signals:
+            if worker.executing and not worker.draining:
+                click.echo(
+                    f"{signal.Signals(received).name}: draining {len(worker.executing)} runs "
+                    f"(up to {grace_seconds:g} s; again to stop now)",
+                    err=True,
+                )
+                worker.drain(grace_seconds)
+            else:
+                worker.drain(0)
+
+
+def _import(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as error:
+        raise floe.ImportPathError(
+            f"Cannot import {module!r} (--import)",
+            why=f"{type(error).__name__}: {error}",
+            fix="Check the module's name and that it is importable from here (the "
+            "working directory is on the path).",
+            context={"module": module},
+        ) from error
+
+
+@click.command("recover")
+@store_option
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Only runs interrupted at least SECONDS ago.",
+)
+@click.pass_obj
+@imports_project_code
+def recover_command(state: CliState, store: str | None, older_than: float) -> int:
+    """Continue every interrupted run by replay, here, and print how each ended.
+
+    An interrupted run is one that was running when its process died (or stopped):
+    nobody holds its lease. Each continues from its journal — completed steps are not
+    run again — until it finishes or pauses. Exit code 0 when every run recovered
+    completed or paused, 1 otherwise.
+    """
+    kernel = kernel_for_store(state, store)
+
+    async def recover(kernel: floe.Kernel) -> list[floe.Recovered]:
+        return await floe.recover(older_than=older_than)
+
+    recovered = floe.run_sync(recover, kernel, kernel=kernel)
+    if not recovered:
+        click.echo("no interrupted runs", err=True)
+        return 0
+    failed = 0
+    for item in recovered:
+        run = item.run
+        if item.execution is not None:
+            status = str(item.execution.status)
+            failed += status in ("failed", "cancelled")
+            click.echo(f"run {run.run_id} of workflow {run.name!r}: {status}")
+        else:
+            failed += 1
+            click.echo(f"run {run.run_id} of workflow {run.name!r}: not recovered")
+            if item.error is not None:
+                click.echo(f"  {floe.mask(item.error.what)}", err=True)
+    return 1 if failed else 0
+
+
+COMMANDS: tuple[click.Command, ...] = (recover_command, worker_command)
+"""The worker commands."""

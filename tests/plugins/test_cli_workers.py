@@ -1,0 +1,349 @@
+"""``floe run --detach``, ``floe worker``, ``floe recover`` and ``floe resume`` of an
+interrupted run, with real processes on one SQLite file.
+
+Every step appends ``RUN STEP`` to a side-effect file when it starts, so the tests count
+what ran for real: after a worker is killed (SIGKILL) or stopped (SIGSTOP) and another
+one finishes its runs, every step that completed before ran exactly once, and only the
+step in flight at the kill may have run twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+import floe
+from floe.testing import open_store
+
+FLOE = Path(sys.executable).with_name("floe")
+LEASE = "0.5"
+"""The lease of these tests' processes, in seconds: a dead worker's runs are free soon."""
+
+FLOWS = """
+import os
+
+import anyio
+
+import floe
+
+
+@floe.task
+async def step(name: str, n: int) -> int:
+    with open(os.environ["SIDE_EFFECTS"], "a") as log:
+        log.write(f"{name} {n}\\n")
+    await anyio.sleep(float(os.environ.get("STEP_SECONDS", "0.05")))
+    return n
+
+
+@floe.workflow
+async def chain(name: str, count: int) -> int:
+    return sum([await step(name, n) for n in range(count)])
+
+
+@floe.workflow
+async def napper(name: str) -> str:
+    await step(name, 0)
+    await floe.sleep(1.0)
+    await step(name, 1)
+    return name
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    return tmp_path
+
+
+def environment(project: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLOE_")}
+    env.update(
+        FLOE_STRICT_PLUGINS="1",
+        FLOE_RUN_LEASE_SECONDS=LEASE,
+        SIDE_EFFECTS=str(project / "effects.txt"),
+        **extra,
+    )
+    return env
+
+
+def floe_cli(project: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(FLOE), *args],
+        cwd=project,
+        env=environment(project, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def start(project: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(FLOE), *args],
+        cwd=project,
+        env=environment(project, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; whatever is left is killed at its end."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def submit(project: Path, name: str, count: int, *more: str) -> str:
+    document = json.dumps({"name": name, "count": count})
+    result = floe_cli(
+        project, "run", "flows.py:chain", "--kwargs", "--input", document, "--detach", *more
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def runs(project: Path) -> dict[str, floe.Run]:
+    async def read() -> dict[str, floe.Run]:
+        async with open_store(f"sqlite:///{project / '.floe' / 'floe.db'}") as store:
+            return {run.run_id: run for run in await store.list_runs()}
+
+    return anyio.run(read)
+
+
+def journal(project: Path, run_id: str) -> list[floe.Event]:
+    async def read() -> list[floe.Event]:
+        async with open_store(f"sqlite:///{project / '.floe' / 'floe.db'}") as store:
+            return await store.read_events(run_id)
+
+    return anyio.run(read)
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def effects(project: Path) -> Counter[str]:
+    path = project / "effects.txt"
+    return Counter(path.read_text().splitlines()) if path.exists() else Counter()
+
+
+def all_done(project: Path, ids: list[str]) -> bool:
+    stored = runs(project)
+    return all(stored[run_id].status.finished for run_id in ids)
+
+
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str]:
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
+
+
+# -- submission and workers ---------------------------------------------------------------
+
+
+def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
+    project: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    ids = [submit(project, f"r{index}", 3) for index in range(5)]
+    assert len(set(ids)) == 5
+    assert {run.status for run in runs(project).values()} == {floe.RunStatus.PENDING}
+    again = submit(project, "r0", 3, "--run-id", ids[0], "--json")
+    assert json.loads(again) == {"run_id": ids[0]}  # an idempotency key: no second run
+    assert len(runs(project)) == 5
+    listing = floe_cli(project, "runs")
+    assert listing.stdout.count("pending") == 5, listing.stdout
+    worker = start(project, "worker", "--concurrency", "2", "--poll-seconds", "0.05")
+    processes.append(worker)
+    wait_for(lambda: all_done(project, ids), "the submitted runs")
+    code, stderr = stop(worker)
+    assert code == 0, stderr
+    assert "executed 5 runs" in stderr
+    assert "serving sqlite:///.floe/floe.db, 2 at once" in stderr
+    stored = runs(project)
+    assert [stored[run_id].output for run_id in ids] == [3] * 5
+    assert all(stored[run_id].lease_owner is None for run_id in ids)
+    assert effects(project) == Counter(f"r{i} {n}" for i in range(5) for n in range(3))
+
+
+def test_a_killed_workers_runs_are_finished_by_another_each_step_once(
+    project: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    ids = [submit(project, name, 6) for name in ("a", "b")]
+    first = start(project, "worker", "--poll-seconds", "0.05", STEP_SECONDS="0.2")
+    processes.append(first)
+    wait_for(lambda: sum(effects(project).values()) >= 4, "steps of the first worker")
+    first.kill()
+    first.communicate(timeout=30)
+    killed_at = effects(project)
+    assert all(runs(project)[run_id].status is floe.RunStatus.RUNNING for run_id in ids)
+    second = start(project, "worker", "--poll-seconds", "0.05")
+    processes.append(second)
+    wait_for(lambda: all_done(project, ids), "the second worker to finish the runs")
+    code, stderr = stop(second)
+    assert code == 0, stderr
+    stored = runs(project)
+    assert [stored[run_id].status for run_id in ids] == [floe.RunStatus.COMPLETED] * 2
+    assert [stored[run_id].output for run_id in ids] == [15, 15]
+    counted = effects(project)
+    for name in ("a", "b"):
+        steps = [counted[f"{name} {n}"] for n in range(6)]
+        assert all(count in (1, 2) for count in steps), counted
+        # only the step in flight at the kill ran twice: it had started, not completed
+        assert sum(count == 2 for count in steps) <= 1, counted
+        for n, count in enumerate(steps):
+            if count == 2:
+                assert killed_at[f"{name} {n}"] == 1
+    for run_id in ids:
+        kinds = [event.kind for event in journal(project, run_id)]
+        assert kinds.count(floe.EventKind.TASK_COMPLETED) == 6
+        assert kinds.count(floe.EventKind.RUN_COMPLETED) == 1
+
+
+def test_a_stopped_worker_past_its_lease_is_fenced_out_when_it_continues(
+    project: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    [run_id] = [submit(project, "s", 4)]
+    stale = start(project, "worker", "--poll-seconds", "0.05", STEP_SECONDS="0.4")
+    processes.append(stale)
+    wait_for(lambda: effects(project)["s 1"] == 1, "the stale worker's second step")
+    stale.send_signal(signal.SIGSTOP)
+    time.sleep(float(LEASE) * 3)  # its lease runs out while it is stopped
+    assert runs(project)[run_id].is_interrupted()
+    fresh = start(project, "worker", "--poll-seconds", "0.05")
+    processes.append(fresh)
+    wait_for(lambda: all_done(project, [run_id]), "the fresh worker to finish the run")
+    stale.send_signal(signal.SIGCONT)
+    time.sleep(1.5)  # its step ends and its next write is refused
+    code, stale_log = stop(stale)
+    assert code == 0, stale_log
+    assert "written by another process meanwhile" in stale_log or (
+        "no longer leased to this process" in stale_log
+    ), stale_log
+    stop(fresh)
+    events = journal(project, run_id)
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    kinds = [event.kind for event in events]
+    assert kinds.count(floe.EventKind.RUN_COMPLETED) == 1
+    assert kinds.count(floe.EventKind.TASK_COMPLETED) == 4
+    assert runs(project)[run_id].output == 6
+    counted = effects(project)
+    assert counted["s 0"] == 1
+    assert counted["s 1"] == 2  # in flight when stopped: the fresh worker ran it again
+    assert counted["s 2"] == counted["s 3"] == 1
+
+
+def test_a_run_whose_workflow_a_worker_cannot_import_fails_and_the_worker_goes_on(
+    project: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    doomed = submit(project, "d", 1)
+    (project / "flows.py").rename(project / "moved.py")
+    worker = start(project, "worker", "--poll-seconds", "0.05")
+    processes.append(worker)
+    wait_for(lambda: all_done(project, [doomed]), "the unloadable run to fail")
+    (project / "moved.py").rename(project / "flows.py")
+    good = submit(project, "g", 2)
+    wait_for(lambda: all_done(project, [good]), "the next run")
+    code, stderr = stop(worker)
+    assert code == 0, stderr
+    failed = runs(project)[doomed]
+    assert failed.status is floe.RunStatus.FAILED
+    assert failed.error is not None
+    assert "flows.py" in failed.error.message
+    assert runs(project)[good].output == 1
+    status = floe_cli(project, "status", doomed)
+    assert "failed" in status.stdout
+
+
+def test_bad_worker_options_are_usage_errors(project: Path) -> None:
+    result = floe_cli(project, "worker", "--concurrency", "0")
+    assert result.returncode == floe.ExitCode.USAGE
+    result = floe_cli(project, "worker", "--import", "no_such_module_for_floe")
+    assert result.returncode == floe.ExitCode.USAGE
+    assert "Error: Cannot import 'no_such_module_for_floe' (--import)" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = floe_cli(project, "run", "flows.py:chain", "--input", "[1]", "--detach")
+    assert result.returncode == floe.ExitCode.USAGE
+    assert runs(project) == {}
+
+
+# -- recovery of runs whose process died --------------------------------------------------
+
+
+def kill_mid_run(project: Path, run_id: str, *args: str) -> subprocess.Popen[str]:
+    process = start(project, "run", *args, "--run-id", run_id, STEP_SECONDS="0.3")
+    wait_for(lambda: sum(effects(project).values()) >= 2, "two steps to start")
+    process.kill()
+    process.communicate(timeout=30)
+    wait_for(lambda: runs(project)[run_id].is_interrupted(), "its lease to run out", 10)
+    return process
+
+
+def test_floe_recover_finishes_the_runs_of_a_killed_process(project: Path) -> None:
+    document = json.dumps({"name": "k", "count": 4})
+    kill_mid_run(project, "killed-1", "flows.py:chain", "--kwargs", "--input", document)
+    listing = floe_cli(project, "runs")
+    assert "interrupted" in listing.stdout
+    status = floe_cli(project, "status", "killed-1")
+    assert "nobody: the lease of" in status.stdout
+    result = floe_cli(project, "recover")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "run killed-1 of workflow 'chain': completed"
+    assert runs(project)["killed-1"].output == 6
+    counted = effects(project)
+    assert sorted(counted) == ["k 0", "k 1", "k 2", "k 3"]
+    assert counted["k 0"] == 1  # completed before the kill: never again
+    assert sum(count == 2 for count in counted.values()) <= 1  # the step in flight
+    again = floe_cli(project, "recover")
+    assert (again.returncode, again.stderr.strip()) == (0, "no interrupted runs")
+
+
+def test_floe_resume_continues_an_interrupted_run_and_a_sleep_wakes_when_due(
+    project: Path,
+) -> None:
+    process = start(project, "run", "flows.py:napper", "--input", '"n"', "--run-id", "nap-1")
+    wait_for(lambda: effects(project)["n 0"] == 1, "the first step")
+    time.sleep(0.2)  # into the durable sleep
+    process.kill()
+    process.communicate(timeout=30)
+    wait_for(lambda: runs(project)["nap-1"].is_interrupted(), "its lease to run out", 10)
+    refused = floe_cli(project, "resume", "nap-1", "--input", '"x"')
+    assert refused.returncode == floe.ExitCode.USAGE
+    assert "is interrupted, not paused: it takes no resume value" in refused.stderr
+    result = floe_cli(project, "resume", "nap-1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "n"
+    assert effects(project) == Counter({"n 0": 1, "n 1": 1})
+    kinds = [event.kind for event in journal(project, "nap-1")]
+    assert kinds.count(floe.EventKind.TIMER_SCHEDULED) == 1
+    assert kinds.count(floe.EventKind.TIMER_FIRED) == 1
+
+
+def test_recover_older_than_leaves_recent_interruptions(project: Path) -> None:
+    document = json.dumps({"name": "o", "count": 3})
+    kill_mid_run(project, "recent-1", "flows.py:chain", "--kwargs", "--input", document)
+    result = floe_cli(project, "recover", "--older-than", "3600")
+    assert (result.returncode, result.stdout) == (0, "")
+    assert runs(project)["recent-1"].is_interrupted()
+    bad = floe_cli(project, "recover", "--older-than", "-1")
+    assert bad.returncode == floe.ExitCode.USAGE
