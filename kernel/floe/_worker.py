@@ -26,7 +26,7 @@ import anyio.abc
 from .kernel._errors import ConfigError, FloeError, RunLeasedError, SequenceConflictError
 from .kernel._kernel import Kernel
 from .kernel._logging import bind_log_context
-from .kernel._models import Run
+from .kernel._models import Run, RunStatus
 from .workflows._recovery import fail_unrunnable
 from .workflows._workflows import workflow_for
 
@@ -42,10 +42,19 @@ class Worker:
 
     ``async with floe.open_kernel() as kernel: await Worker(kernel).serve()`` serves
     until :meth:`drain` is called (or the task is cancelled). *poll_seconds* is how long
-    an idle worker waits before it looks for work again.
+    an idle worker waits before it looks for work again. A run's durable sleep longer
+    than *suspend_sleeps_over* seconds suspends it: the worker's slot is free meanwhile,
+    and the run is claimed again (by any worker) when the sleep is due.
     """
 
-    def __init__(self, kernel: Kernel, *, concurrency: int = 4, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        *,
+        concurrency: int = 4,
+        poll_seconds: float = 0.5,
+        suspend_sleeps_over: float | None = 5.0,
+    ) -> None:
         if type(concurrency) is not int or concurrency < 1:
             raise ConfigError(
                 f"Invalid worker concurrency {concurrency!r}",
@@ -59,6 +68,16 @@ class Worker:
                 f"Invalid worker poll interval {poll_seconds!r}",
                 fix="Pass poll_seconds as a number of seconds from 0.001 to 3600.",
             )
+        if suspend_sleeps_over is not None and (
+            isinstance(suspend_sleeps_over, bool)
+            or not isinstance(suspend_sleeps_over, int | float)
+            or not 0 <= suspend_sleeps_over <= 86400
+        ):
+            raise ConfigError(
+                f"Invalid worker suspend_sleeps_over={suspend_sleeps_over!r}",
+                why="It is the longest durable sleep a run waits out in its worker slot.",
+                fix="Pass a number of seconds from 0 to 86400, or None never to suspend.",
+            )
         if not kernel.store.supports_leases:
             raise ConfigError(
                 f"The store {kernel.store.url} cannot be served by workers",
@@ -69,6 +88,7 @@ class Worker:
         self.kernel = kernel
         self.concurrency = concurrency
         self.poll_seconds = float(poll_seconds)
+        self.suspend_sleeps_over = suspend_sleeps_over
         self.executing: set[str] = set()
         """The ids of the runs this worker is executing now."""
         self.executed = 0
@@ -165,7 +185,9 @@ class Worker:
             return
         logger.info("Executing run %s of %s", run.run_id, run.name, extra=extra)
         try:
-            execution = await workflow.continue_run(self.kernel, run)
+            execution = await workflow.continue_run(
+                self.kernel, run, suspend_sleeps_over=self.suspend_sleeps_over
+            )
         except RunLeasedError:
             logger.info("Run %s was taken over by another worker", run.run_id, extra=extra)
         except SequenceConflictError:
@@ -178,4 +200,9 @@ class Worker:
         except Exception:
             logger.exception("Run %s stopped with an error of floe's", run.run_id, extra=extra)
         else:
-            logger.info("Run %s %s", run.run_id, execution.status, extra=extra)
+            if execution.status is RunStatus.RUNNING:  # suspended in a durable sleep
+                stored = await self.kernel.store.get_run(run.run_id)
+                due = stored.runnable_at if stored is not None else None
+                logger.info("Run %s sleeps until %s, suspended", run.run_id, due, extra=extra)
+            else:
+                logger.info("Run %s %s", run.run_id, execution.status, extra=extra)

@@ -60,6 +60,14 @@ _SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGTERM, sig
     show_default=True,
     help="How long an idle worker waits before it looks for runs again.",
 )
+@click.option(
+    "--suspend-sleeps-over",
+    type=click.FloatRange(min=0, max=86400),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A durable sleep longer than this frees the run's slot until it is due.",
+)
 @click.pass_obj
 @imports_project_code
 def worker_command(
@@ -69,13 +77,15 @@ def worker_command(
     modules: tuple[str, ...],
     drain_seconds: float,
     poll_seconds: float,
+    suspend_sleeps_over: float,
 ) -> None:
     """Claim and execute the store's runnable runs until stopped (SIGTERM, Ctrl-C).
 
     A worker executes submitted runs ('floe run TARGET --detach') and continues
     interrupted ones by replay, importing each workflow by the target its run recorded.
     Start as many as you like, on one SQLite file or on a shared database: each run goes
-    to one worker at a time.
+    to one worker at a time. A run in a long durable sleep holds no slot: it is claimed
+    again when the sleep is due.
     """
     for module in modules:
         _import(module)
@@ -88,7 +98,12 @@ def worker_command(
     kernel = floe.Kernel(settings)
 
     async def serve(kernel: floe.Kernel) -> floe.Worker:
-        worker = floe.Worker(kernel, concurrency=concurrency, poll_seconds=poll_seconds)
+        worker = floe.Worker(
+            kernel,
+            concurrency=concurrency,
+            poll_seconds=poll_seconds,
+            suspend_sleeps_over=suspend_sleeps_over,
+        )
         async with anyio.create_task_group() as group:
             group.start_soon(_drain_on_signal, worker, drain_seconds)
             await worker.serve()

@@ -51,6 +51,7 @@ _STATUS_COLOURS: Final = {
     "running": "cyan",
     "pending": "cyan",
     "interrupted": "magenta",
+    "sleeping": "blue",
 }
 _RESERVED_KEYWORDS: Final = frozenset({"run_id", "raise_on_error"})
 """Keyword arguments of ``Workflow.run_async`` itself, which ``--kwargs`` cannot pass."""
@@ -677,13 +678,26 @@ def _table(
 
 
 def _shown_status(run: floe.Run, now: datetime) -> str:
-    return "interrupted" if run.is_interrupted(now) else str(run.status)
+    if run.is_interrupted(now):
+        return "interrupted"
+    return "sleeping" if _suspended(run, now) else str(run.status)
+
+
+def _suspended(run: floe.Run, now: datetime) -> bool:
+    """A running run nobody executes that waits for its durable timer to be due."""
+    if run.status is not floe.RunStatus.RUNNING or run.runnable_at is None:
+        return False
+    leased = run.lease_owner is not None and (run.lease_expires_at or now) > now
+    return run.runnable_at > now and not leased
 
 
 def _executor(run: floe.Run) -> str | None:
     """Who executes a running run, for ``floe status``: the lease's owner and its end."""
     if run.status is not floe.RunStatus.RUNNING:
         return None
+    now = utcnow()
+    if _suspended(run, now) and run.runnable_at is not None:
+        return f"nobody until {_timestamp(run.runnable_at)}: it sleeps; a worker continues it then"
     if run.lease_owner is None:
         return "nobody: no process holds its lease" if run.is_interrupted() else None
     until = _timestamp(run.lease_expires_at) if run.lease_expires_at else "?"

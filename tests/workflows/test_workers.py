@@ -374,3 +374,54 @@ async def test_a_running_run_of_another_live_process_is_not_interrupted(
                 await floe.resume(run.run_id)
             assert caught.value.context["owner"] == owner.owner_id
         gate[0].set()
+
+
+# -- suspension: a long durable sleep holds no worker slot --------------------------------
+
+
+@floe.workflow
+async def sleeper(name: str) -> str:
+    await record(f"{name} before")
+    await floe.sleep(0.6)
+    await record(f"{name} after")
+    return name
+
+
+async def test_a_long_sleep_frees_the_workers_slot_until_it_is_due(
+    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        sleeping = await sleeper.submit_async("s")
+        quick = await greet.submit_async("q")
+        async with serving(kernel, concurrency=1, suspend_sleeps_over=0.1):
+            with anyio.fail_after(10):
+                # one slot: the quick run finishes while the other one sleeps
+                assert await quick.result_async() == "HELLO Q"
+            suspended = await kernel.store.get_run(sleeping.run_id)
+            assert suspended is not None
+            assert suspended.status is floe.RunStatus.RUNNING
+            assert suspended.lease_owner is None
+            assert suspended.runnable_at is not None
+            assert suspended.runnable_at > floe.storage.utcnow()
+            assert not suspended.is_interrupted()
+            assert await floe.recover() == []  # not due: nothing to recover
+            with anyio.fail_after(10):
+                assert await sleeping.result_async() == "s"
+        kinds = [event.kind for event in await kernel.store.read_events(sleeping.run_id)]
+        assert kinds.count(floe.EventKind.TIMER_SCHEDULED) == 1
+        assert kinds.count(floe.EventKind.TIMER_FIRED) == 1
+        assert calls == ["s before", "hello q", "s after"]
+
+
+async def test_a_short_sleep_is_waited_out_in_the_slot(
+    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        sleeping = await sleeper.submit_async("t")
+        async with serving(kernel, suspend_sleeps_over=None) as worker:
+            with anyio.fail_after(10):
+                assert await sleeping.result_async() == "t"
+        assert worker.executed == 1  # one execution: never suspended, never claimed again
+    async with floe_kernel_factory(store="memory://") as kernel:
+        with pytest.raises(floe.ConfigError, match="suspend_sleeps_over"):
+            floe.Worker(kernel, suspend_sleeps_over=-1)

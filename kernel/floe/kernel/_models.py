@@ -181,17 +181,22 @@ class Run:
 
     def is_interrupted(self, now: datetime | None = None) -> bool:
         """Whether this run should be executing but no process is: it is running and
-        runnable, and nobody holds a live lease on it (its executor died, or stopped
-        without finishing it). ``floe recover`` and workers continue such runs.
+        due (``runnable_at <= now``), and nobody holds a live lease on it (its executor
+        died, or stopped without finishing it). ``floe recover`` and workers continue
+        such runs. A run that waits out a durable sleep is not interrupted until the
+        sleep is due.
 
         Meaningful on stores with leases (:attr:`Store.supports_leases`), where every
         executing run is leased. Components and graph jobs are never runnable, so never
         interrupted.
         """
+        now = now or utcnow()
         if self.status is not RunStatus.RUNNING or self.runnable_at is None:
             return False
+        if self.runnable_at > now:
+            return False  # it waits for a durable timer: due, it is claimed again
         expires = self.lease_expires_at
-        return self.lease_owner is None or expires is None or expires <= (now or utcnow())
+        return self.lease_owner is None or expires is None or expires <= now
 
 
 @attrs.frozen(init=False)

@@ -60,11 +60,12 @@ __all__ = [
     "unwind_reason",
 ]
 
-UnwindReason = Literal["paused", "cancelled"]
+UnwindReason = Literal["paused", "cancelled", "suspended"]
 
 
 class Unwind(BaseException):
-    """Unwinds a workflow body that paused or was cancelled.
+    """Unwinds a workflow body that paused, was cancelled, or was suspended (a worker's
+    run that waits for a durable timer, to be claimed again when it is due).
 
     A ``BaseException``, like cancellation, so that ``except Exception`` in user code
     lets it through; the workflow runner catches it, nothing else should.
@@ -88,7 +89,10 @@ def unwind_reason(error: BaseException) -> UnwindReason | None:
         if matched is None or rest is not None:
             return None
         reasons = {leaf.reason for leaf in _leaves(matched)}
-        return "cancelled" if "cancelled" in reasons else "paused"
+        for reason in ("cancelled", "paused"):  # what a branch recorded outranks a wait
+            if reason in reasons:
+                return reason  # type: ignore[return-value]
+        return "suspended"
     return None
 
 
@@ -201,6 +205,9 @@ class RunState(ActiveRun):
         """When the run's timeout ends, on the event loop's clock (None: no timeout)."""
         self.timed_out = False
         """The run went past its timeout: it fails with a WorkflowTimeoutError."""
+        self.suspend_sleeps_over: float | None = None
+        """A durable sleep longer than this many seconds suspends the run rather than
+        wait in this process (set for a worker's top-level runs; None: never)."""
         self._body_reports: dict[str, int] = {}
 
     def reported_before(self, kind: str) -> bool:

@@ -337,17 +337,30 @@ class Workflow(Generic[P, T]):
         return started
 
     async def continue_run(
-        self, kernel: Kernel, run: Run, *, raise_on_error: bool = False
+        self,
+        kernel: Kernel,
+        run: Run,
+        *,
+        raise_on_error: bool = False,
+        suspend_sleeps_over: float | None = None,
     ) -> Execution:
         """Execute the stored run *run* of this workflow where its journal stands.
 
         A pending (submitted) run starts; an unfinished one continues by replay; a
         finished or paused one is returned as stored, running nothing. Another process
-        executing it is a :class:`RunLeasedError`, before any step runs.
+        executing it is a :class:`RunLeasedError`, before any step runs. With
+        *suspend_sleeps_over*, a durable sleep longer than that many seconds suspends the
+        run: the execution returns with the run still ``running``, unleased, due again
+        when the sleep ends (how a worker frees its slot).
         """
         self._check_owner(run)
         return await self._continue(
-            kernel, run, raise_on_error=raise_on_error, parent=None, hand_down=None
+            kernel,
+            run,
+            raise_on_error=raise_on_error,
+            parent=None,
+            hand_down=None,
+            suspend_sleeps_over=suspend_sleeps_over,
         )
 
     async def _continue(
@@ -358,6 +371,7 @@ class Workflow(Generic[P, T]):
         raise_on_error: bool,
         parent: RunState | None,
         hand_down: HandDown | None,
+        suspend_sleeps_over: float | None = None,
     ) -> Execution:
         events = await kernel.store.read_events(existing.run_id)
         if existing.status.finished:
@@ -390,6 +404,7 @@ class Workflow(Generic[P, T]):
             secrets=shared_secrets(parent),
             cancel_requested=replay.cancelling,
         )
+        state.suspend_sleeps_over = suspend_sleeps_over
         if existing.status is RunStatus.PENDING:  # submitted: this execution starts it
             running = state.evolve_run(status=RunStatus.RUNNING)
             await journal.write([(EventKind.RUN_STARTED, None, self._started(state))], run=running)
@@ -534,8 +549,8 @@ class Workflow(Generic[P, T]):
                 await roll_back_completed(state, "run_cancelled")
                 run = state.evolve_run(status=RunStatus.CANCELLED, runnable_at=None)
                 await state.journal.write([(EventKind.RUN_CANCELLED, None, {})], run=run)
-            elif unwound == "paused":
-                pass  # the pause step recorded run.paused with the paused run
+            elif unwound in ("paused", "suspended"):
+                pass  # recorded by the pause step, or by the timer that suspended the run
             elif failure is not None:
                 await roll_back_completed(state, "run_failed")
                 error = error_data(failure)
