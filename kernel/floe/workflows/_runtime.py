@@ -91,7 +91,7 @@ def unwind_reason(error: BaseException) -> UnwindReason | None:
         reasons = {leaf.reason for leaf in _leaves(matched)}
         for reason in ("cancelled", "paused"):  # what a branch recorded outranks a wait
             if reason in reasons:
-                return reason  # type: ignore[return-value]
+                return reason
         return "suspended"
     return None
 
