@@ -68,7 +68,16 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy: strict on the kernel and contrib, checked on the plugins."""
     # contrib/floe-reload is installed for its dependencies (watchfiles has type hints)
-    install(session, "-e", ".[test]", "-e", "./contrib/floe-reload", "mypy", "types-PyYAML")
+    install(
+        session,
+        "-e",
+        ".[test]",
+        "-e",
+        "./contrib/floe-reload",
+        "mypy",
+        "types-PyYAML",
+        "types-croniter",
+    )
     session.run("mypy", "kernel/floe", "plugins", "contrib/floe-reload/src")
 
 

@@ -11,6 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import cancel
+    from ._schedules import (
+        Schedule,
+        add_schedule,
+        list_schedules,
+        pause_schedule,
+        remove_schedule,
+        resume_schedule,
+    )
     from ._worker import Worker
     from .components._component_journal import component_run_id
     from .components._components import Component, Engine
@@ -221,6 +229,7 @@ __all__ = [
     "RunResumed",
     "RunStarted",
     "RunStatus",
+    "Schedule",
     "Secret",
     "SecretStore",
     "Secrets",
@@ -260,6 +269,7 @@ __all__ = [
     "WorkflowTimeoutError",
     "add_artifact",
     "add_result",
+    "add_schedule",
     "bind_log_context",
     "call",
     "cancel",
@@ -270,6 +280,7 @@ __all__ = [
     "data_of",
     "explain",
     "hookimpl",
+    "list_schedules",
     "list_snapshots",
     "load_config",
     "load_latest_snapshot",
@@ -282,6 +293,7 @@ __all__ = [
     "open_kernel",
     "parallel",
     "pause",
+    "pause_schedule",
     "payload_of",
     "pipeline",
     "prune_snapshots",
@@ -289,8 +301,10 @@ __all__ = [
     "randrange",
     "recover",
     "register_config_states",
+    "remove_schedule",
     "restore_component",
     "resume",
+    "resume_schedule",
     "retry",
     "run_sync",
     "save_component",
@@ -303,6 +317,12 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
+    "resume_schedule": "_schedules",
+    "remove_schedule": "_schedules",
+    "pause_schedule": "_schedules",
+    "list_schedules": "_schedules",
+    "add_schedule": "_schedules",
+    "Schedule": "_schedules",
     "ABSENT": "kernel._schema",
     "MIN_SECRET_LENGTH": "kernel._secrets",
     "PAYLOADS": "kernel._schema",

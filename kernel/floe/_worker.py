@@ -8,6 +8,9 @@ imported by the target the run recorded; the kernel's lease service renews its l
 while it runs. The store is the only coordinator: its claim hands each run to one
 worker, and the journal's sequence check fences out a worker that lost its lease.
 
+Each time it looks for work (every *poll_seconds* at most) it also fires the store's due
+schedules (:mod:`floe._schedules`): every worker does, and each tick makes one run.
+
 A run whose workflow cannot be loaded here fails with that error recorded; the worker
 goes on serving the others. :meth:`Worker.drain` stops claiming and lets the runs held
 finish within a grace period; what is still running then is cancelled here, and its
@@ -23,6 +26,7 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 
+from ._schedules import fire_due
 from .kernel._errors import ConfigError, FloeError, RunLeasedError, SequenceConflictError
 from .kernel._kernel import Kernel
 from .kernel._logging import bind_log_context
@@ -96,6 +100,7 @@ class Worker:
         self._draining = anyio.Event()
         self._wake = anyio.Event()
         self._executions: anyio.abc.TaskGroup | None = None
+        self._next_firing = -math.inf
 
     @property
     def draining(self) -> bool:
@@ -123,6 +128,7 @@ class Worker:
             self._executions = executions
             task_status.started()
             while not self._draining.is_set():
+                await self._fire_schedules()
                 free = self.concurrency - len(self.executing)
                 claimed = await self._claim(free) if free > 0 else []
                 for run in claimed:
@@ -145,6 +151,17 @@ class Worker:
         if self._executions is not None and grace_seconds != math.inf:
             scope = self._executions.cancel_scope
             scope.deadline = min(scope.deadline, anyio.current_time() + grace_seconds)
+
+    async def _fire_schedules(self) -> None:
+        """Make the runs of the schedules' due ticks, once per poll interval at most."""
+        now = anyio.current_time()
+        if now < self._next_firing:
+            return
+        self._next_firing = now + self.poll_seconds
+        try:
+            await fire_due(self.kernel)
+        except FloeError as error:  # the store is unavailable for now: try again later
+            logger.warning("Worker %s could not fire schedules: %s", self.worker_id, error)
 
     async def _claim(self, limit: int) -> list[Run]:
         settings = self.kernel.settings

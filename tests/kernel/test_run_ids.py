@@ -80,10 +80,12 @@ async def test_ordinary_run_ids_run(
 
 
 def test_the_owner_of_a_prefix_may_use_it() -> None:
-    assert RESERVED_RUN_ID_PREFIXES == {"component:": "component"}
+    assert RESERVED_RUN_ID_PREFIXES == {"component:": "component", "schedule:": "schedule"}
     assert check_run_id("component:orders", kind="component") == "component:orders"
     with pytest.raises(floe.ConfigError, match="reserved for components"):
         check_run_id("component:orders", kind="graph")
+    with pytest.raises(floe.ConfigError, match="reserved for schedules"):
+        check_run_id("schedule:nightly:2026-12-03T02:00:00+00:00")
 
 
 async def test_a_components_journal_still_lives_under_its_prefix(

@@ -9,6 +9,7 @@ step in flight at the kill may have run twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import anyio
@@ -347,3 +349,70 @@ def test_recover_older_than_leaves_recent_interruptions(project: Path) -> None:
     assert runs(project)["recent-1"].is_interrupted()
     bad = floe_cli(project, "recover", "--older-than", "-1")
     assert bad.returncode == floe.ExitCode.USAGE
+
+
+# -- schedules ----------------------------------------------------------------------------
+
+
+def scheduled(project: Path, name: str) -> list[floe.Run]:
+    return sorted(
+        (run for run in runs(project).values() if run.metadata.get("schedule") == name),
+        key=lambda run: run.metadata["tick"],
+    )
+
+
+def test_a_schedule_ticking_under_two_workers_fires_each_tick_once_and_survives_restarts(
+    project: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    document = json.dumps({"name": "t", "count": 1})
+    added = floe_cli(
+        project, "schedule", "add", "beat", "flows.py:chain", "--every", "0.5s",
+        "--kwargs", "--input", document, "--catch-up", "all",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("schedule 'beat': every 0.5 s; first tick ")
+    workers = [start(project, "worker", "--poll-seconds", "0.05") for _ in range(2)]
+    processes.extend(workers)
+    wait_for(lambda: len(scheduled(project, "beat")) >= 6, "six ticks")
+    for worker in workers:
+        code, stderr = stop(worker)
+        assert code == 0, stderr
+    before = scheduled(project, "beat")
+    ticks = [run.metadata["tick"] for run in before]
+    assert len(set(ticks)) == len(ticks)  # each tick once across the two workers
+    time.sleep(1.6)  # three ticks go by with no worker
+    restarted = start(project, "worker", "--poll-seconds", "0.05")
+    processes.append(restarted)
+    wait_for(lambda: len(scheduled(project, "beat")) >= len(before) + 4, "the caught-up ticks")
+    paused = floe_cli(project, "schedule", "pause", "beat")
+    assert paused.stdout.strip() == "schedule 'beat': paused"
+    wait_for(lambda: all(run.status.finished for run in scheduled(project, "beat")), "the runs")
+    code, stderr = stop(restarted)
+    assert code == 0, stderr
+    after = scheduled(project, "beat")
+    moments = [datetime.fromisoformat(run.metadata["tick"]) for run in after]
+    steps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(moments)}
+    assert steps == {0.5}  # no tick twice and, with --catch-up all, none missed
+    assert {run.status for run in after} == {floe.RunStatus.COMPLETED}
+    listing = floe_cli(project, "schedule", "list")
+    assert listing.stdout.splitlines()[1].split()[:4] == ["beat", "chain", "every", "0.5"]
+    assert "paused" in listing.stdout
+
+
+def test_schedule_commands_refuse_bad_input(project: Path) -> None:
+    bad = [
+        (["add", "x", "flows.py:chain", "--cron", "61 * * * *"], "Invalid cron expression"),
+        (["add", "x", "flows.py:chain"], "needs exactly one of cron and every"),
+        (["add", "x", "flows.py:chain", "--every", "soon"], "is not an interval"),
+        (["add", "x", "flows.py:nowhere", "--every", "5s"], "nowhere"),
+        (["add", "x y", "flows.py:chain", "--every", "5s"], "Invalid schedule name"),
+        (["pause", "ghost"], "No schedule named 'ghost'"),
+        (["remove", "ghost"], "No schedule named 'ghost'"),
+    ]
+    for args, message in bad:
+        result = floe_cli(project, "schedule", *args)
+        assert result.returncode == floe.ExitCode.USAGE, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    listing = floe_cli(project, "schedule", "list", "--json")
+    assert json.loads(listing.stdout) == []

@@ -40,11 +40,14 @@ FORMAT_VERSION = 1
 """Format version of every document this floe writes."""
 
 
-RESERVED_RUN_ID_PREFIXES: Final[Mapping[str, str]] = MappingProxyType({"component:": "component"})
+RESERVED_RUN_ID_PREFIXES: Final[Mapping[str, str]] = MappingProxyType(
+    {"component:": "component", "schedule:": "schedule"}
+)
 """Run-id prefixes a programming model keeps for its own runs, and the run kind owning each.
 
-The component called ``NAME`` keeps its journal as the run ``component:NAME``; no other
-kind of run may take an id with that prefix. (Graph jobs and workflow runs have no
+The component called ``NAME`` keeps its journal as the run ``component:NAME``; the
+schedule ``NAME`` names the run of each tick ``schedule:NAME:TICK``. No other kind of
+run may take an id with such a prefix. (Graph jobs and workflow runs have no
 prefix: their ids are unique in a store, and a clash is refused when the run is created.)
 """
 

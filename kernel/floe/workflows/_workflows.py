@@ -304,8 +304,7 @@ class Workflow(Generic[P, T]):
         A run created ``running`` is leased to this kernel, which executes it now; one
         created ``pending`` (submitted) waits, unleased, for a worker to claim it.
         """
-        document = self._inputs.encode(args, kwargs)
-        self._inputs.structured(document)  # a bad input fails here, before a run exists
+        document = self.encode_input(args, kwargs)
         now = utcnow()
         backend = self.backend or running_backend()
         metadata: dict[str, Any] = {"target": self.target, "backend": backend}
@@ -328,6 +327,13 @@ class Workflow(Generic[P, T]):
         # a child run's input may hold a secret of its parent's: sealed like a write
         await self._create(state, journal.sealed_run(run), chosen_id=run_id is not None)
         return state, document
+
+    def encode_input(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The input document of a run with *args* and *kwargs*, checked against the
+        workflow's parameters (a bad input is an error here, before any run exists)."""
+        document = self._inputs.encode(args, kwargs)
+        self._inputs.structured(document)
+        return document
 
     def _started(self, state: RunState) -> dict[str, Any]:
         """The data of ``run.started``: the workflow, its input, its parent."""
