@@ -57,17 +57,12 @@ def _address(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
 
 
-def raw_connection(base_url: str) -> psycopg.Connection[tuple[object, ...]]:
-    """A connection of the tests' own (the other process, the vandal), autocommit."""
-    return psycopg.connect(base_url, connect_timeout=2, autocommit=True)
-
-
 @pytest.fixture
 def postgres_schema(postgres_base_url: str) -> Iterator[str]:
     """A fresh schema name, dropped (with everything in it) after the test."""
     name = f"t_{secrets.token_hex(6)}"
     yield name
-    with raw_connection(postgres_base_url) as connection:
+    with psycopg.connect(postgres_base_url, connect_timeout=2, autocommit=True) as connection:
         connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 

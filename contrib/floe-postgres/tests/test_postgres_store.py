@@ -6,12 +6,386 @@ connections play the other process, the vandal and the newer floe.
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import anyio.lowlevel
+import attrs
+import psycopg
 import pytest
+from floe_postgres import PostgresStore
+from floe_postgres._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from psycopg import sql
 
 import floe.testing
+from floe import (
+    CacheEntry,
+    ConfigError,
+    Event,
+    FloeError,
+    PersistenceError,
+    Run,
+    SequenceConflictError,
+    Store,
+)
+from floe.storage import utcnow
+from floe.testing import open_store
+
+pytestmark = pytest.mark.anyio
+
+
+def raw_connection(base_url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """A connection of the test's own (the other process, the vandal), autocommit."""
+    return psycopg.connect(base_url, connect_timeout=2, autocommit=True)
+
+
+def _events(run_id: str, first: int, count: int = 1, kind: str = "task.completed") -> list[Event]:
+    return [
+        Event(run_id=run_id, seq=seq, kind=kind, step=f"step#{seq}", data={"n": seq})
+        for seq in range(first, first + count)
+    ]
 
 
 class TestPostgresStore(floe.testing.StoreContract):
     @pytest.fixture
     def store_url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+# -- URLs and options -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ("bogus=1", "Unknown option 'bogus'"),
+        ("schema=t_x&sslmod=require", "Unknown option 'sslmod'"),
+        ("pool_size=0", "Invalid pool_size"),
+        ("pool_size=-3", "Invalid pool_size"),
+        ("pool_size=ten", "Invalid pool_size"),
+        ("pool_size=1.5", "Invalid pool_size"),
+        ("pool_size=100000", "Invalid pool_size"),
+        ("connect_timeout=0", "Invalid connect_timeout"),
+        ("connect_timeout=soon", "Invalid connect_timeout"),
+        ("schema=Upper", "Invalid schema"),
+        ("schema=", "Invalid schema"),
+        ("schema=a;drop", "Invalid schema"),
+        ("schema=1abc", "Invalid schema"),
+        ("schema=" + "s" * 64, "Invalid schema"),
+    ],
+)
+def test_a_bad_option_is_a_config_error_without_the_password(options: str, match: str) -> None:
+    url = f"postgresql://floe:s3cr%21t@127.0.0.1:5432/test?{options}"
+    with pytest.raises(ConfigError, match=match) as caught:
+        open_store(url)
+    assert "s3cr" not in _everything(caught.value)
+
+
+def test_both_schemes_open_the_store_and_its_url_hides_the_password() -> None:
+    for scheme in ("postgresql", "postgres"):
+        store = open_store(f"{scheme}://floe:s3cr%21t@db.example:6543/app?schema=s&pool_size=3")
+        assert isinstance(store, PostgresStore)
+        assert (store.host, store.port, store.database) == ("db.example", 6543, "app")
+        assert (store.schema, store.pool_size) == ("s", 3)
+        assert "s3cr" not in store.url
+        assert "s3cr" not in repr(store)
+        assert store.url == f"{scheme}://floe:***@db.example:6543/app?schema=s&pool_size=3"
+
+
+def _everything(error: FloeError) -> str:
+    """Every text of an error: what it says, why, the fix and the context."""
+    return " ".join([str(error), error.why or "", error.fix or "", repr(error.context)])
+
+
+# -- servers that cannot be used --------------------------------------------------------
+
+
+async def test_an_unreachable_server_fails_open_at_once_naming_host_and_database() -> None:
+    store = open_store("postgresql://floe:s3cr%21t@127.0.0.1:1/nowhere_db")
+    started = time.monotonic()
+    with anyio.fail_after(10), pytest.raises(PersistenceError) as caught:
+        await store.open()
+    assert time.monotonic() - started < 5
+    text = _everything(caught.value)
+    assert "127.0.0.1:1" in str(caught.value)
+    assert "nowhere_db" in str(caught.value)
+    assert "s3cr" not in text
+    assert caught.value.fix
+    with pytest.raises(PersistenceError, match="not open"):
+        await store.get_run("r")
+
+
+async def test_a_server_that_does_not_answer_fails_after_the_connect_timeout() -> None:
+    # an address nothing answers on: the connect timeout, not the TCP one, ends the wait
+    store = open_store("postgresql://floe@10.255.255.1:5432/test?connect_timeout=2")
+    started = time.monotonic()
+    with anyio.fail_after(15), pytest.raises(PersistenceError, match=r"10\.255\.255\.1"):
+        await store.open()
+    assert time.monotonic() - started < 10
+
+
+async def test_a_missing_database_fails_open_naming_it(postgres_base_url: str) -> None:
+    url = urlunsplit(urlsplit(postgres_base_url)._replace(path="/no_such_floe_database"))
+    with pytest.raises(PersistenceError, match="no_such_floe_database") as caught:
+        await open_store(url).open()
+    assert "does not exist" in str(caught.value)
+
+
+async def test_a_store_opens_once(postgres_url: str) -> None:
+    async with open_store(postgres_url) as store:
+        with pytest.raises(PersistenceError, match="already open"):
+            await store.open()
+    with pytest.raises(PersistenceError, match="not open"):
+        await store.list_runs()
+
+
+# -- the schema and its version ---------------------------------------------------------
+
+
+def _tables(base_url: str, schema: str) -> dict[str, int]:
+    """The tables of *schema* with their row counts."""
+    with raw_connection(base_url) as connection:
+        names = [
+            str(name)
+            for (name,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            )
+        ]
+        return {
+            name: int(
+                connection.execute(
+                    sql.SQL("SELECT count(*) FROM {}.{}").format(
+                        sql.Identifier(schema), sql.Identifier(name)
+                    )
+                ).fetchone()[0]  # type: ignore[index]
+            )
+            for name in names
+        }
+
+
+async def test_open_creates_the_schema_at_the_current_version(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    async with open_store(postgres_url):
+        pass
+    tables = _tables(postgres_base_url, postgres_schema)
+    assert set(tables) == {"floe_meta", *TABLES}
+    with raw_connection(postgres_base_url) as connection:
+        row = connection.execute(
+            sql.SQL("SELECT value FROM {}.floe_meta WHERE key = 'schema_version'").format(
+                sql.Identifier(postgres_schema)
+            )
+        ).fetchone()
+    assert row == (str(SCHEMA_VERSION),)
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_a_newer_schema_is_refused_and_left_untouched(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    async with open_store(postgres_url) as store:
+        await store.create_run(Run(run_id="r-1", name="kept"))
+    newer = SCHEMA_VERSION + 1
+    with raw_connection(postgres_base_url) as connection:
+        connection.execute(
+            sql.SQL("UPDATE {}.floe_meta SET value = %s WHERE key = 'schema_version'").format(
+                sql.Identifier(postgres_schema)
+            ),
+            (str(newer),),
+        )
+    before = _tables(postgres_base_url, postgres_schema)
+    with pytest.raises(PersistenceError, match="newer floe") as caught:
+        await open_store(postgres_url).open()
+    assert caught.value.why
+    assert "Upgrade" in (caught.value.fix or "")
+    assert caught.value.context["schema_version"] == newer
+    assert _tables(postgres_base_url, postgres_schema) == before
+
+
+async def test_a_schema_with_tables_of_something_else_is_refused(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    with raw_connection(postgres_base_url) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(postgres_schema)))
+        connection.execute(
+            sql.SQL("CREATE TABLE {}.runs (id int)").format(sql.Identifier(postgres_schema))
+        )
+    with pytest.raises(PersistenceError, match="not a floe store"):
+        await open_store(postgres_url).open()
+    assert set(_tables(postgres_base_url, postgres_schema)) == {"runs"}
+
+
+async def test_stores_opening_a_new_schema_at_once_migrate_it_once(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    stores = [open_store(postgres_url) for _ in range(4)]
+    async with anyio.create_task_group() as group:
+        for store in stores:
+            group.start_soon(store.open)
+    try:
+        await stores[0].create_run(Run(run_id="r-1", name="shared"))
+        for store in stores:
+            assert await store.get_run("r-1") is not None
+    finally:
+        for store in stores:
+            await store.close()
+    assert _tables(postgres_base_url, postgres_schema)["floe_meta"] == 1
+
+
+# -- several stores (processes) on one database -----------------------------------------
+
+
+async def test_two_stores_claim_every_due_run_exactly_once(postgres_url: str) -> None:
+    count = 50
+    now = utcnow()
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        for index in range(count):
+            due = now - timedelta(seconds=count - index)
+            await first.create_run(Run(run_id=f"due-{index:02}", name="w", runnable_at=due))
+        await first.create_run(Run(run_id="later", name="w", runnable_at=now + timedelta(hours=1)))
+        claims: list[tuple[str, str]] = []
+
+        async def worker(store: Store, owner: str) -> None:
+            while claimed := await store.claim_runs(owner, limit=3, lease_seconds=60, now=now):
+                claims.extend((run.run_id, owner) for run in claimed)
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as group:
+            for index in range(8):
+                group.start_soon(worker, first, f"first-{index}")
+                group.start_soon(worker, second, f"second-{index}")
+        claimed_ids = [run_id for run_id, _ in claims]
+        assert sorted(claimed_ids) == [f"due-{index:02}" for index in range(count)]
+        owners = {owner.split("-")[0] for _, owner in claims}
+        assert owners == {"first", "second"}  # both stores took part
+        for run_id, owner in claims:
+            run = await second.get_run(run_id)
+            assert run is not None
+            assert run.lease_owner == owner
+        assert await second.claim_runs("late", limit=100, now=now) == []
+
+
+async def test_two_stores_appending_to_one_run_one_wins_each_time(postgres_url: str) -> None:
+    rounds = 20
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        run = Run(run_id="r-1", name="contested")
+        await first.create_run(run)
+        for seq in range(1, rounds + 1):
+            outcomes: dict[str, str] = {}
+
+            async def writer(store: Store, name: str, seq: int, outcomes: dict[str, str]) -> None:
+                done = attrs.evolve(run, metadata={"writer": name})
+                try:
+                    await store.append_events("r-1", _events("r-1", seq, 2, name), run=done)
+                except SequenceConflictError:
+                    outcomes[name] = "lost"
+                else:
+                    outcomes[name] = "won"
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(writer, first, "first", 2 * seq - 1, outcomes)
+                group.start_soon(writer, second, "second", 2 * seq - 1, outcomes)
+            assert sorted(outcomes.values()) == ["lost", "won"]
+            winner = next(name for name, outcome in outcomes.items() if outcome == "won")
+            events = await second.read_events("r-1", after_seq=2 * seq - 2)
+            assert [(e.seq, e.kind) for e in events] == [(2 * seq - 1, winner), (2 * seq, winner)]
+            stored = await first.get_run("r-1")
+            assert stored is not None
+            assert (stored.last_seq, stored.metadata) == (2 * seq, {"writer": winner})
+
+
+# -- lost connections -------------------------------------------------------------------
+
+
+def _terminate(base_url: str, schema: str) -> int:
+    """Terminate every server process of the stores of *schema*; return how many."""
+    with raw_connection(base_url) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (f"floe ({schema})",),
+        ).fetchall()
+    return len(rows)
+
+
+async def test_the_store_recovers_from_terminated_connections(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    async with open_store(postgres_url) as store:
+        await store.create_run(Run(run_id="r-1", name="survivor"))
+        assert _terminate(postgres_base_url, postgres_schema) >= 1
+        run = await store.get_run("r-1")  # a read
+        assert run is not None
+        assert _terminate(postgres_base_url, postgres_schema) >= 1
+        await store.append_events("r-1", _events("r-1", 1, 2))  # a write
+        assert _terminate(postgres_base_url, postgres_schema) >= 1
+        claimed = await store.claim_runs("w", now=utcnow())
+        assert claimed == []
+        assert [e.seq for e in await store.read_events("r-1")] == [1, 2]
+        # many calls at once, after every connection of the pool went
+        async with anyio.create_task_group() as group:
+            for index in range(20):
+                group.start_soon(store.put_value, "plugin", f"k{index:02}", b"v")
+        _terminate(postgres_base_url, postgres_schema)
+        assert len(await store.list_keys("plugin")) == 20
+
+
+# -- what PostgreSQL holds exactly ------------------------------------------------------
+
+
+async def test_nul_characters_and_any_text_round_trip(postgres_url: str) -> None:
+    data = {"nul": "a\x00b", "text": "é ✓ \U0001f600", "nested": [None, 1.5, "\x00"]}
+    async with open_store(postgres_url) as store:
+        run = Run(run_id="r-1", name="nul", input=data, metadata={"m": "\x00"})
+        await store.create_run(run)
+        await store.append_events("r-1", [Event(run_id="r-1", seq=1, kind="k", data=data)])
+        await store.put_cached(CacheEntry(key="k", value=data))
+        assert await store.get_run("r-1") == attrs.evolve(run, last_seq=1)
+        [event] = await store.read_events("r-1")
+        assert event.data == data
+        entry = await store.get_cached("k")
+        assert entry is not None
+        assert entry.value == data
+
+
+async def test_times_in_any_offset_round_trip_exactly(postgres_url: str) -> None:
+    moment = datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5)))
+    async with open_store(postgres_url) as store:
+        run = Run(run_id="r-1", name="t", created_at=moment, updated_at=moment, runnable_at=moment)
+        await store.create_run(run)
+        await store.append_events("r-1", [Event(run_id="r-1", seq=1, kind="k", at=moment)])
+        assert await store.get_run("r-1") == attrs.evolve(run, last_seq=1)
+        [event] = await store.read_events("r-1")
+        assert event.at == moment
+        assert event.at.utcoffset() == timedelta(hours=-5)
+
+
+async def test_damaged_records_are_reported_one_by_one(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    now = utcnow()
+    async with open_store(postgres_url) as store:
+        for index in range(3):
+            await store.create_run(
+                Run(run_id=f"r-{index}", name="w", created_at=now + timedelta(seconds=index))
+            )
+        with raw_connection(postgres_base_url) as connection:
+            connection.execute(
+                sql.SQL("UPDATE {}.runs SET doc = '{{not json' WHERE run_id = 'r-1'").format(
+                    sql.Identifier(postgres_schema)
+                )
+            )
+        listing = await store.list_runs_checked()
+        assert [run.run_id for run in listing.runs] == ["r-2", "r-0"]
+        [damaged] = listing.damaged
+        assert damaged.run_id == "r-1"
+        assert "not valid JSON" in damaged.why
+        assert postgres_schema in damaged.location
+        with pytest.raises(PersistenceError, match="r-1"):
+            await store.list_runs()
+        with pytest.raises(PersistenceError, match="not valid JSON"):
+            await store.get_run("r-1")

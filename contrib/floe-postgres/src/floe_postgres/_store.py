@@ -271,7 +271,8 @@ class PostgresStore(Store):
     def _connection_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
             "connect_timeout": self.connect_timeout,
-            "application_name": "floe",
+            # names the store in pg_stat_activity, for operators
+            "application_name": f"floe ({self.schema})" if self.schema else "floe",
             "autocommit": False,
         }
         if self.schema is not None:
@@ -311,7 +312,6 @@ class PostgresStore(Store):
             min_size=1,
             max_size=self.pool_size,
             kwargs=self._connection_options(),
-            check=ConnectionPool.check_connection,
             timeout=POOL_WAIT_SECONDS,
             name=f"floe-postgres {self._where}",
             open=False,
@@ -389,6 +389,15 @@ class PostgresStore(Store):
         what: str,
     ) -> T:
         for attempt in range(1, ATTEMPTS + 1):
+            if attempt > 1:
+                # a connection was found dead: the others idle in the pool likely are too
+                # (the server restarted, an administrator terminated them), so they are
+                # all tested now, in one pass. (The pool's own check on taking a
+                # connection waits ever longer after each dead one: seconds to minutes.)
+                try:
+                    pool.check()
+                except psycopg.Error:  # pragma: no cover - check() replaces, not raises
+                    pass
             try:
                 connection = pool.getconn()
             except PoolTimeout as error:
