@@ -7,6 +7,7 @@ connections play the other process, the vandal and the newer floe.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,7 @@ from floe_postgres import PostgresStore
 from floe_postgres._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from psycopg import sql
 
+import floe
 import floe.testing
 from floe import (
     CacheEntry,
@@ -389,3 +391,36 @@ async def test_damaged_records_are_reported_one_by_one(
             await store.list_runs()
         with pytest.raises(PersistenceError, match="not valid JSON"):
             await store.get_run("r-1")
+
+
+# -- the kernel on the store ------------------------------------------------------------
+
+
+@floe.task
+async def _double(n: int) -> int:
+    return 2 * n
+
+
+@floe.workflow
+async def _doubles(numbers: list[int]) -> list[int]:
+    return [await _double(n) for n in numbers]
+
+
+async def test_a_workflow_runs_on_the_store_and_is_found_again(
+    floe_kernel_factory: Callable[..., floe.Kernel], postgres_url: str
+) -> None:
+    async with floe_kernel_factory(store=postgres_url) as kernel:
+        assert isinstance(kernel.store, PostgresStore)
+        execution = await _doubles.run_async([1, 2, 3], run_id="job-1")
+        assert execution.output == [2, 4, 6]
+        run = await kernel.store.get_run("job-1")
+        assert run is not None
+        assert run.status is floe.RunStatus.COMPLETED
+        assert run.lease_owner is None  # given up when the run stopped
+        events = await kernel.store.read_events("job-1")
+        assert run.last_seq == len(events) > 3
+    async with floe_kernel_factory(store=postgres_url) as kernel:
+        # another kernel (another process) loads the finished run instead of running it
+        again = await _doubles.run_async([1, 2, 3], run_id="job-1")
+        assert again.output == [2, 4, 6]
+        assert await kernel.store.find_run_ids("job") == ["job-1"]
