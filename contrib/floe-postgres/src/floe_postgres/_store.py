@@ -273,7 +273,9 @@ class PostgresStore(Store):
             "connect_timeout": self.connect_timeout,
             # names the store in pg_stat_activity, for operators
             "application_name": f"floe ({self.schema})" if self.schema else "floe",
-            "autocommit": False,
+            # reads are one statement each, consistent on their own: no BEGIN and COMMIT
+            # round trips; writes open their transaction themselves
+            "autocommit": True,
         }
         if self.schema is not None:
             # the name is checked: plain lower-case letters, digits and '_'
@@ -374,11 +376,12 @@ class PostgresStore(Store):
             )
         return pool, limiter
 
-    async def _call(self, action: Callable[..., T], *args: Any, what: str) -> T:
-        """``action(connection, *args)`` in one transaction, in a worker thread."""
+    async def _call(self, action: Callable[..., T], *args: Any, what: str, write: bool = True) -> T:
+        """``action(connection, *args)`` in a worker thread: in one transaction when it
+        writes; a read is one statement (``write=False``), which needs none."""
         pool, limiter = self._require_pool()
         return await anyio.to_thread.run_sync(
-            self._transact, pool, action, args, what, limiter=limiter
+            self._transact, pool, action, args, what, write, limiter=limiter
         )
 
     def _transact(
@@ -387,6 +390,7 @@ class PostgresStore(Store):
         action: Callable[..., T],
         args: tuple[Any, ...],
         what: str,
+        write: bool,
     ) -> T:
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > 1:
@@ -404,14 +408,18 @@ class PostgresStore(Store):
                 raise self._unreachable(error) from error
             committing = False
             try:
+                if write:
+                    connection.execute("BEGIN")
                 result = action(connection, *args)
-                committing = True
-                connection.commit()
+                if write:
+                    committing = True
+                    connection.execute("COMMIT")
                 return result
             except psycopg.Error as error:
                 if connection.broken and not committing and attempt < ATTEMPTS:
-                    # the server rolled the transaction back with the connection: try
-                    # again on another one (the pool replaces the broken one)
+                    # a read may be repeated; a write's transaction went with the
+                    # connection, uncommitted: either is tried again on another
+                    # connection (the pool replaces the broken one)
                     continue
                 if connection.broken and committing:
                     raise PersistenceError(
@@ -428,7 +436,7 @@ class PostgresStore(Store):
                     and connection.info.transaction_status != pq.TransactionStatus.IDLE
                 ):
                     try:
-                        connection.rollback()
+                        connection.execute("ROLLBACK")
                     except psycopg.Error:
                         pass
                 pool.putconn(connection)
@@ -524,7 +532,7 @@ class PostgresStore(Store):
             )
 
     async def get_run(self, run_id: str) -> Run | None:
-        return await self._call(self._get_run, run_id, what="read a run")
+        return await self._call(self._get_run, run_id, what="read a run", write=False)
 
     def _get_run(self, connection: Connection, run_id: str, *, lock: bool = False) -> Run | None:
         row = connection.execute(
@@ -633,7 +641,7 @@ class PostgresStore(Store):
         if limit is not None:
             check_limit(limit)
         return await self._call(
-            self._read_events, run_id, after_seq, limit, what="read a run's journal"
+            self._read_events, run_id, after_seq, limit, what="read a run's journal", write=False
         )
 
     def _read_events(
@@ -681,11 +689,15 @@ class PostgresStore(Store):
                 append(self._decode_event((run_id, *row)))
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
-        return await self._call(self._list_runs, *self._runs_sql(query), None, what="list runs")
+        return await self._call(
+            self._list_runs, *self._runs_sql(query), None, what="list runs", write=False
+        )
 
     async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
         damaged: list[DamagedRecord] = []
-        runs = await self._call(self._list_runs, *self._runs_sql(query), damaged, what="list runs")
+        runs = await self._call(
+            self._list_runs, *self._runs_sql(query), damaged, what="list runs", write=False
+        )
         return RunListing(runs=tuple(runs), damaged=tuple(damaged))
 
     @staticmethod
@@ -739,7 +751,9 @@ class PostgresStore(Store):
             return []  # a lone surrogate: no id in the database holds one
         if "\x00" in prefix:
             return []  # PostgreSQL text holds no NUL: no id has one
-        return await self._call(self._find_run_ids, prefix, limit, what="look up run ids")
+        return await self._call(
+            self._find_run_ids, prefix, limit, what="look up run ids", write=False
+        )
 
     @staticmethod
     def _find_run_ids(connection: Connection, prefix: str, limit: int) -> list[str]:
@@ -757,7 +771,9 @@ class PostgresStore(Store):
     # -- the task-result cache ------------------------------------------------------------
 
     async def get_cached(self, key: str) -> CacheEntry | None:
-        return await self._call(self._get_cached, key, _micros(utcnow()), what="read the cache")
+        return await self._call(
+            self._get_cached, key, _micros(utcnow()), what="read the cache", write=False
+        )
 
     def _get_cached(self, connection: Connection, key: str, now: int) -> CacheEntry | None:
         row = connection.execute(
@@ -804,12 +820,16 @@ class PostgresStore(Store):
         return int(row[0])
 
     async def latest_snapshot(self, component: str) -> Snapshot | None:
-        newest = await self._call(self._list_snapshots, component, 1, what="read snapshots")
+        newest = await self._call(
+            self._list_snapshots, component, 1, what="read snapshots", write=False
+        )
         return newest[0] if newest else None
 
     async def list_snapshots(self, component: str, *, limit: int = 10) -> list[Snapshot]:
         check_limit(limit)
-        return await self._call(self._list_snapshots, component, limit, what="read snapshots")
+        return await self._call(
+            self._list_snapshots, component, limit, what="read snapshots", write=False
+        )
 
     def _list_snapshots(self, connection: Connection, component: str, limit: int) -> list[Snapshot]:
         rows = connection.execute(
@@ -847,7 +867,7 @@ class PostgresStore(Store):
 
     async def get_value(self, namespace: str, key: str) -> bytes | None:
         check_value_key(namespace, key)
-        return await self._call(self._get_value, namespace, key, what="read a value")
+        return await self._call(self._get_value, namespace, key, what="read a value", write=False)
 
     @staticmethod
     def _get_value(connection: Connection, namespace: str, key: str) -> bytes | None:
@@ -883,7 +903,7 @@ class PostgresStore(Store):
 
     async def list_keys(self, namespace: str) -> list[str]:
         check_namespace(namespace)
-        return await self._call(self._list_keys, namespace, what="list value keys")
+        return await self._call(self._list_keys, namespace, what="list value keys", write=False)
 
     @staticmethod
     def _list_keys(connection: Connection, namespace: str) -> list[str]:
