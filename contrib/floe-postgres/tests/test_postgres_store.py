@@ -72,6 +72,7 @@ class TestPostgresStore(floe.testing.StoreContract):
         ("pool_size=100000", "Invalid pool_size"),
         ("connect_timeout=0", "Invalid connect_timeout"),
         ("connect_timeout=soon", "Invalid connect_timeout"),
+        ("sslmode=always", "Invalid sslmode"),
         ("schema=Upper", "Invalid schema"),
         ("schema=", "Invalid schema"),
         ("schema=a;drop", "Invalid schema"),
@@ -130,10 +131,26 @@ async def test_a_server_that_does_not_answer_fails_after_the_connect_timeout() -
 
 
 async def test_a_missing_database_fails_open_naming_it(postgres_base_url: str) -> None:
-    url = urlunsplit(urlsplit(postgres_base_url)._replace(path="/no_such_floe_database"))
+    parts = urlsplit(postgres_base_url)
+    netloc = f"{parts.username or 'postgres'}:s3cr%21t@{parts.netloc.rpartition('@')[2]}"
+    url = urlunsplit(parts._replace(netloc=netloc, path="/no_such_floe_database"))
     with pytest.raises(PersistenceError, match="no_such_floe_database") as caught:
         await open_store(url).open()
     assert "does not exist" in str(caught.value)
+    assert "s3cr" not in _everything(caught.value)
+
+
+async def test_sslmode_is_passed_to_libpq(postgres_url: str) -> None:
+    async with open_store(f"{postgres_url}&sslmode=disable") as store:
+        assert isinstance(store, PostgresStore)
+        assert store.sslmode == "disable"
+        await store.create_run(Run(run_id="r-1", name="plain"))
+    with psycopg.connect(postgres_url.partition("?")[0], connect_timeout=2) as connection:
+        ssl = connection.execute("SHOW ssl").fetchone()
+    if ssl == ("off",):
+        # a server without TLS refuses a client that requires it, clearly
+        with pytest.raises(PersistenceError, match="SSL"):
+            await open_store(f"{postgres_url}&sslmode=require").open()
 
 
 async def test_a_store_opens_once(postgres_url: str) -> None:

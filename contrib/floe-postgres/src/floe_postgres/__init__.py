@@ -4,7 +4,7 @@ Runs, journals, cached results, snapshots and plugin values live in tables of on
 PostgreSQL schema, shared by any number of processes on any number of machines; workers
 claim runnable runs with ``SELECT ... FOR UPDATE SKIP LOCKED`` and a lease. Options:
 ``?schema=NAME`` (the PostgreSQL schema, created when missing), ``?pool_size=N`` (most
-connections one store holds) and ``?connect_timeout=SECONDS``.
+connections one store holds), ``?connect_timeout=SECONDS`` and ``?sslmode=MODE``.
 
 The store module (and psycopg) is imported only when a ``postgresql://`` store is
 opened, so loading the plugin costs nothing for other stores.

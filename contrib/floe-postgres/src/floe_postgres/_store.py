@@ -83,7 +83,9 @@ POOL_WAIT_SECONDS: Final = 30.0
 """How long a call waits for a free connection of the pool before it fails."""
 ATTEMPTS: Final = 3
 """Tries of a call whose connection was lost before it committed."""
-OPTIONS: Final = ("schema", "pool_size", "connect_timeout")
+SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's sslmode values; floe passes the option on as it is."""
+OPTIONS: Final = ("schema", "pool_size", "connect_timeout", "sslmode")
 
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -175,7 +177,8 @@ class PostgresStore(Store):
     options ``?schema=NAME`` (the PostgreSQL schema of floe's tables, created when
     missing; default: the server's first schema on the search path, usually
     ``public``), ``?pool_size=N`` (most connections held, default 10) and
-    ``?connect_timeout=SECONDS`` (default 5).
+    ``?connect_timeout=SECONDS`` (default 5) and ``?sslmode=MODE`` (libpq's, default
+    ``prefer``).
     """
 
     supports_leases: ClassVar[bool] = True
@@ -187,8 +190,17 @@ class PostgresStore(Store):
         schema: str | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+        sslmode: str | None = None,
     ) -> None:
         shown = redact(url)
+        if sslmode is not None and sslmode not in SSL_MODES:
+            raise ConfigError(
+                f"Invalid sslmode={sslmode!r} for the PostgreSQL store {shown}",
+                why=f"sslmode must be one of: {', '.join(SSL_MODES)}.",
+                fix="Use sslmode=require (or verify-full with a root certificate), or leave "
+                "it out (libpq's default, prefer).",
+                context={"url": shown},
+            )
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ConfigError(
                 f"Invalid schema={schema!r} for the PostgreSQL store {shown}",
@@ -217,6 +229,7 @@ class PostgresStore(Store):
         self.schema = schema
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
+        self.sslmode = sslmode
         self.database = parts.path.lstrip("/") or None
         self.host = host
         self.port = port
@@ -249,7 +262,14 @@ class PostgresStore(Store):
         connect_timeout = _whole_option(
             url, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, low=1, high=3600
         )
-        return cls(raw, schema=schema, pool_size=pool_size, connect_timeout=connect_timeout)
+        sslmode = url.option("sslmode", SSL_MODES, "prefer") if "sslmode" in url.query else None
+        return cls(
+            raw,
+            schema=schema,
+            pool_size=pool_size,
+            connect_timeout=connect_timeout,
+            sslmode=sslmode,
+        )
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -277,6 +297,8 @@ class PostgresStore(Store):
             # round trips; writes open their transaction themselves
             "autocommit": True,
         }
+        if self.sslmode is not None:
+            options["sslmode"] = self.sslmode
         if self.schema is not None:
             # the name is checked: plain lower-case letters, digits and '_'
             options["options"] = f"-c search_path={self.schema}"
