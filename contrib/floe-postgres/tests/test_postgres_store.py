@@ -18,7 +18,14 @@ import attrs
 import psycopg
 import pytest
 from floe_postgres import PostgresStore
-from floe_postgres._schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from floe_postgres._schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    Migration,
+    migrate,
+    read_schema_version,
+)
 from psycopg import sql
 
 import floe
@@ -441,3 +448,77 @@ async def test_a_workflow_runs_on_the_store_and_is_found_again(
         again = await _doubles.run_async([1, 2, 3], run_id="job-1")
         assert again.output == [2, 4, 6]
         assert await kernel.store.find_run_ids("job") == ["job-1"]
+
+
+# -- forward migrations -----------------------------------------------------------------
+
+
+def _schema_connection(base_url: str, schema: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """A connection whose search_path is *schema*, as the store's are."""
+    return psycopg.connect(
+        base_url, connect_timeout=2, autocommit=True, options=f"-c search_path={schema}"
+    )
+
+
+async def test_a_later_migration_moves_an_older_database_forward(
+    postgres_url: str, postgres_base_url: str, postgres_schema: str
+) -> None:
+    async with open_store(postgres_url) as store:
+        await store.create_run(Run(run_id="r-1", name="old"))
+    later = Migration(
+        SCHEMA_VERSION + 1,
+        "a column for tests",
+        ("ALTER TABLE runs ADD COLUMN note text NOT NULL DEFAULT 'migrated'",),
+    )
+    where = f"schema {postgres_schema}"
+    with _schema_connection(postgres_base_url, postgres_schema) as connection:
+        applied = migrate(
+            connection, where=where, schema=postgres_schema, migrations=(*MIGRATIONS, later)
+        )
+        assert applied == [SCHEMA_VERSION + 1]
+        assert read_schema_version(connection, where=where) == SCHEMA_VERSION + 1
+        assert connection.execute("SELECT run_id, note FROM runs").fetchall() == [
+            ("r-1", "migrated")
+        ]
+        # migrating again applies nothing
+        assert (
+            migrate(
+                connection, where=where, schema=postgres_schema, migrations=(*MIGRATIONS, later)
+            )
+            == []
+        )
+        # and this floe, which knows one version less, refuses the database now
+        with pytest.raises(PersistenceError, match="newer floe"):
+            migrate(connection, where=where, schema=postgres_schema)
+
+
+async def test_a_missing_migration_is_refused(postgres_base_url: str, postgres_schema: str) -> None:
+    skipping = Migration(SCHEMA_VERSION + 2, "after a gap", ("SELECT 1",))
+    where = f"schema {postgres_schema}"
+    with _schema_connection(postgres_base_url, postgres_schema) as connection:
+        with pytest.raises(PersistenceError, match="Cannot migrate"):
+            migrate(
+                connection, where=where, schema=postgres_schema, migrations=(*MIGRATIONS, skipping)
+            )
+        # the steps before the gap were made, each in its own transaction
+        assert read_schema_version(connection, where=where) == SCHEMA_VERSION
+
+
+async def test_one_connection_serves_many_concurrent_calls(postgres_url: str) -> None:
+    async with open_store(f"{postgres_url}&pool_size=1") as store:
+        assert isinstance(store, PostgresStore)
+        assert store.pool_size == 1
+        for index in range(10):
+            await store.create_run(Run(run_id=f"r-{index}", name="w"))
+
+        async def steps(run_id: str) -> None:
+            for seq in range(1, 4):
+                await store.append_events(run_id, _events(run_id, seq))
+                assert await store.get_run(run_id) is not None
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                for index in range(10):
+                    group.start_soon(steps, f"r-{index}")
+        for index in range(10):
+            assert [e.seq for e in await store.read_events(f"r-{index}")] == [1, 2, 3]
