@@ -105,6 +105,34 @@ def test_both_schemes_open_the_store_and_its_url_hides_the_password() -> None:
         assert store.url == f"{scheme}://floe:***@db.example:6543/app?schema=s&pool_size=3"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown", "host", "database"),
+    [
+        (
+            "postgresql://u%40x:p%3Aw@h:1/d%20b",
+            "postgresql://u%40x:***@h:1/d%20b",
+            "h",
+            "d b",
+        ),
+        ("postgresql://u@h/d", "postgresql://u@h/d", "h", "d"),
+        ("postgresql://u:@h/d", "postgresql://u:***@h/d", "h", "d"),
+        ("postgresql:///d", "postgresql:///d", None, "d"),
+        (
+            "postgresql://u:pw@%2Fvar%2Frun%2Fpostgresql/d?schema=s",
+            "postgresql://u:***@%2Fvar%2Frun%2Fpostgresql/d?schema=s",
+            "/var/run/postgresql",
+            "d",
+        ),
+    ],
+)
+def test_the_url_is_shown_without_its_password(
+    url: str, shown: str, host: str | None, database: str
+) -> None:
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    assert (store.url, store.host, store.database) == (shown, host, database)
+
+
 def _everything(error: FloeError) -> str:
     """Every text of an error: what it says, why, the fix and the context."""
     return " ".join([str(error), error.why or "", error.fix or "", repr(error.context)])

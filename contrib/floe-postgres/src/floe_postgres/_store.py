@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -158,16 +158,15 @@ def _whole_option(url: StoreURL, key: str, default: int, *, low: int, high: int)
 
 def redact(url: str) -> str:
     """*url* with its password (if any) replaced by ``***``, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
+    scheme, separator, rest = url.partition("://")
+    if not separator:
         return url
-    if password is None:
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    user = quote(parts.username or "", safe="")
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"
 
 
 class PostgresStore(Store):
@@ -176,7 +175,7 @@ class PostgresStore(Store):
     ``postgresql://user:password@host:5432/dbname`` (or ``postgres://``), with the
     options ``?schema=NAME`` (the PostgreSQL schema of floe's tables, created when
     missing; default: the server's first schema on the search path, usually
-    ``public``), ``?pool_size=N`` (most connections held, default 10) and
+    ``public``), ``?pool_size=N`` (most connections held, default 10),
     ``?connect_timeout=SECONDS`` (default 5) and ``?sslmode=MODE`` (libpq's, default
     ``prefer``).
     """
@@ -230,10 +229,13 @@ class PostgresStore(Store):
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
         self.sslmode = sslmode
-        self.database = parts.path.lstrip("/") or None
-        self.host = host
+        self.database = unquote(parts.path.lstrip("/")) or None
+        self.host = None if host is None else unquote(host)
         self.port = port
-        self._password = parts.password
+        # scrubbed from the server's messages in both its forms (none should hold it)
+        self._secrets = (
+            () if not parts.password else tuple({parts.password, unquote(parts.password)} - {""})
+        )
         # libpq reads the URL itself (user, password, host, port, database); floe's
         # options are not libpq's, so they are left out of it
         self._conninfo = urlunsplit(parts._replace(query="", fragment=""))
@@ -282,8 +284,8 @@ class PostgresStore(Store):
         return f"PostgreSQL {database} at {host}{port}{schema}"
 
     def _scrub(self, text: str) -> str:
-        if self._password:
-            text = text.replace(self._password, "***")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
         return text
 
     # -- lifecycle ----------------------------------------------------------------------
