@@ -35,6 +35,7 @@ from floe import (
     ConfigError,
     Event,
     FloeError,
+    NotFoundError,
     PersistenceError,
     Run,
     SequenceConflictError,
@@ -404,6 +405,30 @@ async def test_nul_characters_and_any_text_round_trip(postgres_url: str) -> None
         entry = await store.get_cached("k")
         assert entry is not None
         assert entry.value == data
+
+
+async def test_a_nul_in_a_name_finds_nothing_and_cannot_be_written(postgres_url: str) -> None:
+    # PostgreSQL text holds no NUL: such a run, entry or component cannot exist
+    async with open_store(postgres_url) as store:
+        assert await store.get_run("r\x00") is None
+        assert await store.read_events("r\x00") == []
+        assert await store.get_cached("k\x00") is None
+        assert await store.latest_snapshot("c\x00") is None
+        assert await store.list_snapshots("c\x00") == []
+        assert await store.find_run_ids("r\x00") == []
+        assert not await store.renew_lease("r\x00", "owner")
+        await store.release_lease("r\x00", "owner")
+        with pytest.raises(NotFoundError):
+            await store.update_run(Run(run_id="r\x00", name="x"))
+        with pytest.raises(NotFoundError):
+            await store.append_events("r\x00", _events("r\x00", 1))
+        with pytest.raises(NotFoundError):
+            await store.acquire_lease("r\x00", "owner")
+        with pytest.raises(PersistenceError, match="NUL"):
+            await store.create_run(Run(run_id="r\x00", name="x"))
+        with pytest.raises(PersistenceError, match="NUL"):
+            await store.create_run(Run(run_id="r-1", name="x\x00"))
+        assert await store.list_runs() == []
 
 
 async def test_times_in_any_offset_round_trip_exactly(postgres_url: str) -> None:

@@ -112,6 +112,12 @@ class _Unusual(Exception):
     """A journal row that the bulk read leaves to the checked path."""
 
 
+def _unstorable(text: str) -> bool:
+    """Whether *text* holds a NUL, which PostgreSQL text cannot: no stored row has it, so
+    a lookup by it finds nothing (and a write of it fails, naming the reason)."""
+    return "\x00" in text
+
+
 def _micros(moment: datetime) -> int:
     """Exact microseconds since the epoch; naive times are taken as UTC."""
     if moment.tzinfo is None:
@@ -556,6 +562,8 @@ class PostgresStore(Store):
             )
 
     async def get_run(self, run_id: str) -> Run | None:
+        if _unstorable(run_id):
+            return None
         return await self._call(self._get_run, run_id, what="read a run", write=False)
 
     def _get_run(self, connection: Connection, run_id: str, *, lock: bool = False) -> Run | None:
@@ -566,6 +574,8 @@ class PostgresStore(Store):
         return None if row is None else self._decode_run(run_id, row[0], row[1])
 
     async def update_run(self, run: Run) -> None:
+        if _unstorable(run.run_id):
+            raise no_such_run(run.run_id, f"the {self._where}")
         await self._call(self._update_run, self._run_columns(run), what="update a run")
 
     def _update_run(self, connection: Connection, columns: tuple[Any, ...]) -> None:
@@ -582,6 +592,8 @@ class PostgresStore(Store):
             check_append(run_id, events, events[0].seq - 1, where=f"the {self._where}", run=run)
         else:
             check_append(run_id, events, 0, where=f"the {self._where}", run=run)
+        if _unstorable(run_id):
+            check_append(run_id, events, None, where=f"the {self._where}", run=run)
         rows = self._event_rows(events)
         columns = None if run is None else self._run_columns(run)
         await self._call(
@@ -664,6 +676,8 @@ class PostgresStore(Store):
     ) -> list[Event]:
         if limit is not None:
             check_limit(limit)
+        if _unstorable(run_id):
+            return []
         return await self._call(
             self._read_events, run_id, after_seq, limit, what="read a run's journal", write=False
         )
@@ -773,7 +787,7 @@ class PostgresStore(Store):
             prefix.encode("utf-8")
         except UnicodeEncodeError:
             return []  # a lone surrogate: no id in the database holds one
-        if "\x00" in prefix:
+        if _unstorable(prefix):
             return []  # PostgreSQL text holds no NUL: no id has one
         return await self._call(
             self._find_run_ids, prefix, limit, what="look up run ids", write=False
@@ -795,6 +809,8 @@ class PostgresStore(Store):
     # -- the task-result cache ------------------------------------------------------------
 
     async def get_cached(self, key: str) -> CacheEntry | None:
+        if _unstorable(key):
+            return None
         return await self._call(
             self._get_cached, key, _micros(utcnow()), what="read the cache", write=False
         )
@@ -844,6 +860,8 @@ class PostgresStore(Store):
         return int(row[0])
 
     async def latest_snapshot(self, component: str) -> Snapshot | None:
+        if _unstorable(component):
+            return None
         newest = await self._call(
             self._list_snapshots, component, 1, what="read snapshots", write=False
         )
@@ -851,6 +869,8 @@ class PostgresStore(Store):
 
     async def list_snapshots(self, component: str, *, limit: int = 10) -> list[Snapshot]:
         check_limit(limit)
+        if _unstorable(component):
+            return []
         return await self._call(
             self._list_snapshots, component, limit, what="read snapshots", write=False
         )
@@ -991,6 +1011,8 @@ class PostgresStore(Store):
         lease_seconds: float = 30.0,
         now: datetime | None = None,
     ) -> Run:
+        if _unstorable(run_id):
+            raise no_such_run(run_id, f"the {self._where}")
         now = now or utcnow()
         expires = now + timedelta(seconds=lease_seconds)
         return await self._call(
@@ -1017,6 +1039,8 @@ class PostgresStore(Store):
         return leased
 
     async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30.0) -> bool:
+        if _unstorable(run_id) or _unstorable(owner):
+            return False
         return await self._call(
             self._renew_lease, run_id, owner, lease_seconds, what="renew a lease"
         )
@@ -1033,6 +1057,8 @@ class PostgresStore(Store):
         return True
 
     async def release_lease(self, run_id: str, owner: str) -> None:
+        if _unstorable(run_id) or _unstorable(owner):
+            return
         await self._call(self._release_lease, run_id, owner, what="release a lease")
 
     def _release_lease(self, connection: Connection, run_id: str, owner: str) -> None:
