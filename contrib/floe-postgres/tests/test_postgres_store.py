@@ -6,8 +6,11 @@ connections play the other process, the vandal and the newer floe.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -575,3 +578,109 @@ async def test_one_connection_serves_many_concurrent_calls(postgres_url: str) ->
                     group.start_soon(steps, f"r-{index}")
         for index in range(10):
             assert [e.seq for e in await store.read_events(f"r-{index}")] == [1, 2, 3]
+
+
+# -- connections lost mid-call: a proxy that cuts the line -------------------------------
+
+
+class _CuttingProxy:
+    """A TCP proxy to the server that drops a connection when the client sends *cut_on*.
+
+    The bytes that hold it are not forwarded: the server never sees the statement and
+    rolls the connection's transaction back when the line goes.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.cut_on: bytes | None = None
+        self.cuts = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                with self._lock:
+                    cut = upstream and self.cut_on is not None and self.cut_on in data
+                    if cut:
+                        self.cut_on = None
+                        self.cuts += 1
+                if cut:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            for end in self._sockets:
+                with contextlib.suppress(OSError):
+                    end.close()
+
+
+@pytest.fixture
+def proxy(postgres_base_url: str) -> Iterator[_CuttingProxy]:
+    parts = urlsplit(postgres_base_url)
+    cutter = _CuttingProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    yield cutter
+    cutter.close()
+
+
+def _through(proxy: _CuttingProxy, url: str) -> str:
+    parts = urlsplit(url)
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@127.0.0.1:{proxy.port}" if user else f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=netloc)) + "&sslmode=disable"
+
+
+async def test_a_write_cut_off_before_its_commit_is_retried_and_made_once(
+    postgres_url: str, proxy: _CuttingProxy
+) -> None:
+    async with open_store(postgres_url) as direct, open_store(_through(proxy, postgres_url)) as cut:
+        await direct.create_run(Run(run_id="r-1", name="cut"))
+        proxy.cut_on = b"INSERT INTO events"
+        await cut.append_events("r-1", _events("r-1", 1, 3))
+        assert proxy.cuts == 1
+        assert [e.seq for e in await direct.read_events("r-1")] == [1, 2, 3]
+        stored = await direct.get_run("r-1")
+        assert stored is not None
+        assert stored.last_seq == 3
+        proxy.cut_on = b"SELECT doc, last_seq FROM runs"
+        assert await cut.get_run("r-1") == stored  # a read, retried
+        assert proxy.cuts == 2
+
+
+async def test_a_write_cut_off_at_its_commit_is_an_error_saying_the_outcome_is_unknown(
+    postgres_url: str, proxy: _CuttingProxy
+) -> None:
+    async with open_store(postgres_url) as direct, open_store(_through(proxy, postgres_url)) as cut:
+        await direct.create_run(Run(run_id="r-1", name="cut"))
+        proxy.cut_on = b"COMMIT"
+        with pytest.raises(PersistenceError, match="lost while committing") as caught:
+            await cut.append_events("r-1", _events("r-1", 1, 2))
+        assert "unknown" in (caught.value.why or "")
+        assert proxy.cuts == 1
+        # here the server never saw the COMMIT: nothing was appended, and the store goes on
+        assert await direct.read_events("r-1") == []
+        await cut.append_events("r-1", _events("r-1", 1, 2))
+        assert [e.seq for e in await direct.read_events("r-1")] == [1, 2]
