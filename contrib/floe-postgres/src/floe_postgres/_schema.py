@@ -69,9 +69,10 @@ _INITIAL_SCHEMA = (
     "CREATE INDEX runs_by_status ON runs (status, created_at, position)",
     "CREATE INDEX runs_by_name ON runs (name, created_at, position)",
     "CREATE INDEX runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL",
+    # the claimable runs: due ones that are no other run's child
     """
     CREATE INDEX runs_by_runnable ON runs (runnable_at, position)
-    WHERE runnable_at IS NOT NULL
+    WHERE runnable_at IS NOT NULL AND parent_id IS NULL
     """,
     # the event's time is its ISO text, as written (offset and all); data is JSON text
     # (text, not jsonb: jsonb cannot hold the escaped NUL "\\u0000" that JSON allows)

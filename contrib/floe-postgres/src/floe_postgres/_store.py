@@ -981,10 +981,11 @@ class PostgresStore(Store):
         expires: datetime,
     ) -> list[Run]:
         # SKIP LOCKED: rows another worker is claiming right now are passed over, and a
-        # row leased since this statement's snapshot is re-checked once locked
+        # row leased since this statement's snapshot is re-checked once locked. A child
+        # run is never claimed: its parent's replay executes it
         rows = connection.execute(
             "SELECT run_id, doc, last_seq FROM runs"
-            " WHERE runnable_at IS NOT NULL AND runnable_at <= %(now)s"
+            " WHERE runnable_at IS NOT NULL AND runnable_at <= %(now)s AND parent_id IS NULL"
             " AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)"
             " ORDER BY runnable_at, position LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
             {"now": _micros(now), "limit": limit},
