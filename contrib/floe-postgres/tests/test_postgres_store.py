@@ -684,3 +684,49 @@ async def test_a_write_cut_off_at_its_commit_is_an_error_saying_the_outcome_is_u
         assert await direct.read_events("r-1") == []
         await cut.append_events("r-1", _events("r-1", 1, 2))
         assert [e.seq for e in await direct.read_events("r-1")] == [1, 2]
+
+
+# -- workers on two kernels (two processes, as far as leases go) -------------------------
+
+_executed: list[str] = []
+
+
+@floe.task
+async def _note(name: str) -> str:
+    _executed.append(name)
+    await anyio.sleep(0.01)
+    return name.upper()
+
+
+@floe.workflow
+async def _noted(name: str) -> str:
+    return await _note(name)
+
+
+async def test_two_workers_on_two_kernels_execute_every_submitted_run_once(
+    floe_kernel_factory: Callable[..., floe.Kernel], postgres_url: str
+) -> None:
+    _executed.clear()
+    count = 30
+    async with (
+        floe_kernel_factory(store=postgres_url) as first,
+        floe_kernel_factory(store=postgres_url) as second,
+    ):
+        handles = [await _noted.submit_async(f"n{index:02}") for index in range(count)]
+        workers = [floe.Worker(kernel, poll_seconds=0.01) for kernel in (first, second)]
+        async with anyio.create_task_group() as group:
+            for worker in workers:
+                await group.start(worker.serve)
+            with anyio.fail_after(30):
+                results = [await handle.result_async() for handle in handles]
+            for worker in workers:
+                worker.drain()
+        assert results == [f"N{index:02}" for index in range(count)]
+        assert sorted(_executed) == [f"n{index:02}" for index in range(count)]
+        assert sum(worker.executed for worker in workers) == count
+        for handle in handles:
+            events = await second.store.read_events(handle.run_id)
+            assert [e.kind for e in events].count(floe.EventKind.RUN_STARTED) == 1
+            run = await first.store.get_run(handle.run_id)
+            assert run is not None
+            assert (run.status, run.lease_owner) == (floe.RunStatus.COMPLETED, None)
