@@ -700,7 +700,8 @@ async def _note(name: str) -> str:
 
 @floe.workflow
 async def _noted(name: str) -> str:
-    return await _note(name)
+    noted: str = await _note(name)
+    return noted
 
 
 async def test_two_workers_on_two_kernels_execute_every_submitted_run_once(
@@ -718,7 +719,7 @@ async def test_two_workers_on_two_kernels_execute_every_submitted_run_once(
             for worker in workers:
                 await group.start(worker.serve)
             with anyio.fail_after(30):
-                results = [await handle.result_async() for handle in handles]
+                results: list[Any] = [await handle.result_async() for handle in handles]
             for worker in workers:
                 worker.drain()
         assert results == [f"N{index:02}" for index in range(count)]
