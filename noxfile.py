@@ -14,6 +14,14 @@ from __future__ import annotations
 import nox
 
 PYTHONS = ["3.11", "3.12", "3.13"]
+CONTRIB = ("./contrib/floe-reload", "./contrib/floe-postgres")
+"""The contrib distributions, each with its tests/ and src/."""
+ON_POSTGRES = (
+    "tests/workflows/test_workers.py",
+    "tests/workflows/test_schedules.py",
+    "tests/plugins/test_cli_workers.py",
+)
+"""Suite modules whose ``postgresql`` cases run in the contrib session."""
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.error_on_missing_interpreters = False
@@ -46,10 +54,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def contrib(session: nox.Session) -> None:
-    """The tests of the contrib distributions (contrib/floe-*), against this checkout."""
+    """The tests of the contrib distributions (contrib/floe-*), against this checkout; then
+    the suite's worker tests on the PostgreSQL store."""
     # one pip call, so that their dependency "floe-kernel" is this checkout (unpublished)
-    install(session, ".[test]", "./contrib/floe-reload")
-    session.run("pytest", "-n", "auto", *(session.posargs or ["contrib/floe-reload/tests"]))
+    install(session, ".[test]", *CONTRIB)
+    tests = [f"{path}/tests" for path in CONTRIB]
+    session.run("pytest", "-n", "auto", *(session.posargs or tests))
+    if not session.posargs:
+        # the suite's tests of workers, submissions and schedules, on floe-postgres's store
+        # (the tests session has no floe-postgres, and skips them)
+        session.run("pytest", "-n", "auto", "-k", "postgresql", *ON_POSTGRES)
 
 
 @nox.session(python="3.11")
@@ -67,18 +81,10 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy: strict on the kernel and contrib, checked on the plugins."""
-    # contrib/floe-reload is installed for its dependencies (watchfiles has type hints)
-    install(
-        session,
-        "-e",
-        ".[test]",
-        "-e",
-        "./contrib/floe-reload",
-        "mypy",
-        "types-PyYAML",
-        "types-croniter",
-    )
-    session.run("mypy", "kernel/floe", "plugins", "contrib/floe-reload/src")
+    # the contrib distributions are installed for their dependencies' type hints
+    editable = [argument for path in CONTRIB for argument in ("-e", path)]
+    install(session, "-e", ".[test]", *editable, "mypy", "types-PyYAML", "types-croniter")
+    session.run("mypy", "kernel/floe", "plugins", *(f"{path}/src" for path in CONTRIB))
 
 
 @nox.session(python="3.11")

@@ -459,15 +459,27 @@ INSTALL_PAGES = [
     *sorted((ROOT / "contrib").rglob("README.md")),
 ]
 
-CHECKOUT_DISTRIBUTIONS = {".": "floe-kernel", "./contrib/floe-reload": "floe-reload"}
+CHECKOUT_DISTRIBUTIONS = {
+    ".": "floe-kernel",
+    "./contrib/floe-reload": "floe-reload",
+    "./contrib/floe-postgres": "floe-postgres",
+}
 """The paths of a checkout that hold a distribution, and its name."""
 
-UNPUBLISHED = {"floe-kernel": (".",), "floe-reload": (".", "./contrib/floe-reload")}
-"""floe's distributions, not on the package index yet, as paths of this checkout. floe-reload
-brings the kernel's path along: its dependency floe-kernel can only come from the checkout,
-and only when both are in the same pip call."""
+UNPUBLISHED = {
+    "floe-kernel": (".",),
+    "floe-reload": (".", "./contrib/floe-reload"),
+    "floe-postgres": (".", "./contrib/floe-postgres"),
+}
+"""floe's distributions, not on the package index yet, as paths of this checkout. A contrib
+distribution brings the kernel's path along: its dependency floe-kernel can only come from
+the checkout, and only when both are in the same pip call."""
 
-COMMANDS_OF_DISTRIBUTIONS = {"floe-kernel": {"run", "plugins"}, "floe-reload": {"watch"}}
+COMMANDS_OF_DISTRIBUTIONS = {
+    "floe-kernel": {"run", "plugins", "worker", "schedule"},
+    "floe-reload": {"watch"},
+    "floe-postgres": set(),
+}
 """Commands that `floe --help` lists once the distribution is installed."""
 
 NOT_FLOE = {

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 
 import floe
@@ -61,27 +62,41 @@ async def napper(name: str) -> str:
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+@attrs.frozen
+class Project:
+    """A folder holding flows.py, and the store its processes share."""
+
+    path: Path
+    store: str
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
     (tmp_path / "flows.py").write_text(FLOWS)
-    return tmp_path
+    if request.param == "postgresql":
+        return Project(tmp_path, str(request.getfixturevalue("postgres_url")))
+    return Project(tmp_path, f"sqlite:///{tmp_path / '.floe' / 'floe.db'}")
 
 
-def environment(project: Path, **extra: str) -> dict[str, str]:
+def environment(project: Project, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLOE_")}
     env.update(
         FLOE_STRICT_PLUGINS="1",
         FLOE_RUN_LEASE_SECONDS=LEASE,
+        FLOE_STORE=project.store,
         SIDE_EFFECTS=str(project / "effects.txt"),
         **extra,
     )
     return env
 
 
-def floe_cli(project: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+def floe_cli(project: Project, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(FLOE), *args],
-        cwd=project,
+        cwd=project.path,
         env=environment(project, **extra),
         capture_output=True,
         text=True,
@@ -90,10 +105,10 @@ def floe_cli(project: Path, *args: str, **extra: str) -> subprocess.CompletedPro
     )
 
 
-def start(project: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
+def start(project: Project, *args: str, **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(FLOE), *args],
-        cwd=project,
+        cwd=project.path,
         env=environment(project, **extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -113,7 +128,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
         process.communicate(timeout=30)
 
 
-def submit(project: Path, name: str, count: int, *more: str) -> str:
+def submit(project: Project, name: str, count: int, *more: str) -> str:
     document = json.dumps({"name": name, "count": count})
     result = floe_cli(
         project, "run", "flows.py:chain", "--kwargs", "--input", document, "--detach", *more
@@ -122,17 +137,17 @@ def submit(project: Path, name: str, count: int, *more: str) -> str:
     return result.stdout.strip()
 
 
-def runs(project: Path) -> dict[str, floe.Run]:
+def runs(project: Project) -> dict[str, floe.Run]:
     async def read() -> dict[str, floe.Run]:
-        async with open_store(f"sqlite:///{project / '.floe' / 'floe.db'}") as store:
+        async with open_store(project.store) as store:
             return {run.run_id: run for run in await store.list_runs()}
 
     return anyio.run(read)
 
 
-def journal(project: Path, run_id: str) -> list[floe.Event]:
+def journal(project: Project, run_id: str) -> list[floe.Event]:
     async def read() -> list[floe.Event]:
-        async with open_store(f"sqlite:///{project / '.floe' / 'floe.db'}") as store:
+        async with open_store(project.store) as store:
             return await store.read_events(run_id)
 
     return anyio.run(read)
@@ -145,12 +160,12 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> N
         time.sleep(0.05)
 
 
-def effects(project: Path) -> Counter[str]:
+def effects(project: Project) -> Counter[str]:
     path = project / "effects.txt"
     return Counter(path.read_text().splitlines()) if path.exists() else Counter()
 
 
-def all_done(project: Path, ids: list[str]) -> bool:
+def all_done(project: Project, ids: list[str]) -> bool:
     stored = runs(project)
     return all(stored[run_id].status.finished for run_id in ids)
 
@@ -165,7 +180,7 @@ def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int
 
 
 def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
-    project: Path, processes: list[subprocess.Popen[str]]
+    project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     ids = [submit(project, f"r{index}", 3) for index in range(5)]
     assert len(set(ids)) == 5
@@ -181,7 +196,7 @@ def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
     code, stderr = stop(worker)
     assert code == 0, stderr
     assert "executed 5 runs" in stderr
-    assert "serving sqlite:///.floe/floe.db, 2 at once" in stderr
+    assert ", 2 at once" in stderr
     stored = runs(project)
     assert [stored[run_id].output for run_id in ids] == [3] * 5
     assert all(stored[run_id].lease_owner is None for run_id in ids)
@@ -189,7 +204,7 @@ def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
 
 
 def test_a_killed_workers_runs_are_finished_by_another_each_step_once(
-    project: Path, processes: list[subprocess.Popen[str]]
+    project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     ids = [submit(project, name, 6) for name in ("a", "b")]
     first = start(project, "worker", "--poll-seconds", "0.05", STEP_SECONDS="0.2")
@@ -223,7 +238,7 @@ def test_a_killed_workers_runs_are_finished_by_another_each_step_once(
 
 
 def test_a_stopped_worker_past_its_lease_is_fenced_out_when_it_continues(
-    project: Path, processes: list[subprocess.Popen[str]]
+    project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     [run_id] = [submit(project, "s", 4)]
     stale = start(project, "worker", "--poll-seconds", "0.05", STEP_SECONDS="0.4")
@@ -256,7 +271,7 @@ def test_a_stopped_worker_past_its_lease_is_fenced_out_when_it_continues(
 
 
 def test_a_run_whose_workflow_a_worker_cannot_import_fails_and_the_worker_goes_on(
-    project: Path, processes: list[subprocess.Popen[str]]
+    project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     doomed = submit(project, "d", 1)
     (project / "flows.py").rename(project / "moved.py")
@@ -277,7 +292,7 @@ def test_a_run_whose_workflow_a_worker_cannot_import_fails_and_the_worker_goes_o
     assert "failed" in status.stdout
 
 
-def test_bad_worker_options_are_usage_errors(project: Path) -> None:
+def test_bad_worker_options_are_usage_errors(project: Project) -> None:
     result = floe_cli(project, "worker", "--concurrency", "0")
     assert result.returncode == floe.ExitCode.USAGE
     result = floe_cli(project, "worker", "--import", "no_such_module_for_floe")
@@ -292,7 +307,7 @@ def test_bad_worker_options_are_usage_errors(project: Path) -> None:
 # -- recovery of runs whose process died --------------------------------------------------
 
 
-def kill_mid_run(project: Path, run_id: str, *args: str) -> subprocess.Popen[str]:
+def kill_mid_run(project: Project, run_id: str, *args: str) -> subprocess.Popen[str]:
     process = start(project, "run", *args, "--run-id", run_id, STEP_SECONDS="0.3")
     wait_for(lambda: sum(effects(project).values()) >= 2, "two steps to start")
     process.kill()
@@ -301,7 +316,7 @@ def kill_mid_run(project: Path, run_id: str, *args: str) -> subprocess.Popen[str
     return process
 
 
-def test_floe_recover_finishes_the_runs_of_a_killed_process(project: Path) -> None:
+def test_floe_recover_finishes_the_runs_of_a_killed_process(project: Project) -> None:
     document = json.dumps({"name": "k", "count": 4})
     kill_mid_run(project, "killed-1", "flows.py:chain", "--kwargs", "--input", document)
     listing = floe_cli(project, "runs")
@@ -321,7 +336,7 @@ def test_floe_recover_finishes_the_runs_of_a_killed_process(project: Path) -> No
 
 
 def test_floe_resume_continues_an_interrupted_run_and_a_sleep_wakes_when_due(
-    project: Path,
+    project: Project,
 ) -> None:
     process = start(project, "run", "flows.py:napper", "--input", '"n"', "--run-id", "nap-1")
     wait_for(lambda: effects(project)["n 0"] == 1, "the first step")
@@ -341,7 +356,7 @@ def test_floe_resume_continues_an_interrupted_run_and_a_sleep_wakes_when_due(
     assert kinds.count(floe.EventKind.TIMER_FIRED) == 1
 
 
-def test_recover_older_than_leaves_recent_interruptions(project: Path) -> None:
+def test_recover_older_than_leaves_recent_interruptions(project: Project) -> None:
     document = json.dumps({"name": "o", "count": 3})
     kill_mid_run(project, "recent-1", "flows.py:chain", "--kwargs", "--input", document)
     result = floe_cli(project, "recover", "--older-than", "3600")
@@ -354,7 +369,7 @@ def test_recover_older_than_leaves_recent_interruptions(project: Path) -> None:
 # -- schedules ----------------------------------------------------------------------------
 
 
-def scheduled(project: Path, name: str) -> list[floe.Run]:
+def scheduled(project: Project, name: str) -> list[floe.Run]:
     return sorted(
         (run for run in runs(project).values() if run.metadata.get("schedule") == name),
         key=lambda run: run.metadata["tick"],
@@ -362,7 +377,7 @@ def scheduled(project: Path, name: str) -> list[floe.Run]:
 
 
 def test_a_schedule_ticking_under_two_workers_fires_each_tick_once_and_survives_restarts(
-    project: Path, processes: list[subprocess.Popen[str]]
+    project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     document = json.dumps({"name": "t", "count": 1})
     added = floe_cli(
@@ -399,7 +414,7 @@ def test_a_schedule_ticking_under_two_workers_fires_each_tick_once_and_survives_
     assert "paused" in listing.stdout
 
 
-def test_schedule_commands_refuse_bad_input(project: Path) -> None:
+def test_schedule_commands_refuse_bad_input(project: Project) -> None:
     bad = [
         (["add", "x", "flows.py:chain", "--cron", "61 * * * *"], "Invalid cron expression"),
         (["add", "x", "flows.py:chain"], "needs exactly one of cron and every"),

@@ -32,9 +32,19 @@ async def report(day: str, copies: int = 1) -> str:
     return await note(f"{day} x{copies}")
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
     return {"sqlite": f"sqlite:///{tmp_path / 'floe.db'}", "memory": "memory://"}[request.param]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store two kernels share, as two processes would."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'floe.db'}"
 
 
 async def _scheduled_runs(kernel: floe.Kernel, name: str) -> list[floe.Run]:
@@ -186,9 +196,9 @@ def test_a_long_outage_of_a_fast_schedule_is_capped_without_a_loop() -> None:
 
 
 async def test_workers_fire_each_tick_once_and_run_it(
-    floe_kernel_factory: Callable[..., floe.Kernel], tmp_path: Path
+    floe_kernel_factory: Callable[..., floe.Kernel], shared_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'floe.db'}"
+    url = shared_url
     async with floe_kernel_factory(store=url) as first, floe_kernel_factory(store=url) as second:
         await floe.add_schedule("fast", report, every=0.1, args=["t"], catch_up="all")
         workers = [floe.Worker(kernel, poll_seconds=0.01) for kernel in (first, second)]

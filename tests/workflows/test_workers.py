@@ -76,9 +76,19 @@ async def waits() -> str:
     return value
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
     return {"sqlite": f"sqlite:///{tmp_path / 'floe.db'}", "memory": "memory://"}[request.param]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store two kernels share, as two processes would."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'floe.db'}"
 
 
 @pytest.fixture(autouse=True)
@@ -266,9 +276,9 @@ async def test_bad_worker_options_are_config_errors(
 
 
 async def test_a_drained_worker_releases_what_it_could_not_finish(
-    floe_kernel_factory: Callable[..., floe.Kernel], tmp_path: Path
+    floe_kernel_factory: Callable[..., floe.Kernel], shared_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'floe.db'}"
+    url = shared_url
     gate.append(anyio.Event())  # the second step waits until released
     async with floe_kernel_factory(store=url) as first:
         handle = await two_steps.submit_async("d")
@@ -359,9 +369,9 @@ async def test_resume_continues_an_interrupted_run_and_takes_no_value(
 
 
 async def test_a_running_run_of_another_live_process_is_not_interrupted(
-    floe_kernel_factory: Callable[..., floe.Kernel], tmp_path: Path
+    floe_kernel_factory: Callable[..., floe.Kernel], shared_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'floe.db'}"
+    url = shared_url
     gate.append(anyio.Event())
     async with floe_kernel_factory(store=url) as owner, anyio.create_task_group() as group:
         group.start_soon(two_steps.run_async, "live")
