@@ -119,7 +119,7 @@ def floe_store_schemes() -> Sequence[str]:
     Calling: all implementations; the results are merged.
     Parameters: none.
     Returns: a list of schemes such as ``["sqlite"]``.
-    Implemented by: the kernel (``memory``), floe_sqlite, floe_json.
+    Implemented by: the kernel (``memory``), floe_sqlite, floe_json, floe-postgres.
     Example:
         import floe
 
@@ -141,7 +141,7 @@ def floe_open_store(url: StoreURL) -> Store | None:
         url: the parsed :class:`floe.StoreURL` (``scheme``, ``path``, ``query``, ``raw``).
     Returns: an unopened :class:`floe.Store` (the kernel enters it as an async context
         manager), or None when the scheme is not yours.
-    Implemented by: the kernel (``memory://``), floe_sqlite, floe_json.
+    Implemented by: the kernel (``memory://``), floe_sqlite, floe_json, floe-postgres.
     Example:
         import floe
 
@@ -377,8 +377,8 @@ def floe_cli(cli: click.Group) -> None:
         command that imports the project's code (a dotted path, a config's states) is
         decorated with ``floe_cli.imports_project_code``, under click's decorators, so
         that modules in the working directory import as they do for floe's commands.
-    Implemented by: floe_cli (``plugins``), floe-postgres (``worker``), floe-server
-        (``server``), floe-reload (``watch``).
+    Implemented by: floe_cli (``plugins``, ``worker``, ``schedule`` ...), floe-reload
+        (``watch``).
     Example:
         import click
 

@@ -106,14 +106,33 @@ def floe_cli(project: Project, *args: str, **extra: str) -> subprocess.Completed
 
 
 def start(project: Project, *args: str, **extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    """Start ``floe ARGS``; its stdout and stderr go to a file each, never to a pipe that
+    nobody reads (a busy worker's log would fill it and block the worker)."""
+    number = len(list(project.path.glob("process-*.err")))
+    output = (project / f"process-{number}.out").open("w")
+    errors = (project / f"process-{number}.err").open("w")
+    process = subprocess.Popen(
         [str(FLOE), *args],
         cwd=project.path,
         env=environment(project, **extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=output,
+        stderr=errors,
         text=True,
     )
+    output.close()
+    errors.close()
+    _LOGS[process.pid] = project / f"process-{number}.err"
+    return process
+
+
+_LOGS: dict[int, Path] = {}
+"""The stderr file of every process start() started, by process id."""
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Wait for *process* to exit; its stderr."""
+    process.wait(timeout=timeout)
+    return _LOGS.pop(process.pid).read_text()
 
 
 @pytest.fixture
@@ -125,7 +144,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGCONT)
             process.kill()
-        process.communicate(timeout=30)
+        process.wait(timeout=30)
 
 
 def submit(project: Project, name: str, count: int, *more: str) -> str:
@@ -140,7 +159,7 @@ def submit(project: Project, name: str, count: int, *more: str) -> str:
 def runs(project: Project) -> dict[str, floe.Run]:
     async def read() -> dict[str, floe.Run]:
         async with open_store(project.store) as store:
-            return {run.run_id: run for run in await store.list_runs()}
+            return {run.run_id: run for run in await store.list_runs(floe.RunQuery(limit=10_000))}
 
     return anyio.run(read)
 
@@ -153,11 +172,13 @@ def journal(project: Project, run_id: str) -> list[floe.Event]:
     return anyio.run(read)
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+def wait_for(
+    condition: Callable[[], bool], what: str, seconds: float = 60, every: float = 0.05
+) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def effects(project: Project) -> Counter[str]:
@@ -172,7 +193,7 @@ def all_done(project: Project, ids: list[str]) -> bool:
 
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str]:
     process.send_signal(sig)
-    _, stderr = process.communicate(timeout=60)
+    stderr = finish(process)
     return process.returncode, stderr
 
 
@@ -211,7 +232,7 @@ def test_a_killed_workers_runs_are_finished_by_another_each_step_once(
     processes.append(first)
     wait_for(lambda: sum(effects(project).values()) >= 4, "steps of the first worker")
     first.kill()
-    first.communicate(timeout=30)
+    first.wait(timeout=30)
     killed_at = effects(project)
     assert all(runs(project)[run_id].status is floe.RunStatus.RUNNING for run_id in ids)
     second = start(project, "worker", "--poll-seconds", "0.05")
@@ -304,6 +325,56 @@ def test_bad_worker_options_are_usage_errors(project: Project) -> None:
     assert runs(project) == {}
 
 
+def submit_many(project: Project, count: int) -> list[str]:
+    """Submit *count* one-step runs of ``chain`` from this process, as an application would."""
+    chain = floe.Workflow.from_target(f"{project / 'flows.py'}:chain")
+
+    async def main() -> list[str]:
+        async with floe.open_kernel(store=project.store, log_format="off"):
+            return [
+                (await chain.submit_async(f"n{index}", 1, run_id=f"load-{index}")).run_id
+                for index in range(count)
+            ]
+
+    return anyio.run(main)
+
+
+@pytest.mark.parametrize("kill_one", [False, True], ids=["both-live", "one-killed"])
+def test_two_workers_run_a_thousand_submissions_each_once(
+    project: Project, processes: list[subprocess.Popen[str]], kill_one: bool
+) -> None:
+    ids = submit_many(project, 1000)
+    workers = [
+        start(project, "worker", "--concurrency", "8", "--poll-seconds", "0.05", STEP_SECONDS="0")
+        for _ in range(2)
+    ]
+    processes.extend(workers)
+    if kill_one:
+        wait_for(lambda: sum(effects(project).values()) >= 500, "half of the runs", 120)
+        workers[0].kill()
+        workers[0].wait(timeout=30)
+    # the side effects first: reading a thousand runs over and over would slow the workers
+    wait_for(lambda: len(effects(project)) == 1000, "every run's step", 240, every=0.2)
+    wait_for(lambda: all_done(project, ids), "every run", 60, every=0.5)
+    for worker in workers[kill_one:]:
+        code, stderr = stop(worker)
+        assert code == 0, stderr
+    stored = runs(project)
+    assert {stored[run_id].status for run_id in ids} == {floe.RunStatus.COMPLETED}  # none lost
+    counted = effects(project)
+    assert set(counted) == {f"n{index} 0" for index in range(1000)}
+    twice = [line for line, count in counted.items() if count > 1]
+    if kill_one:  # at most the runs the killed worker held, each run again once
+        assert len(twice) <= 8, twice
+        assert max(counted.values()) <= 2
+    else:
+        assert twice == []  # none twice
+    for run_id in ids[::97]:
+        kinds = [event.kind for event in journal(project, run_id)]
+        assert kinds.count(floe.EventKind.RUN_STARTED) == 1
+        assert kinds.count(floe.EventKind.RUN_COMPLETED) == 1
+
+
 # -- recovery of runs whose process died --------------------------------------------------
 
 
@@ -311,7 +382,7 @@ def kill_mid_run(project: Project, run_id: str, *args: str) -> subprocess.Popen[
     process = start(project, "run", *args, "--run-id", run_id, STEP_SECONDS="0.3")
     wait_for(lambda: sum(effects(project).values()) >= 2, "two steps to start")
     process.kill()
-    process.communicate(timeout=30)
+    process.wait(timeout=30)
     wait_for(lambda: runs(project)[run_id].is_interrupted(), "its lease to run out", 10)
     return process
 
@@ -342,7 +413,7 @@ def test_floe_resume_continues_an_interrupted_run_and_a_sleep_wakes_when_due(
     wait_for(lambda: effects(project)["n 0"] == 1, "the first step")
     time.sleep(0.2)  # into the durable sleep
     process.kill()
-    process.communicate(timeout=30)
+    process.wait(timeout=30)
     wait_for(lambda: runs(project)["nap-1"].is_interrupted(), "its lease to run out", 10)
     refused = floe_cli(project, "resume", "nap-1", "--input", '"x"')
     assert refused.returncode == floe.ExitCode.USAGE
