@@ -569,3 +569,17 @@ def test_guide_python_blocks_compile(page: str) -> None:
             else "async def _excerpt():\n" + "".join(f"    {line}\n" for line in block.splitlines())
         )
         compile(source, f"docs/{page}, python block {number}", "exec")
+
+
+def test_workers_example_runs_every_order_once_on_two_workers(tmp_path: Path) -> None:
+    result = script("workers.py", "6", cwd=tmp_path)
+    lines = result.stdout.splitlines()
+    assert lines[:6] == [f"order-{index}: charged {10 + index / 100:.2f}" for index in range(6)]
+    executed = [re.fullmatch(r"worker \S+: executed (\d+) runs", line) for line in lines[6:]]
+    assert len(executed) == 2
+    assert all(match is not None for match in executed), lines
+    assert sum(int(match.group(1)) for match in executed if match) == 6
+    # the order numbers are the run ids: submitting them again runs nothing new
+    again = script("workers.py", "6", cwd=tmp_path)
+    assert again.stdout.splitlines()[:6] == lines[:6]
+    assert sum(int(line.rsplit(" ", 2)[1]) for line in again.stdout.splitlines()[6:]) == 0
