@@ -174,10 +174,27 @@ class Worker:
             return []
 
     async def _idle(self) -> None:
-        """Wait for a free slot (or for drain) when full, else for the next poll."""
+        """Wait for a slot to free (or for drain), or for the store to say a run may be
+        claimable, or for the next poll: whichever comes first."""
         self._wake = anyio.Event()
-        with anyio.move_on_after(self.poll_seconds):
-            await self._wake.wait()
+        async with anyio.create_task_group() as waits:
+            waits.start_soon(self._until_woken, waits.cancel_scope)
+            if len(self.executing) < self.concurrency:  # a free slot: new runs matter
+                waits.start_soon(self._until_notified, waits.cancel_scope)
+            await anyio.sleep(self.poll_seconds)  # cancelled with the group by either wait
+            waits.cancel_scope.cancel()
+
+    async def _until_woken(self, scope: anyio.CancelScope) -> None:
+        await self._wake.wait()
+        scope.cancel()
+
+    async def _until_notified(self, scope: anyio.CancelScope) -> None:
+        try:
+            await self.kernel.store.wait_for_runnable()
+        except FloeError as error:  # the store is unavailable for now: poll instead
+            logger.warning("Worker %s: %s", self.worker_id, error)
+            return
+        scope.cancel()
 
     async def _execute(self, run: Run) -> None:
         extra: dict[str, Any] = {"worker": self.worker_id}

@@ -315,6 +315,18 @@ class Store(abc.ABC):
         """
         raise self._unsupported("claim_runs")
 
+    async def wait_for_runnable(self) -> None:
+        """Return when a run may have become claimable: one was submitted, released or
+        made due. The caller bounds the wait by cancelling it.
+
+        What an idle worker waits on between two :meth:`claim_runs`, beside its poll
+        interval. A store that can tell (PostgreSQL's ``LISTEN``) returns as soon as a
+        run becomes claimable, so that it starts within milliseconds; returning early is
+        always allowed (the worker claims again). The default never returns: the worker
+        polls. Cancellation must stop the wait promptly.
+        """
+        await anyio.sleep_forever()
+
     async def acquire_lease(
         self,
         run_id: str,
