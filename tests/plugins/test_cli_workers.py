@@ -375,6 +375,54 @@ def test_two_workers_run_a_thousand_submissions_each_once(
         assert kinds.count(floe.EventKind.RUN_COMPLETED) == 1
 
 
+def terminate_backends(url: str) -> int:
+    """Kill every connection of the stores on *url*'s schema, as an administrator (or a
+    failover) would; the number killed. Other tests' schemas are left alone."""
+    import psycopg
+
+    base, _, options = url.partition("?")
+    schema = options.removeprefix("schema=")
+    with psycopg.connect(base, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s",
+            (f"floe ({schema})",),
+        ).fetchall()
+    return len(rows)
+
+
+def test_postgresql_workers_ride_out_killed_connections(
+    postgres_url: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    project = Project(tmp_path, postgres_url)
+    ids = submit_many(project, 200)
+    workers = [
+        start(
+            project, "worker", "--concurrency", "4", "--poll-seconds", "0.05", STEP_SECONDS="0.02"
+        )
+        for _ in range(2)
+    ]
+    processes.extend(workers)
+    for round_ in range(5):  # five times while the runs go on, every connection of the workers
+        done = round_ * 30
+        wait_for(lambda done=done: sum(effects(project).values()) > done, "progress", 120, 0.1)
+        assert terminate_backends(postgres_url) >= 1
+    wait_for(lambda: len(effects(project)) == 200, "every run's step", 240, every=0.2)
+    wait_for(lambda: all_done(project, ids), "every run", 120, every=0.5)
+    for worker in workers:
+        code, stderr = stop(worker)
+        assert code == 0, stderr
+    stored = runs(project)
+    assert {stored[run_id].status for run_id in ids} == {floe.RunStatus.COMPLETED}
+    counted = effects(project)
+    assert set(counted) == {f"n{index} 0" for index in range(200)}  # none lost
+    assert max(counted.values()) <= 2  # a step cut off mid-write may run again, once
+    for run_id in ids:
+        kinds = [event.kind for event in journal(project, run_id)]
+        assert kinds.count(floe.EventKind.RUN_COMPLETED) == 1  # nothing recorded twice
+
+
 # -- recovery of runs whose process died --------------------------------------------------
 
 
