@@ -27,6 +27,7 @@ TITLES = {
     "workflows": "Workflows: durable steps, next to baselines and peer engines",
     "graph": "Routine graphs: deliveries through flows",
     "memory": "Memory: runs kept and journal events read",
+    "workers": "Workers: runs through worker processes",
 }
 
 
@@ -72,6 +73,12 @@ def _memory(config: MeasureConfig) -> Section:
     return run_memory(config)
 
 
+def _workers(config: MeasureConfig) -> Section:
+    from bench_workers import run_workers
+
+    return run_workers(config)
+
+
 # imported when chosen, so one workload's missing library does not stop the others
 WORKLOADS: dict[str, Workload] = {
     "bus": _bus,
@@ -81,6 +88,7 @@ WORKLOADS: dict[str, Workload] = {
     "workflows": _workflows,
     "graph": _graph,
     "memory": _memory,
+    "workers": _workers,
 }
 
 

@@ -15,6 +15,7 @@ import signal
 import sys
 
 import anyio
+import anyio.abc
 import attrs
 import click
 
@@ -105,7 +106,7 @@ def worker_command(
             suspend_sleeps_over=suspend_sleeps_over,
         )
         async with anyio.create_task_group() as group:
-            group.start_soon(_drain_on_signal, worker, drain_seconds)
+            await group.start(_drain_on_signal, worker, drain_seconds)  # before serving
             await worker.serve()
             group.cancel_scope.cancel()
         return worker
@@ -114,8 +115,14 @@ def worker_command(
     click.echo(f"worker {worker.worker_id}: executed {worker.executed} runs", err=True)
 
 
-async def _drain_on_signal(worker: floe.Worker, grace_seconds: float) -> None:
+async def _drain_on_signal(
+    worker: floe.Worker,
+    grace_seconds: float,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
     with anyio.open_signal_receiver(*_SIGNALS) as signals:
+        task_status.started()  # SIGTERM drains from here on, rather than kill
         async for received in signals:
             if worker.executing and not worker.draining:
                 click.echo(

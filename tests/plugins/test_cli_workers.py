@@ -125,6 +125,15 @@ def start(project: Project, *args: str, **extra: str) -> subprocess.Popen[str]:
     return process
 
 
+def start_worker(project: Project, *options: str, **extra: str) -> subprocess.Popen[str]:
+    """``floe worker OPTIONS``, once it serves the store (before, SIGTERM would kill it
+    outright: its handler is not installed yet)."""
+    worker = start(project, "worker", *options, **extra)
+    log = _LOGS[worker.pid]
+    wait_for(lambda: "serving" in log.read_text(), "the worker to serve", 60, every=0.02)
+    return worker
+
+
 _LOGS: dict[int, Path] = {}
 """The stderr file of every process start() started, by process id."""
 
@@ -211,7 +220,7 @@ def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
     assert len(runs(project)) == 5
     listing = floe_cli(project, "runs")
     assert listing.stdout.count("pending") == 5, listing.stdout
-    worker = start(project, "worker", "--concurrency", "2", "--poll-seconds", "0.05")
+    worker = start_worker(project, "--concurrency", "2", "--poll-seconds", "0.05")
     processes.append(worker)
     wait_for(lambda: all_done(project, ids), "the submitted runs")
     code, stderr = stop(worker)
@@ -228,14 +237,14 @@ def test_a_killed_workers_runs_are_finished_by_another_each_step_once(
     project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     ids = [submit(project, name, 6) for name in ("a", "b")]
-    first = start(project, "worker", "--poll-seconds", "0.05", STEP_SECONDS="0.2")
+    first = start_worker(project, "--poll-seconds", "0.05", STEP_SECONDS="0.2")
     processes.append(first)
     wait_for(lambda: sum(effects(project).values()) >= 4, "steps of the first worker")
     first.kill()
     first.wait(timeout=30)
     killed_at = effects(project)
     assert all(runs(project)[run_id].status is floe.RunStatus.RUNNING for run_id in ids)
-    second = start(project, "worker", "--poll-seconds", "0.05")
+    second = start_worker(project, "--poll-seconds", "0.05")
     processes.append(second)
     wait_for(lambda: all_done(project, ids), "the second worker to finish the runs")
     code, stderr = stop(second)
@@ -262,13 +271,13 @@ def test_a_stopped_worker_past_its_lease_is_fenced_out_when_it_continues(
     project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:
     [run_id] = [submit(project, "s", 4)]
-    stale = start(project, "worker", "--poll-seconds", "0.05", STEP_SECONDS="0.4")
+    stale = start_worker(project, "--poll-seconds", "0.05", STEP_SECONDS="0.4")
     processes.append(stale)
     wait_for(lambda: effects(project)["s 1"] == 1, "the stale worker's second step")
     stale.send_signal(signal.SIGSTOP)
     time.sleep(float(LEASE) * 3)  # its lease runs out while it is stopped
     assert runs(project)[run_id].is_interrupted()
-    fresh = start(project, "worker", "--poll-seconds", "0.05")
+    fresh = start_worker(project, "--poll-seconds", "0.05")
     processes.append(fresh)
     wait_for(lambda: all_done(project, [run_id]), "the fresh worker to finish the run")
     stale.send_signal(signal.SIGCONT)
@@ -296,7 +305,7 @@ def test_a_run_whose_workflow_a_worker_cannot_import_fails_and_the_worker_goes_o
 ) -> None:
     doomed = submit(project, "d", 1)
     (project / "flows.py").rename(project / "moved.py")
-    worker = start(project, "worker", "--poll-seconds", "0.05")
+    worker = start_worker(project, "--poll-seconds", "0.05")
     processes.append(worker)
     wait_for(lambda: all_done(project, [doomed]), "the unloadable run to fail")
     (project / "moved.py").rename(project / "flows.py")
@@ -345,7 +354,7 @@ def test_two_workers_run_a_thousand_submissions_each_once(
 ) -> None:
     ids = submit_many(project, 1000)
     workers = [
-        start(project, "worker", "--concurrency", "8", "--poll-seconds", "0.05", STEP_SECONDS="0")
+        start_worker(project, "--concurrency", "8", "--poll-seconds", "0.05", STEP_SECONDS="0")
         for _ in range(2)
     ]
     processes.extend(workers)
@@ -505,7 +514,7 @@ def test_a_schedule_ticking_under_two_workers_fires_each_tick_once_and_survives_
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith("schedule 'beat': every 0.5 s; first tick ")
-    workers = [start(project, "worker", "--poll-seconds", "0.05") for _ in range(2)]
+    workers = [start_worker(project, "--poll-seconds", "0.05") for _ in range(2)]
     processes.extend(workers)
     wait_for(lambda: len(scheduled(project, "beat")) >= 6, "six ticks")
     for worker in workers:
@@ -515,7 +524,7 @@ def test_a_schedule_ticking_under_two_workers_fires_each_tick_once_and_survives_
     ticks = [run.metadata["tick"] for run in before]
     assert len(set(ticks)) == len(ticks)  # each tick once across the two workers
     time.sleep(1.6)  # three ticks go by with no worker
-    restarted = start(project, "worker", "--poll-seconds", "0.05")
+    restarted = start_worker(project, "--poll-seconds", "0.05")
     processes.append(restarted)
     wait_for(lambda: len(scheduled(project, "beat")) >= len(before) + 4, "the caught-up ticks")
     paused = floe_cli(project, "schedule", "pause", "beat")
