@@ -11,6 +11,9 @@ worker, and the journal's sequence check fences out a worker that lost its lease
 Each time it looks for work (every *poll_seconds* at most) it also fires the store's due
 schedules (:mod:`floe._schedules`): every worker does, and each tick makes one run.
 
+A durable sleep longer than *suspend_sleeps_over* suspends its run: the worker's slot is
+free while it sleeps, and the run is claimed again, by any worker, when it is due.
+
 A run whose workflow cannot be loaded here fails with that error recorded; the worker
 goes on serving the others. :meth:`Worker.drain` stops claiming and lets the runs held
 finish within a grace period; what is still running then is cancelled here, and its
@@ -96,7 +99,8 @@ class Worker:
         self.executing: set[str] = set()
         """The ids of the runs this worker is executing now."""
         self.executed = 0
-        """How many runs this worker has executed (to their end, a pause, or a failure)."""
+        """How many executions this worker has finished: a run that ended, paused, failed
+        or was suspended (one suspended and claimed again counts each time)."""
         self._draining = anyio.Event()
         self._wake = anyio.Event()
         self._executions: anyio.abc.TaskGroup | None = None
