@@ -22,17 +22,23 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from floe import PersistenceError, Run, Store
-from floe.storage import decode_document
+from floe.storage import decode_document, utcnow
 
+from ._notify import CHANNEL, Listener, claimable
 from ._rows import FIX_DAMAGED
 from ._schema import migrate
 
 if TYPE_CHECKING:
     Connection = psycopg.Connection[Any]
 
-__all__ = ["ATTEMPTS", "POOL_WAIT_SECONDS", "Connected"]
+__all__ = ["ATTEMPTS", "NO_NOTICE", "POOL_WAIT_SECONDS", "Connected", "Notice"]
 
 T = TypeVar("T")
+
+Notice = tuple[str, tuple[Any, ...]]
+"""A clause that notifies the store's listeners, to end a statement with, and its
+parameters: ``RETURNING pg_notify(%s, %s)`` or nothing."""
+NO_NOTICE: Final[Notice] = ("", ())
 
 POOL_WAIT_SECONDS: Final = 30.0
 """How long a call waits for a free connection of the pool before it fails."""
@@ -43,7 +49,8 @@ ATTEMPTS: Final = 3
 class Connected(Store):
     """The part of :class:`~floe_postgres.PostgresStore` that holds its connections: open
     and close, :meth:`_call` (a transaction in a worker thread, retried on a lost
-    connection) and decoding with errors that name the database."""
+    connection), the listening connection and the notices of the writes that make a run
+    claimable, and decoding with errors that name the database."""
 
     # set by PostgresStore.__init__
     url: str
@@ -57,6 +64,8 @@ class Connected(Store):
     _pool: ConnectionPool | None
     _limiter: anyio.CapacityLimiter | None
     _opening: bool
+    _listener: Listener | None
+    _listen_limiter: anyio.CapacityLimiter | None
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -82,7 +91,8 @@ class Connected(Store):
         return options
 
     async def open(self) -> None:
-        """Connect, create the schema or migrate it, and start the connection pool."""
+        """Connect, create the schema or migrate it, and start the connection pool (the
+        connection that listens for runnable runs opens on the first wait for them)."""
         if self._pool is not None or self._opening:
             raise PersistenceError(
                 f"The store {self._where} is already open",
@@ -91,13 +101,24 @@ class Connected(Store):
             )
         self._opening = True
         try:
-            pool = await anyio.to_thread.run_sync(self._open)
+            pool, tables_schema = await anyio.to_thread.run_sync(self._open)
             self._limiter = anyio.CapacityLimiter(self.pool_size)
+            # one reading thread at a time; the listener's lock fences an abandoned one
+            self._listen_limiter = anyio.CapacityLimiter(1)
+            self._listener = Listener(
+                self._conninfo,
+                self._connection_options(),
+                tables_schema,
+                unreachable=self._unreachable,
+                failed=self._failed,
+            )
             self._pool = pool
         finally:
             self._opening = False
 
-    def _open(self) -> ConnectionPool:
+    def _open(self) -> tuple[ConnectionPool, str]:
+        """The started pool, and the schema that holds the tables (the server's default
+        one when the URL names none): the payload of the store's notifications."""
         try:
             connection = psycopg.connect(self._conninfo, **self._connection_options())
         except psycopg.Error as error:
@@ -106,6 +127,8 @@ class Connected(Store):
             with connection:
                 self._check_server(connection)
                 migrate(connection, where=self._where, schema=self.schema)
+                row = connection.execute("SELECT current_schema()").fetchone()
+                tables_schema = str(row[0]) if row and row[0] else self.schema or ""
         except psycopg.Error as error:
             raise self._failed(error, "open") from error
         pool: ConnectionPool = ConnectionPool(
@@ -125,7 +148,7 @@ class Connected(Store):
         except BaseException:
             pool.close()
             raise
-        return pool
+        return pool, tables_schema
 
     def _check_server(self, connection: Connection) -> None:
         encoding = connection.info.parameter_status("server_encoding")
@@ -139,9 +162,12 @@ class Connected(Store):
             )
 
     async def close(self) -> None:
-        """Close every connection of the pool."""
+        """Close every connection of the pool, and the listening one."""
         pool, self._pool = self._pool, None
-        self._limiter = None
+        listener, self._listener = self._listener, None
+        self._limiter = self._listen_limiter = None
+        if listener is not None:
+            await anyio.to_thread.run_sync(listener.close)
         if pool is not None:
             await anyio.to_thread.run_sync(pool.close)
 
@@ -174,6 +200,22 @@ class Connected(Store):
                 context={"database": self._where},
             )
         return pool, limiter
+
+    def _require_listener(self) -> tuple[Listener, anyio.CapacityLimiter]:
+        listener, limiter = self._listener, self._listen_limiter
+        if listener is None or limiter is None:
+            self._require_pool()  # raises: the store is not open
+            raise AssertionError("unreachable")  # pragma: no cover
+        return listener, limiter
+
+    def _notice(self, run: Run | None) -> Notice:
+        """``RETURNING pg_notify(...)`` and its parameters, for the statement that writes
+        *run* when that leaves the run claimable now (else nothing): one more column of
+        the row written, not one more statement. Delivered at COMMIT."""
+        listener = self._listener
+        if run is None or listener is None or not claimable(run, utcnow()):
+            return NO_NOTICE
+        return " RETURNING pg_notify(%s, %s)", (CHANNEL, listener.payload)
 
     async def _call(self, action: Callable[..., T], *args: Any, what: str, write: bool = True) -> T:
         """``action(connection, *args)`` in a worker thread: in one transaction when it

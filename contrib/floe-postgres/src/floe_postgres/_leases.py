@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
 import attrs
 
 from floe import Run
@@ -25,6 +28,21 @@ class Leases(Runs):
     """Leases on runs: each run goes to one claimer, across every process."""
 
     # -- leases ---------------------------------------------------------------------------
+
+    async def wait_for_runnable(self) -> None:
+        """Return when a run may have become claimable: another process (or this one)
+        committed a write that left a run due and unleased, or the listening connection
+        was (re)opened, which may have missed one. The first wait starts listening, so it
+        returns at once. Cancelling the wait stops it within a moment."""
+        listener, limiter = self._require_listener()
+        seen = listener.received
+        while listener.received == seen and not listener.closed:
+            # a slice of at most SLICE_SECONDS in a thread; cancelled, the thread is left
+            # to end its slice and the listener's lock keeps the next one waiting for it
+            await anyio.to_thread.run_sync(
+                listener.wait_slice, seen, abandon_on_cancel=True, limiter=limiter
+            )
+            await anyio.lowlevel.checkpoint()
 
     async def claim_runs(
         self,
@@ -133,7 +151,9 @@ class Leases(Runs):
         run = self._leased_run(connection, run_id, owner, None)
         if run is not None:
             released = attrs.evolve(run, lease_owner=None, lease_expires_at=None)
-            connection.execute(UPDATE_RUN, run_columns(released))
+            # a due run let go (a worker drained, a wrong kind): the others are told
+            returning, parameters = self._notice(released)
+            connection.execute(UPDATE_RUN + returning, (*run_columns(released), *parameters))
 
     def _leased_run(
         self, connection: Connection, run_id: str, owner: str, live_at: datetime | None

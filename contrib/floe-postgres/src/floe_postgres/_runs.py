@@ -28,7 +28,7 @@ from floe.storage import (
     no_such_run,
 )
 
-from ._connection import Connected
+from ._connection import NO_NOTICE, Connected, Notice
 from ._rows import (
     FIX_DAMAGED,
     INSERT_EVENT,
@@ -58,14 +58,15 @@ class Runs(Connected):
     # -- runs ---------------------------------------------------------------------------
 
     async def create_run(self, run: Run) -> None:
-        await self._call(self._create_run, run_columns(run), what="create a run")
+        await self._call(self._create_run, run_columns(run), self._notice(run), what="create a run")
 
-    def _create_run(self, connection: Connection, columns: tuple[Any, ...]) -> None:
+    def _create_run(self, connection: Connection, columns: tuple[Any, ...], notice: Notice) -> None:
+        returning, parameters = notice  # a run submitted: its workers are told at COMMIT
         cursor = connection.execute(
             f"INSERT INTO runs ({RUN_COLUMNS}, run_id)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (run_id) DO NOTHING",
-            columns,
+            f" ON CONFLICT (run_id) DO NOTHING{returning}",
+            (*columns, *parameters),
         )
         if cursor.rowcount == 0:
             run_id = columns[-1]
@@ -90,10 +91,13 @@ class Runs(Connected):
     async def update_run(self, run: Run) -> None:
         if unstorable(run.run_id):
             raise no_such_run(run.run_id, f"the {self._where}")
-        await self._call(self._update_run, run_columns(run), what="update a run")
+        await self._call(self._update_run, run_columns(run), self._notice(run), what="update a run")
 
-    def _update_run(self, connection: Connection, columns: tuple[Any, ...]) -> None:
-        if connection.execute(UPDATE_RUN, columns).rowcount == 0:
+    def _update_run(
+        self, connection: Connection, columns: tuple[Any, ...], notice: Notice = NO_NOTICE
+    ) -> None:
+        returning, parameters = notice
+        if connection.execute(UPDATE_RUN + returning, (*columns, *parameters)).rowcount == 0:
             raise no_such_run(columns[-1], f"the {self._where}")
 
     async def append_events(
@@ -110,8 +114,9 @@ class Runs(Connected):
             check_append(run_id, events, None, where=f"the {self._where}", run=run)
         rows = self._event_rows(events)
         columns = None if run is None else run_columns(run)
+        notice = self._notice(run)  # e.g. a run that gives its lease up with this append
         await self._call(
-            self._append_events, run_id, events, rows, run, columns, what="append events"
+            self._append_events, run_id, events, rows, run, columns, notice, what="append events"
         )
 
     @staticmethod
@@ -143,11 +148,12 @@ class Runs(Connected):
         rows: list[tuple[Any, ...]],
         run: Run | None,
         columns: tuple[Any, ...] | None,
+        notice: Notice,
     ) -> None:
         where = f"the {self._where}"
         if not events:
             if columns is not None:
-                self._update_run(connection, columns)
+                self._update_run(connection, columns, notice)
             elif (
                 connection.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone()
                 is None
@@ -164,12 +170,13 @@ class Runs(Connected):
                 (last, run_id, expected),
             )
         else:
+            returning, parameters = notice
             cursor = connection.execute(
                 "UPDATE runs SET name = %s, kind = %s, status = %s, parent_id = %s,"
                 " created_at = %s, updated_at = %s, runnable_at = %s, lease_owner = %s,"
                 " lease_expires_at = %s, format = %s, doc = %s, last_seq = %s"
-                " WHERE run_id = %s AND last_seq = %s",
-                (*columns[:-1], last, run_id, expected),
+                f" WHERE run_id = %s AND last_seq = %s{returning}",
+                (*columns[:-1], last, run_id, expected, *parameters),
             )
         if cursor.rowcount == 0:
             row = connection.execute(

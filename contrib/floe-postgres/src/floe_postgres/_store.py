@@ -18,8 +18,9 @@ connection lost while committing leaves the outcome unknown; that is an error.
 
 :class:`PostgresStore` (its options, here) is made of one class per concern:
 ``_connection`` (the pool, transactions and retries, decoding), ``_runs`` (runs and
-journals), ``_leases`` (claims and leases) and ``_records`` (the cache, snapshots and
-values); ``_rows`` holds the columns and conversions they share.
+journals), ``_leases`` (claims, leases and waiting for runnable runs) and ``_records``
+(the cache, snapshots and values); ``_rows`` holds the columns and conversions they
+share, ``_notify`` the notifications of claimable runs and the listening connection.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ class PostgresStore(Leases, Records):
         self._pool = None
         self._limiter = None
         self._opening = False
+        self._listener = None
+        self._listen_limiter = None
 
     @classmethod
     def from_url(cls, url: StoreURL) -> PostgresStore:
