@@ -35,7 +35,9 @@ class Leases(Runs):
         was (re)opened, which may have missed one. The first wait starts listening, so it
         returns at once. Cancelling the wait stops it within a moment."""
         listener, limiter = self._require_listener()
-        seen = listener.received
+        # from what the last wait that returned was told: a notification read by the
+        # slice of a cancelled wait is the next wait's
+        seen = listener.delivered
         while listener.received == seen and not listener.closed:
             # a slice of at most SLICE_SECONDS in a thread; cancelled, the thread is left
             # to end its slice and the listener's lock keeps the next one waiting for it
@@ -43,6 +45,7 @@ class Leases(Runs):
                 listener.wait_slice, seen, abandon_on_cancel=True, limiter=limiter
             )
             await anyio.lowlevel.checkpoint()
+        listener.delivered = max(listener.delivered, listener.received)
 
     async def claim_runs(
         self,

@@ -58,8 +58,10 @@ class Listener:
 
     :meth:`wait_slice` runs in a worker thread. :attr:`received` counts what may have
     made a run claimable: a notification of the schema, or a (re)opened connection, which
-    may have missed some. A waiter notes it before it waits and returns once it moved;
-    every waiter of the store sees it move, whichever thread read the notification.
+    may have missed some; :attr:`delivered` is the count the last wait that returned saw.
+    A wait returns once :attr:`received` moved past :attr:`delivered`: every waiter of
+    the store sees it move, whichever thread read the notification, and what the slice
+    of a cancelled wait read goes to the next wait.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Listener:
     ) -> None:
         self.payload = payload
         self.received = 0
+        self.delivered = 0
         self.closed = False
         self._conninfo = conninfo
         self._options = dict(options)
