@@ -132,6 +132,9 @@ class Worker:
             self._executions = executions
             task_status.started()
             while not self._draining.is_set():
+                # made before looking for work: a run that ends (or a drain) meanwhile
+                # sets this very event, so the wait below ends at once instead of polling
+                self._wake = anyio.Event()
                 await self._fire_schedules()
                 free = self.concurrency - len(self.executing)
                 claimed = await self._claim(free) if free > 0 else []
@@ -180,7 +183,6 @@ class Worker:
     async def _idle(self) -> None:
         """Wait for a slot to free (or for drain), or for the store to say a run may be
         claimable, or for the next poll: whichever comes first."""
-        self._wake = anyio.Event()
         async with anyio.create_task_group() as waits:
             waits.start_soon(self._until_woken, waits.cancel_scope)
             if len(self.executing) < self.concurrency:  # a free slot: new runs matter

@@ -413,10 +413,12 @@ def test_postgresql_workers_ride_out_killed_connections(
         for _ in range(2)
     ]
     processes.extend(workers)
+    killed = 0
     for round_ in range(5):  # five times while the runs go on, every connection of the workers
         done = round_ * 30
         wait_for(lambda done=done: sum(effects(project).values()) > done, "progress", 120, 0.1)
-        assert terminate_backends(postgres_url) >= 1
+        killed += terminate_backends(postgres_url)
+    assert killed >= 5  # a round may find a pool between two connections
     wait_for(lambda: len(effects(project)) == 200, "every run's step", 240, every=0.2)
     wait_for(lambda: all_done(project, ids), "every run", 120, every=0.5)
     for worker in workers:
