@@ -205,7 +205,9 @@ async def test_workers_fire_each_tick_once_and_run_it(
         async with anyio.create_task_group() as group:
             for worker in workers:
                 await group.start(worker.serve)
-            await anyio.sleep(1.0)
+            with anyio.fail_after(60):  # five ticks at least, however loaded the machine
+                while len(await _scheduled_runs(first, "fast")) < 5:  # noqa: ASYNC110 (a store)
+                    await anyio.sleep(0.05)
             await floe.pause_schedule("fast")
             with anyio.fail_after(20):
                 for run in await _scheduled_runs(first, "fast"):
