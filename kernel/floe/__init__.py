@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         Snapshot,
     )
     from .kernel._plugins import PluginInfo, PluginWarning
+    from .kernel._queues import Queue, get_queue, list_queues, remove_queue, set_queue
     from .kernel._resources import (
         ArtifactStore,
         DirectoryArtifactStore,
@@ -205,6 +206,7 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "PluginWarning",
+    "Queue",
     "Recovered",
     "RenamedError",
     "Result",
@@ -279,7 +281,9 @@ __all__ = [
     "current_kernel",
     "data_of",
     "explain",
+    "get_queue",
     "hookimpl",
+    "list_queues",
     "list_schedules",
     "list_snapshots",
     "load_config",
@@ -301,6 +305,7 @@ __all__ = [
     "randrange",
     "recover",
     "register_config_states",
+    "remove_queue",
     "remove_schedule",
     "restore_component",
     "resume",
@@ -309,6 +314,7 @@ __all__ = [
     "run_sync",
     "save_component",
     "save_snapshot",
+    "set_queue",
     "sleep",
     "task",
     "uuid4",
@@ -317,6 +323,11 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
+    "Queue": "kernel._queues",
+    "get_queue": "kernel._queues",
+    "list_queues": "kernel._queues",
+    "remove_queue": "kernel._queues",
+    "set_queue": "kernel._queues",
     "resume_schedule": "_schedules",
     "remove_schedule": "_schedules",
     "pause_schedule": "_schedules",

@@ -39,6 +39,7 @@ from floe import (
     Event,
     NotFoundError,
     PersistenceError,
+    Queue,
     Run,
     RunQuery,
     Snapshot,
@@ -47,12 +48,18 @@ from floe.storage import (
     FORMAT_VERSION,
     check_append,
     check_finite,
+    claim_budgets,
+    claimable_now,
     create_private_file,
     decode_document,
     encode_value,
+    lease_claimed,
     lease_held,
     lease_live,
     make_private_directories,
+    partition_heads,
+    pick_claims,
+    queue_usage,
     to_document,
     utcnow,
     write_atomically,
@@ -681,25 +688,32 @@ class JSONDirectory:
     # -- leases -------------------------------------------------------------------------
 
     def claim_runs(
-        self, owner: str, limit: int, lease_seconds: float, now: datetime | None
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        now: datetime | None,
+        queues: frozenset[str] | None,
+        limits: list[Queue],
     ) -> list[Run]:
         now = now or utcnow()
-        claimable = sorted(
+        headers = sorted(self._headers(), key=lambda header: header.order)
+        runs = [header.run for header in headers]
+        budgets = claim_budgets(limits, queue_usage(runs, limits, owner, now))
+        heads = partition_heads(runs)
+        candidates = sorted(
             (
                 header
-                for header in self._headers()
-                if header.run.runnable_at is not None
-                and header.run.runnable_at <= now
-                and header.run.parent_id is None
-                and (header.run.lease_expires_at is None or header.run.lease_expires_at <= now)
+                for header in headers
+                if header.run.run_id in heads and claimable_now(header.run, now, queues)
             ),
-            key=lambda header: (header.run.runnable_at, header.order),
-        )[:limit]
+            key=lambda header: (-header.run.priority, header.run.runnable_at, header.order),
+        )
         expires = now + timedelta(seconds=lease_seconds)
         claimed = []
-        for header in claimable:
-            current = self._existing_run(header.run.run_id)
-            leased = attrs.evolve(current.run, lease_owner=owner, lease_expires_at=expires)
+        for run in pick_claims([header.run for header in candidates], budgets, limit):
+            current = self._existing_run(run.run_id)
+            leased = lease_claimed(current.run, owner, expires, now)
             self._write_run(attrs.evolve(current, run=leased))
             claimed.append(leased)
         return claimed

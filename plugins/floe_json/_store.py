@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -17,6 +17,7 @@ from floe import (
     DamagedRecord,
     Event,
     PersistenceError,
+    Queue,
     Run,
     RunListing,
     RunQuery,
@@ -25,6 +26,7 @@ from floe import (
     StoreURL,
 )
 from floe.storage import (
+    check_claim_queues,
     check_keep_last,
     check_limit,
     check_namespace,
@@ -224,9 +226,14 @@ class JSONStore(Store):
         limit: int = 1,
         lease_seconds: float = 30.0,
         now: datetime | None = None,
+        queues: Collection[str] | None = None,
+        queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
         check_limit(limit)
-        return await self._write(lambda files: files.claim_runs(owner, limit, lease_seconds, now))
+        names, limits = check_claim_queues(queues, queue_limits)
+        return await self._write(
+            lambda files: files.claim_runs(owner, limit, lease_seconds, now, names, limits)
+        )
 
     async def acquire_lease(
         self,

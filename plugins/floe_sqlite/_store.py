@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
@@ -29,6 +29,7 @@ from floe import (
     FloeError,
     NotFoundError,
     PersistenceError,
+    Queue,
     Run,
     RunListing,
     RunQuery,
@@ -39,6 +40,7 @@ from floe import (
 from floe.storage import (
     FORMAT_VERSION,
     check_append,
+    check_claim_queues,
     check_keep_last,
     check_limit,
     check_namespace,
@@ -48,6 +50,7 @@ from floe.storage import (
     create_private_file,
     decode_document,
     dump_json,
+    lease_claimed,
     lease_held,
     lease_live,
     make_private_directories,
@@ -55,6 +58,7 @@ from floe.storage import (
     utcnow,
 )
 
+from ._claims import RunClaim, claim_runs
 from ._schema import (
     SCHEMA_VERSION,
     check_not_newer,
@@ -392,6 +396,10 @@ class SQLiteStore(Store):
             _micros_or_none(run.runnable_at),
             run.lease_owner,
             _micros_or_none(run.lease_expires_at),
+            run.queue,
+            run.priority,
+            run.partition_key,
+            _micros_or_none(run.claimed_at),
             run.format,
             doc,
             run.run_id,
@@ -404,8 +412,8 @@ class SQLiteStore(Store):
         try:
             connection.execute(
                 "INSERT INTO runs (name, kind, status, parent_id, created_at, runnable_at,"
-                " lease_owner, lease_expires_at, format, doc, run_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " lease_owner, lease_expires_at, queue, priority, partition_key, claimed_at,"
+                " format, doc, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 columns,
             )
         except sqlite3.IntegrityError as error:
@@ -434,8 +442,8 @@ class SQLiteStore(Store):
 
     _UPDATE_RUN: Final = (
         "UPDATE runs SET name = ?, kind = ?, status = ?, parent_id = ?, created_at = ?,"
-        " runnable_at = ?, lease_owner = ?, lease_expires_at = ?, format = ?, doc = ?"
-        " WHERE run_id = ?"
+        " runnable_at = ?, lease_owner = ?, lease_expires_at = ?, queue = ?, priority = ?,"
+        " partition_key = ?, claimed_at = ?, format = ?, doc = ? WHERE run_id = ?"
     )
 
     def _update_run(self, connection: sqlite3.Connection, columns: tuple[Any, ...]) -> None:
@@ -866,41 +874,26 @@ class SQLiteStore(Store):
         limit: int = 1,
         lease_seconds: float = 30.0,
         now: datetime | None = None,
+        queues: Collection[str] | None = None,
+        queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
         check_limit(limit)
+        names, limits = check_claim_queues(queues, queue_limits)
         now = now or utcnow()
         expires = now + timedelta(seconds=lease_seconds)
-        result: list[Run] = await self._write(self._claim_runs, owner, limit, now, expires)
+        claim = RunClaim(owner, limit, now, _micros(now), expires, names, limits)
+        result: list[Run] = await self._write(self._claim_runs, claim)
         return result
 
-    def _claim_runs(
-        self,
-        connection: sqlite3.Connection,
-        owner: str,
-        limit: int,
-        now: datetime,
-        expires: datetime,
-    ) -> list[Run]:
-        moment = _micros(now)
-        rows = connection.execute(
-            "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
-            " FROM runs WHERE runnable_at IS NOT NULL AND runnable_at <= :now"
-            " AND parent_id IS NULL AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
-            " ORDER BY runnable_at, position LIMIT :limit",
-            {"now": moment, "limit": limit},
-        ).fetchall()
-        # decode every run before changing any (errors come before writes)
-        claimed = [
-            attrs.evolve(
-                self._decode_run(run_id, doc, last_seq),
-                lease_owner=owner,
-                lease_expires_at=expires,
-            )
-            for run_id, doc, last_seq in rows
-        ]
-        updates = [self._run_columns(run) for run in claimed]
-        connection.executemany(self._UPDATE_RUN, updates)
-        return claimed
+    def _claim_runs(self, connection: sqlite3.Connection, claim: RunClaim) -> list[Run]:
+        # under the write lock (BEGIN IMMEDIATE): the counts of the limited queues and
+        # the leases are one step for every process sharing the file
+        def lease(runs: list[Run]) -> list[Run]:
+            leased = [lease_claimed(run, claim.owner, claim.expires, claim.now) for run in runs]
+            connection.executemany(self._UPDATE_RUN, [self._run_columns(run) for run in leased])
+            return leased
+
+        return claim_runs(connection, claim, self._decode_run, lease)
 
     async def acquire_lease(
         self,

@@ -351,6 +351,7 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
 RELEASED_MIGRATIONS = {
     1: "c22bb848b868d9ab",
     2: "c7f3b3b2607ce92a",
+    3: "9038c14e97b92419",
 }
 
 
@@ -360,6 +361,16 @@ def test_released_migrations_are_never_edited(migration: Migration) -> None:
     assert RELEASED_MIGRATIONS.get(migration.version) == digest, (
         f"migration {migration.version} changed: add a new migration instead"
     )
+
+
+def _version_one_columns(run: Run) -> tuple[object, ...]:
+    """The columns of *run* in the table of schema version 1, its document without the
+    fields added since (queue, priority, partition key, first claim)."""
+    columns = SQLiteStore._run_columns(run)
+    document = orjson.loads(columns[-2])
+    for added in ("queue", "priority", "partition_key", "claimed_at"):
+        del document[added]
+    return (*columns[:8], columns[12], orjson.dumps(document), columns[-1])
 
 
 def _write_version_one_database(database: Path) -> Run:
@@ -374,7 +385,7 @@ def _write_version_one_database(database: Path) -> Run:
             "INSERT INTO runs (name, kind, status, parent_id, created_at, runnable_at,"
             " lease_owner, lease_expires_at, format, doc, run_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            SQLiteStore._run_columns(run),
+            _version_one_columns(run),
         )
         for event in _events("old-run", 1, 2):
             raw.execute(
@@ -416,7 +427,7 @@ async def test_version_one_database_is_migrated_with_its_data_intact(tmp_path: P
         await store.append_events("old-run", _events("old-run", 3, 1))
     with _raw(database) as raw:
         version = raw.execute("SELECT value FROM floe_meta WHERE key = 'schema_version'")
-        assert version.fetchone() == ("2",)
+        assert version.fetchone() == (str(SCHEMA_VERSION),)
         assert raw.execute("SELECT namespace, key FROM plugin_values").fetchall() == [
             ("plugin", "new")
         ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -12,6 +12,16 @@ import attrs
 
 from ._errors import PersistenceError
 from ._models import CacheEntry, Event, Run, RunQuery, Snapshot, utcnow
+from ._queues import (
+    Queue,
+    check_claim_queues,
+    claim_budgets,
+    claimable_now,
+    lease_claimed,
+    partition_heads,
+    pick_claims,
+    queue_usage,
+)
 from ._store import (
     Store,
     check_append,
@@ -198,27 +208,24 @@ class MemoryStore(Store):
         limit: int = 1,
         lease_seconds: float = 30.0,
         now: datetime | None = None,
+        queues: Collection[str] | None = None,
+        queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
         check_limit(limit)
+        names, limits = check_claim_queues(queues, queue_limits)
         await anyio.lowlevel.checkpoint()
         now = now or utcnow()
-        claimable = sorted(
-            (
-                run
-                for run in self._runs.values()
-                if run.runnable_at is not None
-                and run.runnable_at <= now
-                and run.parent_id is None
-                and (run.lease_expires_at is None or run.lease_expires_at <= now)
-            ),
-            key=lambda run: (run.runnable_at, self._order[run.run_id]),
-        )[:limit]
+        runs = list(self._runs.values())  # in submission order
+        budgets = claim_budgets(limits, queue_usage(runs, limits, owner, now))
+        heads = partition_heads(runs)
+        candidates = sorted(
+            (run for run in runs if run.run_id in heads and claimable_now(run, now, names)),
+            key=lambda run: (-run.priority, run.runnable_at, self._order[run.run_id]),
+        )
         expires = now + timedelta(seconds=lease_seconds)
         claimed = []
-        for run in claimable:
-            leased = attrs.evolve(
-                self._with_last_seq(run), lease_owner=owner, lease_expires_at=expires
-            )
+        for run in pick_claims(candidates, budgets, limit):
+            leased = lease_claimed(self._with_last_seq(run), owner, expires, now)
             self._runs[run.run_id] = leased
             claimed.append(leased)
         return claimed

@@ -178,6 +178,14 @@ class Run:
     """When a worker may pick the run up (``None``: not runnable, e.g. finished or paused)."""
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    queue: str = "default"
+    """The queue the run waits in for a worker (see :class:`floe.Queue`)."""
+    priority: int = 0
+    """Among the claimable runs, higher priorities are claimed first."""
+    partition_key: str | None = None
+    """Runs of one queue with the same key run one at a time, in submission order."""
+    claimed_at: datetime | None = None
+    """When a worker first claimed the run (its start, for a queue's rate limit)."""
     last_seq: int = attrs.field(default=0, validator=_positive_or_zero)
     """Sequence number of the last journal event; maintained by the store."""
     format: int = FORMAT_VERSION

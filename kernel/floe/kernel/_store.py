@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self
@@ -27,6 +27,7 @@ from ._errors import (
     SequenceConflictError,
 )
 from ._models import CacheEntry, Event, Run, RunListing, RunQuery, Snapshot
+from ._queues import Queue
 
 __all__ = [
     "MAX_VALUE_KEY_LENGTH",
@@ -305,13 +306,22 @@ class Store(abc.ABC):
         limit: int = 1,
         lease_seconds: float = 30.0,
         now: datetime | None = None,
+        queues: Collection[str] | None = None,
+        queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
-        """Lease up to *limit* runnable runs to *owner*, the longest due first.
+        """Lease up to *limit* runnable runs of *queues* (None: every queue) to *owner*:
+        the highest priority first, then the longest due, then the first submitted.
 
         A run is claimable when it is due (``runnable_at <= now``), is no other run's
-        child (a child run is executed by its parent's replay) and has no live lease:
-        a submitted run nobody started, or an unfinished one whose executor is gone.
-        Atomic across every process sharing the store: each run goes to one claimer.
+        child (a child run is executed by its parent's replay), has no live lease (a
+        submitted run nobody started, or an unfinished one whose executor is gone) and
+        is the first unfinished run of its partition (its queue and partition key),
+        when it has a key. The claim keeps *queue_limits*: a limited queue gives no more
+        runs than its concurrency (live leases of its runs), worker concurrency (those
+        *owner* holds) and rate limit (runs first claimed within its period) leave room
+        for. A run's first claim sets its ``claimed_at``. Atomic across every process
+        sharing the store: each run goes to one claimer, and the limits hold however
+        claims interleave. The helpers of :mod:`floe.storage` make the selection.
         """
         raise self._unsupported("claim_runs")
 

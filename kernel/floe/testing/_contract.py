@@ -36,6 +36,7 @@ from ..kernel._models import (
 from ..kernel._schema import EventKind, TaskCompleted, data_of
 from ..kernel._settings import Settings
 from ..kernel._store import Store
+from ._queue_contract import QueueContract
 
 __all__ = ["StoreContract", "open_store"]
 
@@ -60,7 +61,7 @@ def _step_data(seq: int) -> dict[str, object]:
     return data_of(TaskCompleted(task="step", position=str(seq), result={"n": seq}))
 
 
-class StoreContract:
+class StoreContract(QueueContract):
     """Contract tests for a store; subclasses define the ``store_url`` fixture."""
 
     pytestmark: ClassVar[Any] = pytest.mark.anyio

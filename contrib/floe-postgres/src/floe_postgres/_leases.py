@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +11,18 @@ import anyio.lowlevel
 import anyio.to_thread
 import attrs
 
-from floe import Run
-from floe.storage import check_limit, lease_held, lease_live, no_such_run, utcnow
+from floe import Queue, Run
+from floe.storage import (
+    check_claim_queues,
+    check_limit,
+    lease_claimed,
+    lease_held,
+    lease_live,
+    no_such_run,
+    utcnow,
+)
 
+from ._claims import RunClaim, claim_runs
 from ._rows import UPDATE_RUN, micros, run_columns, unstorable
 from ._runs import Runs
 
@@ -54,43 +64,24 @@ class Leases(Runs):
         limit: int = 1,
         lease_seconds: float = 30.0,
         now: datetime | None = None,
+        queues: Collection[str] | None = None,
+        queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
         check_limit(limit)
+        names, limits = check_claim_queues(queues, queue_limits)
         now = now or utcnow()
         expires = now + timedelta(seconds=lease_seconds)
-        return await self._call(self._claim_runs, owner, limit, now, expires, what="claim runs")
+        claim = RunClaim(owner, limit, now, expires, names, limits)
+        return await self._call(self._claim_runs, claim, what="claim runs")
 
-    def _claim_runs(
-        self,
-        connection: Connection,
-        owner: str,
-        limit: int,
-        now: datetime,
-        expires: datetime,
-    ) -> list[Run]:
-        # SKIP LOCKED: rows another worker is claiming right now are passed over, and a
-        # row leased since this statement's snapshot is re-checked once locked. A child
-        # run is never claimed: its parent's replay executes it
-        rows = connection.execute(
-            "SELECT run_id, doc, last_seq FROM runs"
-            " WHERE runnable_at IS NOT NULL AND runnable_at <= %(now)s AND parent_id IS NULL"
-            " AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)"
-            " ORDER BY runnable_at, position LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
-            {"now": micros(now), "limit": limit},
-        ).fetchall()
-        # decode every run before changing any (errors come before writes)
-        claimed = [
-            attrs.evolve(
-                self._decode_run(run_id, doc, last_seq),
-                lease_owner=owner,
-                lease_expires_at=expires,
-            )
-            for run_id, doc, last_seq in rows
-        ]
-        if claimed:
+    def _claim_runs(self, connection: Connection, claim: RunClaim) -> list[Run]:
+        def lease(runs: list[Run]) -> list[Run]:
+            leased = [lease_claimed(run, claim.owner, claim.expires, claim.now) for run in runs]
             with connection.cursor() as cursor:
-                cursor.executemany(UPDATE_RUN, [run_columns(run) for run in claimed])
-        return claimed
+                cursor.executemany(UPDATE_RUN, [run_columns(run) for run in leased])
+            return leased
+
+        return claim_runs(connection, claim, self._decode_run, lease)
 
     async def acquire_lease(
         self,

@@ -13,6 +13,8 @@ __all__ = [
     "INSERT_EVENT",
     "READ_BATCH",
     "RUN_COLUMNS",
+    "RUN_VALUES",
+    "SET_RUN",
     "UPDATE_RUN",
     "above",
     "micros",
@@ -28,15 +30,30 @@ INSERT_EVENT: Final = (
     "INSERT INTO events (run_id, seq, kind, step, at, data, format)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
-RUN_COLUMNS: Final = (
-    "name, kind, status, parent_id, created_at, updated_at, runnable_at, lease_owner,"
-    " lease_expires_at, format, doc"
+_COLUMN_NAMES: Final = (
+    "name",
+    "kind",
+    "status",
+    "parent_id",
+    "created_at",
+    "updated_at",
+    "runnable_at",
+    "lease_owner",
+    "lease_expires_at",
+    "queue",
+    "priority",
+    "partition_key",
+    "claimed_at",
+    "format",
+    "doc",
 )
-UPDATE_RUN: Final = (
-    "UPDATE runs SET name = %s, kind = %s, status = %s, parent_id = %s, created_at = %s,"
-    " updated_at = %s, runnable_at = %s, lease_owner = %s, lease_expires_at = %s,"
-    " format = %s, doc = %s WHERE run_id = %s"
-)
+RUN_COLUMNS: Final = ", ".join(_COLUMN_NAMES)
+"""The columns of :func:`run_columns` but the id, as an INSERT names them."""
+RUN_VALUES: Final = ", ".join(["%s"] * (len(_COLUMN_NAMES) + 1))
+"""The placeholders of :func:`run_columns` (the id with them)."""
+SET_RUN: Final = ", ".join(f"{name} = %s" for name in _COLUMN_NAMES)
+"""The SET clause of :func:`run_columns` but the id."""
+UPDATE_RUN: Final = f"UPDATE runs SET {SET_RUN} WHERE run_id = %s"
 READ_BATCH: Final = 4096
 """Journal rows fetched at a time: a long journal's rows are never all held at once."""
 
@@ -86,6 +103,10 @@ def run_columns(run: Run) -> tuple[Any, ...]:
         micros_or_none(run.runnable_at),
         run.lease_owner,
         micros_or_none(run.lease_expires_at),
+        run.queue,
+        run.priority,
+        run.partition_key,
+        micros_or_none(run.claimed_at),
         run.format,
         doc,
         run.run_id,

@@ -34,6 +34,8 @@ from ._rows import (
     INSERT_EVENT,
     READ_BATCH,
     RUN_COLUMNS,
+    RUN_VALUES,
+    SET_RUN,
     UPDATE_RUN,
     above,
     run_columns,
@@ -63,8 +65,7 @@ class Runs(Connected):
     def _create_run(self, connection: Connection, columns: tuple[Any, ...], notice: Notice) -> None:
         returning, parameters = notice  # a run submitted: its workers are told at COMMIT
         cursor = connection.execute(
-            f"INSERT INTO runs ({RUN_COLUMNS}, run_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            f"INSERT INTO runs ({RUN_COLUMNS}, run_id) VALUES ({RUN_VALUES})"
             f" ON CONFLICT (run_id) DO NOTHING{returning}",
             (*columns, *parameters),
         )
@@ -172,9 +173,7 @@ class Runs(Connected):
         else:
             returning, parameters = notice
             cursor = connection.execute(
-                "UPDATE runs SET name = %s, kind = %s, status = %s, parent_id = %s,"
-                " created_at = %s, updated_at = %s, runnable_at = %s, lease_owner = %s,"
-                " lease_expires_at = %s, format = %s, doc = %s, last_seq = %s"
+                f"UPDATE runs SET {SET_RUN}, last_seq = %s"
                 f" WHERE run_id = %s AND last_seq = %s{returning}",
                 (*columns[:-1], last, run_id, expected, *parameters),
             )

@@ -117,10 +117,34 @@ _INITIAL_SCHEMA = (
     """,
 )
 
+_QUEUES = (
+    # a run's queue, priority and partition key (floe.Queue), and its first claim: the
+    # claim orders by priority and counts a limited queue's live leases and recent starts
+    "ALTER TABLE runs ADD COLUMN queue text COLLATE \"C\" NOT NULL DEFAULT 'default'",
+    "ALTER TABLE runs ADD COLUMN priority integer NOT NULL DEFAULT 0",
+    'ALTER TABLE runs ADD COLUMN partition_key text COLLATE "C"',
+    "ALTER TABLE runs ADD COLUMN claimed_at bigint",
+    "DROP INDEX runs_by_runnable",
+    """
+    CREATE INDEX runs_by_claim_order ON runs (priority DESC, runnable_at, position)
+    WHERE runnable_at IS NOT NULL AND parent_id IS NULL
+    """,
+    """
+    CREATE INDEX runs_by_partition ON runs (queue, partition_key, position)
+    WHERE partition_key IS NOT NULL
+    """,
+    """
+    CREATE INDEX runs_by_queue_lease ON runs (queue, lease_expires_at)
+    WHERE lease_expires_at IS NOT NULL
+    """,
+    "CREATE INDEX runs_by_queue_start ON runs (queue, claimed_at) WHERE claimed_at IS NOT NULL",
+)
+
 # A migration, once released, never changes: a database at its version already has
 # exactly its statements applied. A change to the schema is a new migration.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: runs, events, cache, snapshots, plugin_values", _INITIAL_SCHEMA),
+    Migration(2, "runs: queue, priority, partition key and first claim", _QUEUES),
 )
 """Every migration in order; ``MIGRATIONS[i].version == i + 1``."""
 

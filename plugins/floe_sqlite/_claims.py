@@ -1,0 +1,106 @@
+"""Claims of runnable runs: the queries behind :meth:`SQLiteStore.claim_runs`.
+
+A claim runs in one writer transaction (``BEGIN IMMEDIATE``), so that the counts of a
+limited queue and the leases it hands out are one step for every process sharing the
+file. The selection itself (budgets, rounds) is :func:`floe.storage.fill_claims`, the
+same in every store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from floe import Queue, Run, RunStatus
+from floe.storage import QueueUsage, claim_budgets, fill_claims
+
+__all__ = ["RunClaim", "claim_runs"]
+
+_MICROS = 1_000_000
+_FINISHED = tuple(
+    str(status) for status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+)
+
+# due, no child (its parent's replay executes it), no live lease, and the first
+# unfinished run of its partition when it has a key
+_CLAIMABLE = (
+    "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
+    " FROM runs WHERE runnable_at IS NOT NULL AND runnable_at <= :now AND parent_id IS NULL"
+    " AND (lease_expires_at IS NULL OR lease_expires_at <= :now)"
+    " AND (partition_key IS NULL OR NOT EXISTS (SELECT 1 FROM runs AS earlier"
+    " WHERE earlier.queue = runs.queue AND earlier.partition_key = runs.partition_key"
+    " AND earlier.position < runs.position"
+    f" AND earlier.status NOT IN ({', '.join(repr(status) for status in _FINISHED)})))"
+)
+_ORDER = " ORDER BY priority DESC, runnable_at, position LIMIT :limit"
+
+
+@attrs.frozen
+class RunClaim:
+    """One call of ``claim_runs``, its arguments checked."""
+
+    owner: str
+    limit: int
+    now: datetime
+    moment: int
+    """*now* in microseconds since the epoch, as the table keeps times."""
+    expires: datetime
+    queues: frozenset[str] | None
+    limits: list[Queue]
+
+
+def claim_runs(
+    connection: sqlite3.Connection,
+    claim: RunClaim,
+    decode: Callable[[str, Any, int | None], Run],
+    lease: Callable[[list[Run]], list[Run]],
+) -> list[Run]:
+    """Lease up to ``claim.limit`` claimable runs within the queues' limits."""
+    if claim.queues is not None and not claim.queues:
+        return []
+    budgets = claim_budgets(claim.limits, _usage(connection, claim))
+
+    def fetch(exhausted: frozenset[str], count: int) -> list[Run]:
+        query, parameters = _CLAIMABLE, {"now": claim.moment, "limit": count}
+        if claim.queues is not None:
+            query += f" AND queue IN ({_marks('q', claim.queues, parameters)})"
+        if exhausted:
+            query += f" AND queue NOT IN ({_marks('x', exhausted, parameters)})"
+        rows = connection.execute(query + _ORDER, parameters).fetchall()
+        # decoded before any is leased (errors come before writes)
+        return [decode(run_id, doc, last_seq) for run_id, doc, last_seq in rows]
+
+    return fill_claims(fetch, lease, budgets, claim.limit)
+
+
+def _usage(connection: sqlite3.Connection, claim: RunClaim) -> dict[str, QueueUsage]:
+    usage: dict[str, QueueUsage] = {}
+    for queue in claim.limits:
+        running, here = connection.execute(
+            "SELECT count(*), coalesce(sum(lease_owner = :owner), 0) FROM runs"
+            " WHERE queue = :queue AND lease_expires_at > :now AND parent_id IS NULL",
+            {"queue": queue.name, "owner": claim.owner, "now": claim.moment},
+        ).fetchone()
+        started = 0
+        if queue.rate_period is not None:
+            since = claim.moment - round(queue.rate_period * _MICROS)
+            (started,) = connection.execute(
+                "SELECT count(*) FROM runs WHERE queue = ? AND claimed_at > ?"
+                " AND parent_id IS NULL",
+                (queue.name, since),
+            ).fetchone()
+        usage[queue.name] = QueueUsage(running, here, started)
+    return usage
+
+
+def _marks(prefix: str, names: frozenset[str], parameters: dict[str, Any]) -> str:
+    """Named placeholders for *names*, added to *parameters*."""
+    marks = []
+    for index, name in enumerate(sorted(names)):
+        parameters[f"{prefix}{index}"] = name
+        marks.append(f":{prefix}{index}")
+    return ", ".join(marks)
