@@ -77,7 +77,8 @@ if TYPE_CHECKING:
         Snapshot,
     )
     from .kernel._plugins import PluginInfo, PluginWarning
-    from .kernel._queues import Queue, get_queue, list_queues, remove_queue, set_queue
+    from .kernel._queue_limits import get_queue, list_queues, remove_queue, set_queue
+    from .kernel._queues import DEFAULT_QUEUE, Queue
     from .kernel._resources import (
         ArtifactStore,
         DirectoryArtifactStore,
@@ -140,7 +141,7 @@ if TYPE_CHECKING:
     from .workflows._determinism import choice, now, randint, randrange, uuid4
     from .workflows._execution import Context, Execution
     from .workflows._recovery import Recovered, recover
-    from .workflows._submit import RunHandle
+    from .workflows._submit import QueuedWorkflow, RunHandle
     from .workflows._subworkflows import RunCancelledError
     from .workflows._tasks import Task, TaskOptions, task
     from .workflows._timers import sleep
@@ -154,6 +155,7 @@ del VERSION
 
 __all__ = [
     "ABSENT",
+    "DEFAULT_QUEUE",
     "MIN_SECRET_LENGTH",
     "PAYLOADS",
     "SECRET_MASK",
@@ -207,6 +209,7 @@ __all__ = [
     "PluginInfo",
     "PluginWarning",
     "Queue",
+    "QueuedWorkflow",
     "Recovered",
     "RenamedError",
     "Result",
@@ -323,11 +326,13 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, str] = {
+    "DEFAULT_QUEUE": "kernel._queues",
+    "QueuedWorkflow": "workflows._submit",
     "Queue": "kernel._queues",
-    "get_queue": "kernel._queues",
-    "list_queues": "kernel._queues",
-    "remove_queue": "kernel._queues",
-    "set_queue": "kernel._queues",
+    "get_queue": "kernel._queue_limits",
+    "list_queues": "kernel._queue_limits",
+    "remove_queue": "kernel._queue_limits",
+    "set_queue": "kernel._queue_limits",
     "resume_schedule": "_schedules",
     "remove_schedule": "_schedules",
     "pause_schedule": "_schedules",

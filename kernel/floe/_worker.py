@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 from typing import Any, Final
 
 import anyio
@@ -34,6 +35,8 @@ from .kernel._errors import ConfigError, FloeError, RunLeasedError, SequenceConf
 from .kernel._kernel import Kernel
 from .kernel._logging import bind_log_context
 from .kernel._models import Run, RunStatus
+from .kernel._queue_limits import load_queues
+from .kernel._queues import check_queue_name
 from .workflows._recovery import fail_unrunnable
 from .workflows._workflows import workflow_for
 
@@ -51,7 +54,9 @@ class Worker:
     until :meth:`drain` is called (or the task is cancelled). *poll_seconds* is how long
     an idle worker waits before it looks for work again. A run's durable sleep longer
     than *suspend_sleeps_over* seconds suspends it: the worker's slot is free meanwhile,
-    and the run is claimed again (by any worker) when the sleep is due.
+    and the run is claimed again (by any worker) when the sleep is due. *queues* names
+    the queues it claims from (None: every queue); the limits of :class:`floe.Queue`
+    stored for them hold across all workers.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class Worker:
         concurrency: int = 4,
         poll_seconds: float = 0.5,
         suspend_sleeps_over: float | None = 5.0,
+        queues: Collection[str] | None = None,
     ) -> None:
         if type(concurrency) is not int or concurrency < 1:
             raise ConfigError(
@@ -85,6 +91,17 @@ class Worker:
                 why="It is the longest durable sleep a run waits out in its worker slot.",
                 fix="Pass a number of seconds from 0 to 86400, or None never to suspend.",
             )
+        if queues is not None:
+            if isinstance(queues, str) or not queues:
+                raise ConfigError(
+                    f"Invalid worker queues {queues!r}",
+                    why="A worker serves the queues of a non-empty collection of names, or "
+                    "every queue (None).",
+                    fix=f"Pass queues=[{queues!r}]"
+                    if isinstance(queues, str)
+                    else "Leave queues out to serve every queue.",
+                )
+            queues = frozenset(check_queue_name(name) for name in queues)
         if not kernel.store.supports_leases:
             raise ConfigError(
                 f"The store {kernel.store.url} cannot be served by workers",
@@ -96,6 +113,8 @@ class Worker:
         self.concurrency = concurrency
         self.poll_seconds = float(poll_seconds)
         self.suspend_sleeps_over = suspend_sleeps_over
+        self.queues: frozenset[str] | None = queues
+        """The queues this worker claims from (None: every queue)."""
         self.executing: set[str] = set()
         """The ids of the runs this worker is executing now."""
         self.executed = 0
@@ -122,9 +141,10 @@ class Worker:
         """Claim and execute runs until :meth:`drain` is called; then return once the runs
         held have finished (or been cancelled at the end of the grace period)."""
         logger.info(
-            "Worker %s serving %s, %d at once",
+            "Worker %s serving %s (%s), %d at once",
             self.worker_id,
             self.kernel.store.url,
+            "every queue" if self.queues is None else ", ".join(sorted(self.queues)),
             self.concurrency,
             extra={"worker": self.worker_id},
         )
@@ -173,8 +193,15 @@ class Worker:
     async def _claim(self, limit: int) -> list[Run]:
         settings = self.kernel.settings
         try:
+            # the limits are read at every claim: a change made with 'floe queue set'
+            # holds for every worker from its next claim on
+            limits = await load_queues(self.kernel.store)
             return await self.kernel.store.claim_runs(
-                self.worker_id, limit=limit, lease_seconds=settings.run_lease_seconds
+                self.worker_id,
+                limit=limit,
+                lease_seconds=settings.run_lease_seconds,
+                queues=self.queues,
+                queue_limits=limits,
             )
         except FloeError as error:  # the store is unavailable for now: try again later
             logger.warning("Worker %s could not claim runs: %s", self.worker_id, error)

@@ -37,6 +37,7 @@ def floe_cli(cli: click.Group) -> None:
     """Add the command line's own commands (``floe plugins``, the component commands)."""
     from ._commands import plugins_command
     from ._component_commands import COMMANDS
+    from ._queue_commands import queue_group
     from ._schedule_commands import schedule_group
     from ._secret_commands import secrets_command
     from ._worker_commands import COMMANDS as WORKER_COMMANDS
@@ -45,6 +46,7 @@ def floe_cli(cli: click.Group) -> None:
     cli.add_command(plugins_command)
     cli.add_command(secrets_command)
     cli.add_command(schedule_group)
+    cli.add_command(queue_group)
     for command in COMMANDS:
         cli.add_command(command)
     for command in (*WORKFLOW_COMMANDS, *WORKER_COMMANDS):

@@ -41,6 +41,13 @@ _SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGTERM, sig
     help="How many runs to execute at once.",
 )
 @click.option(
+    "--queue",
+    "queues",
+    metavar="QUEUE",
+    multiple=True,
+    help="Claim only from QUEUE (repeatable; default: every queue).",
+)
+@click.option(
     "--import",
     "modules",
     metavar="MODULE",
@@ -75,6 +82,7 @@ def worker_command(
     state: CliState,
     store: str | None,
     concurrency: int,
+    queues: tuple[str, ...],
     modules: tuple[str, ...],
     drain_seconds: float,
     poll_seconds: float,
@@ -86,7 +94,8 @@ def worker_command(
     interrupted ones by replay, importing each workflow by the target its run recorded.
     Start as many as you like, on one SQLite file or on a shared database: each run goes
     to one worker at a time. A run in a long durable sleep holds no slot: it is claimed
-    again when the sleep is due.
+    again when the sleep is due. With --queue, it claims only the runs of those queues;
+    the limits set with 'floe queue set' hold across all workers.
     """
     for module in modules:
         _import(module)
@@ -104,6 +113,7 @@ def worker_command(
             concurrency=concurrency,
             poll_seconds=poll_seconds,
             suspend_sleeps_over=suspend_sleeps_over,
+            queues=queues or None,
         )
         async with anyio.create_task_group() as group:
             await group.start(_drain_on_signal, worker, drain_seconds)  # before serving

@@ -309,6 +309,17 @@ def _failure_reason(events: Sequence[floe.Event]) -> str:
     is_flag=True,
     help="Submit the run for a worker ('floe worker') and print its id; run nothing here.",
 )
+@click.option("--queue", metavar="QUEUE", help="With --detach: the queue the run waits in.")
+@click.option(
+    "--priority",
+    type=int,
+    help="With --detach: higher priorities are claimed first (default 0).",
+)
+@click.option(
+    "--partition-key",
+    metavar="KEY",
+    help="With --detach: runs of the queue with this key run one at a time, in order.",
+)
 @store_option
 @_json_option("Print the execution summary as JSON instead of the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Show no progress while the run executes.")
@@ -321,6 +332,9 @@ def run_command(
     as_kwargs: bool,
     run_id: str | None,
     detach: bool,
+    queue: str | None,
+    priority: int | None,
+    partition_key: str | None,
     store: str | None,
     as_json: bool,
     quiet: bool,
@@ -334,15 +348,26 @@ def run_command(
 
     With --detach the run is stored pending for a worker ('floe worker') and its id
     printed (with --json, as a JSON object); the --run-id of a run submitted before
-    prints that run's id again, so a retried submission makes no second run.
+    prints that run's id again, so a retried submission makes no second run. --queue,
+    --priority and --partition-key place it (see 'floe queue').
 
     Exit code: 0 completed or paused, 1 failed or cancelled, 2 bad target or input.
     """
+    placed = queue is not None or priority is not None or partition_key is not None
+    if placed and not detach:
+        raise floe.ConfigError(
+            "--queue, --priority and --partition-key place a submitted run",
+            why="A run executed here waits in no queue.",
+            fix="Add --detach to submit the run for a worker, or leave those options out.",
+        )
     workflow = floe.Workflow.from_target(target)
     args, kwargs = parse_input(input_text, as_kwargs=as_kwargs)
     kernel = kernel_for_store(state, store)
     if detach:
-        return _submit(kernel, workflow, args, kwargs, run_id, as_json=as_json)
+        queued = workflow.queued(
+            queue or floe.DEFAULT_QUEUE, priority=priority or 0, partition_key=partition_key
+        )
+        return _submit(kernel, queued, args, kwargs, run_id, as_json=as_json)
     given = run_id
     run_id = run_id or uuid.uuid4().hex
     progress = _progress_for(run_id, workflow.name, quiet)
@@ -361,15 +386,17 @@ def run_command(
 
 def _submit(
     kernel: floe.Kernel,
-    workflow: floe.Workflow[..., Any],
+    queued: floe.QueuedWorkflow[Any],
     args: list[Any],
     kwargs: dict[str, Any],
     run_id: str | None,
     *,
     as_json: bool,
 ) -> int:
+    workflow = queued.workflow
+
     async def submit(kernel: floe.Kernel) -> floe.RunHandle[Any]:
-        return await workflow.submit_async(*args, run_id=run_id, **kwargs)
+        return await queued.submit_async(*args, run_id=run_id, **kwargs)
 
     handle = _in_kernel(kernel, submit, workflow.backend)
     click.echo(_dumps({"run_id": handle.run_id}) if as_json else handle.run_id)
@@ -502,6 +529,11 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
         rows.append(("executed by", executor))
     if run.parent_id:
         rows.append(("parent", run.parent_id))
+    if (run.queue, run.priority, run.partition_key) != (floe.DEFAULT_QUEUE, 0, None):
+        place = f"{run.queue}, priority {run.priority}"
+        if run.partition_key is not None:
+            place += f", partition {run.partition_key}"
+        rows.append(("queue", place))
     target = run.metadata.get("target") if isinstance(run.metadata, Mapping) else None
     if target:
         rows.append(("target", str(target)))

@@ -34,6 +34,7 @@ LEASE = "0.5"
 
 FLOWS = """
 import os
+import time
 
 import anyio
 
@@ -51,6 +52,21 @@ async def step(name: str, n: int) -> int:
 @floe.workflow
 async def chain(name: str, count: int) -> int:
     return sum([await step(name, n) for n in range(count)])
+
+
+@floe.task
+async def timed(name: str) -> str:
+    with open(os.environ["SIDE_EFFECTS"] + ".times", "a") as log:
+        log.write(f"start {name} {time.time()}\\n")
+    await anyio.sleep(0.1)
+    with open(os.environ["SIDE_EFFECTS"] + ".times", "a") as log:
+        log.write(f"end {name} {time.time()}\\n")
+    return name
+
+
+@floe.workflow
+async def spans(name: str) -> str:
+    return await timed(name)
 
 
 @floe.workflow
@@ -561,3 +577,83 @@ def test_schedule_commands_refuse_bad_input(project: Project) -> None:
         assert "Traceback" not in result.stderr
     listing = floe_cli(project, "schedule", "list", "--json")
     assert json.loads(listing.stdout) == []
+
+
+# -- queues -------------------------------------------------------------------------------
+
+
+def spans_of(project: Project) -> dict[str, tuple[float, float]]:
+    """When each run of ``spans`` started and ended its step, by name."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    for line in (project / "effects.txt.times").read_text().splitlines():
+        edge, name, moment = line.split()
+        assert name not in (starts if edge == "start" else ends), f"{name} ran twice"
+        (starts if edge == "start" else ends)[name] = float(moment)
+    return {name: (starts[name], ends[name]) for name in starts}
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, change in edges:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def test_queue_limits_and_partitions_hold_across_worker_processes(
+    project: Project, processes: list[subprocess.Popen[str]]
+) -> None:
+    assert floe_cli(project, "queue", "set", "narrow", "--concurrency", "2").returncode == 0
+
+    def place(name: str, *options: str) -> str:
+        result = floe_cli(
+            project, "run", "flows.py:spans", "--input", json.dumps(name), "--detach", *options
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    narrow = [place(f"n{index}", "--queue", "narrow") for index in range(8)]
+    ordered = [
+        place(f"p{index}", "--queue", "wide", "--partition-key", "customer") for index in range(4)
+    ]
+    for _ in range(2):
+        worker = start_worker(project, "--concurrency", "4", "--poll-seconds", "0.05")
+        processes.append(worker)
+    wait_for(lambda: all_done(project, narrow + ordered), "the queued runs")
+    spans = spans_of(project)
+    # the queue's concurrency holds across both workers ...
+    assert most_at_once([spans[f"n{index}"] for index in range(8)]) <= 2
+    # ... and a partition's runs ran one at a time, in the order they were submitted
+    partition = [spans[f"p{index}"] for index in range(4)]
+    assert all(end <= after for (_, end), (after, _) in itertools.pairwise(partition))
+    stored = runs(project)
+    assert {stored[run_id].queue for run_id in narrow} == {"narrow"}
+    assert {stored[run_id].partition_key for run_id in ordered} == {"customer"}
+    for worker in processes:
+        assert stop(worker)[0] == 0
+
+
+def test_queue_options_refuse_bad_input_and_store_nothing(project: Project) -> None:
+    for options in (
+        ("--queue", "no spaces"),
+        ("--priority", "2147483648"),
+        ("--partition-key", ""),
+    ):
+        result = floe_cli(project, "run", "flows.py:spans", "--input", '"x"', "--detach", *options)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("Error:") == 1
+    placed = floe_cli(project, "run", "flows.py:spans", "--input", '"x"', "--queue", "q")
+    assert placed.returncode == 2
+    assert "--detach" in placed.stderr
+    for arguments in (
+        ("queue", "set", "q", "--concurrency", "0"),
+        ("queue", "set", "q", "--rate", "5"),
+        ("queue", "remove", "never-set"),
+        ("worker", "--queue", "no spaces"),
+    ):
+        result = floe_cli(project, *arguments)
+        assert result.returncode == 2, (arguments, result.stderr)
+    assert runs(project) == {}
+    assert floe_cli(project, "queue", "list", "--json").stdout.strip() == "[]"

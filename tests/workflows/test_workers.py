@@ -435,3 +435,72 @@ async def test_a_short_sleep_is_waited_out_in_the_slot(
     async with floe_kernel_factory(store="memory://") as kernel:
         with pytest.raises(floe.ConfigError, match="suspend_sleeps_over"):
             floe.Worker(kernel, suspend_sleeps_over=-1)
+
+
+# -- queues -------------------------------------------------------------------------------
+
+
+async def test_a_queued_submission_stores_its_place_and_a_bad_one_stores_nothing(
+    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        handle = await greet.queued("emails", priority=7, partition_key="c-1").submit_async("a")
+        stored = await kernel.store.get_run(handle.run_id)
+        assert stored is not None
+        assert (stored.queue, stored.priority, stored.partition_key) == ("emails", 7, "c-1")
+        plain = await kernel.store.get_run((await greet.submit_async("b")).run_id)
+        assert plain is not None
+        assert (plain.queue, plain.priority, plain.partition_key) == ("default", 0, None)
+        for queue, options in (
+            ("", {}),
+            ("a b", {}),
+            ("q", {"priority": True}),
+            ("q", {"priority": 2**31}),
+            ("q", {"partition_key": ""}),
+            ("q", {"partition_key": 5}),
+        ):
+            with pytest.raises(floe.ConfigError):
+                greet.queued(queue, **options)
+        assert len(await kernel.store.list_runs(floe.RunQuery())) == 2
+
+
+async def test_a_worker_serves_its_queues_highest_priority_first(
+    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        elsewhere = await greet.queued("elsewhere").submit_async("x")
+        handles = [
+            await greet.queued("mine", priority=priority).submit_async(f"p{priority}")
+            for priority in (1, 3, 2)
+        ]
+        async with serving(kernel, concurrency=1, queues=["mine"]):
+            with anyio.fail_after(20):
+                for handle in handles:
+                    await handle.result_async()
+        assert calls == ["hello p3", "hello p2", "hello p1"]
+        assert await elsewhere.status_async() is floe.RunStatus.PENDING
+        with pytest.raises(floe.ConfigError, match="Invalid worker queues"):
+            floe.Worker(kernel, queues="mine")
+        with pytest.raises(floe.ConfigError, match="Invalid queue name"):
+            floe.Worker(kernel, queues=["no spaces"])
+
+
+async def test_queue_limits_are_kept_by_every_worker_on_the_store(
+    floe_kernel_factory: Callable[..., floe.Kernel], shared_url: str
+) -> None:
+    async with (
+        floe_kernel_factory(store=shared_url) as first,
+        floe_kernel_factory(store=shared_url) as second,
+    ):
+        await floe.set_queue(floe.Queue("narrow", concurrency=2))
+        assert await floe.list_queues() == [floe.Queue("narrow", concurrency=2)]
+        handles = [await two_steps.queued("narrow").submit_async(f"r{i}") for i in range(6)]
+        async with serving(first, concurrency=4), serving(second, concurrency=4):
+            with anyio.fail_after(30):
+                for handle in handles:
+                    await handle.result_async()
+        assert running_now[1] <= 2
+        await floe.remove_queue("narrow")
+        assert await floe.get_queue("narrow") == floe.Queue("narrow")
+        with pytest.raises(floe.NotFoundError):
+            await floe.remove_queue("narrow")

@@ -26,14 +26,15 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import attrs
-import orjson
 
-from ._errors import ConfigError, NotFoundError, PersistenceError
+from ._errors import ConfigError
 from ._models import FORMAT_VERSION, Run, RunStatus
 
 __all__ = [
+    "DEFAULT_PLACEMENT",
     "DEFAULT_QUEUE",
     "MAX_PRIORITY",
+    "Placement",
     "Queue",
     "QueueUsage",
     "check_claim_queues",
@@ -43,15 +44,10 @@ __all__ = [
     "claim_budgets",
     "claimable_now",
     "fill_claims",
-    "get_queue",
     "lease_claimed",
-    "list_queues",
-    "load_queues",
     "partition_heads",
     "pick_claims",
     "queue_usage",
-    "remove_queue",
-    "set_queue",
 ]
 
 DEFAULT_QUEUE: Final = "default"
@@ -59,7 +55,6 @@ DEFAULT_QUEUE: Final = "default"
 MAX_PRIORITY: Final = 2**31 - 1
 """Priorities run from ``-MAX_PRIORITY`` to ``MAX_PRIORITY`` (a 32-bit integer)."""
 MAX_PARTITION_KEY_LENGTH: Final = 200
-_QUEUES: Final = "queues"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 
@@ -72,7 +67,7 @@ def check_queue_name(name: object) -> str:
             why="A queue name is 1 to 100 letters, digits, '_', '.' or '-', starting "
             "with a letter or digit.",
             fix="Choose a name such as 'emails' or 'reports.daily'.",
-            context={"queue": repr(name)},
+            context={"queue": name if isinstance(name, str) else repr(name)},
         )
     return name
 
@@ -164,80 +159,26 @@ class Queue:
         )
 
 
-# -- the definitions, kept in the store ------------------------------------------------
+@attrs.frozen
+class Placement:
+    """Where a submitted run waits: its queue, priority and partition key (checked)."""
+
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    partition_key: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_queue_name(self.queue)
+        check_priority(self.priority)
+        check_partition_key(self.partition_key)
+
+    def fields(self) -> dict[str, Any]:
+        """The :class:`Run` fields of this placement."""
+        return {"queue": self.queue, "priority": self.priority, "partition_key": self.partition_key}
 
 
-async def set_queue(queue: Queue) -> Queue:
-    """Store *queue*'s limits (replacing the queue's former ones); workers keep them
-    from their next claim on."""
-    from ._kernel import kernel_for_call
-    from ._serialize import converter, dumps
-
-    if not isinstance(queue, Queue):
-        raise ConfigError(
-            f"set_queue() takes a floe.Queue, not {type(queue).__name__}",
-            fix="Pass floe.Queue('name', concurrency=...).",
-        )
-    async with kernel_for_call() as kernel:
-        await kernel.store.put_value(_QUEUES, queue.name, dumps(converter.unstructure(queue)))
-    return queue
-
-
-async def get_queue(name: str) -> Queue:
-    """The limits of the queue *name*: those stored, or none (a queue with no stored
-    limits exists all the same; a run names it and it is)."""
-    from ._kernel import kernel_for_call
-
-    check_queue_name(name)
-    async with kernel_for_call() as kernel:
-        found = await _load(kernel.store, name)
-    return found if found is not None else Queue(name)
-
-
-async def list_queues() -> list[Queue]:
-    """Every queue with stored limits, by name."""
-    from ._kernel import kernel_for_call
-
-    async with kernel_for_call() as kernel:
-        return await load_queues(kernel.store)
-
-
-async def remove_queue(name: str) -> None:
-    """Delete the limits of the queue *name*: its runs are claimed with no limit."""
-    from ._kernel import kernel_for_call
-
-    check_queue_name(name)
-    async with kernel_for_call() as kernel:
-        if not await kernel.store.delete_value(_QUEUES, name):
-            raise NotFoundError(
-                f"No queue named {name!r} has limits in the store",
-                fix="List the queues with limits: floe queue list.",
-                context={"queue": name},
-            )
-
-
-async def load_queues(store: Any) -> list[Queue]:
-    """The queues with stored limits in *store*, by name (what a worker claims under)."""
-    found = [await _load(store, name) for name in await store.list_keys(_QUEUES)]
-    return [queue for queue in found if queue is not None]
-
-
-async def _load(store: Any, name: str) -> Queue | None:
-    from ._serialize import decode_document
-
-    raw = await store.get_value(_QUEUES, name)
-    if raw is None:
-        return None
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise PersistenceError(
-            f"The limits of queue {name!r} are damaged: {error}",
-            fix="Set them again: floe queue set NAME ...",
-            context={"queue": name},
-        ) from error
-    queue: Queue = decode_document(document, Queue, where=f"The queue {name!r}")
-    return queue
+DEFAULT_PLACEMENT: Final = Placement()
+"""The default queue, priority 0, no partition."""
 
 
 # -- claiming within the limits (shared by every store) --------------------------------

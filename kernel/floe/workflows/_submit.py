@@ -30,6 +30,7 @@ from ..kernel._errors import (
 )
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import Run, RunStatus, check_run_id
+from ..kernel._queues import DEFAULT_PLACEMENT, Placement
 from ..kernel._sealing import Opener
 from ._elsewhere import no_run
 from ._execution import Execution
@@ -39,7 +40,7 @@ from ._subworkflows import RunCancelledError
 if TYPE_CHECKING:
     from ._workflows import Workflow
 
-__all__ = ["RunHandle", "submit"]
+__all__ = ["QueuedWorkflow", "RunHandle", "submit"]
 
 T = TypeVar("T")
 
@@ -138,8 +139,10 @@ async def submit(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     run_id: str | None,
+    placement: Placement = DEFAULT_PLACEMENT,
 ) -> RunHandle[T]:
-    """Store a pending run of *workflow* for a worker to execute; its handle."""
+    """Store a pending run of *workflow* for a worker to execute, in *placement*'s
+    queue; its handle."""
     if current_run() is not None:
         raise StateError(
             f"Workflow {workflow.name!r} was submitted from inside a run",
@@ -165,7 +168,13 @@ async def submit(
         if existing is None:
             try:
                 state, _ = await workflow.create_run(
-                    kernel, args, kwargs, run_id, parent=None, status=RunStatus.PENDING
+                    kernel,
+                    args,
+                    kwargs,
+                    run_id,
+                    parent=None,
+                    status=RunStatus.PENDING,
+                    placement=placement,
                 )
             except FloeError as error:
                 # the same id submitted at once by another caller: theirs is the run
@@ -174,6 +183,31 @@ async def submit(
                 return RunHandle(workflow, state.run_id)
         workflow.check_resubmission(existing, args, kwargs)
         return RunHandle(workflow, existing.run_id)
+
+
+@attrs.frozen
+class QueuedWorkflow(Generic[T]):
+    """*workflow* submitted to a queue: ``wf.queued("emails", priority=5).submit(...)``.
+
+    The queue, priority and partition key are the run's (see :class:`floe.Queue`); the
+    workflow's own parameters stay free to have any name.
+    """
+
+    workflow: Workflow[..., T] = attrs.field(repr=lambda workflow: repr(workflow.name))
+    placement: Placement
+
+    def submit(self, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunHandle[T]:
+        """:meth:`submit_async` from synchronous code."""
+        from ..kernel._sync import run_sync
+
+        start = functools.partial(self.submit_async, *args, run_id=run_id, **kwargs)
+        return run_sync(start, backend=self.workflow.backend)
+
+    async def submit_async(
+        self, *args: Any, run_id: str | None = None, **kwargs: Any
+    ) -> RunHandle[T]:
+        """:meth:`Workflow.submit_async` into this queue."""
+        return await submit(self.workflow, args, kwargs, run_id, self.placement)
 
 
 async def _submitted_meanwhile(kernel: Kernel, run_id: str | None, error: FloeError) -> Run:

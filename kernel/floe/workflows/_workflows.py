@@ -44,6 +44,7 @@ from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._kinds import EventKind
 from ..kernel._leases import give_up_lease, lease_fields, take_lease
 from ..kernel._models import ErrorInfo, Event, Run, RunQuery, RunStatus, check_run_id, utcnow
+from ..kernel._queues import DEFAULT_PLACEMENT, Placement
 from ..kernel._runs import active_run, executing, request_cancel
 from ..kernel._sealing import Opener, is_sealed
 from ..kernel._serialize import converter, encode_value
@@ -75,7 +76,7 @@ from ._runtime import (
     unwind_reason,
 )
 from ._saga import roll_back_completed
-from ._submit import RunHandle, submit
+from ._submit import QueuedWorkflow, RunHandle, submit
 from ._subworkflows import HandDown, RunCancelledError, run_child
 from ._tasks import callable_name, error_data
 
@@ -250,6 +251,15 @@ class Workflow(Generic[P, T]):
         """
         return await submit(self, args, kwargs, run_id)
 
+    def queued(
+        self, queue: str, *, priority: int = 0, partition_key: str | None = None
+    ) -> QueuedWorkflow[T]:
+        """This workflow to submit into *queue* (``wf.queued("emails").submit(...)``):
+        claimed by the workers serving that queue, higher *priority* first; runs with
+        the same *partition_key* run one at a time, in order. See :class:`floe.Queue`."""
+        placement = Placement(queue, priority, partition_key)
+        return QueuedWorkflow(self, placement)
+
     async def _start(
         self,
         args: tuple[Any, ...],
@@ -297,6 +307,7 @@ class Workflow(Generic[P, T]):
         *,
         parent: RunState | None,
         status: RunStatus,
+        placement: Placement = DEFAULT_PLACEMENT,
     ) -> tuple[RunState, Any]:
         """Store a new run of this workflow with the input *args*, *kwargs*; return its
         state and its input document.
@@ -320,6 +331,7 @@ class Workflow(Generic[P, T]):
             input=document,
             runnable_at=now,
             metadata=metadata,
+            **placement.fields(),
             **leased,
         )
         journal = Journal(kernel, run.run_id, 0)
