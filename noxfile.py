@@ -111,7 +111,7 @@ def bench(session: nox.Session) -> None:
     environment of its own under .nox/bench-peers (pins: benchmarks/peers/engines.py);
     one that cannot be installed here is reported as not available.
     """
-    install(session, ".", "blinker", "pyee")
+    install(session, ".", "./contrib/floe-postgres", "blinker", "pyee")
     session.run("python", "benchmarks/peers/install.py")
     session.run(
         "python", "benchmarks/run.py", "--output", "benchmarks/RESULTS.md", *session.posargs

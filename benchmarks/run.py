@@ -28,6 +28,7 @@ TITLES = {
     "graph": "Routine graphs: deliveries through flows",
     "memory": "Memory: runs kept and journal events read",
     "workers": "Workers: runs through worker processes",
+    "postgres": "PostgreSQL: durable steps next to raw psycopg",
 }
 
 
@@ -79,6 +80,12 @@ def _workers(config: MeasureConfig) -> Section:
     return run_workers(config)
 
 
+def _postgres(config: MeasureConfig) -> Section:
+    from bench_postgres import run_postgres
+
+    return run_postgres(config)
+
+
 # imported when chosen, so one workload's missing library does not stop the others
 WORKLOADS: dict[str, Workload] = {
     "bus": _bus,
@@ -89,6 +96,7 @@ WORKLOADS: dict[str, Workload] = {
     "graph": _graph,
     "memory": _memory,
     "workers": _workers,
+    "postgres": _postgres,
 }
 
 
