@@ -17,6 +17,7 @@ Stores: a SQLite file, and PostgreSQL (``FLOE_BENCH_POSTGRES_URL``, default the 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import statistics
@@ -39,6 +40,7 @@ RUNS = 400
 LATENCY_SAMPLES = 60
 GOAL_P50_MS = 20.0
 GOAL_P99_MS = 100.0
+GOAL_AHEAD_OF_DBOS = 20.0
 POSTGRES_URL = os.environ.get(
     "FLOE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -70,7 +72,14 @@ def run_workers(config: MeasureConfig) -> Section:
             if url is None:
                 notes.append(f"{label}: not available (floe-postgres or a server missing)")
                 continue
-            rows += _throughput(label, url)
+            throughput = _throughput(label, url)
+            rows += throughput
+            if label == "PostgreSQL":
+                floe_rate = float(throughput[0][3].replace(",", ""))  # one worker
+                rows_dbos, goal, note = _dbos_queues(url, floe_rate)
+                rows += rows_dbos
+                goals += [goal]
+                notes += [note]
         with url_of() as url:
             assert url is not None
             poll = "0.05" if label == "SQLite" else "0.5"
@@ -93,6 +102,48 @@ def run_workers(config: MeasureConfig) -> Section:
         rows=rows,
         notes=notes,
         goals=goals,
+    )
+
+
+def _dbos_queues(url: str, floe_rate: float) -> tuple[list[tuple[str, ...]], Goal, str]:
+    """DBOS's queues on the same server and workload, in its own environment."""
+    from peers.engines import PEERS
+
+    [dbos] = [peer for peer in PEERS if peer.key == "dbos"]
+    figure = f"floe ahead of DBOS queues on PostgreSQL, runs/s through one worker ({RUNS} runs)"
+    target = f"≥ {GOAL_AHEAD_OF_DBOS:.0f}x"
+    if not dbos.installed():
+        why = "DBOS is not installed (python benchmarks/peers/install.py dbos)"
+        return [], Goal("workers", figure, target, "—", None), why
+    script = Path(__file__).resolve().parent / "peers" / "run_dbos_queue.py"
+    server = url.split("?", 1)[0]
+    command = [str(dbos.python()), str(script), "--server", server, "--runs", str(RUNS)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    try:
+        answer = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        answer = {"error": result.stderr[-500:]}
+    if "error" in answer:
+        why = f"DBOS queues: not available ({answer['error'].strip().splitlines()[-1]})"
+        return [], Goal("workers", figure, target, "—", None), why
+    rate = answer["runs"] / answer["seconds"]
+    ahead = floe_rate / rate
+    row = (
+        "PostgreSQL",
+        "runs/s (one step each), DBOS queues",
+        "1",
+        f"{rate:,.0f}",
+        f"DBOS {answer['version']}, worker concurrency 8, polled every 0.05 s",
+    )
+    note = (
+        "DBOS queues: one DBOS process executes a queue with worker_concurrency 8, polled "
+        "every 0.05 s (floe's worker polls as often); its clock runs from the first "
+        "workflow's start to the last one's end, read from DBOS's workflow_status table."
+    )
+    return (
+        [row],
+        Goal("workers", figure, target, f"{ahead:.1f}x", ahead >= GOAL_AHEAD_OF_DBOS),
+        note,
     )
 
 

@@ -10,7 +10,7 @@ from floe.storage import dump_json
 
 __all__ = [
     "FIX_DAMAGED",
-    "INSERT_EVENT",
+    "INSERT_EVENTS",
     "READ_BATCH",
     "RUN_COLUMNS",
     "RUN_VALUES",
@@ -26,10 +26,13 @@ __all__ = [
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND: Final = timedelta(microseconds=1)
 FIX_DAMAGED: Final = "Restore the database from a backup, or delete the damaged row."
-INSERT_EVENT: Final = (
+INSERT_EVENTS: Final = (
     "INSERT INTO events (run_id, seq, kind, step, at, data, format)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::integer[]) WHERE EXISTS (SELECT FROM moved)"
 )
+"""The rows of an append, one array per column, inserted only when the statement's
+``moved`` (the fenced UPDATE of the run) changed a row."""
 _COLUMN_NAMES: Final = (
     "name",
     "kind",

@@ -31,7 +31,7 @@ from floe.storage import (
 from ._connection import NO_NOTICE, Connected, Notice
 from ._rows import (
     FIX_DAMAGED,
-    INSERT_EVENT,
+    INSERT_EVENTS,
     READ_BATCH,
     RUN_COLUMNS,
     RUN_VALUES,
@@ -165,18 +165,21 @@ class Runs(Connected):
         # the fence: the journal moves from the seq this writer read to its own last one
         # only if no other writer (in any process) moved it first; the row lock makes a
         # concurrent writer wait for this transaction and then find last_seq changed
+        # one statement: the events are inserted only if the UPDATE moved the journal
+        # on, so a refused append writes nothing, in one round trip rather than two
         if columns is None:
-            cursor = connection.execute(
-                "UPDATE runs SET last_seq = %s WHERE run_id = %s AND last_seq = %s",
-                (last, run_id, expected),
-            )
+            moved = "UPDATE runs SET last_seq = %s WHERE run_id = %s AND last_seq = %s"
+            parameters: tuple[Any, ...] = (last, run_id, expected)
+            returning = " RETURNING 1"
         else:
-            returning, parameters = notice
-            cursor = connection.execute(
-                f"UPDATE runs SET {SET_RUN}, last_seq = %s"
-                f" WHERE run_id = %s AND last_seq = %s{returning}",
-                (*columns[:-1], last, run_id, expected, *parameters),
-            )
+            returning, notified = notice
+            moved = f"UPDATE runs SET {SET_RUN}, last_seq = %s WHERE run_id = %s AND last_seq = %s"
+            parameters = (*columns[:-1], last, run_id, expected, *notified)
+            returning = returning or " RETURNING 1"
+        cursor = connection.execute(
+            f"WITH moved AS ({moved}{returning}) {INSERT_EVENTS}",
+            (*parameters, *[list(column) for column in zip(*rows, strict=True)]),
+        )
         if cursor.rowcount == 0:
             row = connection.execute(
                 "SELECT last_seq FROM runs WHERE run_id = %s", (run_id,)
@@ -188,8 +191,6 @@ class Runs(Connected):
                 fix="Reload the run's journal and continue from its last event.",
                 context={"run_id": run_id, "got_seq": events[0].seq},
             )
-        with connection.cursor() as cursor:
-            cursor.executemany(INSERT_EVENT, rows)
 
     async def read_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None
