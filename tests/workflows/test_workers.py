@@ -504,3 +504,24 @@ async def test_queue_limits_are_kept_by_every_worker_on_the_store(
         assert await floe.get_queue("narrow") == floe.Queue("narrow")
         with pytest.raises(floe.NotFoundError):
             await floe.remove_queue("narrow")
+
+
+@floe.workflow
+async def parent_of_two(name: str) -> list[str]:
+    first = await greet.run_async(f"{name}-a", raise_on_error=True)
+    second = await greet.run_async(f"{name}-b", raise_on_error=True)
+    return [first.output, second.output]
+
+
+async def test_a_parent_and_its_children_complete_on_one_worker_with_one_slot(
+    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+) -> None:
+    async with floe_kernel_factory(store=store_url) as kernel:
+        handle = await parent_of_two.submit_async("p")
+        async with serving(kernel, concurrency=1) as worker:
+            with anyio.fail_after(20):
+                assert await handle.result_async() == ["HELLO P-A", "HELLO P-B"]
+        children = await kernel.store.list_runs(floe.RunQuery(parent_id=handle.run_id))
+        assert {child.status for child in children} == {floe.RunStatus.COMPLETED}
+        assert len(children) == 2
+        assert worker.executed == 1  # the children ran inside their parent's execution
