@@ -1,9 +1,9 @@
 """Queues: named lanes of submitted runs, with limits workers keep together.
 
-A run names its queue (``default`` unless submitted with ``queue=``), a priority (higher
-is claimed first) and, optionally, a partition key: runs of one queue with the same key
-run one at a time, in the order they were submitted. A queue's limits are stored in the
-store (its key-value space, namespace ``queues``), so that every worker on that store
+A run names its queue (``default`` unless submitted with ``wf.queued(queue)``), a
+priority (higher is claimed first) and, optionally, a partition key: runs of one queue
+with the same key run one at a time, in the order they were submitted. A queue's limits
+are stored in the store (:mod:`._queue_limits`), so that every worker on that store
 keeps the same ones, with no coordinator but the store:
 
 - ``concurrency``: how many of the queue's runs execute at once, across all workers;
