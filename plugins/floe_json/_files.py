@@ -39,13 +39,13 @@ from floe import (
     Event,
     NotFoundError,
     PersistenceError,
-    Queue,
     Run,
     RunQuery,
     Snapshot,
 )
 from floe.storage import (
     FORMAT_VERSION,
+    ClaimRequest,
     check_append,
     check_finite,
     claim_budgets,
@@ -53,7 +53,6 @@ from floe.storage import (
     create_private_file,
     decode_document,
     encode_value,
-    lease_claimed,
     lease_held,
     lease_live,
     make_private_directories,
@@ -687,33 +686,24 @@ class JSONDirectory:
 
     # -- leases -------------------------------------------------------------------------
 
-    def claim_runs(
-        self,
-        owner: str,
-        limit: int,
-        lease_seconds: float,
-        now: datetime | None,
-        queues: frozenset[str] | None,
-        limits: list[Queue],
-    ) -> list[Run]:
-        now = now or utcnow()
+    def claim_runs(self, claim: ClaimRequest) -> list[Run]:
         headers = sorted(self._headers(), key=lambda header: header.order)
         runs = [header.run for header in headers]
-        budgets = claim_budgets(limits, queue_usage(runs, limits, owner, now))
+        usage = queue_usage(runs, claim.limits, claim.owner, claim.now)
+        budgets = claim_budgets(claim.limits, usage)
         heads = partition_heads(runs)
         candidates = sorted(
             (
                 header
                 for header in headers
-                if header.run.run_id in heads and claimable_now(header.run, now, queues)
+                if header.run.run_id in heads and claimable_now(header.run, claim.now, claim.queues)
             ),
             key=lambda header: (-header.run.priority, header.run.runnable_at, header.order),
         )
-        expires = now + timedelta(seconds=lease_seconds)
         claimed = []
-        for run in pick_claims([header.run for header in candidates], budgets, limit):
+        for run in pick_claims([header.run for header in candidates], budgets, claim.limit):
             current = self._existing_run(run.run_id)
-            leased = lease_claimed(current.run, owner, expires, now)
+            leased = claim.lease(current.run)
             self._write_run(attrs.evolve(current, run=leased))
             claimed.append(leased)
         return claimed

@@ -26,13 +26,13 @@ from floe import (
     StoreURL,
 )
 from floe.storage import (
-    check_claim_queues,
     check_keep_last,
     check_limit,
     check_namespace,
     check_run_id_prefix,
     check_value,
     check_value_key,
+    claim_request,
 )
 
 from ._files import JSONDirectory
@@ -229,11 +229,8 @@ class JSONStore(Store):
         queues: Collection[str] | None = None,
         queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
-        check_limit(limit)
-        names, limits = check_claim_queues(queues, queue_limits)
-        return await self._write(
-            lambda files: files.claim_runs(owner, limit, lease_seconds, now, names, limits)
-        )
+        claim = claim_request(owner, limit, lease_seconds, now, queues, queue_limits)
+        return await self._write(lambda files: files.claim_runs(claim))
 
     async def acquire_lease(
         self,

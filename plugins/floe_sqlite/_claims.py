@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-import attrs
+from floe import Run, RunStatus
+from floe.storage import ClaimRequest, QueueUsage, claim_budgets, fill_claims
 
-from floe import Queue, Run, RunStatus
-from floe.storage import QueueUsage, claim_budgets, fill_claims
-
-__all__ = ["RunClaim", "claim_runs"]
+__all__ = ["claim_runs"]
 
 _MICROS = 1_000_000
-_FINISHED = tuple(
-    str(status) for status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
-)
+_FINISHED = [str(status) for status in RunStatus if status.finished]
 
 # due, no child (its parent's replay executes it), no live lease, and the first
 # unfinished run of its partition when it has a key
@@ -39,33 +34,21 @@ _CLAIMABLE = (
 _ORDER = " ORDER BY priority DESC, runnable_at, position LIMIT :limit"
 
 
-@attrs.frozen
-class RunClaim:
-    """One call of ``claim_runs``, its arguments checked."""
-
-    owner: str
-    limit: int
-    now: datetime
-    moment: int
-    """*now* in microseconds since the epoch, as the table keeps times."""
-    expires: datetime
-    queues: frozenset[str] | None
-    limits: list[Queue]
-
-
 def claim_runs(
     connection: sqlite3.Connection,
-    claim: RunClaim,
+    claim: ClaimRequest,
+    moment: int,
     decode: Callable[[str, Any, int | None], Run],
     lease: Callable[[list[Run]], list[Run]],
 ) -> list[Run]:
-    """Lease up to ``claim.limit`` claimable runs within the queues' limits."""
-    if claim.queues is not None and not claim.queues:
+    """Lease up to ``claim.limit`` claimable runs within the queues' limits; *moment* is
+    ``claim.now`` in microseconds since the epoch, as the table keeps times."""
+    if claim.claims_nothing:
         return []
-    budgets = claim_budgets(claim.limits, _usage(connection, claim))
+    budgets = claim_budgets(claim.limits, _usage(connection, claim, moment))
 
     def fetch(exhausted: frozenset[str], count: int) -> list[Run]:
-        query, parameters = _CLAIMABLE, {"now": claim.moment, "limit": count}
+        query, parameters = _CLAIMABLE, {"now": moment, "limit": count}
         if claim.queues is not None:
             query += f" AND queue IN ({_marks('q', claim.queues, parameters)})"
         if exhausted:
@@ -77,17 +60,19 @@ def claim_runs(
     return fill_claims(fetch, lease, budgets, claim.limit)
 
 
-def _usage(connection: sqlite3.Connection, claim: RunClaim) -> dict[str, QueueUsage]:
+def _usage(
+    connection: sqlite3.Connection, claim: ClaimRequest, moment: int
+) -> dict[str, QueueUsage]:
     usage: dict[str, QueueUsage] = {}
     for queue in claim.limits:
         running, here = connection.execute(
             "SELECT count(*), coalesce(sum(lease_owner = :owner), 0) FROM runs"
             " WHERE queue = :queue AND lease_expires_at > :now AND parent_id IS NULL",
-            {"queue": queue.name, "owner": claim.owner, "now": claim.moment},
+            {"queue": queue.name, "owner": claim.owner, "now": moment},
         ).fetchone()
         started = 0
         if queue.rate_period is not None:
-            since = claim.moment - round(queue.rate_period * _MICROS)
+            since = moment - round(queue.rate_period * _MICROS)
             (started,) = connection.execute(
                 "SELECT count(*) FROM runs WHERE queue = ? AND claimed_at > ?"
                 " AND parent_id IS NULL",

@@ -39,18 +39,18 @@ from floe import (
 )
 from floe.storage import (
     FORMAT_VERSION,
+    ClaimRequest,
     check_append,
-    check_claim_queues,
     check_keep_last,
     check_limit,
     check_namespace,
     check_run_id_prefix,
     check_value,
     check_value_key,
+    claim_request,
     create_private_file,
     decode_document,
     dump_json,
-    lease_claimed,
     lease_held,
     lease_live,
     make_private_directories,
@@ -58,7 +58,7 @@ from floe.storage import (
     utcnow,
 )
 
-from ._claims import RunClaim, claim_runs
+from ._claims import claim_runs
 from ._schema import (
     SCHEMA_VERSION,
     check_not_newer,
@@ -877,23 +877,19 @@ class SQLiteStore(Store):
         queues: Collection[str] | None = None,
         queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
-        check_limit(limit)
-        names, limits = check_claim_queues(queues, queue_limits)
-        now = now or utcnow()
-        expires = now + timedelta(seconds=lease_seconds)
-        claim = RunClaim(owner, limit, now, _micros(now), expires, names, limits)
+        claim = claim_request(owner, limit, lease_seconds, now, queues, queue_limits)
         result: list[Run] = await self._write(self._claim_runs, claim)
         return result
 
-    def _claim_runs(self, connection: sqlite3.Connection, claim: RunClaim) -> list[Run]:
+    def _claim_runs(self, connection: sqlite3.Connection, claim: ClaimRequest) -> list[Run]:
         # under the write lock (BEGIN IMMEDIATE): the counts of the limited queues and
         # the leases are one step for every process sharing the file
         def lease(runs: list[Run]) -> list[Run]:
-            leased = [lease_claimed(run, claim.owner, claim.expires, claim.now) for run in runs]
+            leased = [claim.lease(run) for run in runs]
             connection.executemany(self._UPDATE_RUN, [self._run_columns(run) for run in leased])
             return leased
 
-        return claim_runs(connection, claim, self._decode_run, lease)
+        return claim_runs(connection, claim, _micros(claim.now), self._decode_run, lease)
 
     async def acquire_lease(
         self,

@@ -14,10 +14,8 @@ from ._errors import PersistenceError
 from ._models import CacheEntry, Event, Run, RunQuery, Snapshot, utcnow
 from ._queues import (
     Queue,
-    check_claim_queues,
     claim_budgets,
     claimable_now,
-    lease_claimed,
     partition_heads,
     pick_claims,
     queue_usage,
@@ -31,6 +29,7 @@ from ._store import (
     check_run_id_prefix,
     check_value,
     check_value_key,
+    claim_request,
     lease_held,
     lease_live,
     no_such_run,
@@ -211,21 +210,23 @@ class MemoryStore(Store):
         queues: Collection[str] | None = None,
         queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
-        check_limit(limit)
-        names, limits = check_claim_queues(queues, queue_limits)
+        claim = claim_request(owner, limit, lease_seconds, now, queues, queue_limits)
         await anyio.lowlevel.checkpoint()
-        now = now or utcnow()
         runs = list(self._runs.values())  # in submission order
-        budgets = claim_budgets(limits, queue_usage(runs, limits, owner, now))
+        usage = queue_usage(runs, claim.limits, owner, claim.now)
+        budgets = claim_budgets(claim.limits, usage)
         heads = partition_heads(runs)
         candidates = sorted(
-            (run for run in runs if run.run_id in heads and claimable_now(run, now, names)),
+            (
+                run
+                for run in runs
+                if run.run_id in heads and claimable_now(run, claim.now, claim.queues)
+            ),
             key=lambda run: (-run.priority, run.runnable_at, self._order[run.run_id]),
         )
-        expires = now + timedelta(seconds=lease_seconds)
         claimed = []
-        for run in pick_claims(candidates, budgets, limit):
-            leased = lease_claimed(self._with_last_seq(run), owner, expires, now)
+        for run in pick_claims(candidates, budgets, claim.limit):
+            leased = claim.lease(self._with_last_seq(run))
             self._runs[run.run_id] = leased
             claimed.append(leased)
         return claimed

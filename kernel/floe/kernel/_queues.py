@@ -28,7 +28,7 @@ from typing import Any, Final
 import attrs
 
 from ._errors import ConfigError
-from ._models import FORMAT_VERSION, Run, RunStatus
+from ._models import FORMAT_VERSION, Run
 
 __all__ = [
     "DEFAULT_PLACEMENT",
@@ -56,7 +56,6 @@ MAX_PRIORITY: Final = 2**31 - 1
 """Priorities run from ``-MAX_PRIORITY`` to ``MAX_PRIORITY`` (a 32-bit integer)."""
 MAX_PARTITION_KEY_LENGTH: Final = 200
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
 def check_queue_name(name: object) -> str:
@@ -292,7 +291,7 @@ def partition_heads(runs: Iterable[Run]) -> set[str]:
             heads.add(run.run_id)
             continue
         partition = (run.queue, run.partition_key)
-        if partition in busy or run.status in _FINISHED:
+        if partition in busy or run.status.finished:
             continue
         busy.add(partition)
         heads.add(run.run_id)

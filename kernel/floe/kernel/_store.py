@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -26,8 +26,8 @@ from ._errors import (
     RunLeasedError,
     SequenceConflictError,
 )
-from ._models import CacheEntry, Event, Run, RunListing, RunQuery, Snapshot
-from ._queues import Queue
+from ._models import CacheEntry, Event, Run, RunListing, RunQuery, Snapshot, utcnow
+from ._queues import Queue, check_claim_queues, lease_claimed
 
 __all__ = [
     "MAX_VALUE_KEY_LENGTH",
@@ -569,3 +569,44 @@ def check_value(namespace: str, key: str, value: Any) -> bytes:
             context={"namespace": namespace, "key": key},
         )
     return value
+
+
+@attrs.frozen
+class ClaimRequest:
+    """One call of :meth:`Store.claim_runs`, its arguments checked (see
+    :func:`claim_request`)."""
+
+    owner: str
+    limit: int
+    now: datetime
+    expires: datetime
+    """When the leases of the runs claimed run out."""
+    queues: frozenset[str] | None
+    """The queues to claim from (None: every queue)."""
+    limits: list[Queue]
+    """The limited queues among them."""
+
+    @property
+    def claims_nothing(self) -> bool:
+        """Whether no queue is named, so that no run can be claimed."""
+        return self.queues is not None and not self.queues
+
+    def lease(self, run: Run) -> Run:
+        """*run* as this claim leaves it: leased to the owner, started at its first claim."""
+        return lease_claimed(run, self.owner, self.expires, self.now)
+
+
+def claim_request(
+    owner: str,
+    limit: Any,
+    lease_seconds: float,
+    now: datetime | None,
+    queues: Collection[str] | None,
+    queue_limits: Sequence[Queue],
+) -> ClaimRequest:
+    """The arguments of :meth:`Store.claim_runs` checked, as one :class:`ClaimRequest`: a
+    bad limit, queue name or queue limit is a :class:`ConfigError`; *now* defaults to now."""
+    check_limit(limit)
+    names, limits = check_claim_queues(queues, queue_limits)
+    now = now or utcnow()
+    return ClaimRequest(owner, limit, now, now + timedelta(seconds=lease_seconds), names, limits)

@@ -13,13 +13,10 @@ store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from floe import Queue, Run, RunStatus
-from floe.storage import QueueUsage, claim_budgets, fill_claims
+from floe import Run, RunStatus
+from floe.storage import ClaimRequest, QueueUsage, claim_budgets, fill_claims
 
 from ._rows import micros
 
@@ -28,10 +25,10 @@ if TYPE_CHECKING:
 
     Connection = psycopg.Connection[Any]
 
-__all__ = ["RunClaim", "claim_runs"]
+__all__ = ["claim_runs"]
 
 _MICROS = 1_000_000
-_FINISHED = [str(status) for status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)]
+_FINISHED = [str(status) for status in RunStatus if status.finished]
 
 # due, no child (its parent's replay executes it), no live lease, and the first
 # unfinished run of its partition when it has a key
@@ -46,26 +43,14 @@ _CLAIMABLE = (
 _ORDER = " ORDER BY priority DESC, runnable_at, position LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
 
 
-@attrs.frozen
-class RunClaim:
-    """One call of ``claim_runs``, its arguments checked."""
-
-    owner: str
-    limit: int
-    now: datetime
-    expires: datetime
-    queues: frozenset[str] | None
-    limits: list[Queue]
-
-
 def claim_runs(
     connection: Connection,
-    claim: RunClaim,
+    claim: ClaimRequest,
     decode: Callable[[str, Any, int | None], Run],
     lease: Callable[[list[Run]], list[Run]],
 ) -> list[Run]:
     """Lease up to ``claim.limit`` claimable runs within the queues' limits."""
-    if claim.queues is not None and not claim.queues:
+    if claim.claims_nothing:
         return []
     moment = micros(claim.now)
     for name in sorted(queue.name for queue in claim.limits):
@@ -92,7 +77,7 @@ def claim_runs(
     return fill_claims(fetch, lease, budgets, claim.limit)
 
 
-def _usage(connection: Connection, claim: RunClaim, moment: int) -> dict[str, QueueUsage]:
+def _usage(connection: Connection, claim: ClaimRequest, moment: int) -> dict[str, QueueUsage]:
     usage: dict[str, QueueUsage] = {}
     for queue in claim.limits:
         row = connection.execute(

@@ -13,16 +13,15 @@ import attrs
 
 from floe import Queue, Run
 from floe.storage import (
-    check_claim_queues,
-    check_limit,
-    lease_claimed,
+    ClaimRequest,
+    claim_request,
     lease_held,
     lease_live,
     no_such_run,
     utcnow,
 )
 
-from ._claims import RunClaim, claim_runs
+from ._claims import claim_runs
 from ._rows import UPDATE_RUN, micros, run_columns, unstorable
 from ._runs import Runs
 
@@ -67,16 +66,12 @@ class Leases(Runs):
         queues: Collection[str] | None = None,
         queue_limits: Sequence[Queue] = (),
     ) -> list[Run]:
-        check_limit(limit)
-        names, limits = check_claim_queues(queues, queue_limits)
-        now = now or utcnow()
-        expires = now + timedelta(seconds=lease_seconds)
-        claim = RunClaim(owner, limit, now, expires, names, limits)
+        claim = claim_request(owner, limit, lease_seconds, now, queues, queue_limits)
         return await self._call(self._claim_runs, claim, what="claim runs")
 
-    def _claim_runs(self, connection: Connection, claim: RunClaim) -> list[Run]:
+    def _claim_runs(self, connection: Connection, claim: ClaimRequest) -> list[Run]:
         def lease(runs: list[Run]) -> list[Run]:
-            leased = [lease_claimed(run, claim.owner, claim.expires, claim.now) for run in runs]
+            leased = [claim.lease(run) for run in runs]
             with connection.cursor() as cursor:
                 cursor.executemany(UPDATE_RUN, [run_columns(run) for run in leased])
             return leased
