@@ -125,6 +125,56 @@ async def test_a_paused_run_holds_no_lease_and_its_resume_takes_one(
         assert done.lease_owner is None
 
 
+async def test_a_renewal_the_store_fails_is_tried_again_at_the_next_beat(
+    floe_kernel_factory: Callable[..., floe.Kernel],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from floe_sqlite import SQLiteStore
+
+    database = tmp_path / "floe.db"
+    refused: list[str] = []
+
+    class Outage:
+        floe_plugin_name = "outage"
+
+        @floe.hookimpl
+        def floe_open_store(self, url: floe.StoreURL) -> floe.Store | None:
+            return OutageStore(database) if url.scheme == "outage" else None
+
+    class OutageStore(SQLiteStore):
+        async def renew_lease(self, run_id: str, owner: str, *, lease_seconds: float = 30) -> bool:
+            if not refused:  # the first beat finds the store unreachable, as a lost connection
+                refused.append(run_id)
+                raise floe.PersistenceError("The connection to the store was lost")
+            return await super().renew_lease(run_id, owner, lease_seconds=lease_seconds)
+
+    started.clear()
+    entered[:] = [anyio.Event()]
+    caplog.set_level("WARNING", logger="floe.leases")
+    async with floe_kernel_factory(Outage(), store="outage://", run_lease_seconds=0.3) as kernel:
+        async with anyio.create_task_group() as group:
+            group.start_soon(leased.run_async, 3)
+            await entered[0].wait()
+            running = await kernel.store.get_run(_only_run_id(await kernel.store.list_runs()))
+            assert running is not None
+            first_expiry = running.lease_expires_at
+            assert first_expiry is not None
+            await anyio.sleep(0.25)  # the first beat (at 0.1 s) failed, the second renewed
+            renewed = await kernel.store.get_run(running.run_id)
+            assert renewed is not None
+            assert renewed.lease_owner == kernel.owner_id
+            assert renewed.lease_expires_at is not None
+            assert renewed.lease_expires_at > first_expiry
+        done = await kernel.store.get_run(running.run_id)
+        assert done is not None
+        assert done.status is floe.RunStatus.COMPLETED
+        assert done.output == 3
+    assert refused == [running.run_id]
+    [warning] = [r for r in caplog.records if r.name == "floe.leases"]
+    assert "was not renewed: The connection to the store was lost" in warning.getMessage()
+
+
 def _only_run_id(runs: list[floe.Run]) -> str:
     [run] = runs
     return run.run_id

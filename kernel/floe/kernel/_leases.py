@@ -23,6 +23,7 @@ import anyio
 import attrs
 from anyio.abc import TaskStatus
 
+from ._errors import FloeError
 from ._models import Run, utcnow
 from ._runs import ActiveRun, active_runs
 
@@ -63,7 +64,11 @@ async def take_lease(kernel: Kernel, run: Run) -> Run:
 
 
 async def keep_leases(kernel: Kernel, *, task_status: TaskStatus[None]) -> None:
-    """Renew the lease of every run this kernel is executing, every third of its length."""
+    """Renew the lease of every run this kernel is executing, every third of its length.
+
+    A renewal the store fails is logged and tried again at the next beat: an outage
+    shorter than two beats loses no lease, and a longer one ends as any lost lease does
+    (the journal's fence refuses this execution's next write)."""
     seconds = kernel.settings.run_lease_seconds
     task_status.started()
     while True:
@@ -72,7 +77,16 @@ async def keep_leases(kernel: Kernel, *, task_status: TaskStatus[None]) -> None:
             if state.run.lease_owner != kernel.owner_id:
                 continue  # a run of a store without leases, or one that gave its lease up
             now = utcnow()
-            if await kernel.store.renew_lease(state.run_id, kernel.owner_id, lease_seconds=seconds):
+            try:
+                renewed = await kernel.store.renew_lease(
+                    state.run_id, kernel.owner_id, lease_seconds=seconds
+                )
+            except FloeError as error:
+                # the store is unreachable for now (a lost connection, a locked file): a
+                # missed beat costs nothing while the lease lasts, and the next one retries
+                logger.warning("The lease of run %s was not renewed: %s", state.run_id, error.what)
+                continue
+            if renewed:
                 # later writes of the record carry the renewed lease, not the old one
                 state.run = attrs.evolve(
                     state.run, lease_expires_at=now + timedelta(seconds=seconds)
