@@ -20,6 +20,10 @@ ON_POSTGRES = (
     "tests/workflows/test_workers.py",
     "tests/workflows/test_schedules.py",
     "tests/plugins/test_cli_workers.py",
+    "tests/graph/test_graph_workers.py",
+    "tests/plugins/test_cli_graph_workers.py",
+    "tests/components/test_component_workers.py",
+    "tests/plugins/test_cli_component_workers.py",
 )
 """Suite modules whose ``postgresql`` cases run in the contrib session."""
 
@@ -61,7 +65,7 @@ def contrib(session: nox.Session) -> None:
     tests = [f"{path}/tests" for path in CONTRIB]
     session.run("pytest", "-n", "auto", *(session.posargs or tests))
     if not session.posargs:
-        # the suite's tests of workers, submissions and schedules, on floe-postgres's store
+        # the suite's tests of workers, submissions, jobs and schedules, on floe-postgres's store
         # (the tests session has no floe-postgres, and skips them)
         session.run("pytest", "-n", "auto", "-k", "postgresql", *ON_POSTGRES)
 

@@ -47,6 +47,22 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return STORE_URLS[request.param].format(tmp=tmp_path)
 
 
+@pytest.fixture(params=["sqlite", "memory", "postgresql"])
+def leased_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh store with leases (what workers serve), of each kind in turn."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return STORE_URLS[request.param].format(tmp=tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store two kernels share, as two processes would."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return STORE_URLS["sqlite"].format(tmp=tmp_path)
+
+
 POSTGRES_URL = os.environ.get("FLOE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 """The PostgreSQL database of the tests that also run on floe-postgres's store."""
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         register_config_states,
     )
     from .components._explain import Diagnostic, Explanation, explain
+    from .components._mailbox import MessageHandle
     from .components._snapshots import (
         list_snapshots,
         load_latest_snapshot,
@@ -200,6 +201,7 @@ __all__ = [
     "LogMessage",
     "MemoryStore",
     "Message",
+    "MessageHandle",
     "NonDeterminismError",
     "NotFoundError",
     "Payload",
@@ -384,6 +386,7 @@ _EXPORTS: dict[str, str] = {
     "LogMessage": "kernel._schema",
     "MemoryStore": "kernel._memory",
     "Message": "kernel._states",
+    "MessageHandle": "components._mailbox",
     "NonDeterminismError": "kernel._errors",
     "NotFoundError": "kernel._errors",
     "Payload": "kernel._schema",

@@ -14,30 +14,48 @@ schedules (:mod:`floe._schedules`): every worker does, and each tick makes one r
 A durable sleep longer than *suspend_sleeps_over* suspends its run: the worker's slot is
 free while it sleeps, and the run is claimed again, by any worker, when it is due.
 
-A run whose workflow cannot be loaded here fails with that error recorded; the worker
-goes on serving the others. :meth:`Worker.drain` stops claiming and lets the runs held
-finish within a grace period; what is still running then is cancelled here, and its
-lease released, so that another worker continues it at once.
+A submitted graph job (``flow.submit_async``) is executed the same way, its flow built
+from the document the job recorded, importing only the built-in routines and what the
+worker allows (*allow*, ``floe worker --allow``). A run whose workflow or flow cannot be
+loaded here fails with that error recorded; the worker goes on serving the others.
+:meth:`Worker.drain` stops claiming and lets the runs held finish within a grace
+period; what is still running then is cancelled here, and its lease released, so that
+another worker continues it at once.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, Final
 
 import anyio
 import anyio.abc
 
 from ._schedules import fire_due
-from .kernel._errors import ConfigError, FloeError, RunLeasedError, SequenceConflictError
+from .components._config import ComponentConfig
+from .components._mailbox import MESSAGE_KIND, deliver_claimed
+from .graph._allow import Allowed
+from .graph._engine import GRAPH_KIND
+from .graph._job import JobState
+from .graph._jobs import execute_claimed, flow_of_job
+from .kernel._errors import (
+    ConfigError,
+    FloeError,
+    PersistenceError,
+    RunLeasedError,
+    SequenceConflictError,
+)
 from .kernel._kernel import Kernel
+from .kernel._kinds import EventKind
 from .kernel._logging import bind_log_context
-from .kernel._models import Run, RunStatus
+from .kernel._models import Event, Run, RunStatus
 from .kernel._queue_limits import load_queues
 from .kernel._queues import check_queue_name
-from .workflows._recovery import fail_unrunnable
+from .kernel._runs import fail_leased_run
+from .workflows._execution import Execution
 from .workflows._workflows import workflow_for
 
 __all__ = ["Worker"]
@@ -45,6 +63,8 @@ __all__ = ["Worker"]
 logger = logging.getLogger("floe.worker")
 
 _WORKFLOW: Final = "workflow"
+_EXECUTED: Final = frozenset({_WORKFLOW, GRAPH_KIND, MESSAGE_KIND})
+"""The kinds of run a worker executes."""
 
 
 class Worker:
@@ -56,7 +76,9 @@ class Worker:
     than *suspend_sleeps_over* seconds suspends it: the worker's slot is free meanwhile,
     and the run is claimed again (by any worker) when the sleep is due. *queues* names
     the queues it claims from (None: every queue); the limits of :class:`floe.Queue`
-    stored for them hold across all workers.
+    stored for them hold across all workers. *allow* is what the flow documents of
+    submitted graph jobs may import beyond the built-in routines (modules, targets or
+    the objects themselves, as for ``Flow.load``).
     """
 
     def __init__(
@@ -67,6 +89,8 @@ class Worker:
         poll_seconds: float = 0.5,
         suspend_sleeps_over: float | None = 5.0,
         queues: Collection[str] | None = None,
+        allow: Iterable[Any] = (),
+        configs: Iterable[ComponentConfig] = (),
     ) -> None:
         if type(concurrency) is not int or concurrency < 1:
             raise ConfigError(
@@ -109,7 +133,15 @@ class Worker:
                 fix="Use the SQLite store (sqlite:///PATH) or another store with leases.",
                 context={"store": kernel.store.url},
             )
+        entries: Any = allow
+        if isinstance(entries, Iterable) and not isinstance(entries, str | bytes):
+            entries = tuple(entries)
+        Allowed(entries)  # a bad entry (or one string) is refused now, not at the first job
+        self.configs: dict[str, ComponentConfig] = _configs_by_name(configs)
+        """The component configs this worker restores components with, by name."""
         self.kernel = kernel
+        self.allow: tuple[Any, ...] = tuple(entries)
+        """What a submitted job's flow document may import beyond the built-in routines."""
         self.concurrency = concurrency
         self.poll_seconds = float(poll_seconds)
         self.suspend_sleeps_over = suspend_sleeps_over
@@ -240,21 +272,20 @@ class Worker:
             self._wake.set()
 
     async def _execute_run(self, run: Run, extra: dict[str, Any]) -> None:
-        if run.kind != _WORKFLOW:
-            logger.error("Run %s is a %s; workers execute workflow runs", run.run_id, run.kind)
+        if run.kind not in _EXECUTED:  # a kind only its own process executes
+            logger.error("Run %s is a %s; workers do not execute it", run.run_id, run.kind)
             await self.kernel.store.release_lease(run.run_id, self.worker_id)
             return
         try:
-            workflow = workflow_for(run)
+            execute = self._executor(run)
         except FloeError as error:
-            logger.error("Run %s fails: %s", run.run_id, error.what, extra=extra)
-            await fail_unrunnable(self.kernel, run, error)
+            fix = f" Fix: {error.fix}" if error.fix else ""
+            logger.error("Run %s fails: %s.%s", run.run_id, error.what, fix, extra=extra)
+            await fail_leased_run(self.kernel, run, error)
             return
         logger.info("Executing run %s of %s", run.run_id, run.name, extra=extra)
         try:
-            execution = await workflow.continue_run(
-                self.kernel, run, suspend_sleeps_over=self.suspend_sleeps_over
-            )
+            outcome = await execute()
         except RunLeasedError:
             logger.info("Run %s was taken over by another worker", run.run_id, extra=extra)
         except SequenceConflictError:
@@ -264,12 +295,58 @@ class Worker:
                 run.run_id,
                 extra=extra,
             )
+        except PersistenceError as error:
+            # the store failed under the run (a lost connection, a full disk): what it
+            # committed stands, and the run is claimed again, here or elsewhere, by replay
+            logger.warning(
+                "Run %s stopped: the store failed (%s); it is executed again by replay",
+                run.run_id,
+                error.what,
+                extra=extra,
+            )
         except Exception:
             logger.exception("Run %s stopped with an error of floe's", run.run_id, extra=extra)
         else:
-            if execution.status is RunStatus.RUNNING:  # suspended in a durable sleep
-                stored = await self.kernel.store.get_run(run.run_id)
-                due = stored.runnable_at if stored is not None else None
+            if isinstance(outcome, Execution) and outcome.status is RunStatus.RUNNING:
+                due = _wake_at(outcome.events)  # suspended in a durable sleep
                 logger.info("Run %s sleeps until %s, suspended", run.run_id, due, extra=extra)
             else:
-                logger.info("Run %s %s", run.run_id, execution.status, extra=extra)
+                logger.info("Run %s %s", run.run_id, outcome.status, extra=extra)
+
+    def _executor(self, run: Run) -> Callable[[], Awaitable[Execution | JobState | Run]]:
+        """How this worker executes *run* (a workflow run, a graph job or a message); a
+        :class:`FloeError` when its code does not load here: the run is recorded failed."""
+        kernel = self.kernel
+        if run.kind == _WORKFLOW:
+            workflow = workflow_for(run)
+            return functools.partial(
+                workflow.continue_run, kernel, run, suspend_sleeps_over=self.suspend_sleeps_over
+            )
+        if run.kind == MESSAGE_KIND:
+            config = self.configs.get(run.name)
+            return functools.partial(deliver_claimed, kernel, run, config)
+        flow = flow_of_job(run, self.allow)
+        return functools.partial(execute_claimed, kernel, run, flow)
+
+
+def _wake_at(events: Sequence[Event]) -> str:
+    """When the durable sleep a suspended run is in ends, as its journal recorded it."""
+    for event in reversed(events):
+        if event.kind == EventKind.TIMER_SCHEDULED and isinstance(event.data, dict):
+            return str(event.data.get("wake_at"))
+    return "it is due"
+
+
+def _configs_by_name(configs: Iterable[ComponentConfig]) -> dict[str, ComponentConfig]:
+    if isinstance(configs, str | bytes) or not isinstance(configs, Iterable):
+        configs = [configs]  # refused below, with what it is
+    found: dict[str, ComponentConfig] = {}
+    for config in configs:
+        if not isinstance(config, ComponentConfig):
+            raise ConfigError(
+                f"Invalid worker config {config!r}",
+                why="A worker restores components with the ComponentConfig objects it is given.",
+                fix="Pass configs=[floe.load_config(PATH)], or --config PATH to floe worker.",
+            )
+        found[config.name] = config
+    return found

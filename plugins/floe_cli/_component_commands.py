@@ -177,6 +177,22 @@ def _parse_field(text: str) -> tuple[str, Any]:
     help="Another message field (repeatable); VALUE is read as JSON when it parses "
     "(2, true, null, [1, 2]), else as text.",
 )
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Send the message for a worker ('floe worker') and print its id; handle nothing here.",
+)
+@click.option(
+    "--message-id",
+    metavar="ID",
+    help="With --detach: the message's id; a message sent again with it is not sent twice.",
+)
+@click.option("--queue", metavar="QUEUE", help="With --detach: the queue the message waits in.")
+@click.option(
+    "--priority",
+    type=int,
+    help="With --detach: higher priorities are claimed first (default 0).",
+)
 @click.pass_obj
 @imports_project_code
 def handle_command(
@@ -185,15 +201,28 @@ def handle_command(
     message: str,
     content: str | None,
     fields: Sequence[str],
+    detach: bool,
+    message_id: str | None,
+    queue: str | None,
+    priority: int | None,
 ) -> None:
     """Send MESSAGE to a component; print what it did.
 
     Prints the transition ('orders: InitialState -> AwaitingConfirmation') or that the
     message was ignored. An ignored message (one the current state does not take) is not
-    an error: the exit code is 0 either way.
+    an error: the exit code is 0 either way. With --detach the message is stored for a
+    worker, which handles it with the component restored from the store (the messages to
+    one component one at a time, in the order they were sent), and its id is printed.
     """
     from floe import load_config
 
+    if not detach and (message_id is not None or queue is not None or priority is not None):
+        raise floe.ConfigError(
+            "--message-id, --queue and --priority are for a message sent with --detach",
+            why="A message handled here waits in no queue.",
+            fix="Add --detach, or leave these options out.",
+            context={"option": "--detach"},
+        )
     config = load_config(_config_path(config_path))
     extra = dict(_parse_field(text) for text in fields)
     if content is not None:
@@ -204,7 +233,19 @@ def handle_command(
         result = await engine.handle_message(component.name, message, **extra)
         click.echo(_describe(component, result, message))
 
-    _run(state, handle)
+    async def send(kernel: floe.Kernel) -> None:
+        from floe import Engine, Message
+
+        sent = await Engine(kernel).send(
+            config.name,
+            Message.of(message, **extra),
+            message_id=message_id,
+            queue=floe.DEFAULT_QUEUE if queue is None else queue,
+            priority=priority or 0,
+        )
+        click.echo(sent.message_id)
+
+    _run(state, send if detach else handle)
 
 
 def _update_rules(state: CliState, config_path: Path | None, rules_file: Path) -> None:

@@ -11,8 +11,10 @@ it at once. Exit codes: 0 after a drain, 2 for a bad option or a store without l
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -55,6 +57,23 @@ _SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGTERM, sig
     help="Import MODULE first (repeatable): the workflows it defines are found by name.",
 )
 @click.option(
+    "--allow",
+    "allowed",
+    metavar="PATH",
+    multiple=True,
+    help="Let the flow documents of submitted jobs import PATH: a module, a "
+    "'module:Class' target or a script (repeatable; default: the built-in routines only).",
+)
+@click.option(
+    "--config",
+    "config_paths",
+    metavar="PATH",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=True),
+    help="A component config to restore its component with when delivering its messages "
+    "(repeatable; default: $FLOE_CONFIG, if set).",
+)
+@click.option(
     "--drain-seconds",
     type=click.FloatRange(min=0, max=86400),
     default=30.0,
@@ -84,6 +103,8 @@ def worker_command(
     concurrency: int,
     queues: tuple[str, ...],
     modules: tuple[str, ...],
+    allowed: tuple[str, ...],
+    config_paths: tuple[Path, ...],
     drain_seconds: float,
     poll_seconds: float,
     suspend_sleeps_over: float,
@@ -95,10 +116,15 @@ def worker_command(
     Start as many as you like, on one SQLite file or on a shared database: each run goes
     to one worker at a time. A run in a long durable sleep holds no slot: it is claimed
     again when the sleep is due. With --queue, it claims only the runs of those queues;
-    the limits set with 'floe queue set' hold across all workers.
+    the limits set with 'floe queue set' hold across all workers. Submitted graph jobs
+    ('flow.submit') are executed too, their flows built from the documents they
+    recorded: --allow names what those documents may import. So are messages sent to
+    components ('floe handle --detach', 'engine.send'), each component restored with
+    its --config (or the states of the installed plugins).
     """
     for module in modules:
         _import(module)
+    configs = [floe.load_config(path) for path in config_paths or _default_config()]
     settings = state.settings
     if "log_level" not in settings.sources:
         # a worker says what it does unless told otherwise: which run it takes, how it ends
@@ -114,6 +140,8 @@ def worker_command(
             poll_seconds=poll_seconds,
             suspend_sleeps_over=suspend_sleeps_over,
             queues=queues or None,
+            allow=allowed,
+            configs=configs,
         )
         async with anyio.create_task_group() as group:
             await group.start(_drain_on_signal, worker, drain_seconds)  # before serving
@@ -204,3 +232,11 @@ def recover_command(state: CliState, store: str | None, older_than: float) -> in
 
 COMMANDS: tuple[click.Command, ...] = (recover_command, worker_command)
 """The worker commands."""
+
+
+def _default_config() -> list[Path]:
+    """$FLOE_CONFIG, the config the component commands read without --config."""
+    from ._component_commands import CONFIG_ENV
+
+    named = os.environ.get(CONFIG_ENV, "").strip()
+    return [Path(named)] if named else []

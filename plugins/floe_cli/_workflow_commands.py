@@ -365,7 +365,9 @@ def run_command(
     kernel = kernel_for_store(state, store)
     if detach:
         queued = workflow.queued(
-            queue or floe.DEFAULT_QUEUE, priority=priority or 0, partition_key=partition_key
+            floe.DEFAULT_QUEUE if queue is None else queue,
+            priority=priority or 0,
+            partition_key=partition_key,
         )
         return _submit(kernel, queued, args, kwargs, run_id, as_json=as_json)
     given = run_id

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+
 import pytest
 
 from floe_secrets import generate_key
@@ -13,3 +18,15 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     value = generate_key()
     monkeypatch.setenv("FLOE_SECRET_KEY", value)
     return value
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; whatever is left is killed at its end."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        process.wait(timeout=30)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -158,18 +158,6 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> str:
     """Wait for *process* to exit; its stderr."""
     process.wait(timeout=timeout)
     return _LOGS.pop(process.pid).read_text()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts; whatever is left is killed at its end."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)
-            process.kill()
-        process.wait(timeout=30)
 
 
 def submit(project: Project, name: str, count: int, *more: str) -> str:
@@ -638,6 +626,7 @@ def test_queue_limits_and_partitions_hold_across_worker_processes(
 def test_queue_options_refuse_bad_input_and_store_nothing(project: Project) -> None:
     for options in (
         ("--queue", "no spaces"),
+        ("--queue", ""),
         ("--priority", "2147483648"),
         ("--partition-key", ""),
     ):

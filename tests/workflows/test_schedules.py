@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,21 +31,6 @@ async def report(day: str, copies: int = 1) -> str:
     return await note(f"{day} x{copies}")
 
 
-@pytest.fixture(params=["sqlite", "memory", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return {"sqlite": f"sqlite:///{tmp_path / 'floe.db'}", "memory": "memory://"}[request.param]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store two kernels share, as two processes would."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'floe.db'}"
-
-
 async def _scheduled_runs(kernel: floe.Kernel, name: str) -> list[floe.Run]:
     runs = await kernel.store.list_runs(floe.RunQuery(limit=10_000))
     return sorted(
@@ -56,9 +40,9 @@ async def _scheduled_runs(kernel: floe.Kernel, name: str) -> list[floe.Run]:
 
 
 async def test_a_schedule_is_stored_listed_paused_resumed_and_removed(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url):
+    async with floe_kernel_factory(store=leased_url):
         added = await floe.add_schedule(
             "nightly", report, cron="0 2 * * *", args=["mon"], kwargs={"copies": 2}
         )
@@ -93,7 +77,7 @@ async def no_args() -> str:
 
 
 async def test_bad_schedules_are_refused_and_store_nothing(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
     @floe.workflow
     async def local() -> None:
@@ -108,7 +92,7 @@ async def test_bad_schedules_are_refused_and_store_nothing(
         ({"every": True}, "Invalid interval"),
         ({"every": 5, "catch_up": "some"}, "Invalid catch_up"),
     ]
-    async with floe_kernel_factory(store=store_url):
+    async with floe_kernel_factory(store=leased_url):
         for options, message in bad:
             with pytest.raises(floe.ConfigError, match=message):
                 await floe.add_schedule("s", no_args, **options)
@@ -125,9 +109,9 @@ async def test_bad_schedules_are_refused_and_store_nothing(
 
 
 async def test_due_ticks_make_one_run_each_and_a_second_firing_makes_none(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         schedule = await floe.add_schedule("ten", report, every=10, args=["d"], catch_up="all")
         start = schedule.created_at
         assert await fire_due(kernel, start + timedelta(seconds=5)) == []
@@ -143,9 +127,9 @@ async def test_due_ticks_make_one_run_each_and_a_second_firing_makes_none(
 
 
 async def test_the_latest_policy_catches_up_only_the_newest_missed_tick(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         schedule = await floe.add_schedule("ten", report, every=10, args=["d"])
         start = schedule.created_at
         made = await fire_due(kernel, start + timedelta(seconds=95))
@@ -155,9 +139,9 @@ async def test_the_latest_policy_catches_up_only_the_newest_missed_tick(
 
 
 async def test_a_paused_schedule_fires_nothing_and_resumes_from_its_next_tick(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         await floe.add_schedule("p", report, every=0.05, args=["d"], catch_up="all")
         await floe.pause_schedule("p")
         later = floe.storage.utcnow() + timedelta(seconds=1)

@@ -76,21 +76,6 @@ async def waits() -> str:
     return value
 
 
-@pytest.fixture(params=["sqlite", "memory", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return {"sqlite": f"sqlite:///{tmp_path / 'floe.db'}", "memory": "memory://"}[request.param]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store two kernels share, as two processes would."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'floe.db'}"
-
-
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     calls.clear()
@@ -119,9 +104,9 @@ async def serving(kernel: floe.Kernel, **options: Any) -> AsyncIterator[floe.Wor
 
 
 async def test_a_submitted_run_waits_pending_until_a_worker_executes_it(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         handle = await greet.submit_async("ada")
         assert await handle.status_async() is floe.RunStatus.PENDING
         stored = await kernel.store.get_run(handle.run_id)
@@ -141,9 +126,9 @@ async def test_a_submitted_run_waits_pending_until_a_worker_executes_it(
 
 
 async def test_a_run_id_is_an_idempotency_key(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         first = await greet.submit_async("ada", run_id="order-17")
         again = await greet.submit_async("ada", run_id="order-17")
         bare = await greet.submit_async(run_id="order-17")  # no input: the stored one
@@ -162,13 +147,13 @@ async def test_a_run_id_is_an_idempotency_key(
 
 
 async def test_bad_submissions_are_refused_and_store_nothing(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
     @floe.workflow
     async def local(name: str) -> str:
         return name
 
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         with pytest.raises(floe.ConfigError, match="cannot be submitted") as caught:
             await local.submit_async("x")
         assert "top level" in (caught.value.fix or "")
@@ -186,9 +171,9 @@ async def submits_inside() -> str:
 
 
 async def test_submitting_from_inside_a_run_is_refused(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url):
+    async with floe_kernel_factory(store=leased_url):
         execution = await submits_inside.run_async()
         assert execution.failed
         assert execution.error is not None
@@ -196,9 +181,9 @@ async def test_submitting_from_inside_a_run_is_refused(
 
 
 async def test_a_handle_raises_what_the_run_raised(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         failing = await fails.submit_async("luck")
         pausing = await waits.submit_async()
         async with serving(kernel):
@@ -227,9 +212,9 @@ def test_a_sync_wait_times_out_with_a_clear_error(tmp_path: Path, monkeypatch: A
 
 
 async def test_a_worker_executes_at_most_its_concurrency_at_once(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         handles = [await two_steps.submit_async(f"r{index}") for index in range(7)]
         async with serving(kernel, concurrency=3) as worker:
             with anyio.fail_after(20):
@@ -241,9 +226,9 @@ async def test_a_worker_executes_at_most_its_concurrency_at_once(
 
 
 async def test_a_run_whose_workflow_cannot_be_loaded_fails_and_the_worker_goes_on(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         lost = floe.Run(
             run_id="lost",
             name="gone",
@@ -317,9 +302,9 @@ async def _interrupt(kernel: floe.Kernel, name: str) -> str:
 
 
 async def test_recover_continues_every_interrupted_run_by_replay(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         run_id = await _interrupt(kernel, "x")
         interrupted = await kernel.store.get_run(run_id)
         assert interrupted is not None
@@ -338,9 +323,9 @@ async def test_recover_continues_every_interrupted_run_by_replay(
 
 
 async def test_recover_leaves_out_runs_interrupted_only_just(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         run_id = await _interrupt(kernel, "y")
         assert await floe.recover(older_than=3600) == []
         [recovered] = await floe.recover(older_than=0)
@@ -351,9 +336,9 @@ async def test_recover_leaves_out_runs_interrupted_only_just(
 
 
 async def test_resume_continues_an_interrupted_run_and_takes_no_value(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         run_id = await _interrupt(kernel, "z")
         with pytest.raises(floe.ConfigError, match="interrupted, not paused"):
             await floe.resume(run_id, "a value")
@@ -398,9 +383,9 @@ async def sleeper(name: str) -> str:
 
 
 async def test_a_long_sleep_frees_the_workers_slot_until_it_is_due(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         sleeping = await sleeper.submit_async("s")
         quick = await greet.submit_async("q")
         async with serving(kernel, concurrency=1, suspend_sleeps_over=0.1):
@@ -424,9 +409,9 @@ async def test_a_long_sleep_frees_the_workers_slot_until_it_is_due(
 
 
 async def test_a_short_sleep_is_waited_out_in_the_slot(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         sleeping = await sleeper.submit_async("t")
         async with serving(kernel, suspend_sleeps_over=None) as worker:
             with anyio.fail_after(10):
@@ -441,9 +426,9 @@ async def test_a_short_sleep_is_waited_out_in_the_slot(
 
 
 async def test_a_queued_submission_stores_its_place_and_a_bad_one_stores_nothing(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         handle = await greet.queued("emails", priority=7, partition_key="c-1").submit_async("a")
         stored = await kernel.store.get_run(handle.run_id)
         assert stored is not None
@@ -465,9 +450,9 @@ async def test_a_queued_submission_stores_its_place_and_a_bad_one_stores_nothing
 
 
 async def test_a_worker_serves_its_queues_highest_priority_first(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         elsewhere = await greet.queued("elsewhere").submit_async("x")
         handles = [
             await greet.queued("mine", priority=priority).submit_async(f"p{priority}")
@@ -514,9 +499,9 @@ async def parent_of_two(name: str) -> list[str]:
 
 
 async def test_a_parent_and_its_children_complete_on_one_worker_with_one_slot(
-    floe_kernel_factory: Callable[..., floe.Kernel], store_url: str
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:
-    async with floe_kernel_factory(store=store_url) as kernel:
+    async with floe_kernel_factory(store=leased_url) as kernel:
         handle = await parent_of_two.submit_async("p")
         async with serving(kernel, concurrency=1) as worker:
             with anyio.fail_after(20):

@@ -277,7 +277,7 @@ class Binding:
     # -- messages -----------------------------------------------------------------------
 
     async def handle(
-        self, component: Component, message: Message, *, at_once: bool
+        self, component: Component, message: Message, *, at_once: bool, delivery: str | None
     ) -> Transitioned | None:
         """Decide *message*, journal and post what it did, then move the component.
 
@@ -291,6 +291,8 @@ class Binding:
         name = component.name
         # encoded first: a message the journal cannot hold is refused before the state runs
         received = {"component": name, "message": _encoded_message(message, name)}
+        if delivery is not None:  # the message run a worker delivers it for
+            received["delivery"] = delivery
         machine = component.state_machine
         previous = machine.current_state_name
         target = await machine.decide(message, component)

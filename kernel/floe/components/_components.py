@@ -45,6 +45,7 @@ from ..kernel._errors import FloeError, NotFoundError, RenamedError, StateError
 from ..kernel._kernel import Kernel, current_kernel
 from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import Event, Run, RunQuery
+from ..kernel._queues import DEFAULT_QUEUE, Placement
 from ..kernel._serialize import encode_value
 from ..kernel._states import Message
 from ._component_journal import (
@@ -60,6 +61,7 @@ from ._component_journal import (
     View,
     component_run_id,
 )
+from ._mailbox import MessageHandle, send_message
 from ._state_machine import StateMachine, Transitioned
 
 if TYPE_CHECKING:
@@ -251,7 +253,12 @@ class Component:
         Returns the :class:`~floe.Transitioned` when the component moved, None when its
         state ignored the message. Messages are handled one at a time, in arrival order.
         """
-        received = Message.of(message, **fields)
+        return await self.receive(Message.of(message, **fields))
+
+    async def receive(self, received: Message, delivery: str | None = None) -> Transitioned | None:
+        """:meth:`handle_message` of a message already made; *delivery* is the id of the
+        message run a worker delivers it for, recorded with the message in the journal
+        (see ``floe.components._mailbox``)."""
         lock = self._lock
         if not lock.try_acquire():
             self._check_not_exclusive("handle_message()")
@@ -277,7 +284,9 @@ class Component:
                 component_token = _COMPONENT.set(self.name)
                 run_token = _RUN_ID.set(binding.run_id)
                 try:
-                    result = await binding.handle(self, received, at_once=at_once)
+                    result = await binding.handle(
+                        self, received, at_once=at_once, delivery=delivery
+                    )
                 finally:
                     _RUN_ID.reset(run_token)
                     _COMPONENT.reset(component_token)
@@ -565,6 +574,26 @@ class Engine:
         if component is None:
             component = await self.restore(name)
         return await component.handle_message(message_type, **fields)
+
+    async def send(
+        self,
+        name: str,
+        message: Message | Mapping[str, Any] | str,
+        *,
+        message_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+    ) -> MessageHandle:
+        """Store *message* for a worker to deliver to the registered component *name*
+        and return its :class:`MessageHandle` at once; nothing is handled here.
+
+        The messages sent to one component are handled one at a time, in the order they
+        were sent, whichever workers deliver them; each is handled once. *queue* and
+        *priority* place it as a submitted run is placed (see :class:`floe.Queue`). A
+        *message_id* sent again returns the handle of the message it names.
+        """
+        placement = Placement(queue, priority)
+        return await send_message(self, _check_name(name), message, message_id, placement)
 
     async def flush(self) -> None:
         """Wait until every component's background journal writes are stored."""

@@ -14,6 +14,7 @@ from ._draw import flow_mermaid
 from ._engine import GRAPH_KIND
 from ._flow import Connection, ExecutionStrategy, Flow
 from ._job import ExecutionRecord, ExecutionTracker, JobState, PausePoint, RoutineState
+from ._jobs import JobHandle
 from ._persist import FLOW_FORMAT
 from ._routine import MergeStrategy, OutputEvent, Routine, Slot
 from ._strategy import DeliveryLimitError, ErrorHandler, ErrorStrategy
@@ -32,6 +33,7 @@ __all__ = [
     "ExecutionTracker",
     "Flow",
     "ImportNotAllowedError",
+    "JobHandle",
     "JobState",
     "MergeStrategy",
     "OutputEvent",

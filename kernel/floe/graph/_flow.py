@@ -18,15 +18,17 @@ from typing import Any, Final, Literal
 import attrs
 
 from ..kernel._errors import ConfigError, NotFoundError, SequenceConflictError, StateError
-from ..kernel._journal import Journal, ReplayIndex
+from ..kernel._journal import Journal
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._kinds import EventKind
 from ..kernel._models import Run, RunStatus, check_run_id, utcnow
-from ..kernel._runs import ActiveRun, active_run, request_cancel
+from ..kernel._queues import DEFAULT_QUEUE, Placement
+from ..kernel._runs import active_run, request_cancel
 from ..kernel._serialize import encode_value
 from ._delivery import SlotDelivery
 from ._engine import GRAPH_KIND, JobExecution
-from ._job import ExecutionTracker, JobFold, JobState
+from ._job import ExecutionTracker, JobState
+from ._jobs import JobHandle, continue_job, new_job, start_job, submit_job
 from ._persist import deserialize_flow, load_flow, save_flow, serialize_flow
 from ._routine import CallPlan, Routine, call_plan, plain_data
 from ._strategy import ErrorHandler
@@ -331,7 +333,7 @@ class Flow:
         """Mark *execution* as the job this flow executes (None: the job ended)."""
         self._active = execution
 
-    def _held_state(self) -> dict[str, Any]:
+    def held_state(self) -> dict[str, Any]:
         """What the routines hold as a job starts (stats, slot buffers), for a resume."""
         stats: dict[str, Any] = {}
         slots: dict[str, Any] = {}
@@ -394,50 +396,65 @@ class Flow:
 
         Uses the running kernel, or opens one from the settings for the call.
         """
-        if entry_params is not None and not isinstance(entry_params, Mapping):
-            raise ConfigError(
-                f"entry_params must be a mapping, got {type(entry_params).__name__}",
-                fix="Pass entry_params={'name': value, ...}.",
-            )
         if job_id is not None:
             check_run_id(job_id, kind=GRAPH_KIND)  # before anything is stored
-        params = plain_data(dict(entry_params or {}), f"the entry params of flow {self.flow_id!r}")
-        entry = self.entry_delivery(entry_id, params)
+        params = self._params(entry_params)
+        self.entry_delivery(entry_id, params)  # refuses an entry it cannot call, first
         self._check_idle()
         async with kernel_for_call() as kernel:
             self._check_idle()
-            now = utcnow()
-            run = Run(
-                run_id=job_id or uuid.uuid4().hex,
-                name=self.flow_id,
-                kind=GRAPH_KIND,
-                status=RunStatus.RUNNING,
-                created_at=now,
-                updated_at=now,
-                input={"entry": entry_id, "params": params},
-                metadata={
-                    "execution_strategy": self.execution_strategy,
-                    "routines": {rid: _class_path(r) for rid, r in self._routines.items()},
-                },
-            )
+            run = new_job(self, entry_id, params, job_id, status=RunStatus.RUNNING)
             await kernel.store.create_run(run)
-            journal = Journal(kernel, run.run_id, 0)
-            state = ActiveRun(kernel, run, journal, ReplayIndex(()))
-            started = {
-                "flow": self.flow_id,
-                "entry": entry_id,
-                "params": params,
-                "execution_strategy": self.execution_strategy,
-                **self._held_state(),
-            }
-            fold = JobFold(run)
-            for event in await journal.write([(EventKind.RUN_STARTED, None, started)]):
-                fold.event(event)
-            execution = JobExecution(self, kernel, state, fold)
-            execution.start_with(entry)
-            job = await execution.run()
+            job = await start_job(self, kernel, run)
         self.job_state = job
         return job
+
+    def submit(
+        self,
+        entry_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        partition_key: str | None = None,
+    ) -> JobHandle:
+        """:meth:`submit_async` from sync code."""
+        from ..kernel._sync import run_sync
+
+        submit = functools.partial(
+            self.submit_async,
+            entry_id,
+            entry_params,
+            job_id=job_id,
+            queue=queue,
+            priority=priority,
+            partition_key=partition_key,
+        )
+        return run_sync(submit)
+
+    async def submit_async(
+        self,
+        entry_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        partition_key: str | None = None,
+    ) -> JobHandle:
+        """Store a new job of the flow from *entry_id* for a worker to execute, and
+        return its :class:`JobHandle` at once; nothing runs in this process.
+
+        The job records the flow as it is now (its document, see :meth:`serialize`):
+        the worker builds the job's flow from it. It waits in *queue* with *priority*
+        and *partition_key* as a workflow run does (see :class:`floe.Queue`). A *job_id*
+        submitted again returns the handle of the job it names.
+        """
+        if job_id is not None:
+            check_run_id(job_id, kind=GRAPH_KIND)  # before anything is stored
+        placement = Placement(queue, priority, partition_key)
+        return await submit_job(self, entry_id, self._params(entry_params), job_id, placement)
 
     def resume(self, job: JobState | str) -> JobState:
         """:meth:`resume_async` from sync code."""
@@ -467,35 +484,7 @@ class Flow:
                     fix="Wait for it to end, or pause or cancel it first.",
                     context={"job_id": job_id},
                 )
-            journal = Journal(kernel, job_id, run.last_seq)
-            state = ActiveRun(kernel, run, journal, ReplayIndex(()))
-            fold = JobFold(run)
-            for event in events:
-                fold.event(event)
-            execution = JobExecution(self, kernel, state, fold)
-            execution.restore(run, events)
-            reason = "paused" if run.status is RunStatus.PAUSED else "interrupted"
-            resumed = state.evolve_run(status=RunStatus.RUNNING)
-            try:
-                for event in await journal.write(
-                    [
-                        (
-                            EventKind.RUN_RESUMED,
-                            None,
-                            {"after": reason, "pending": execution.pending},
-                        )
-                    ],
-                    run=resumed,
-                ):
-                    fold.event(event)
-            except SequenceConflictError as error:
-                raise StateError(
-                    f"Job {job_id!r} changed while it was being resumed",
-                    why="Another process resumed or cancelled it first.",
-                    fix="Check the job's status and resume it again if it is still paused.",
-                    context={"job_id": job_id},
-                ) from error
-            result = await execution.run()
+            result = await continue_job(self, kernel, run, events)
         self.job_state = result
         return result
 
@@ -548,6 +537,14 @@ class Flow:
     def execution_tracker(self) -> ExecutionTracker:
         """Performance figures of the last job (empty before the first)."""
         return ExecutionTracker([self.job_state] if self.job_state is not None else [])
+
+    def _params(self, entry_params: Mapping[str, Any] | None) -> dict[str, Any]:
+        if entry_params is not None and not isinstance(entry_params, Mapping):
+            raise ConfigError(
+                f"entry_params must be a mapping, got {type(entry_params).__name__}",
+                fix="Pass entry_params={'name': value, ...}.",
+            )
+        return plain_data(dict(entry_params or {}), f"the entry params of flow {self.flow_id!r}")
 
     def _check_idle(self) -> None:
         if self._active is not None:
@@ -612,11 +609,6 @@ class Flow:
         """The flow a JSON file written by :meth:`save` describes; what it may import
         beyond the built-ins is *allow* (see :meth:`deserialize`)."""
         return load_flow(cls, path, allow)
-
-
-def _class_path(routine: Routine) -> str:
-    kind = type(routine)
-    return f"{kind.__module__}:{kind.__qualname__}"
 
 
 async def cancel_job(kernel: Kernel, job_id: str, reason: str = "") -> Run:

@@ -21,8 +21,10 @@ import anyio.lowlevel
 import attrs
 
 from ._journal import Journal, ReplayIndex
-from ._models import Event, Run, RunStatus, utcnow
+from ._kinds import EventKind
+from ._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from ._secrets import KnownSecrets, known_secrets
+from ._serialize import converter
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
@@ -33,6 +35,7 @@ __all__ = [
     "active_run",
     "active_runs",
     "executing",
+    "fail_leased_run",
     "request_cancel",
     "sleep_until",
 ]
@@ -142,6 +145,27 @@ def active_runs(kernel: Kernel) -> list[ActiveRun]:
     """Every run executing in this process under *kernel*."""
     runs = _active.get(kernel)
     return list(runs.values()) if runs else []
+
+
+async def fail_leased_run(kernel: Kernel, run: Run, error: BaseException) -> Run:
+    """Record that *run*, leased to this kernel, fails with *error* (its code cannot be
+    loaded here, or a message's state raised), so that it does not wait for ever:
+    ``run.failed`` with the error, the run ``failed`` and its lease given up in the same
+    write. Returns the failed run."""
+    info = ErrorInfo.from_exception(error)
+    failed = attrs.evolve(
+        run,
+        status=RunStatus.FAILED,
+        error=info,
+        runnable_at=None,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=utcnow(),
+    )
+    journal = Journal(kernel, run.run_id, run.last_seq)
+    data: dict[str, Any] = {"error": converter.unstructure(info)}
+    await journal.write([(EventKind.RUN_FAILED, None, data)], run=failed)
+    return failed
 
 
 def request_cancel(state: ActiveRun) -> None:

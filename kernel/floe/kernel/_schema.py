@@ -403,6 +403,8 @@ class ComponentMessageReceived(Payload):
     component: str
     message: dict[str, Any]
     """The message's ``type``, ``content`` and its other fields."""
+    delivery: str | None = attrs.field(default=None, metadata=_OMIT, kw_only=True)
+    """The id of the message run a worker delivered it for (``engine.send``)."""
 
 
 @attrs.frozen

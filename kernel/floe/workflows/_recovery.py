@@ -6,31 +6,23 @@ A run is *interrupted* when it is running but nobody holds a live lease on it
 this process and at once (a run's child runs are continued by its own replay); a step
 that completed never runs again, the one in flight at the crash runs again. A worker
 does the same on its own: it claims interrupted runs like submitted ones.
-
-:func:`fail_unrunnable` records the failure of a run no process can execute (a worker
-that cannot import its workflow), so that it does not wait for ever.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 import anyio
 import attrs
 
 from ..kernel._errors import ConfigError, FloeError, RunLeasedError
-from ..kernel._journal import Journal
 from ..kernel._kernel import Kernel, kernel_for_call
-from ..kernel._kinds import EventKind
-from ..kernel._models import ErrorInfo, Run, RunQuery, RunStatus, utcnow
-from ..kernel._serialize import converter
+from ..kernel._models import Run, RunQuery, RunStatus, utcnow
 from ._execution import Execution
-from ._step import error_data
 from ._workflows import workflow_for
 
-__all__ = ["Recovered", "fail_unrunnable", "interrupted_runs", "recover"]
+__all__ = ["Recovered", "interrupted_runs", "recover"]
 
 logger = logging.getLogger("floe.recovery")
 
@@ -110,22 +102,3 @@ async def _recover_one(kernel: Kernel, run: Run) -> Recovered:
         logger.warning("Run %s was not recovered: %s", run.run_id, error)
         return Recovered(run, error=error)
     return Recovered(run, execution=execution)
-
-
-async def fail_unrunnable(kernel: Kernel, run: Run, error: FloeError) -> Run:
-    """Record that the run *run*, leased to this kernel, fails with *error* without
-    running (its workflow cannot be loaded here): ``run.failed`` with the error, the
-    run ``failed`` and its lease given up in the same write. Returns the failed run."""
-    failed = attrs.evolve(
-        run,
-        status=RunStatus.FAILED,
-        error=converter.structure(error_data(error), ErrorInfo),
-        runnable_at=None,
-        lease_owner=None,
-        lease_expires_at=None,
-        updated_at=utcnow(),
-    )
-    journal = Journal(kernel, run.run_id, run.last_seq)
-    data: dict[str, Any] = {"error": error_data(error)}
-    await journal.write([(EventKind.RUN_FAILED, None, data)], run=failed)
-    return failed

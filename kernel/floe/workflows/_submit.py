@@ -13,21 +13,19 @@ of the run it names (with the same input; another input is a :class:`ConfigError
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import anyio
 import attrs
 
 from ..kernel._errors import (
     ConfigError,
     FloeError,
+    NotFoundError,
     PersistenceError,
     StateError,
-    WorkflowTimeoutError,
     rebuild_error,
 )
+from ..kernel._handles import StoredHandle
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._models import Run, RunStatus, check_run_id
 from ..kernel._queues import DEFAULT_PLACEMENT, Placement
@@ -44,31 +42,31 @@ __all__ = ["QueuedWorkflow", "RunHandle", "submit"]
 
 T = TypeVar("T")
 
-_FIRST_POLL: Final = 0.01
-_LONGEST_POLL: Final = 0.5
-"""A handle waits by reading the run again: soon at first, then less and less often."""
-
 
 @attrs.frozen
-class RunHandle(Generic[T]):
+class RunHandle(StoredHandle, Generic[T]):
     """A run submitted to be executed by a worker: ``wf.submit(...)`` returns one.
 
     Every method reads the store, so a handle works from any process that opens the
-    same store, for as long as the run is kept (``RunHandle(workflow, run_id)``).
+    same store, for as long as the run is kept (``RunHandle(workflow, run_id)``):
+    ``status()``, ``wait()`` and ``result()``, and their async twins.
     """
 
     workflow: Workflow[..., T] = attrs.field(repr=lambda workflow: repr(workflow.name))
     run_id: str
 
-    async def status_async(self) -> RunStatus:
-        """The run's status as stored now."""
-        async with kernel_for_call() as kernel:
-            return (await self._stored(kernel)).status
+    @property
+    def stored_id(self) -> str:
+        return self.run_id
 
-    def status(self) -> RunStatus:
-        """:meth:`status_async` from synchronous code."""
-        status: RunStatus = self._sync(self.status_async)
-        return status
+    def described(self) -> str:
+        return f"Run {self.run_id!r} of workflow {self.workflow.name!r}"
+
+    def backend(self) -> str | None:
+        return self.workflow.backend
+
+    def missing(self, kernel: Kernel) -> NotFoundError:
+        return no_run(self.run_id, kernel)
 
     async def wait_async(self) -> Execution:
         """The run's execution once it has finished or paused.
@@ -77,21 +75,17 @@ class RunHandle(Generic[T]):
         :meth:`wait` with a timeout.
         """
         async with kernel_for_call() as kernel:
-            pause = _FIRST_POLL
-            while True:
-                run = await self._stored(kernel)
-                if run.status.finished or run.status is RunStatus.PAUSED:
-                    events = await kernel.store.read_events(run.run_id)
-                    opener = Opener(run.run_id, kernel.payload_codec)
-                    return Execution.from_run(run, events, opener=opener)
-                await anyio.sleep(pause)
-                pause = min(pause * 2, _LONGEST_POLL)
+            run = await self.settled(kernel)
+            events = await kernel.store.read_events(run.run_id)
+            opener = Opener(run.run_id, kernel.payload_codec)
+            return Execution.from_run(run, events, opener=opener)
 
     def wait(self, timeout: float | None = None) -> Execution:
         """:meth:`wait_async` from synchronous code: waiting longer than *timeout*
         seconds (None: no limit) is a :class:`WorkflowTimeoutError`, and the run goes
         on regardless."""
-        return self._sync(self._within, self.wait_async, _check_timeout(timeout))  # type: ignore[no-any-return]
+        execution: Execution = self.sync_within(self.wait_async, timeout)
+        return execution
 
     async def result_async(self) -> T:
         """The run's output once it completed; its error raised when it failed.
@@ -107,31 +101,8 @@ class RunHandle(Generic[T]):
 
     def result(self, timeout: float | None = None) -> T:
         """:meth:`result_async` from synchronous code, with *timeout* as for :meth:`wait`."""
-        return self._sync(self._within, self.result_async, _check_timeout(timeout))  # type: ignore[no-any-return]
-
-    async def _within(self, method: Callable[[], Awaitable[Any]], limit: float) -> Any:
-        with anyio.move_on_after(limit):
-            return await method()
-        status = await self.status_async()
-        raise WorkflowTimeoutError(
-            f"Run {self.run_id!r} of workflow {self.workflow.name!r} did not finish within "
-            f"{limit:g} seconds",
-            why=f"It is {status}: no worker has finished it yet (is one running on this store?).",
-            fix="Wait longer, start a worker ('floe worker'), or look at the run with "
-            f"'floe status {self.run_id}'.",
-            context={"run_id": self.run_id, "status": str(status)},
-        )
-
-    async def _stored(self, kernel: Kernel) -> Run:
-        run = await kernel.store.get_run(self.run_id)
-        if run is None:
-            raise no_run(self.run_id, kernel)
-        return run
-
-    def _sync(self, method: Any, *args: Any) -> Any:
-        from ..kernel._sync import run_sync
-
-        return run_sync(functools.partial(method, *args), backend=self.workflow.backend)
+        output: T = self.sync_within(self.result_async, timeout)
+        return output
 
 
 async def submit(
@@ -239,15 +210,3 @@ def _outcome_error(workflow: str, execution: Execution) -> Exception:
             context={"run_id": run_id},
         )
     return FloeError(f"Run {run_id!r} ended {execution.status}", context={"run_id": run_id})
-
-
-def _check_timeout(timeout: Any) -> float:
-    if timeout is None:
-        return math.inf
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ConfigError(
-            f"Invalid timeout={timeout!r}",
-            why="A handle waits a number of seconds > 0, or without a limit (None).",
-            fix="Pass timeout as a positive number of seconds, or leave it out.",
-        )
-    return float(timeout)
