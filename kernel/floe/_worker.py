@@ -11,8 +11,9 @@ worker, and the journal's sequence check fences out a worker that lost its lease
 Each time it looks for work (every *poll_seconds* at most) it also fires the store's due
 schedules (:mod:`floe._schedules`): every worker does, and each tick makes one run.
 
-A durable sleep longer than *suspend_sleeps_over* suspends its run: the worker's slot is
-free while it sleeps, and the run is claimed again, by any worker, when it is due.
+A durable sleep or a retry backoff longer than *suspend_sleeps_over* suspends its run:
+the worker's slot is free while it waits, and the run is claimed again, by any worker,
+when the wait ends.
 
 A submitted graph job (``flow.submit_async``) is executed the same way, its flow built
 from the document the job recorded, importing only the built-in routines and what the
@@ -72,9 +73,10 @@ class Worker:
 
     ``async with floe.open_kernel() as kernel: await Worker(kernel).serve()`` serves
     until :meth:`drain` is called (or the task is cancelled). *poll_seconds* is how long
-    an idle worker waits before it looks for work again. A run's durable sleep longer
-    than *suspend_sleeps_over* seconds suspends it: the worker's slot is free meanwhile,
-    and the run is claimed again (by any worker) when the sleep is due. *queues* names
+    an idle worker waits before it looks for work again. A run's durable sleep or
+    retry backoff longer than *suspend_sleeps_over* seconds suspends it: the worker's
+    slot is free meanwhile, and the run is claimed again (by any worker) when the wait
+    ends. *queues* names
     the queues it claims from (None: every queue); the limits of :class:`floe.Queue`
     stored for them hold across all workers. *allow* is what the flow documents of
     submitted graph jobs may import beyond the built-in routines (modules, targets or
@@ -308,8 +310,8 @@ class Worker:
             logger.exception("Run %s stopped with an error of floe's", run.run_id, extra=extra)
         else:
             if isinstance(outcome, Execution) and outcome.status is RunStatus.RUNNING:
-                due = _wake_at(outcome.events)  # suspended in a durable sleep
-                logger.info("Run %s sleeps until %s, suspended", run.run_id, due, extra=extra)
+                due = _wake_at(outcome.events)  # suspended in a sleep or a backoff
+                logger.info("Run %s waits until %s, suspended", run.run_id, due, extra=extra)
             else:
                 logger.info("Run %s %s", run.run_id, outcome.status, extra=extra)
 
@@ -330,11 +332,15 @@ class Worker:
 
 
 def _wake_at(events: Sequence[Event]) -> str:
-    """When the durable sleep a suspended run is in ends, as its journal recorded it."""
+    """When the wait a suspended run is in (a durable sleep, a retry's backoff) ends, as
+    its journal recorded it."""
     for event in reversed(events):
-        if event.kind == EventKind.TIMER_SCHEDULED and isinstance(event.data, dict):
+        if event.kind in _WAITS and isinstance(event.data, dict):
             return str(event.data.get("wake_at"))
     return "it is due"
+
+
+_WAITS: Final = frozenset({EventKind.TIMER_SCHEDULED, EventKind.TASK_RETRYING})
 
 
 def _configs_by_name(configs: Iterable[ComponentConfig]) -> dict[str, ComponentConfig]:

@@ -93,7 +93,7 @@ _SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGTERM, sig
     default=5.0,
     show_default=True,
     metavar="SECONDS",
-    help="A durable sleep longer than this frees the run's slot until it is due.",
+    help="A durable sleep or retry backoff longer than this frees the run's slot until it ends.",
 )
 @click.pass_obj
 @imports_project_code

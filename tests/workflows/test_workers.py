@@ -408,6 +408,80 @@ async def test_a_long_sleep_frees_the_workers_slot_until_it_is_due(
         assert calls == ["s before", "hello q", "s after"]
 
 
+flaky_attempts: list[str] = []
+
+
+@floe.task(retries=1, retry_delay=0.6)
+async def flaky(name: str) -> str:
+    flaky_attempts.append(name)
+    if len(flaky_attempts) == 1:
+        raise ConnectionError("the first attempt fails")
+    return name
+
+
+@floe.workflow
+async def retried(name: str) -> str:
+    await record(f"{name} before")
+    return await flaky(name)
+
+
+async def test_a_long_retry_backoff_frees_the_workers_slot_until_it_ends(
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
+) -> None:
+    flaky_attempts.clear()
+    async with floe_kernel_factory(store=leased_url) as kernel:
+        backing_off = await retried.submit_async("r")
+        quick = await greet.submit_async("q")
+        async with serving(kernel, concurrency=1, suspend_sleeps_over=0.1) as worker:
+            with anyio.fail_after(10):
+                # one slot: the quick run finishes while the other one backs off
+                assert await quick.result_async() == "HELLO Q"
+            suspended = await kernel.store.get_run(backing_off.run_id)
+            assert suspended is not None
+            assert (suspended.status, suspended.lease_owner) == (floe.RunStatus.RUNNING, None)
+            assert suspended.runnable_at is not None
+            assert suspended.runnable_at > floe.storage.utcnow()
+            assert not suspended.is_interrupted()
+            with anyio.fail_after(10):
+                assert await backing_off.result_async() == "r"
+        assert worker.executed == 3  # the quick run, and the other one twice
+        kinds = [event.kind for event in await kernel.store.read_events(backing_off.run_id)]
+        assert kinds.count(floe.EventKind.TASK_RETRYING) == 1
+        assert kinds.count(floe.EventKind.TASK_COMPLETED) == 2
+        assert flaky_attempts == ["r", "r"]  # the attempts its policy allows, no more
+        assert calls == ["r before", "hello q"]  # the completed step did not run again
+
+
+@floe.workflow
+async def parent_of_sleeper(name: str) -> str:
+    await record(f"{name} parent")
+    return await floe.call(sleeper, name)
+
+
+async def test_a_childs_long_sleep_suspends_its_parent_and_frees_the_slot(
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
+) -> None:
+    async with floe_kernel_factory(store=leased_url) as kernel:
+        parent = await parent_of_sleeper.submit_async("c")
+        quick = await greet.submit_async("q")
+        async with serving(kernel, concurrency=1, suspend_sleeps_over=0.1) as worker:
+            with anyio.fail_after(10):
+                assert await quick.result_async() == "HELLO Q"
+            suspended = await kernel.store.get_run(parent.run_id)
+            assert suspended is not None
+            assert (suspended.status, suspended.lease_owner) == (floe.RunStatus.RUNNING, None)
+            assert suspended.runnable_at is not None
+            assert suspended.runnable_at > floe.storage.utcnow()
+            with anyio.fail_after(10):
+                assert await parent.result_async() == "c"
+        assert worker.executed == 3  # the quick run, and the parent twice
+        [child] = [run for run in await kernel.store.list_runs() if run.parent_id]
+        kinds = [event.kind for event in await kernel.store.read_events(child.run_id)]
+        assert kinds.count(floe.EventKind.TIMER_SCHEDULED) == 1
+        assert kinds.count(floe.EventKind.TIMER_FIRED) == 1
+        assert calls == ["c parent", "c before", "hello q", "c after"]  # each step once
+
+
 async def test_a_short_sleep_is_waited_out_in_the_slot(
     floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
 ) -> None:

@@ -206,9 +206,19 @@ class RunState(ActiveRun):
         self.timed_out = False
         """The run went past its timeout: it fails with a WorkflowTimeoutError."""
         self.suspend_sleeps_over: float | None = None
-        """A durable sleep longer than this many seconds suspends the run rather than
-        wait in this process (set for a worker's top-level runs; None: never)."""
+        """A durable sleep or a retry backoff longer than this many seconds suspends the
+        run rather than wait in this process (set for a worker's top-level runs; None:
+        never)."""
         self._body_reports: dict[str, int] = {}
+
+    def suspend_if_long(self, seconds: float) -> None:
+        """Suspend the run for a wait of *seconds* (a durable sleep, a retry's backoff)
+        when it executes on a worker that lets it: the body unwinds without an outcome,
+        the run gives its lease (and its worker's slot) up, and it is claimed again when
+        its ``runnable_at``, the end of the wait, is due."""
+        limit = self.suspend_sleeps_over
+        if limit is not None and seconds > limit:
+            raise Unwind("suspended")
 
     def reported_before(self, kind: str) -> bool:
         """Count a report (artifact, result, output) of the body itself; True when the

@@ -214,7 +214,10 @@ async def _resume_backoff(step: StepCall) -> None:
     step.attempt = len(retried) + 1
     if step.debug:
         step.log("Step %s resumes at attempt %d when its backoff ends", step.attempt)
-    await sleep_until(retried[-1].data.get("wake_at"))
+    wake_at = retried[-1].data.get("wake_at")
+    if wake_at:
+        step.state.suspend_if_long((datetime.fromisoformat(wake_at) - utcnow()).total_seconds())
+    await sleep_until(wake_at)
 
 
 def _start_record(step: StepCall) -> Event | None:
@@ -380,7 +383,11 @@ async def _back_off(step: StepCall, error: Exception, delay: float) -> None:
         "wake_at": wake.isoformat(),
         "error": error_data(error),
     }
-    await step.state.journal.write([(EventKind.TASK_RETRYING, step.key, data)])
+    state = step.state
+    # due again when the backoff ends: a worker claims it then, should this one stop
+    run = state.evolve_run(runnable_at=wake)
+    await state.journal.write([(EventKind.TASK_RETRYING, step.key, data)], run=run)
+    state.suspend_if_long(delay)
     await anyio.sleep(delay)
 
 

@@ -104,6 +104,8 @@ async def run_child(
         return child.decode_output(execution.output) if returns == "output" else execution
     if status is RunStatus.PAUSED:
         await _pause_parent(parent, key, position, child, child_id, execution)
+    if status is RunStatus.RUNNING:
+        await _suspend_parent(parent, child_id)
     if status is RunStatus.CANCELLED and parent.cancel_requested:
         raise Unwind("cancelled")  # cancelled together with its parent
     error = _child_error(child, child_id, execution)
@@ -121,6 +123,15 @@ async def run_child(
     if raised:
         raise error
     return execution
+
+
+async def _suspend_parent(parent: RunState, child_id: str) -> NoReturn:
+    """The child suspended itself in a long wait (a worker's): the parent suspends too,
+    due when the child is, and its replay then continues the child where it waits."""
+    child = await parent.kernel.store.get_run(child_id)
+    due = child.runnable_at if child is not None else None
+    await parent.journal.write([], run=parent.evolve_run(runnable_at=due or utcnow()))
+    raise Unwind("suspended")
 
 
 async def _replayed(

@@ -20,7 +20,6 @@ from ..kernel._runs import sleep_until
 from ..kernel._schema import TimerFired, TimerScheduled, data_of, payload_of
 from ._runtime import (
     RunState,
-    Unwind,
     allocate_step,
     call_from_worker,
     current_run,
@@ -55,15 +54,6 @@ def sleep(seconds: float) -> Any:
     return durable_sleep(state, float(seconds), key, position)
 
 
-def suspend_if_long(state: RunState, seconds: float) -> None:
-    """Suspend *state*'s run for a wait of *seconds* when it executes on a worker that
-    lets it: the run unwinds without an outcome, gives its lease (and its worker's slot)
-    up, and is claimed again when its ``runnable_at``, the wake-up time, is due."""
-    limit = state.suspend_sleeps_over
-    if limit is not None and seconds > limit:
-        raise Unwind("suspended")
-
-
 async def durable_sleep(state: RunState, seconds: float, key: str, position: str) -> None:
     """The timer step *key* at *position* of *state*'s run."""
     replay = state.replay
@@ -80,13 +70,13 @@ async def durable_sleep(state: RunState, seconds: float, key: str, position: str
         )
         run = state.evolve_run(runnable_at=wake)
         await state.journal.write([(timer.kind, key, data_of(timer))], run=run)
-        suspend_if_long(state, seconds)
+        state.suspend_if_long(seconds)
         await anyio.sleep(seconds)
     else:
         recorded = payload_of(scheduled)
         assert isinstance(recorded, TimerScheduled)
         left = (datetime.fromisoformat(recorded.wake_at) - utcnow()).total_seconds()
-        suspend_if_long(state, left)
+        state.suspend_if_long(left)
         await sleep_until(recorded.wake_at)
     run = state.evolve_run(runnable_at=utcnow())
     fired = TimerFired(task=SLEEP_STEP, position=position)

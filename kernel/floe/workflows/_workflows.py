@@ -471,6 +471,8 @@ class Workflow(Generic[P, T]):
         raise_on_error: bool,
         parent: RunState | None = None,
     ) -> Execution:
+        if parent is not None:  # a child waits as its parent does: suspended on a worker
+            state.suspend_sleeps_over = parent.suspend_sleeps_over
         try:
             return await self._execute_leased(
                 state, document, raise_on_error=raise_on_error, parent=parent
