@@ -54,10 +54,14 @@ def lease_fields(kernel: Kernel, now: datetime) -> dict[str, Any]:
 
 async def take_lease(kernel: Kernel, run: Run) -> Run:
     """*run* leased to this kernel, to execute it; :class:`RunLeasedError` when another
-    process holds its lease. Where the store has no leases, *run* as it is."""
+    process holds its lease. Where the store has no leases, or the run is leased to this
+    kernel already (a worker's claim just leased it), *run* as it is."""
     store = kernel.store
     if not store.supports_leases:
         return run
+    expires = run.lease_expires_at
+    if run.lease_owner == kernel.owner_id and expires is not None and expires > utcnow():
+        return run  # leased to this kernel already: a worker's claim just took it
     return await store.acquire_lease(
         run.run_id, kernel.owner_id, lease_seconds=kernel.settings.run_lease_seconds
     )

@@ -391,7 +391,8 @@ class Workflow(Generic[P, T]):
         hand_down: HandDown | None,
         suspend_sleeps_over: float | None = None,
     ) -> Execution:
-        events = await kernel.store.read_events(existing.run_id)
+        # a run nothing was journaled for yet (a submitted one) has nothing to read
+        events = await kernel.store.read_events(existing.run_id) if existing.last_seq else []
         if existing.status.finished:
             return _stored(kernel, existing, events)
         if existing.status is RunStatus.PAUSED:
@@ -592,12 +593,12 @@ class Workflow(Generic[P, T]):
             )
             outcome = await cancelled_elsewhere(state, conflict)
             return execution_of(state, outcome, await store.read_events(state.run_id))
-        stored = await store.get_run(state.run_id)
-        # the journal as read when this execution started, and what it wrote since: no
-        # second read of a long journal (a replayed 100,000-step run)
+        # the record as this execution last wrote it, and the journal as read when it
+        # started plus what it wrote since: no read back of either (a replayed
+        # 100,000-step run's journal, one more round trip per run on a database)
         events = [*state.base_events, *state.journal.written]
         # the exception as raised: it is the program's own (the command line masks it)
-        return execution_of(state, stored or state.run, events, failure)
+        return execution_of(state, state.run, events, failure)
 
     # -- loading, resuming, cancelling -----------------------------------------------------
 
