@@ -587,13 +587,18 @@ class _CuttingProxy:
     """A TCP proxy to the server that drops a connection when the client sends *cut_on*.
 
     The bytes that hold it are not forwarded: the server never sees the statement and
-    rolls the connection's transaction back when the line goes.
+    rolls the connection's transaction back when the line goes. With *cut_reply_to*
+    instead, the statement is forwarded and the server's reply to it is dropped: the
+    server has done it, and the client cannot know.
     """
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.cut_on: bytes | None = None
+        self.cut_reply_to: bytes | None = None
         self.cuts = 0
+        self._replying: set[int] = set()
+        """The client sockets whose next reply is dropped."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
@@ -613,6 +618,7 @@ class _CuttingProxy:
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
+        client = source if upstream else sink
         try:
             while data := source.recv(65536):
                 with self._lock:
@@ -620,6 +626,14 @@ class _CuttingProxy:
                     if cut:
                         self.cut_on = None
                         self.cuts += 1
+                    marked = self.cut_reply_to
+                    if upstream and marked is not None and marked in data:
+                        self.cut_reply_to = None
+                        self._replying.add(client.fileno())
+                    elif not upstream and client.fileno() in self._replying:
+                        self._replying.discard(client.fileno())
+                        self.cuts += 1
+                        cut = True
                 if cut:
                     break
                 sink.sendall(data)
@@ -674,15 +688,33 @@ async def test_a_write_cut_off_at_its_commit_is_an_error_saying_the_outcome_is_u
     postgres_url: str, proxy: _CuttingProxy
 ) -> None:
     async with open_store(postgres_url) as direct, open_store(_through(proxy, postgres_url)) as cut:
-        await direct.create_run(Run(run_id="r-1", name="cut"))
         proxy.cut_on = b"COMMIT"
         with pytest.raises(PersistenceError, match="lost while committing") as caught:
-            await cut.append_events("r-1", _events("r-1", 1, 2))
+            await cut.create_run(Run(run_id="r-1", name="cut"))
         assert "unknown" in (caught.value.why or "")
         assert proxy.cuts == 1
-        # here the server never saw the COMMIT: nothing was appended, and the store goes on
-        assert await direct.read_events("r-1") == []
-        await cut.append_events("r-1", _events("r-1", 1, 2))
+        # here the server never saw the COMMIT: nothing was created, and the store goes on
+        assert await direct.get_run("r-1") is None
+        await cut.create_run(Run(run_id="r-1", name="cut"))
+        assert await direct.get_run("r-1") is not None
+
+
+async def test_an_append_whose_reply_is_lost_is_tried_again_and_recognised(
+    postgres_url: str, proxy: _CuttingProxy
+) -> None:
+    """An append is one statement: the server commits it, the reply never comes. Tried
+    again on another connection, its fence finds the journal moved on by its own events:
+    the append succeeds, and its events are stored once."""
+    async with open_store(postgres_url) as direct, open_store(_through(proxy, postgres_url)) as cut:
+        await direct.create_run(Run(run_id="r-1", name="cut"))
+        appended = _events("r-1", 1, 2)
+        proxy.cut_reply_to = b"INSERT INTO events"
+        await cut.append_events("r-1", appended)
+        assert proxy.cuts == 1
+        assert await direct.read_events("r-1") == appended
+        # another writer's events at the same seqs are still a conflict
+        with pytest.raises(SequenceConflictError):
+            await cut.append_events("r-1", _events("r-1", 2, 2, kind="stale"))
         assert [e.seq for e in await direct.read_events("r-1")] == [1, 2]
 
 

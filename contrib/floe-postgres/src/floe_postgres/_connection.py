@@ -217,12 +217,32 @@ class Connected(Store):
             return NO_NOTICE
         return " RETURNING pg_notify(%s, %s)", (CHANNEL, listener.payload)
 
-    async def _call(self, action: Callable[..., T], *args: Any, what: str, write: bool = True) -> T:
+    async def _call(
+        self,
+        action: Callable[..., T],
+        *args: Any,
+        what: str,
+        write: bool = True,
+        repeatable: bool = False,
+    ) -> T:
         """``action(connection, *args)`` in a worker thread: in one transaction when it
-        writes; a read is one statement (``write=False``), which needs none."""
+        writes; a read is one statement (``write=False``), which needs none.
+
+        A *repeatable* write is one statement, a transaction by itself (no BEGIN and
+        COMMIT round trips), whose repetition tells whether an earlier try committed (an
+        append's fence, which recognises its own events): it is tried again on another
+        connection whenever the connection is lost, even mid-statement.
+        """
         pool, limiter = self._require_pool()
         return await anyio.to_thread.run_sync(
-            self._transact, pool, action, args, what, write, limiter=limiter
+            self._transact,
+            pool,
+            action,
+            args,
+            what,
+            write and not repeatable,
+            repeatable,
+            limiter=limiter,
         )
 
     def _transact(
@@ -232,6 +252,7 @@ class Connected(Store):
         args: tuple[Any, ...],
         what: str,
         write: bool,
+        repeatable: bool,
     ) -> T:
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > 1:
@@ -257,10 +278,11 @@ class Connected(Store):
                     connection.execute("COMMIT")
                 return result
             except psycopg.Error as error:
-                if connection.broken and not committing and attempt < ATTEMPTS:
+                if connection.broken and (repeatable or not committing) and attempt < ATTEMPTS:
                     # a read may be repeated; a write's transaction went with the
-                    # connection, uncommitted: either is tried again on another
-                    # connection (the pool replaces the broken one)
+                    # connection, uncommitted; a repeatable write finds out on its own
+                    # whether it committed: each is tried again on another connection
+                    # (the pool replaces the broken one)
                     continue
                 if connection.broken and committing:
                     raise PersistenceError(

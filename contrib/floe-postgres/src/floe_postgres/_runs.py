@@ -116,8 +116,18 @@ class Runs(Connected):
         rows = self._event_rows(events)
         columns = None if run is None else run_columns(run)
         notice = self._notice(run)  # e.g. a run that gives its lease up with this append
+        # one statement, a transaction by itself; repeated after a lost connection, its
+        # fence finds whether the first try committed (see _appended_before)
         await self._call(
-            self._append_events, run_id, events, rows, run, columns, notice, what="append events"
+            self._append_events,
+            run_id,
+            events,
+            rows,
+            run,
+            columns,
+            notice,
+            what="append events",
+            repeatable=True,
         )
 
     @staticmethod
@@ -181,6 +191,8 @@ class Runs(Connected):
             (*parameters, *[list(column) for column in zip(*rows, strict=True)]),
         )
         if cursor.rowcount == 0:
+            if self._appended_before(connection, rows[-1]):
+                return  # this very append, by a try whose connection was lost after it
             row = connection.execute(
                 "SELECT last_seq FROM runs WHERE run_id = %s", (run_id,)
             ).fetchone()
@@ -191,6 +203,19 @@ class Runs(Connected):
                 fix="Reload the run's journal and continue from its last event.",
                 context={"run_id": run_id, "got_seq": events[0].seq},
             )
+
+    @staticmethod
+    def _appended_before(connection: Connection, last: tuple[Any, ...]) -> bool:
+        """Whether the journal holds *last*, the last row of an append, exactly: the
+        append committed in an earlier try (its instant and data make the row its own;
+        the rows of one append are stored together or not at all)."""
+        run_id, seq, kind, step, at, data, _ = last
+        found = connection.execute(
+            "SELECT 1 FROM events WHERE run_id = %s AND seq = %s AND kind = %s"
+            " AND step IS NOT DISTINCT FROM %s AND at = %s AND data = %s",
+            (run_id, seq, kind, step, at, data),
+        ).fetchone()
+        return found is not None
 
     async def read_events(
         self, run_id: str, *, after_seq: int = 0, limit: int | None = None
