@@ -2,7 +2,8 @@
 errors that name the database.
 
 Every call takes a connection from a :class:`psycopg_pool.ConnectionPool`, runs its
-statements in one transaction and commits, in a worker thread (``anyio.to_thread``). A
+statements in one transaction and commits, in one of the store's threads
+(:class:`~floe_postgres._threads.CallThreads`, as many as the pool has connections). A
 call whose connection was lost before it committed (the server restarted, the backend
 was terminated) is retried on a new connection: nothing of it was committed. A
 connection lost while committing leaves the outcome unknown; that is an error.
@@ -27,6 +28,7 @@ from floe.storage import decode_document, utcnow
 from ._notify import CHANNEL, Listener, claimable
 from ._rows import FIX_DAMAGED
 from ._schema import migrate
+from ._threads import CallThreads
 
 if TYPE_CHECKING:
     Connection = psycopg.Connection[Any]
@@ -62,7 +64,7 @@ class Connected(Store):
     _conninfo: str
     _where: str
     _pool: ConnectionPool | None
-    _limiter: anyio.CapacityLimiter | None
+    _threads: CallThreads | None
     _opening: bool
     _listener: Listener | None
     _listen_limiter: anyio.CapacityLimiter | None
@@ -102,7 +104,7 @@ class Connected(Store):
         self._opening = True
         try:
             pool, tables_schema = await anyio.to_thread.run_sync(self._open)
-            self._limiter = anyio.CapacityLimiter(self.pool_size)
+            self._threads = CallThreads(self.pool_size, f"floe-postgres {self._where}")
             # one reading thread at a time; the listener's lock fences an abandoned one
             self._listen_limiter = anyio.CapacityLimiter(1)
             self._listener = Listener(
@@ -165,9 +167,12 @@ class Connected(Store):
         """Close every connection of the pool, and the listening one."""
         pool, self._pool = self._pool, None
         listener, self._listener = self._listener, None
-        self._limiter = self._listen_limiter = None
+        threads, self._threads = self._threads, None
+        self._listen_limiter = None
         if listener is not None:
             await anyio.to_thread.run_sync(listener.close)
+        if threads is not None:
+            await anyio.to_thread.run_sync(threads.stop)
         if pool is not None:
             await anyio.to_thread.run_sync(pool.close)
 
@@ -191,15 +196,15 @@ class Connected(Store):
             context={"database": self._where},
         )
 
-    def _require_pool(self) -> tuple[ConnectionPool, anyio.CapacityLimiter]:
-        pool, limiter = self._pool, self._limiter
-        if pool is None or limiter is None:
+    def _require_pool(self) -> tuple[ConnectionPool, CallThreads]:
+        pool, threads = self._pool, self._threads
+        if pool is None or threads is None:
             raise PersistenceError(
                 f"The store {self._where} is not open",
                 fix="Use the store inside 'async with store:' (or call open() first).",
                 context={"database": self._where},
             )
-        return pool, limiter
+        return pool, threads
 
     def _require_listener(self) -> tuple[Listener, anyio.CapacityLimiter]:
         listener, limiter = self._listener, self._listen_limiter
@@ -233,16 +238,9 @@ class Connected(Store):
         append's fence, which recognises its own events): it is tried again on another
         connection whenever the connection is lost, even mid-statement.
         """
-        pool, limiter = self._require_pool()
-        return await anyio.to_thread.run_sync(
-            self._transact,
-            pool,
-            action,
-            args,
-            what,
-            write and not repeatable,
-            repeatable,
-            limiter=limiter,
+        pool, threads = self._require_pool()
+        return await threads.run(
+            self._transact, pool, action, args, what, write and not repeatable, repeatable
         )
 
     def _transact(

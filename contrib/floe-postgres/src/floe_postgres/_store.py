@@ -1,8 +1,8 @@
 """The PostgreSQL store: a connection pool, blocking psycopg calls in worker threads.
 
 Every call takes a connection from a :class:`psycopg_pool.ConnectionPool`, runs its
-statements in one transaction and commits, in a worker thread (``anyio.to_thread``), so
-the store works under trio and asyncio alike. Documents (runs, cache entries, snapshots)
+statements in one transaction and commits, in one of the store's own threads, so the
+store works under trio and asyncio alike. Documents (runs, cache entries, snapshots)
 are stored as the converter's JSON text next to the columns that queries filter and sort
 on; journal events are rows with their data as JSON text. Times that queries sort on
 are whole microseconds since the epoch (UTC), so ordering is exact.
@@ -153,7 +153,7 @@ class PostgresStore(Leases, Records):
         self._conninfo = urlunsplit(parts._replace(query="", fragment=""))
         self._where = self._describe()
         self._pool = None
-        self._limiter = None
+        self._threads = None
         self._opening = False
         self._listener = None
         self._listen_limiter = None

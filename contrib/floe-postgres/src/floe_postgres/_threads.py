@@ -1,0 +1,104 @@
+"""The threads that run the store's blocking psycopg calls, off the event loop.
+
+A store keeps as many threads as its pool has connections, each waiting on one queue of
+calls. A caller puts its call on the queue and waits on an event of its own loop; the
+thread that takes the call runs it and wakes the caller with one call into that loop.
+That is the least a blocking call can cost a loop (a thread wake-up each way): a call
+through ``anyio.to_thread`` also acquires a capacity limiter and hands the work to a
+thread of a cache, which on a virtual machine costs about twice as much again, and a
+durable step on PostgreSQL is one such call.
+
+A caller cancelled before a thread took its call drops it; one cancelled while its call
+runs waits for it to end (a transaction is not left half-done), then is cancelled, as
+``anyio.to_thread.run_sync`` does.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import anyio
+import anyio.lowlevel
+
+__all__ = ["CallThreads"]
+
+T = TypeVar("T")
+
+_QUEUED: Final = 0
+_RUNNING: Final = 1
+_ABANDONED: Final = 2
+
+
+class _Call:
+    __slots__ = ("args", "done", "error", "function", "result", "state", "token")
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.function = function
+        self.args = args
+        self.token = anyio.lowlevel.current_token()
+        self.done = anyio.Event()
+        self.state = _QUEUED
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class CallThreads:
+    """*size* threads running the calls put on their queue (see the module)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"{name} #{index}", daemon=True)
+            for index in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in one of the threads; its result, or its error raised."""
+        call = _Call(function, args)
+        self._queue.put(call)
+        try:
+            await call.done.wait()
+        except BaseException:
+            with self._lock:
+                running = call.state == _RUNNING
+                if not running:
+                    call.state = _ABANDONED
+            if running:  # it ends first, whatever happens to this caller
+                with anyio.CancelScope(shield=True):
+                    await call.done.wait()
+            raise
+        error, call.error = call.error, None
+        if error is not None:
+            raise error
+        result: T = call.result
+        return result
+
+    def stop(self) -> None:
+        """End the threads once the calls queued before are done (blocking: call it from a
+        thread of its own)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _serve(self) -> None:
+        while (call := self._queue.get()) is not None:
+            with self._lock:
+                if call.state == _ABANDONED:
+                    continue
+                call.state = _RUNNING
+            try:
+                call.result = call.function(*call.args)
+            except BaseException as error:  # handed to the caller, raised there
+                call.error = error
+            token = call.token
+            try:
+                token.backend_class.run_sync_soon(call.done.set, (), token.native_token)
+            except Exception:  # that event loop has ended: nobody waits for the call
+                pass
