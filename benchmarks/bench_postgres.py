@@ -163,8 +163,9 @@ def _section(timings: dict[str, Timing]) -> Section:
         ),
     ]
     notes = [
-        "Concurrent steps are group-committed: the steps that finish together are "
-        "appended in one transaction.",
+        "Concurrent steps are group-committed: the steps of a run that finish together "
+        "are one append, and the appends queued while one batch is written (of any runs) "
+        "are the next batch, one transaction.",
     ]
     return Section("postgres", TITLE, COLUMNS, rows=rows, notes=notes, goals=[goal])
 

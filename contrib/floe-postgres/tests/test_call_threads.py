@@ -7,7 +7,7 @@ import threading
 
 import anyio
 import pytest
-from floe_postgres._threads import CallThreads
+from floe_postgres._threads import BatchThread, CallThreads
 
 pytestmark = pytest.mark.anyio
 
@@ -75,3 +75,45 @@ async def test_a_cancelled_caller_drops_a_queued_call_and_waits_for_a_running_on
     finally:
         release.set()
         await anyio.to_thread.run_sync(threads.stop)
+
+
+async def test_items_queued_while_a_batch_is_written_go_together_into_the_next() -> None:
+    release = threading.Event()
+    writing = threading.Event()
+    batches: list[list[int]] = []
+
+    def write(items: list[int]) -> list[BaseException | None]:
+        batches.append(items)
+        writing.set()
+        if len(batches) == 1:
+            release.wait(10)  # the first batch is being written while the others queue
+        return [ValueError(f"odd {item}") if item % 2 else None for item in items]
+
+    appends = BatchThread(write, "test")
+    outcomes: dict[int, str] = {}
+
+    async def append(item: int) -> None:
+        try:
+            await appends.run(item)
+        except ValueError as error:
+            outcomes[item] = str(error)
+        else:
+            outcomes[item] = "ok"
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(append, 0)
+            await anyio.to_thread.run_sync(writing.wait, 10)
+            for item in range(1, 6):
+                group.start_soon(append, item)
+            await anyio.sleep(0.05)
+            with anyio.move_on_after(0.01):  # queued, then cancelled: never written
+                await appends.run(99)
+            release.set()
+        assert batches[0] == [0]
+        assert sorted(batches[1]) == [1, 2, 3, 4, 5]  # one batch: one transaction
+        assert outcomes == {0: "ok", 1: "odd 1", 2: "ok", 3: "odd 3", 4: "ok", 5: "odd 5"}
+        assert all(99 not in batch for batch in batches)
+    finally:
+        release.set()
+        await anyio.to_thread.run_sync(appends.stop)

@@ -11,6 +11,7 @@ connection lost while committing leaves the outcome unknown; that is an error.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -28,7 +29,7 @@ from floe.storage import decode_document, utcnow
 from ._notify import CHANNEL, Listener, claimable
 from ._rows import FIX_DAMAGED
 from ._schema import migrate
-from ._threads import CallThreads
+from ._threads import BatchThread, CallThreads
 
 if TYPE_CHECKING:
     Connection = psycopg.Connection[Any]
@@ -65,6 +66,7 @@ class Connected(Store):
     _where: str
     _pool: ConnectionPool | None
     _threads: CallThreads | None
+    _appends: BatchThread | None
     _opening: bool
     _listener: Listener | None
     _listen_limiter: anyio.CapacityLimiter | None
@@ -105,6 +107,9 @@ class Connected(Store):
         try:
             pool, tables_schema = await anyio.to_thread.run_sync(self._open)
             self._threads = CallThreads(self.pool_size, f"floe-postgres {self._where}")
+            self._appends = BatchThread(
+                functools.partial(self._write_appends, pool), f"floe-postgres appends {self._where}"
+            )
             # one reading thread at a time; the listener's lock fences an abandoned one
             self._listen_limiter = anyio.CapacityLimiter(1)
             self._listener = Listener(
@@ -168,9 +173,12 @@ class Connected(Store):
         pool, self._pool = self._pool, None
         listener, self._listener = self._listener, None
         threads, self._threads = self._threads, None
+        appends, self._appends = self._appends, None
         self._listen_limiter = None
         if listener is not None:
             await anyio.to_thread.run_sync(listener.close)
+        if appends is not None:
+            await anyio.to_thread.run_sync(appends.stop)
         if threads is not None:
             await anyio.to_thread.run_sync(threads.stop)
         if pool is not None:
@@ -205,6 +213,19 @@ class Connected(Store):
                 context={"database": self._where},
             )
         return pool, threads
+
+    def _require_appends(self) -> BatchThread:
+        appends = self._appends
+        if appends is None:
+            self._require_pool()  # raises: the store is not open
+            raise AssertionError("unreachable")  # pragma: no cover
+        return appends
+
+    def _write_appends(
+        self, pool: ConnectionPool, items: list[tuple[Any, ...]]
+    ) -> list[BaseException | None]:
+        """Write a batch of appends (in the appends' thread): see ``Runs``."""
+        raise NotImplementedError  # pragma: no cover - the store's Runs part writes them
 
     def _require_listener(self) -> tuple[Listener, anyio.CapacityLimiter]:
         listener, limiter = self._listener, self._listen_limiter

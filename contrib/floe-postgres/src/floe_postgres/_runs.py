@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from floe import (
     DamagedRecord,
@@ -43,9 +46,9 @@ from ._rows import (
 )
 
 if TYPE_CHECKING:
-    import psycopg
-
     Connection = psycopg.Connection[Any]
+
+IDLE = psycopg.pq.TransactionStatus.IDLE
 
 __all__ = ["Runs"]
 
@@ -116,19 +119,8 @@ class Runs(Connected):
         rows = self._event_rows(events)
         columns = None if run is None else run_columns(run)
         notice = self._notice(run)  # e.g. a run that gives its lease up with this append
-        # one statement, a transaction by itself; repeated after a lost connection, its
-        # fence finds whether the first try committed (see _appended_before)
-        await self._call(
-            self._append_events,
-            run_id,
-            events,
-            rows,
-            run,
-            columns,
-            notice,
-            what="append events",
-            repeatable=True,
-        )
+        # with the appends arriving meanwhile, in one transaction (see _write_appends)
+        await self._require_appends().run((run_id, events, rows, run, columns, notice))
 
     @staticmethod
     def _event_rows(events: Sequence[Event]) -> list[tuple[Any, ...]]:
@@ -203,6 +195,51 @@ class Runs(Connected):
                 fix="Reload the run's journal and continue from its last event.",
                 context={"run_id": run_id, "got_seq": events[0].seq},
             )
+
+    def _write_appends(
+        self, pool: ConnectionPool, items: list[tuple[Any, ...]]
+    ) -> list[BaseException | None]:
+        """The appends of *items* (``_append_events``'s arguments), each one's error or
+        None: together in one transaction, or a lone one as one statement.
+
+        Should the transaction fail (a lost connection, the server's error), each
+        append is written again alone: repeatable, it recognises its events if the
+        transaction committed after all, and meets its own error if it has one."""
+        if len(items) > 1:
+            try:
+                return self._appends_together(pool, items)
+            except (psycopg.Error, PoolTimeout):
+                pass
+        return [self._append_alone(pool, item) for item in items]
+
+    def _append_alone(self, pool: ConnectionPool, item: tuple[Any, ...]) -> Exception | None:
+        try:
+            self._transact(pool, self._append_events, item, "append events", False, True)
+        except Exception as error:  # the append's own: the caller raises it
+            return error
+        return None
+
+    def _appends_together(
+        self, pool: ConnectionPool, items: list[tuple[Any, ...]]
+    ) -> list[BaseException | None]:
+        connection = pool.getconn()
+        errors: list[BaseException | None] = []
+        try:
+            connection.execute("BEGIN")
+            for item in items:
+                try:
+                    self._append_events(connection, *item)
+                except FloeError as refused:  # refused before it wrote anything
+                    errors.append(refused)
+                else:
+                    errors.append(None)
+            connection.execute("COMMIT")
+            return errors
+        finally:
+            if not connection.broken and connection.info.transaction_status != IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    connection.execute("ROLLBACK")
+            pool.putconn(connection)
 
     @staticmethod
     def _appended_before(connection: Connection, last: tuple[Any, ...]) -> bool:

@@ -154,6 +154,7 @@ class PostgresStore(Leases, Records):
         self._where = self._describe()
         self._pool = None
         self._threads = None
+        self._appends = None
         self._opening = False
         self._listener = None
         self._listen_limiter = None

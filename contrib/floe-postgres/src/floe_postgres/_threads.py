@@ -8,6 +8,10 @@ through ``anyio.to_thread`` also acquires a capacity limiter and hands the work 
 thread of a cache, which on a virtual machine costs about twice as much again, and a
 durable step on PostgreSQL is one such call.
 
+Appends go to a :class:`BatchThread` of their own: every append queued while one batch
+is written goes into the next, which is one transaction (group commit across runs), so
+concurrent runs share a thread hop and a commit.
+
 A caller cancelled before a thread took its call drops it; one cancelled while its call
 runs waits for it to end (a transaction is not left half-done), then is cancelled, as
 ``anyio.to_thread.run_sync`` does.
@@ -23,9 +27,12 @@ from typing import Any, Final, TypeVar
 import anyio
 import anyio.lowlevel
 
-__all__ = ["CallThreads"]
+__all__ = ["MAX_BATCH", "BatchThread", "CallThreads"]
 
 T = TypeVar("T")
+
+MAX_BATCH: Final = 256
+"""Most calls written in one batch, so that one transaction stays reasonably small."""
 
 _QUEUED: Final = 0
 _RUNNING: Final = 1
@@ -62,20 +69,7 @@ class CallThreads:
         """``function(*args)`` in one of the threads; its result, or its error raised."""
         call = _Call(function, args)
         self._queue.put(call)
-        try:
-            await call.done.wait()
-        except BaseException:
-            with self._lock:
-                running = call.state == _RUNNING
-                if not running:
-                    call.state = _ABANDONED
-            if running:  # it ends first, whatever happens to this caller
-                with anyio.CancelScope(shield=True):
-                    await call.done.wait()
-            raise
-        error, call.error = call.error, None
-        if error is not None:
-            raise error
+        await _outcome(call, self._lock)
         result: T = call.result
         return result
 
@@ -97,8 +91,81 @@ class CallThreads:
                 call.result = call.function(*call.args)
             except BaseException as error:  # handed to the caller, raised there
                 call.error = error
-            token = call.token
+            _wake(call)
+
+
+class BatchThread:
+    """One thread writing the items put on its queue in batches: ``write(items)`` gets
+    every item queued while the batch before was written (up to :data:`MAX_BATCH`) and
+    returns each one's error or None, in order."""
+
+    def __init__(self, write: Callable[[list[Any]], list[BaseException | None]], name: str) -> None:
+        self._write = write
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, item: Any) -> None:
+        """Write *item* with the batch it joins; its error raised."""
+        call = _Call(self._write, (item,))
+        self._queue.put(call)
+        await _outcome(call, self._lock)
+
+    def stop(self) -> None:
+        """End the thread once the items queued before are written (blocking)."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        stopping = False
+        while not stopping and (first := self._queue.get()) is not None:
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    call = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if call is None:
+                    stopping = True
+                    break
+                batch.append(call)
+            with self._lock:
+                live = [call for call in batch if call.state != _ABANDONED]
+                for call in live:
+                    call.state = _RUNNING
+            if not live:
+                continue
             try:
-                token.backend_class.run_sync_soon(call.done.set, (), token.native_token)
-            except Exception:  # that event loop has ended: nobody waits for the call
-                pass
+                errors = self._write([call.args[0] for call in live])
+            except BaseException as failure:  # the batch as a whole failed: each caller hears
+                errors = [failure] * len(live)
+            for call, outcome in zip(live, errors, strict=True):
+                call.error = outcome
+                _wake(call)
+
+
+async def _outcome(call: _Call, lock: threading.Lock) -> None:
+    """Wait for *call* to be done, and raise its error; see the module for cancellation."""
+    try:
+        await call.done.wait()
+    except BaseException:
+        with lock:
+            running = call.state == _RUNNING
+            if not running:
+                call.state = _ABANDONED
+        if running:  # it ends first, whatever happens to this caller
+            with anyio.CancelScope(shield=True):
+                await call.done.wait()
+        raise
+    error, call.error = call.error, None
+    if error is not None:
+        raise error
+
+
+def _wake(call: _Call) -> None:
+    token = call.token
+    try:
+        token.backend_class.run_sync_soon(call.done.set, (), token.native_token)
+    except Exception:  # that event loop has ended: nobody waits for the call
+        pass
