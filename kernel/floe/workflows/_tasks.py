@@ -408,7 +408,14 @@ task.with_options = _with_options  # type: ignore[attr-defined]
 
 
 def _check_template(template: str, function: Callable[..., Any]) -> None:
-    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError as error:  # an unmatched brace: not a template str.format can fill
+        raise ConfigError(
+            f"The task name template {template!r} is not a valid template: {error}",
+            why="A task name with braces is a str.format template of the call's arguments.",
+            fix="Double a brace meant literally ('{{' or '}}'), or close the field: '{order_id}'.",
+        ) from None
     known = {name for name, _ in injectable_parameters(function)}
     unknown = sorted({name.split(".")[0].split("[")[0] for name in names} - known)
     if unknown:
