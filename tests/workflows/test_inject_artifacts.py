@@ -170,7 +170,7 @@ async def test_task_names_are_templates_over_the_arguments(
 
     with pytest.raises(ConfigError, match="names 'town', which is not a parameter"):
         floe.task(name="fetch-{town}")(fetch.function)
-    for broken in ("fetch-{", "fetch-}", "fetch-{city"):
+    for broken in ("fetch-{", "fetch-{city", "fetch-{city}-}"):
         with pytest.raises(ConfigError, match="is not a valid template") as caught:
             floe.task(name=broken)(fetch.function)
         assert "'{{'" in (caught.value.fix or "")
