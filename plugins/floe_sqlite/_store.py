@@ -58,7 +58,7 @@ from floe.storage import (
     utcnow,
 )
 
-from ._claims import claim_runs
+from ._claims import RunnableWatch, claim_runs, due_runs
 from ._schema import (
     SCHEMA_VERSION,
     check_not_newer,
@@ -169,6 +169,7 @@ class SQLiteStore(Store):
         self.synchronous = synchronous
         self.url = url or f"sqlite:///{self.path}"
         self._writer: WriterThread | None = None
+        self._watch = RunnableWatch(self._connect_watch, self._due_runs)
         self._arriving = 0
         """Appends between their checkpoint and their write (on the event loop)."""
         self._opening = False
@@ -218,6 +219,7 @@ class SQLiteStore(Store):
 
     async def close(self) -> None:
         """Finish the queued calls, close the connection and stop the thread."""
+        self._watch.close()
         writer, self._writer = self._writer, None
         if writer is not None:
             try:
@@ -866,6 +868,23 @@ class SQLiteStore(Store):
         return [key for (key,) in rows]
 
     # -- leases ---------------------------------------------------------------------------
+
+    async def wait_for_runnable(self) -> None:
+        """Return when the runs claimable on the file changed: a commit of any process
+        (see :class:`~floe_sqlite._claims.RunnableWatch`); an idle worker then claims at
+        once instead of at its next poll."""
+        self._require_writer()
+        await self._watch.wait()
+
+    def _connect_watch(self) -> sqlite3.Connection:
+        """The connection whose ``data_version`` tells that another one committed."""
+        try:
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise self._unopenable(error) from error
+
+    async def _due_runs(self) -> tuple[int, int]:
+        return await self._read(due_runs, _micros(utcnow()))  # type: ignore[no-any-return]
 
     async def claim_runs(
         self,
