@@ -36,10 +36,12 @@ import anyio
 import anyio.abc
 
 from ._schedules import fire_due
+from .components._components import Engine
 from .components._config import ComponentConfig
 from .components._mailbox import MESSAGE_KIND, deliver_claimed
 from .graph._allow import Allowed
 from .graph._engine import GRAPH_KIND
+from .graph._flow import Flow
 from .graph._job import JobState
 from .graph._jobs import execute_claimed, flow_of_job
 from .kernel._errors import (
@@ -326,8 +328,8 @@ class Worker:
             )
         if run.kind == MESSAGE_KIND:
             config = self.configs.get(run.name)
-            return functools.partial(deliver_claimed, kernel, run, config)
-        flow = flow_of_job(run, self.allow)
+            return functools.partial(deliver_claimed, Engine(kernel), run, config)
+        flow = flow_of_job(Flow, run, self.allow)
         return functools.partial(execute_claimed, kernel, run, flow)
 
 

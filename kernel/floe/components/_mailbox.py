@@ -114,13 +114,13 @@ async def send_message(
     return MessageHandle(name, existing.run_id)
 
 
-async def deliver_claimed(kernel: Kernel, run: Run, config: ComponentConfig | None) -> Run:
-    """Deliver the message *run* a worker of *kernel* claimed to its component, restored
-    with *config* (None: the kernel's states); the finished message run."""
-    from ._components import Engine  # the engine module imports this one
-
+async def deliver_claimed(engine: Engine, run: Run, config: ComponentConfig | None) -> Run:
+    """Deliver the message *run* a worker claimed to its component, restored by *engine*
+    (a new one, of the worker's kernel) with *config* (None: the kernel's states); the
+    finished message run."""
+    kernel = engine.kernel
     try:
-        component = await Engine(kernel).restore(run.name, config=config)
+        component = await engine.restore(run.name, config=config)
         message = Message.of(run.input)
     except FloeError as error:  # the component is gone, or its states are not here
         if isinstance(error, StateError) and config is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import attrs
 
@@ -45,6 +45,8 @@ from ._persist import deserialize_flow, serialize_flow
 
 if TYPE_CHECKING:
     from ._flow import Flow
+
+F = TypeVar("F", bound="Flow")
 
 __all__ = [
     "FLOW_DOCUMENT",
@@ -143,15 +145,14 @@ async def continue_job(flow: Flow, kernel: Kernel, run: Run, events: Sequence[Ev
     return await execution.run()
 
 
-def flow_of_job(run: Run, allow: Iterable[Any]) -> Flow:
-    """The flow of the claimed job *run*, built from the document it recorded, importing
-    only the built-in routines and *allow*: a :class:`FloeError` when it cannot be (the
-    caller records the job failed, having written nothing else)."""
-    from ._flow import Flow  # the flow module imports this one: resolved at the call
-
+def flow_of_job(flow_class: type[F], run: Run, allow: Iterable[Any]) -> F:
+    """The flow (a *flow_class*) of the claimed job *run*, built from the document it
+    recorded, importing only the built-in routines and *allow*: a :class:`FloeError`
+    when it cannot be (the caller records the job failed, having written nothing
+    else)."""
     document = _flow_document(run)
     try:
-        return deserialize_flow(Flow, document, allow, f"the flow of job {run.run_id!r}")
+        return deserialize_flow(flow_class, document, allow, f"the flow of job {run.run_id!r}")
     except ImportNotAllowedError as error:
         module = str(error.context.get("path", "")).partition(":")[0] or "MODULE"
         raise ImportNotAllowedError(
