@@ -34,6 +34,7 @@ import anyio.to_thread
 
 from ..kernel._errors import ConfigError
 from ..kernel._kinds import EventKind
+from ..kernel._leases import give_up_lease
 from ..kernel._logging import bind_log_context, correlation_var
 from ..kernel._models import ErrorInfo, Event, Run, RunStatus, utcnow
 from ..kernel._runs import ActiveRun, executing, sleep_until
@@ -181,9 +182,14 @@ class JobExecution:
             finally:
                 state.cancel_scopes.discard(self.scope)
                 self.flow.attach(None)
-                if not interrupted:
-                    with anyio.CancelScope(shield=True):
-                        await self._finish()
+                try:
+                    if not interrupted:
+                        with anyio.CancelScope(shield=True):
+                            await self._finish()
+                finally:
+                    # a job stopped here (a drain's deadline, a crash inside it) frees its
+                    # worker's lease at once; nothing to do once its outcome gave it up
+                    await give_up_lease(state)
         run = await self.kernel.store.get_run(self.run_id) or state.run
         return self.fold.result(run)
 

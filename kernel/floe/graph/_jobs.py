@@ -34,7 +34,6 @@ from ..kernel._handles import StoredHandle
 from ..kernel._journal import Journal, ReplayIndex
 from ..kernel._kernel import Kernel, kernel_for_call
 from ..kernel._kinds import EventKind
-from ..kernel._leases import give_up_lease
 from ..kernel._models import Event, Run, RunStatus, utcnow
 from ..kernel._queues import DEFAULT_PLACEMENT, Placement
 from ..kernel._runs import ActiveRun
@@ -169,16 +168,11 @@ async def execute_claimed(kernel: Kernel, run: Run, flow: Flow) -> JobState:
     (:func:`flow_of_job`): a first claim starts it, a later one continues it.
 
     An execution this process stops (a drain's deadline, a crash inside it) releases
-    the lease, for another worker to continue the job at once.
+    the lease (see ``JobExecution.run``), for another worker to continue the job at once.
     """
-    try:
-        if run.status is RunStatus.PENDING:
-            return await start_job(flow, kernel, run)
-        return await continue_job(flow, kernel, run, await kernel.store.read_events(run.run_id))
-    except BaseException:
-        active = ActiveRun(kernel, run, Journal(kernel, run.run_id, run.last_seq), ReplayIndex(()))
-        await give_up_lease(active)
-        raise
+    if run.status is RunStatus.PENDING:
+        return await start_job(flow, kernel, run)
+    return await continue_job(flow, kernel, run, await kernel.store.read_events(run.run_id))
 
 
 def _flow_document(run: Run) -> Mapping[str, Any]:
