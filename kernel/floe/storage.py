@@ -33,6 +33,7 @@ from .kernel._serialize import dumps as dump_json
 from .kernel._store import (
     MAX_VALUE_KEY_LENGTH,
     ClaimRequest,
+    after_cursor,
     check_append,
     check_keep_last,
     check_limit,
@@ -43,6 +44,7 @@ from .kernel._store import (
     claim_request,
     lease_held,
     lease_live,
+    no_such_cursor,
     no_such_run,
 )
 
@@ -53,6 +55,7 @@ __all__ = [
     "RESERVED_RUN_ID_PREFIXES",
     "ClaimRequest",
     "QueueUsage",
+    "after_cursor",
     "check_append",
     "check_finite",
     "check_keep_last",
@@ -76,6 +79,7 @@ __all__ = [
     "lease_held",
     "lease_live",
     "make_private_directories",
+    "no_such_cursor",
     "no_such_run",
     "partition_heads",
     "pick_claims",

@@ -581,6 +581,12 @@ def _status_text(run: floe.Run, execution: floe.Execution) -> str:
     show_default=True,
     help="At most this many runs.",
 )
+@click.option(
+    "--after",
+    metavar="RUN_ID",
+    callback=checked_run_id,
+    help="Only the runs listed after this one (older): the next page after its last run.",
+)
 @store_option
 @_json_option("Print a JSON array of runs instead of a table.")
 @click.pass_obj
@@ -590,20 +596,29 @@ def runs_command(
     workflow: str | None,
     kind: str | None,
     limit: int,
+    after: str | None,
     store: str | None,
     as_json: bool,
 ) -> floe.ExitCode:
     """List runs, newest first.
 
-    A run record the store cannot read is skipped with a one-line warning on stderr, and
-    the command then exits 1; the readable runs are listed all the same.
+    Page through them with --after: the next page starts after the last run of this one,
+    and runs created in between do not shift it (they are newer). A run record the store
+    cannot read is skipped with a one-line warning on stderr, and the command then exits
+    1; the readable runs are listed all the same.
     """
     kernel = kernel_for_store(state, store)
-    query = floe.RunQuery(
-        status=floe.RunStatus(status) if status else None, name=workflow, kind=kind, limit=limit
-    )
 
     async def load(kernel: floe.Kernel) -> tuple[floe.RunListing, str]:
+        # the cursor is a whole run id or a unique start of one, as other commands take
+        cursor = None if after is None else (await _require_run(kernel, after)).run_id
+        query = floe.RunQuery(
+            status=floe.RunStatus(status) if status else None,
+            name=workflow,
+            kind=kind,
+            limit=limit,
+            after=cursor,
+        )
         return await kernel.store.list_runs_checked(query), _store_url(kernel)
 
     listing, store_url = _in_kernel(kernel, load)
@@ -617,8 +632,9 @@ def runs_command(
         return exit_code
     if not runs:
         readable = "readable " if listing.damaged else ""
+        later = f" after {after}" if after else ""
         matching = " match" if status or workflow or kind else ""
-        click.echo(f"No {readable}runs in {store_url}{matching}")
+        click.echo(f"No {readable}runs in {store_url}{later}{matching}")
         return exit_code
     header = ("RUN ID", "NAME", "KIND", "STATUS", "CREATED", "DURATION")
     now = utcnow()  # one instant for every run still going

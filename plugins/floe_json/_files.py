@@ -46,6 +46,7 @@ from floe import (
 from floe.storage import (
     FORMAT_VERSION,
     ClaimRequest,
+    after_cursor,
     check_append,
     check_finite,
     claim_budgets,
@@ -497,16 +498,24 @@ class JSONDirectory:
 
     def list_runs(self, query: RunQuery, damaged: list[DamagedRecord] | None = None) -> list[Run]:
         """The runs matching *query*; damaged files raise, or go to *damaged* when given."""
+        # every run is sorted, not only the matching ones: the cursor need not match.
+        # The run id settles a tie of orders (files copied in, or a counter rebuilt while
+        # a file was unreadable), so that the order stays total and a cursor exact.
+        ordered = sorted(
+            self._headers(damaged=damaged),
+            key=lambda header: (header.run.created_at, header.order, header.run.run_id),
+            reverse=True,
+        )
+        after = after_cursor(ordered, query.after, lambda header: header.run.run_id, where=self.url)
         matching = [
-            header
-            for header in self._headers(damaged=damaged)
+            header.run
+            for header in after
             if (query.status is None or header.run.status == query.status)
             and (query.name is None or header.run.name == query.name)
             and (query.kind is None or header.run.kind == query.kind)
             and (query.parent_id is None or header.run.parent_id == query.parent_id)
         ]
-        matching.sort(key=lambda header: (header.run.created_at, header.order), reverse=True)
-        return [header.run for header in matching[query.offset : query.offset + query.limit]]
+        return matching[query.offset : query.offset + query.limit]
 
     def find_run_ids(self, prefix: str, limit: int) -> list[str]:
         # a run's file name starts with the slug of its id: only the files whose name

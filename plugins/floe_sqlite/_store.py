@@ -54,6 +54,7 @@ from floe.storage import (
     lease_held,
     lease_live,
     make_private_directories,
+    no_such_cursor,
     no_such_run,
     utcnow,
 )
@@ -663,12 +664,14 @@ class SQLiteStore(Store):
                 append(self._decode_event((run_id, *row)))
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
-        result: list[Run] = await self._read(self._list_runs, *self._runs_sql(query), None)
+        result: list[Run] = await self._read(
+            self._list_runs, *self._runs_sql(query), query.after, None
+        )
         return result
 
     async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
         damaged: list[DamagedRecord] = []
-        runs = await self._read(self._list_runs, *self._runs_sql(query), damaged)
+        runs = await self._read(self._list_runs, *self._runs_sql(query), query.after, damaged)
         return RunListing(runs=tuple(runs), damaged=tuple(damaged))
 
     @staticmethod
@@ -684,6 +687,13 @@ class SQLiteStore(Store):
             if value is not None:
                 conditions.append(f"{column} = ?")
                 parameters.append(value)
+        if query.after is not None:
+            # (created_at, position) is unique, so the order is total and the runs after
+            # the cursor are those below its key; the cursor need not match the filters
+            conditions.append(
+                "(created_at, position) < (SELECT created_at, position FROM runs WHERE run_id = ?)"
+            )
+            parameters.append(query.after)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = (
             "SELECT run_id, doc, (SELECT max(seq) FROM events WHERE events.run_id = runs.run_id)"
@@ -697,9 +707,14 @@ class SQLiteStore(Store):
         connection: sqlite3.Connection,
         sql: str,
         parameters: tuple[Any, ...],
+        after: str | None,
         damaged: list[DamagedRecord] | None,
     ) -> list[Run]:
         """The rows' runs; a damaged row raises, or goes to *damaged* when given."""
+        # a missing cursor would make an empty page: looked up first (runs are never
+        # deleted, so one found here is still there for the page)
+        if after is not None and not _run_exists(connection, after):
+            raise no_such_cursor(after, self.path)
         runs = []
         for run_id, doc, last_seq in connection.execute(sql, parameters):
             try:
@@ -979,3 +994,9 @@ class SQLiteStore(Store):
         if live_at is not None and row[1] is not None and row[1] <= _micros(live_at):
             return None
         return self._decode_run(run_id, row[0], None)
+
+
+def _run_exists(connection: sqlite3.Connection, run_id: str) -> bool:
+    return (
+        connection.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+    )

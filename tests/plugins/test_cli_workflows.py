@@ -561,6 +561,47 @@ def test_runs_with_a_bad_option_is_a_usage_error(
     assert "Traceback" not in result.stderr
 
 
+def _run_hello(project: Path, run_id: str) -> None:
+    done = floe_cli("run", "flows.py:hello", "--input", '"x"', "--run-id", run_id, cwd=project)
+    assert done.returncode == floe.ExitCode.OK, done.stderr
+
+
+def test_runs_after_pages_through_runs_created_meanwhile(
+    project: Path, finished_runs: dict[str, str]
+) -> None:
+    for run_id in ("run-3", "run-4"):
+        _run_hello(project, run_id)
+    assert run_ids(project, "--limit", "2") == ["run-4", "run-3"]
+    _run_hello(project, "run-5")  # newer than every page: the next one is not shifted
+    assert run_ids(project, "--limit", "2", "--after", "run-3") == ["run-bad", "run-ok"]
+    assert run_ids(project, "--limit", "2", "--after", "run-ok") == []
+    assert run_ids(project, "--status", "completed", "--after", "run-4") == ["run-3", "run-ok"]
+    assert run_ids(project, "--after", "run-b") == ["run-ok"]  # a unique start of an id
+    table = floe_cli("runs", "--after", "run-bad", cwd=project)
+    assert table.returncode == floe.ExitCode.OK, table.stderr
+    assert [row.split()[0] for row in table.stdout.splitlines()[1:]] == ["run-ok"]
+    empty = floe_cli("runs", "--after", "run-ok", cwd=project)
+    assert empty.stdout == "No runs in sqlite:///.floe/floe.db after run-ok\n"
+    filtered = floe_cli("runs", "--after", "run-ok", "--kind", "graph", cwd=project)
+    assert filtered.stdout == "No runs in sqlite:///.floe/floe.db after run-ok match\n"
+
+
+def test_runs_after_an_unknown_or_unusable_run_id_is_a_usage_error(
+    project: Path, finished_runs: dict[str, str]
+) -> None:
+    unknown = floe_cli("runs", "--after", "nope", cwd=project)
+    assert unknown.returncode == floe.ExitCode.USAGE
+    assert unknown.stdout == ""
+    assert_one_error_block(unknown.stderr, "No run 'nope' in sqlite:///.floe/floe.db")
+    ambiguous = floe_cli("runs", "--after", "run-", cwd=project)
+    assert ambiguous.returncode == floe.ExitCode.USAGE
+    assert "is ambiguous" in ambiguous.stderr
+    empty = floe_cli("runs", "--after", "", cwd=project)
+    assert empty.returncode == floe.ExitCode.USAGE
+    assert "Invalid value for '--after': a run id cannot be empty" in empty.stderr
+    assert "Traceback" not in empty.stderr
+
+
 def test_events_is_a_timeline_of_the_journal(project: Path, finished_runs: dict[str, str]) -> None:
     result = floe_cli("events", "run-bad", cwd=project)
     assert result.returncode == floe.ExitCode.OK, result.stderr

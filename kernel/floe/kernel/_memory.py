@@ -22,6 +22,7 @@ from ._queues import (
 )
 from ._store import (
     Store,
+    after_cursor,
     check_append,
     check_keep_last,
     check_limit,
@@ -117,15 +118,20 @@ class MemoryStore(Store):
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         await anyio.lowlevel.checkpoint()
+        # every run is sorted, not only the matching ones: the cursor need not match
+        ordered = sorted(
+            self._runs.values(),
+            key=lambda run: (run.created_at, self._order[run.run_id]),  # _order is unique
+            reverse=True,
+        )
         runs = [
             self._with_last_seq(run)
-            for run in list(self._runs.values())
+            for run in after_cursor(ordered, query.after, lambda run: run.run_id, where=self.url)
             if (query.status is None or run.status == query.status)
             and (query.name is None or run.name == query.name)
             and (query.kind is None or run.kind == query.kind)
             and (query.parent_id is None or run.parent_id == query.parent_id)
         ]
-        runs.sort(key=lambda run: (run.created_at, self._order[run.run_id]), reverse=True)
         return runs[query.offset : query.offset + query.limit]
 
     async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:

@@ -66,15 +66,7 @@ def check_run_id(run_id: object, *, kind: str = "workflow") -> str:
     :data:`RESERVED_RUN_ID_PREFIXES` that another kind of run owns. Anything else is a
     :class:`ConfigError`.
     """
-    problem = None
-    if not isinstance(run_id, str):
-        problem = f"a run id is a str, not {type(run_id).__name__}"
-    elif not run_id:
-        problem = "it is empty"
-    elif len(run_id) > MAX_RUN_ID_LENGTH:
-        problem = f"it has {len(run_id)} characters, more than {MAX_RUN_ID_LENGTH}"
-    elif (found := _UNSTORABLE_IN_IDS.search(run_id)) is not None:
-        problem = f"it holds {found.group()!r}, a control character or a lone surrogate"
+    problem = _run_id_problem(run_id)
     if problem is not None:
         shown = run_id[:80] if isinstance(run_id, str) else run_id
         raise ConfigError(
@@ -95,6 +87,19 @@ def check_run_id(run_id: object, *, kind: str = "workflow") -> str:
                 context={"run_id": run_id, "prefix": prefix, "owner": owner},
             )
     return run_id
+
+
+def _run_id_problem(run_id: object) -> str | None:
+    """What makes *run_id* unusable as any run's id, or None (prefixes aside)."""
+    if not isinstance(run_id, str):
+        return f"a run id is a str, not {type(run_id).__name__}"
+    if not run_id:
+        return "it is empty"
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        return f"it has {len(run_id)} characters, more than {MAX_RUN_ID_LENGTH}"
+    if (found := _UNSTORABLE_IN_IDS.search(run_id)) is not None:
+        return f"it holds {found.group()!r}, a control character or a lone surrogate"
+    return None
 
 
 def utcnow() -> datetime:
@@ -283,9 +288,29 @@ class Snapshot:
     format: int = FORMAT_VERSION
 
 
+def _check_cursor(_instance: object, _attribute: object, after: str | None) -> None:
+    # any kind's id is a cursor (a listing holds components and schedules too), so the
+    # reserved prefixes of check_run_id do not apply; everything else does
+    problem = None if after is None else _run_id_problem(after)
+    if problem is not None:
+        shown = after[:80] if isinstance(after, str) else after
+        raise ConfigError(
+            f"Invalid cursor after={shown!r}: {problem}",
+            why="RunQuery.after is the run id of the last run of the previous page.",
+            fix="Pass the run_id of the last run the previous page listed, or None for "
+            "the first page.",
+            context={"after": shown},
+        )
+
+
 @attrs.frozen
 class RunQuery:
-    """Which runs ``Store.list_runs`` returns, newest first."""
+    """Which runs ``Store.list_runs`` returns, newest first.
+
+    The order is total: newest ``created_at`` first, and among runs created at the same
+    instant the most recently created first. Page through a listing that grows at the
+    top with *after* rather than *offset*: new runs do not shift the pages.
+    """
 
     status: RunStatus | None = None
     name: str | None = None
@@ -293,6 +318,12 @@ class RunQuery:
     parent_id: str | None = None
     limit: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     offset: int = attrs.field(default=0, validator=_positive_or_zero)
+    after: str | None = attrs.field(default=None, validator=_check_cursor)
+    """The run id of the last run of the previous page: list only the runs that come
+    after it in the listing's order (older ones). The filters, then *offset* and *limit*,
+    apply to those. The run must exist in the store (it need not match the filters any
+    more): an unknown id is a :class:`NotFoundError`, an unusable one a
+    :class:`ConfigError` when the query is built."""
 
 
 @attrs.frozen

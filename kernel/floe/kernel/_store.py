@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, ClassVar, Final, Self
+from typing import Any, ClassVar, Final, Self, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_VALUE_KEY_LENGTH",
     "Store",
     "StoreURL",
+    "after_cursor",
     "check_append",
     "check_keep_last",
     "check_limit",
@@ -42,8 +43,11 @@ __all__ = [
     "check_value_key",
     "lease_held",
     "lease_live",
+    "no_such_cursor",
     "no_such_run",
 ]
+
+T = TypeVar("T")
 
 MAX_VALUE_KEY_LENGTH: Final = 1024
 """The longest key (in characters) of the key-value capability."""
@@ -212,7 +216,10 @@ class Store(abc.ABC):
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         """Runs matching *query*, newest first (ties: most recently created first).
 
-        A damaged record fails the whole call with a :class:`PersistenceError`.
+        The order is total, so that ``query.after`` (a run id: only the runs after it)
+        pages through it; an ``after`` run missing from the store is a
+        :class:`NotFoundError` (:func:`no_such_cursor`). A damaged record fails the whole
+        call with a :class:`PersistenceError`.
         """
 
     async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
@@ -431,6 +438,34 @@ def no_such_run(run_id: str, where: str) -> NotFoundError:
         fix="Create the run with create_run() first.",
         context={"run_id": run_id},
     )
+
+
+def no_such_cursor(run_id: str, where: str) -> NotFoundError:
+    """The error of :meth:`Store.list_runs` given ``after=run_id`` not in *where*."""
+    return NotFoundError(
+        f"Cursor run {run_id!r} does not exist in {where}",
+        why="RunQuery.after names the last run of the previous page, and the listing goes "
+        "on from where that run is; a run the store does not hold has no place in it.",
+        fix="Pass the run_id of the last run a listing of this store returned, or start "
+        "again from the first page with after=None.",
+        context={"after": run_id, "store": where},
+    )
+
+
+def after_cursor(
+    ordered: Sequence[T], after: str | None, run_id: Callable[[T], str], *, where: str
+) -> Sequence[T]:
+    """The items of *ordered* (every run, in the listing's order) after the run *after*.
+
+    All of them when *after* is None; filter the result, then apply the offset and limit.
+    A store that sorts its runs in Python pages with this; the run must be among them.
+    """
+    if after is None:
+        return ordered
+    for index, item in enumerate(ordered):
+        if run_id(item) == after:
+            return ordered[index + 1 :]
+    raise no_such_cursor(after, where)
 
 
 def lease_live(run: Run, owner: str, now: datetime) -> bool:

@@ -371,6 +371,112 @@ class StoreContract(QueueContract):
             await store.create_run(Run(run_id=f"t-{index}", name="tie", created_at=moment))
         assert [r.run_id for r in await store.list_runs()] == ["t-2", "t-1", "t-0"]
 
+    # -- paging with a cursor -----------------------------------------------------------
+
+    async def _create_paging_runs(self, store: Store) -> list[str]:
+        """Nine runs, three of them created at one instant; their ids, newest first."""
+        now = utcnow()
+        moments = [now + timedelta(seconds=second) for second in (0, 1, 2, 2, 2, 3, 4, 5, 6)]
+        for index, moment in enumerate(moments):
+            status = RunStatus.COMPLETED if index % 3 else RunStatus.FAILED
+            await store.create_run(
+                Run(run_id=f"p-{index}", name="page", status=status, created_at=moment)
+            )
+        listed = [run.run_id for run in await store.list_runs()]
+        assert listed == [f"p-{index}" for index in (8, 7, 6, 5, 4, 3, 2, 1, 0)]
+        return listed
+
+    @staticmethod
+    async def _page_through(store: Store, query: RunQuery, between: Any = None) -> list[str]:
+        """Every run id the pages of *query* list, calling *between* after each page."""
+        seen: list[str] = []
+        while True:
+            page = await store.list_runs(attrs.evolve(query, after=seen[-1] if seen else None))
+            seen += [run.run_id for run in page]
+            if len(page) < query.limit:
+                return seen
+            if between is not None:
+                await between(len(seen))
+
+    async def test_pages_after_a_cursor_list_every_run_once_in_order(self, store: Store) -> None:
+        listed = await self._create_paging_runs(store)
+        for limit in (1, 2, 3, 4, 9, 10):
+            assert await self._page_through(store, RunQuery(limit=limit)) == listed
+        assert await store.list_runs(RunQuery(after="p-0")) == []  # after the oldest
+        # the cursor's place, not a count: a page after a tied run goes on with the others
+        page = await store.list_runs(RunQuery(after="p-3", limit=2))
+        assert [run.run_id for run in page] == ["p-2", "p-1"]
+
+    async def test_runs_created_between_pages_do_not_shift_them(self, store: Store) -> None:
+        listed = await self._create_paging_runs(store)
+        newest = (await store.list_runs(RunQuery(limit=1)))[0]
+        pages: list[int] = []
+
+        async def create_newer(count: int) -> None:
+            pages.append(count)
+            # newer than every run listed, and tied with the newest: both come first
+            later = newest.created_at + timedelta(minutes=count)
+            await store.create_run(Run(run_id=f"new-{count}", name="page", created_at=later))
+            tied = Run(run_id=f"tied-{count}", name="page", created_at=newest.created_at)
+            await store.create_run(tied)
+
+        assert await self._page_through(store, RunQuery(limit=3), create_newer) == listed
+        assert pages == [3, 6, 9]
+        assert len(await store.list_runs()) == len(listed) + 6
+
+    async def test_cursor_combines_with_filters_offset_and_checked_listing(
+        self, store: Store
+    ) -> None:
+        listed = await self._create_paging_runs(store)
+        completed = RunQuery(status=RunStatus.COMPLETED, limit=2)
+        expected = [f"p-{index}" for index in (8, 7, 5, 4, 2, 1)]
+        assert await self._page_through(store, completed) == expected
+        assert await self._page_through(store, RunQuery(name="page", limit=4)) == listed
+        assert await store.list_runs(RunQuery(name="other", after="p-5")) == []
+        # the offset counts from the cursor, among the runs that match
+        page = await store.list_runs(attrs.evolve(completed, after="p-7", offset=1))
+        assert [run.run_id for run in page] == ["p-4", "p-2"]
+        checked = await store.list_runs_checked(RunQuery(after="p-4", limit=3))
+        assert [run.run_id for run in checked.runs] == ["p-3", "p-2", "p-1"]
+        # the cursor need not match the filters: its status changed since its page
+        cursor = await store.get_run("p-7")
+        assert cursor is not None
+        await store.update_run(attrs.evolve(cursor, status=RunStatus.CANCELLED))
+        page = await store.list_runs(attrs.evolve(completed, after="p-7"))
+        assert [run.run_id for run in page] == ["p-5", "p-4"]
+
+    async def test_any_kind_of_run_is_a_cursor(self, store: Store) -> None:
+        now = utcnow()
+        for index, run_id in enumerate(("component:orders", "schedule:tick:1", "job/é-1")):
+            moment = now + timedelta(seconds=index)
+            await store.create_run(Run(run_id=run_id, name="mixed", created_at=moment))
+        page = await store.list_runs(RunQuery(after="job/é-1"))
+        assert [run.run_id for run in page] == ["schedule:tick:1", "component:orders"]
+        page = await store.list_runs(RunQuery(after="schedule:tick:1"))
+        assert [run.run_id for run in page] == ["component:orders"]
+
+    async def test_an_unknown_cursor_is_not_found(self, store: Store) -> None:
+        for query in (
+            RunQuery(after="missing"),
+            RunQuery(after="missing", status=RunStatus.FAILED),
+        ):
+            with pytest.raises(NotFoundError, match="missing") as raised:
+                await store.list_runs(query)
+            assert raised.value.context["after"] == "missing"
+            assert raised.value.fix
+        await self._create_paging_runs(store)
+        with pytest.raises(NotFoundError):
+            await store.list_runs(RunQuery(after="p-"))  # the start of an id is not one
+        with pytest.raises(NotFoundError):
+            await store.list_runs_checked(RunQuery(after="P-1", limit=2))
+
+    @pytest.mark.parametrize("after", ["", 7, b"p-1", "a\x00b", "tab\there", "\ud800", "x" * 1025])
+    async def test_an_unusable_cursor_is_a_config_error(self, store: Store, after: Any) -> None:
+        # refused when the query is built, before any store sees it
+        await store.create_run(Run(run_id="p-1", name="page"))
+        with pytest.raises(ConfigError, match="after="):
+            await store.list_runs(RunQuery(after=after))
+
     # -- run ids by prefix --------------------------------------------------------------
 
     _PREFIXED_IDS: ClassVar[tuple[str, ...]] = (

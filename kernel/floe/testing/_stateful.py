@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ..kernel._errors import PersistenceError, SequenceConflictError
-from ..kernel._models import CacheEntry, Event, Run, RunStatus, Snapshot, utcnow
+from ..kernel._models import CacheEntry, Event, Run, RunQuery, RunStatus, Snapshot, utcnow
 from ..kernel._store import Store
 from ._contract import open_store
 
@@ -52,6 +53,8 @@ def make_store_machine(
             self._stack = ExitStack()
             self.runs: dict[str, list[Event]] = {}
             self.statuses: dict[str, RunStatus] = {}
+            self.created: dict[str, tuple[datetime, int]] = {}
+            """Each run's place in listings: created_at, then creation order."""
             self.cache: dict[str, Any] = {}
             self.snapshots: dict[str, list[tuple[int, int, str]]] = {}
             self.values: dict[str, dict[str, bytes]] = {"one": {}, "two": {}}
@@ -70,9 +73,11 @@ def make_store_machine(
         def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             return self.portal.call(lambda: method(*args, **kwargs))
 
-        @rule(run_id=_run_ids, data=_json)
-        def create_run(self, run_id: str, data: Any) -> None:
-            run = Run(run_id=run_id, name="machine", input=data)
+        @rule(run_id=_run_ids, data=_json, tied=st.booleans())
+        def create_run(self, run_id: str, data: Any, tied: bool) -> None:
+            # runs created at one instant: only the store's tie-breaker orders them
+            created = self.clock if tied else utcnow()
+            run = Run(run_id=run_id, name="machine", input=data, created_at=created)
             if run_id in self.runs:
                 try:
                     self.call(self.store.create_run, run)
@@ -80,6 +85,7 @@ def make_store_machine(
                     return
                 raise AssertionError("creating an existing run must fail")
             self.call(self.store.create_run, run)
+            self.created[run_id] = (created, len(self.created))
             self.runs[run_id] = []
             self.statuses[run_id] = RunStatus.PENDING
 
@@ -158,6 +164,26 @@ def make_store_machine(
                 run = self.call(self.store.get_run, run_id)
                 assert run.last_seq == len(journal)
                 assert run.status == self.statuses[run_id]
+
+        @invariant()
+        def pages_after_cursors_are_the_listing(self) -> None:
+            if not hasattr(self, "store"):
+                return
+            listed = [run.run_id for run in self.call(self.store.list_runs)]
+            assert listed == sorted(self.created, key=self.created.__getitem__, reverse=True)
+            for query in (RunQuery(limit=1), RunQuery(limit=2, status=RunStatus.PENDING)):
+                expected = [r for r in listed if query.status in (None, self.statuses[r])]
+                assert self._page_through(query) == expected
+
+        def _page_through(self, query: RunQuery) -> list[str]:
+            seen: list[str] = []
+            while True:
+                page = self.call(
+                    self.store.list_runs, attrs.evolve(query, after=seen[-1] if seen else None)
+                )
+                seen += [run.run_id for run in page]
+                if len(page) < query.limit:
+                    return seen
 
         @invariant()
         def cache_matches(self) -> None:

@@ -28,6 +28,7 @@ from floe.storage import (
     check_run_id_prefix,
     decode_document,
     dump_json,
+    no_such_cursor,
     no_such_run,
 )
 
@@ -311,13 +312,23 @@ class Runs(Connected):
 
     async def list_runs(self, query: RunQuery = RunQuery()) -> list[Run]:
         return await self._call(
-            self._list_runs, *self._runs_sql(query), None, what="list runs", write=False
+            self._list_runs,
+            *self._runs_sql(query),
+            query.after,
+            None,
+            what="list runs",
+            write=False,
         )
 
     async def list_runs_checked(self, query: RunQuery = RunQuery()) -> RunListing:
         damaged: list[DamagedRecord] = []
         runs = await self._call(
-            self._list_runs, *self._runs_sql(query), damaged, what="list runs", write=False
+            self._list_runs,
+            *self._runs_sql(query),
+            query.after,
+            damaged,
+            what="list runs",
+            write=False,
         )
         return RunListing(runs=tuple(runs), damaged=tuple(damaged))
 
@@ -334,6 +345,13 @@ class Runs(Connected):
             if value is not None:
                 conditions.append(f"{column} = %s")
                 parameters.append(value)
+        if query.after is not None:
+            # (created_at, position) is unique, so the order is total and the runs after
+            # the cursor are those below its key; the cursor need not match the filters
+            conditions.append(
+                "(created_at, position) < (SELECT created_at, position FROM runs WHERE run_id = %s)"
+            )
+            parameters.append(query.after)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = (
             f"SELECT run_id, doc, last_seq FROM runs{where}"
@@ -347,9 +365,14 @@ class Runs(Connected):
         connection: Connection,
         sql: str,
         parameters: tuple[Any, ...],
+        after: str | None,
         damaged: list[DamagedRecord] | None,
     ) -> list[Run]:
         """The rows' runs; a damaged row raises, or goes to *damaged* when given."""
+        # a missing cursor would make an empty page: looked up first (runs are never
+        # deleted, so one found here is still there for the page)
+        if after is not None and not _run_exists(connection, after):
+            raise no_such_cursor(after, f"the {self._where}")
         runs = []
         if damaged is not None:
             damaged.clear()  # a retried call starts over
@@ -417,3 +440,9 @@ class Runs(Connected):
         except PersistenceError as error:
             error.context.update(context)
             raise
+
+
+def _run_exists(connection: Connection, run_id: str) -> bool:
+    return (
+        connection.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is not None
+    )
