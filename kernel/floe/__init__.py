@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         resume_schedule,
     )
     from ._worker import Worker
+    from ._worker_records import WorkerInfo, list_workers
     from .components._component_journal import component_run_id
     from .components._components import Component, Engine
     from .components._config import (
@@ -272,6 +273,7 @@ __all__ = [
     "Transition",
     "Transitioned",
     "Worker",
+    "WorkerInfo",
     "Workflow",
     "WorkflowTimeoutError",
     "add_artifact",
@@ -291,6 +293,7 @@ __all__ = [
     "list_queues",
     "list_schedules",
     "list_snapshots",
+    "list_workers",
     "load_config",
     "load_latest_snapshot",
     "load_rules",
@@ -454,6 +457,8 @@ _EXPORTS: dict[str, str] = {
     "Transition": "kernel._states",
     "Transitioned": "components._state_machine",
     "Worker": "_worker",
+    "WorkerInfo": "_worker_records",
+    "list_workers": "_worker_records",
     "Workflow": "workflows._workflows",
     "WorkflowTimeoutError": "kernel._errors",
     "add_artifact": "workflows._artifacts",

@@ -8,6 +8,9 @@ imported by the target the run recorded; the kernel's lease service renews its l
 while it runs. The store is the only coordinator: its claim hands each run to one
 worker, and the journal's sequence check fences out a worker that lost its lease.
 
+While it serves, it keeps its record (:mod:`floe._worker_records`: what it holds, its
+last heartbeat) in the store, for ``floe.list_workers()``; it deletes it when it stops.
+
 Each time it looks for work (every *poll_seconds* at most) it also fires the store's due
 schedules (:mod:`floe._schedules`): every worker does, and each tick makes one run.
 
@@ -36,6 +39,7 @@ import anyio
 import anyio.abc
 
 from ._schedules import fire_due
+from ._worker_records import WorkerRecords, worker_info
 from .components._components import Engine
 from .components._config import ComponentConfig
 from .components._mailbox import MESSAGE_KIND, deliver_claimed
@@ -54,7 +58,7 @@ from .kernel._errors import (
 from .kernel._kernel import Kernel
 from .kernel._kinds import EventKind
 from .kernel._logging import bind_log_context
-from .kernel._models import Event, Run, RunStatus
+from .kernel._models import Event, Run, RunStatus, utcnow
 from .kernel._queue_limits import load_queues
 from .kernel._queues import check_queue_name
 from .kernel._runs import fail_leased_run
@@ -160,6 +164,7 @@ class Worker:
         self._wake = anyio.Event()
         self._executions: anyio.abc.TaskGroup | None = None
         self._next_firing = -math.inf
+        self._started_at = utcnow()
 
     @property
     def draining(self) -> bool:
@@ -184,6 +189,20 @@ class Worker:
             self.concurrency,
             extra={"worker": self.worker_id},
         )
+        self._started_at = utcnow()
+        records = WorkerRecords(self.kernel)
+        await self._heartbeat(records)  # listed from the start
+        try:
+            async with anyio.create_task_group() as heartbeats:
+                heartbeats.start_soon(self._keep_heartbeats, records)
+                await self._serve_claims(task_status)
+                heartbeats.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):  # a cancelled worker is unlisted too
+                await self._unlist(records)
+        logger.info("Worker %s stopped", self.worker_id, extra={"worker": self.worker_id})
+
+    async def _serve_claims(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         async with anyio.create_task_group() as executions:
             self._executions = executions
             task_status.started()
@@ -201,7 +220,35 @@ class Worker:
                     continue  # there may be more waiting: claim again at once
                 await self._idle()
         self._executions = None
-        logger.info("Worker %s stopped", self.worker_id, extra={"worker": self.worker_id})
+
+    async def _keep_heartbeats(self, records: WorkerRecords) -> None:
+        while True:  # at the lease renewal's pace: a record outlives no lease it shows
+            await anyio.sleep(self.kernel.settings.run_lease_seconds / 3)
+            await self._heartbeat(records)
+
+    async def _heartbeat(self, records: WorkerRecords) -> None:
+        lease_seconds = self.kernel.settings.run_lease_seconds
+        info = worker_info(
+            self.worker_id,
+            started_at=self._started_at,
+            lease_seconds=lease_seconds,
+            concurrency=self.concurrency,
+            queues=self.queues,
+            executing=self.executing,
+            executed=self.executed,
+            draining=self.draining,
+        )
+        try:
+            await records.write(info)
+            await records.forget_gone(info.heartbeat_at)
+        except FloeError as error:  # the store is unavailable for now: the next beat tries
+            logger.warning("Worker %s could not write its record: %s", self.worker_id, error)
+
+    async def _unlist(self, records: WorkerRecords) -> None:
+        try:
+            await records.delete(self.worker_id)
+        except FloeError as error:  # the record goes stale, and is forgotten later
+            logger.warning("Worker %s could not delete its record: %s", self.worker_id, error)
 
     def drain(self, grace_seconds: float = math.inf) -> None:
         """Stop claiming; cancel what still runs *grace_seconds* from now (default: never).

@@ -19,6 +19,7 @@ from floe.storage import to_document
 from ._options import COUNT, kernel_for_store, store_option
 from ._schedule_commands import Interval
 from ._state import CliState
+from ._table import echo_table
 
 __all__ = ["queue_group"]
 
@@ -111,10 +112,7 @@ def list_command(state: CliState, as_json: bool, store: str | None) -> None:
         for queue in queues
     ]
     header = ("NAME", "CONCURRENCY", "PER WORKER", "RATE")
-    widths = [max(len(row[index]) for row in [header, *rows]) for index in range(4)]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
+    echo_table(header, rows)
 
 
 @queue_group.command("remove")

@@ -20,6 +20,7 @@ from floe.storage import to_document, utcnow
 from ._options import kernel_for_store, store_option
 from ._project import imports_project_code
 from ._state import CliState
+from ._table import echo_table
 from ._workflow_commands import parse_input
 
 __all__ = ["schedule_group"]
@@ -137,10 +138,7 @@ def list_command(state: CliState, as_json: bool, store: str | None) -> None:
         for schedule in schedules
     ]
     header = ("NAME", "WORKFLOW", "WHEN", "STATE", "NEXT TICK")
-    widths = [max(len(row[index]) for row in [header, *rows]) for index in range(5)]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
+    echo_table(header, rows)
 
 
 def _set_state(name: str, paused: bool) -> click.Command:

@@ -1,5 +1,5 @@
-"""Worker commands: ``floe worker`` serves a store's runs; ``floe recover`` continues the
-interrupted ones once.
+"""Worker commands: ``floe worker`` serves a store's runs; ``floe workers`` lists who
+serves it; ``floe recover`` continues the interrupted ones once.
 
 ``floe worker --concurrency 4`` claims submitted runs (``floe run TARGET --detach``) and
 interrupted ones, executes them and logs what it does (worker id and run id on every
@@ -14,18 +14,22 @@ import importlib
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import anyio
 import anyio.abc
 import attrs
 import click
+import orjson
 
 import floe
+from floe.storage import to_document, utcnow
 
 from ._options import COUNT, kernel_for_store, store_option
 from ._project import imports_project_code
 from ._state import CliState
+from ._table import echo_table
 
 __all__ = ["COMMANDS"]
 
@@ -230,7 +234,51 @@ def recover_command(state: CliState, store: str | None, older_than: float) -> in
     return 1 if failed else 0
 
 
-COMMANDS: tuple[click.Command, ...] = (recover_command, worker_command)
+@click.command("workers")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the workers.")
+@click.pass_obj
+def workers_command(state: CliState, store: str | None, as_json: bool) -> None:
+    """List the workers serving the store: what each holds and its last heartbeat.
+
+    A worker that stopped without saying so (killed, or its machine gone) is listed as
+    stale once its heartbeat is older than a run lease, and forgotten an hour later.
+    """
+    kernel = kernel_for_store(state, store)
+
+    async def load(kernel: floe.Kernel) -> list[floe.WorkerInfo]:
+        return await floe.list_workers()
+
+    workers = floe.run_sync(load, kernel, kernel=kernel)
+    if as_json:
+        documents = [to_document(worker) for worker in workers]
+        click.echo(orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not workers:
+        click.echo("no workers", err=True)
+        return
+    now = utcnow()
+    rows = [
+        (
+            worker.worker_id,
+            "every" if worker.queues is None else ",".join(worker.queues),
+            f"{len(worker.executing)}/{worker.concurrency}",
+            str(worker.executed),
+            _worker_state(worker, now),
+            f"{(now - worker.heartbeat_at).total_seconds():.0f} s ago",
+        )
+        for worker in workers
+    ]
+    echo_table(("WORKER", "QUEUES", "RUNNING", "EXECUTED", "STATE", "HEARTBEAT"), rows)
+
+
+def _worker_state(worker: floe.WorkerInfo, now: datetime) -> str:
+    if not worker.live(now):
+        return "stale"
+    return "draining" if worker.draining else "serving"
+
+
+COMMANDS: tuple[click.Command, ...] = (recover_command, worker_command, workers_command)
 """The worker commands."""
 
 

@@ -237,6 +237,36 @@ def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
     assert effects(project) == Counter(f"r{i} {n}" for i in range(5) for n in range(3))
 
 
+def test_floe_workers_lists_live_workers_and_a_killed_one_as_stale(
+    project: Project, processes: list[subprocess.Popen[str]]
+) -> None:
+    none = floe_cli(project, "workers")
+    assert (none.returncode, none.stdout, none.stderr) == (0, "", "no workers\n")
+    killed = start_worker(project, "--concurrency", "3", "--queue", "fast")
+    processes.append(killed)
+    serving = start_worker(project)
+    processes.append(serving)
+    listed = json.loads(floe_cli(project, "workers", "--json").stdout)
+    by_pid = {worker["pid"]: worker for worker in listed}
+    assert set(by_pid) == {killed.pid, serving.pid}
+    assert (by_pid[killed.pid]["concurrency"], by_pid[killed.pid]["queues"]) == (3, ["fast"])
+    assert by_pid[serving.pid]["queues"] is None
+    killed.kill()  # it says nothing: its record goes stale once its lease would expire
+    killed.wait(timeout=30)
+    stale_id = by_pid[killed.pid]["worker_id"]
+
+    def states() -> dict[str, str]:
+        table = floe_cli(project, "workers").stdout.splitlines()
+        assert table[0].split() == ["WORKER", "QUEUES", "RUNNING", "EXECUTED", "STATE", "HEARTBEAT"]
+        return {row.split()[0]: row.split()[4] for row in table[1:]}
+
+    wait_for(lambda: states().get(stale_id) == "stale", "the killed worker to go stale")
+    assert states()[by_pid[serving.pid]["worker_id"]] == "serving"
+    code, stderr = stop(serving)
+    assert code == 0, stderr
+    assert list(states()) == [stale_id]  # a worker that stops deletes its record
+
+
 def test_a_killed_workers_runs_are_finished_by_another_each_step_once(
     project: Project, processes: list[subprocess.Popen[str]]
 ) -> None:

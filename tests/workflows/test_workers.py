@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 
 import floe
@@ -223,6 +224,66 @@ async def test_a_worker_executes_at_most_its_concurrency_at_once(
         assert 1 <= running_now[1] <= 3
         assert worker.executed == 7
         assert sorted(calls) == sorted(f"r{i}-{s}" for i in range(7) for s in (1, 2))
+
+
+async def test_a_serving_worker_is_listed_with_what_it_holds_until_it_stops(
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str
+) -> None:
+    # heartbeats come every third of a lease
+    async with floe_kernel_factory(store=leased_url, run_lease_seconds=0.3) as kernel:
+        assert await floe.list_workers() == []
+        gate.append(anyio.Event())
+        handle = await two_steps.submit_async("h")
+        async with serving(kernel, concurrency=2, queues=["default"]) as worker:
+            await step_started("h-2")
+            with anyio.fail_after(10):  # the next heartbeat shows the run held
+                while True:  # the store is read: no event to wait on across kernels
+                    listed = await floe.list_workers()
+                    if listed and listed[0].executing:
+                        break
+                    await anyio.sleep(0.01)
+            (info,) = listed
+            assert info.worker_id == worker.worker_id == kernel.owner_id
+            assert (info.concurrency, info.queues, info.executing) == (
+                2,
+                ("default",),
+                (handle.run_id,),
+            )
+            assert (info.draining, info.executed, info.live()) == (False, 0, True)
+            assert info.started_at <= info.heartbeat_at < info.stale_at
+            gate[0].set()
+            assert await handle.result_async() == ["H-1", "h-2"]
+        assert await floe.list_workers() == []  # a stopped worker deletes its record
+
+
+async def test_a_silent_workers_record_goes_stale_then_is_forgotten(
+    floe_kernel_factory: Callable[..., floe.Kernel], leased_url: str, caplog: Any
+) -> None:
+    from datetime import timedelta
+
+    from floe._worker_records import FORGET_AFTER, WorkerRecords, worker_info
+
+    async with floe_kernel_factory(store=leased_url) as kernel:
+        records = WorkerRecords(kernel)
+        now = floe.storage.utcnow()
+        common = {"concurrency": 1, "queues": None, "executing": (), "executed": 3}
+        stale = worker_info("host:1:aa", started_at=now, lease_seconds=-1, draining=False, **common)
+        gone = attrs.evolve(
+            stale, worker_id="host:2:bb", stale_at=now - FORGET_AFTER - timedelta(seconds=1)
+        )
+        for info in (stale, gone):
+            await records.write(info)
+        await kernel.store.put_value("workers", "host:3:cc", b"{not json")
+        listed = await floe.list_workers()
+        assert [(info.worker_id, info.live()) for info in listed] == [
+            ("host:1:aa", False),
+            ("host:2:bb", False),
+        ]
+        assert "Skipping the worker record 'host:3:cc'" in caplog.text  # the others listed
+        async with serving(kernel) as worker:  # its first heartbeat forgets the long-gone
+            pass
+        assert [info.worker_id for info in await floe.list_workers()] == ["host:1:aa"]
+        assert worker.worker_id not in await kernel.store.list_keys("workers")
 
 
 async def test_a_run_whose_workflow_cannot_be_loaded_fails_and_the_worker_goes_on(
