@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ os.environ["FLOE_STRICT_PLUGINS"] = "1"
 settings.register_profile("floe", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("floe")
 
-pytest_plugins = ["floe.testing"]
+pytest_plugins: list[str] = ["floe.testing"]
 
 
 @pytest.fixture(
@@ -63,30 +61,13 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return STORE_URLS["sqlite"].format(tmp=tmp_path)
 
 
-POSTGRES_URL = os.environ.get("FLOE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-"""The PostgreSQL database of the tests that also run on floe-postgres's store."""
+if importlib.util.find_spec("floe_postgres") is not None:
+    # postgres_url: a schema of the test's own on a real server (skipped where none answers)
+    pytest_plugins.append("floe_postgres.testing")
+else:
 
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A store URL on a PostgreSQL schema of this test's own, dropped afterwards.
-
-    These tests run where floe-postgres is installed (``nox -s contrib`` runs them, with
-    ``-k postgresql``) and a server answers; anywhere else they are skipped, saying why.
-    """
-    if importlib.util.find_spec("floe_postgres") is None:
+    @pytest.fixture
+    def postgres_url() -> str:
+        """The tests on floe-postgres's store run where it is installed (``nox -s contrib``
+        runs them, with ``-k postgresql``); anywhere else they are skipped, saying why."""
         pytest.skip("floe-postgres is not installed here (nox -s contrib runs these tests)")
-    import psycopg
-    from psycopg import sql
-
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
-            pass
-    except psycopg.Error as error:
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}: {error}".strip())
-    schema = f"t_{secrets.token_hex(6)}"
-    yield f"{POSTGRES_URL}?schema={schema}"
-    with psycopg.connect(POSTGRES_URL, connect_timeout=2, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-        )

@@ -1,9 +1,7 @@
 """Test set-up of floe-postgres: both async backends, strict plugins, a server to use.
 
-The tests need a PostgreSQL server: ``postgresql://postgres@127.0.0.1:5432/test`` unless
-the environment variable ``FLOE_TEST_POSTGRES_URL`` names another database. Each test
-gets a PostgreSQL schema of its own (``?schema=t_...``), dropped afterwards; without a
-server the tests that need one are skipped.
+The tests need a PostgreSQL server: :mod:`floe_postgres.testing` gives each test a
+schema of its own (``postgres_url``), and skips it where no server answers.
 
 Run with ``pytest contrib/floe-postgres/tests`` after
 ``pip install -e ".[test]" -e ./contrib/floe-postgres`` in the root of the checkout
@@ -13,19 +11,13 @@ Run with ``pytest contrib/floe-postgres/tests`` after
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 # a broken plugin must fail the tests, not warn
 os.environ["FLOE_STRICT_PLUGINS"] = "1"
 
-pytest_plugins = ["floe.testing"]
-
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+pytest_plugins = ["floe.testing", "floe_postgres.testing"]
 
 
 @pytest.fixture(
@@ -36,38 +28,3 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 )
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture(scope="session")
-def postgres_base_url() -> str:
-    """The database the tests use (without options); skips when no server answers."""
-    url = os.environ.get("FLOE_TEST_POSTGRES_URL", DEFAULT_URL)
-    try:
-        with psycopg.connect(url, connect_timeout=2):
-            pass
-    except psycopg.Error as error:
-        pytest.skip(f"no PostgreSQL server answers at {_address(url)}: {error}".strip())
-    return url
-
-
-def _address(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-
-
-@pytest.fixture
-def postgres_schema(postgres_base_url: str) -> Iterator[str]:
-    """A fresh schema name, dropped (with everything in it) after the test."""
-    name = f"t_{secrets.token_hex(6)}"
-    yield name
-    with psycopg.connect(postgres_base_url, connect_timeout=2, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def postgres_url(postgres_base_url: str, postgres_schema: str) -> str:
-    """A store URL of a schema of this test's own."""
-    separator = "&" if "?" in postgres_base_url else "?"
-    return f"{postgres_base_url}{separator}schema={postgres_schema}"
