@@ -45,25 +45,10 @@ def _run(state: CliState, action: Callable[[ManagedSecretStore], Awaitable[T]]) 
     kernel = state.kernel
 
     async def main() -> T:
-        from floe_secrets import DEFAULT_URL, ManagedSecretStore, StoreSecretStore
+        from floe_secrets import managed_secrets
 
-        configured = kernel.settings.secrets
-        try:
-            secrets = kernel.secrets
-        except floe.FloeError:
-            if configured is not None:
-                raise
-            # no secret store in the settings: the default, store://, on this store
-            async with StoreSecretStore(kernel.store) as default:
-                return await action(default)
-        if not isinstance(secrets, ManagedSecretStore):
-            raise floe.ConfigError(
-                f"The secret store {configured!r} cannot be changed from the command line",
-                why=f"It is a {type(secrets).__name__}, which only reads secrets.",
-                fix=f"Manage its secrets where they live, or use secrets = {DEFAULT_URL!r}.",
-                context={"secrets": configured},
-            )
-        return await action(secrets)
+        async with managed_secrets(kernel) as secrets:
+            return await action(secrets)
 
     return floe.run_sync(main, kernel=kernel)
 

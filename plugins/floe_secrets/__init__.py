@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         ManagedSecretStore,
         StoreSecretStore,
         check_secret_name,
+        managed_secrets,
     )
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "floe_services",
     "generate_key",
     "key_from_environment",
+    "managed_secrets",
 ]
 
 _LAZY = {
@@ -87,6 +89,7 @@ _LAZY = {
     "ManagedSecretStore": (f"{__name__}._store", "ManagedSecretStore"),
     "StoreSecretStore": (f"{__name__}._store", "StoreSecretStore"),
     "check_secret_name": (f"{__name__}._store", "check_secret_name"),
+    "managed_secrets": (f"{__name__}._store", "managed_secrets"),
     # the kernel masks secrets for every secret store; re-exported for this plugin's users
     "MASK": ("floe", "SECRET_MASK"),
     "Secret": ("floe", "Secret"),

@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
 import anyio.lowlevel
 
-from floe import MIN_SECRET_LENGTH, ConfigError, FloeError, NotFoundError, Store, StoreURL
+from floe import (
+    MIN_SECRET_LENGTH,
+    ConfigError,
+    FloeError,
+    Kernel,
+    NotFoundError,
+    Store,
+    StoreURL,
+)
 
 from ._crypto import KEY_VARIABLE, SecretKey, key_from_environment, key_id_of, open_envelope, seal
 
@@ -21,6 +30,7 @@ __all__ = [
     "ManagedSecretStore",
     "StoreSecretStore",
     "check_secret_name",
+    "managed_secrets",
 ]
 
 logger = logging.getLogger("floe.secrets")
@@ -274,3 +284,30 @@ class StoreSecretStore:
     async def list_secrets(self) -> list[str]:
         """The names of every secret, sorted (values are never listed)."""
         return await self.store.list_keys(NAMESPACE)
+
+
+@asynccontextmanager
+async def managed_secrets(kernel: Kernel) -> AsyncIterator[ManagedSecretStore]:
+    """The secret store of the started *kernel* that can list, set and remove secrets:
+    the configured one, or without one ``store://`` on the kernel's store.
+
+    A configured store that only reads secrets is a :class:`floe.ConfigError`.
+    """
+    configured = kernel.settings.secrets
+    try:
+        secrets = kernel.secrets
+    except FloeError:
+        if configured is not None:
+            raise
+        # no secret store in the settings: the default, store://, on this store
+        async with StoreSecretStore(kernel.store) as default:
+            yield default
+        return
+    if not isinstance(secrets, ManagedSecretStore):
+        raise ConfigError(
+            f"The secret store {configured!r} cannot be managed here",
+            why=f"It is a {type(secrets).__name__}, which only reads secrets.",
+            fix="Manage its secrets where they live, or use secrets = 'store://'.",
+            context={"secrets": configured},
+        )
+    yield secrets

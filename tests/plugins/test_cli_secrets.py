@@ -246,9 +246,7 @@ def test_a_read_only_secret_store_cannot_be_managed(tmp_path: Path, key: str) ->
     result = run_floe(
         "secrets", "list", cwd=tmp_path, key=key, env={"FLOE_SECRETS": "env://SECRET_"}
     )
-    assert_error_block(
-        result, "The secret store 'env://SECRET_' cannot be changed from the command line"
-    )
+    assert_error_block(result, "The secret store 'env://SECRET_' cannot be managed here")
 
 
 def test_usage_mistakes_are_click_errors(tmp_path: Path, key: str) -> None:
