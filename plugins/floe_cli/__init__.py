@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import floe
 
-from ._project import imports_project_code
+from ._project import import_named_module, imports_project_code
 from ._state import CliState
 
 if TYPE_CHECKING:
     import click
 
-__all__ = ["CliState", "floe_cli", "imports_project_code", "main"]
+__all__ = ["CliState", "floe_cli", "import_named_module", "imports_project_code", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import ParamSpec, TypeVar
 
-__all__ = ["imports_project_code", "project_importable"]
+import floe
+
+__all__ = ["import_named_module", "imports_project_code", "project_importable"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -51,3 +55,18 @@ def imports_project_code(command: Callable[_P, _R]) -> Callable[_P, _R]:
             return command(*args, **kwargs)
 
     return run
+
+
+def import_named_module(module: str) -> ModuleType:
+    """The module an ``--import MODULE`` option names, imported; an
+    :class:`floe.ImportPathError` saying why not (whatever its code raised)."""
+    try:
+        return importlib.import_module(module)
+    except Exception as error:
+        raise floe.ImportPathError(
+            f"Cannot import {module!r} (--import)",
+            why=f"{type(error).__name__}: {error}",
+            fix="Check the module's name and that it is importable from here (the "
+            "working directory is on the path).",
+            context={"module": module},
+        ) from error

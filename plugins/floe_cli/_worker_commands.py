@@ -10,7 +10,6 @@ it at once. Exit codes: 0 after a drain, 2 for a bad option or a store without l
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
@@ -27,7 +26,7 @@ import floe
 from floe.storage import to_document, utcnow
 
 from ._options import COUNT, kernel_for_store, store_option
-from ._project import imports_project_code
+from ._project import import_named_module, imports_project_code
 from ._state import CliState
 from ._table import echo_table
 
@@ -127,7 +126,7 @@ def worker_command(
     its --config (or the states of the installed plugins).
     """
     for module in modules:
-        _import(module)
+        import_named_module(module)
     configs = [floe.load_config(path) for path in config_paths or _default_config()]
     settings = state.settings
     if "log_level" not in settings.sources:
@@ -175,19 +174,6 @@ async def _drain_on_signal(
                 worker.drain(grace_seconds)
             else:
                 worker.drain(0)
-
-
-def _import(module: str) -> None:
-    try:
-        importlib.import_module(module)
-    except Exception as error:
-        raise floe.ImportPathError(
-            f"Cannot import {module!r} (--import)",
-            why=f"{type(error).__name__}: {error}",
-            fix="Check the module's name and that it is importable from here (the "
-            "working directory is on the path).",
-            context={"module": module},
-        ) from error
 
 
 @click.command("recover")
