@@ -93,18 +93,19 @@ def dumps(value: Any, *, where: Where = "a value") -> bytes:
 
 def _json_bytes(value: Any, where: Where) -> bytes:
     """*value* as JSON bytes, as orjson made them (for a caller that drops them at once)."""
-    try:
-        # plain JSON types (most journal data) need no converter pass; anything else —
-        # a subclass, an attrs model, a Secret, a datetime — fails here and goes through it
-        encoded = orjson.dumps(value, option=_PLAIN_ONLY)
-    except TypeError as error:
-        if _RECURSION_LIMIT in str(error):
-            raise _nesting_error(value, _named(where)) from None
-    else:
-        # orjson writes NaN and ±inf as null: the value is looked at only then
-        if _find_null(encoded) is not None:
-            check_finite(value, where=where)
-        return encoded
+    if not attrs.has(type(value)):  # a model surely needs the converter: no failed try
+        try:
+            # plain JSON types (most journal data) need no converter pass; anything else
+            # — a subclass, a Secret, a datetime — fails here and goes through it
+            encoded = orjson.dumps(value, option=_PLAIN_ONLY)
+        except TypeError as error:
+            if _RECURSION_LIMIT in str(error):
+                raise _nesting_error(value, _named(where)) from None
+        else:
+            # orjson writes NaN and ±inf as null: the value is looked at only then
+            if _find_null(encoded) is not None:
+                check_finite(value, where=where)
+            return encoded
     try:
         plain = converter.unstructure(value)
         encoded = orjson.dumps(plain, option=_OPTIONS)
