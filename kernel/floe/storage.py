@@ -46,6 +46,7 @@ from .kernel._store import (
     lease_live,
     no_such_cursor,
     no_such_run,
+    run_counts,
 )
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "partition_heads",
     "pick_claims",
     "queue_usage",
+    "run_counts",
     "to_document",
     "utcnow",
     "write_atomically",

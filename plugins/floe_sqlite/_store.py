@@ -33,6 +33,7 @@ from floe import (
     Run,
     RunListing,
     RunQuery,
+    RunStatus,
     Snapshot,
     Store,
     StoreURL,
@@ -56,6 +57,7 @@ from floe.storage import (
     make_private_directories,
     no_such_cursor,
     no_such_run,
+    run_counts,
     utcnow,
 )
 
@@ -725,6 +727,15 @@ class SQLiteStore(Store):
                 where = f"table runs of {self.path}"
                 damaged.append(DamagedRecord.from_error(error, run_id=run_id, location=where))
         return runs
+
+    async def count_runs(self) -> dict[tuple[RunStatus, str], int]:
+        result: dict[tuple[RunStatus, str], int] = await self._read(self._count_runs)
+        return result
+
+    @staticmethod
+    def _count_runs(connection: sqlite3.Connection) -> dict[tuple[RunStatus, str], int]:
+        rows = connection.execute("SELECT status, queue, count(*) FROM runs GROUP BY status, queue")
+        return run_counts(rows)
 
     async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         check_run_id_prefix(prefix)

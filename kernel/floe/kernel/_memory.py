@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -11,7 +12,7 @@ import anyio
 import attrs
 
 from ._errors import PersistenceError
-from ._models import CacheEntry, Event, Run, RunQuery, Snapshot, utcnow
+from ._models import CacheEntry, Event, Run, RunQuery, RunStatus, Snapshot, utcnow
 from ._queues import (
     Queue,
     claim_budgets,
@@ -133,6 +134,10 @@ class MemoryStore(Store):
             and (query.parent_id is None or run.parent_id == query.parent_id)
         ]
         return runs[query.offset : query.offset + query.limit]
+
+    async def count_runs(self) -> dict[tuple[RunStatus, str], int]:
+        await anyio.lowlevel.checkpoint()
+        return dict(Counter((run.status, run.queue) for run in self._runs.values()))
 
     async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         check_run_id_prefix(prefix)

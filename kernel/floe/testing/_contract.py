@@ -455,6 +455,34 @@ class StoreContract(QueueContract):
         page = await store.list_runs(RunQuery(after="schedule:tick:1"))
         assert [run.run_id for run in page] == ["component:orders"]
 
+    async def test_count_runs_counts_every_run_by_status_and_queue(self, store: Store) -> None:
+        assert await store.count_runs() == {}
+        now = utcnow()
+        placed = [
+            (RunStatus.PENDING, "default"),
+            (RunStatus.PENDING, "default"),
+            (RunStatus.PENDING, "emails"),
+            (RunStatus.COMPLETED, "emails"),
+            (RunStatus.FAILED, "default"),
+        ]
+        for index, (status, queue) in enumerate(placed):
+            moment = now + timedelta(seconds=index)
+            run = Run(run_id=f"c-{index}", name="n", status=status, queue=queue, created_at=moment)
+            await store.create_run(run)
+        assert await store.count_runs() == {
+            (RunStatus.PENDING, "default"): 2,
+            (RunStatus.PENDING, "emails"): 1,
+            (RunStatus.COMPLETED, "emails"): 1,
+            (RunStatus.FAILED, "default"): 1,
+        }
+        finished = await store.get_run("c-0")
+        assert finished is not None
+        await store.update_run(attrs.evolve(finished, status=RunStatus.COMPLETED))
+        counts = await store.count_runs()
+        assert counts[(RunStatus.PENDING, "default")] == 1
+        assert counts[(RunStatus.COMPLETED, "default")] == 1
+        assert sum(counts.values()) == len(placed)
+
     async def test_an_unknown_cursor_is_not_found(self, store: Store) -> None:
         for query in (
             RunQuery(after="missing"),

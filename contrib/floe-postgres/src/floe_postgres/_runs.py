@@ -19,6 +19,7 @@ from floe import (
     Run,
     RunListing,
     RunQuery,
+    RunStatus,
     SequenceConflictError,
 )
 from floe.storage import (
@@ -30,6 +31,7 @@ from floe.storage import (
     dump_json,
     no_such_cursor,
     no_such_run,
+    run_counts,
 )
 
 from ._connection import NO_NOTICE, Connected, Notice
@@ -385,6 +387,14 @@ class Runs(Connected):
                 where = f"table runs of the {self._where}"
                 damaged.append(DamagedRecord.from_error(error, run_id=run_id, location=where))
         return runs
+
+    async def count_runs(self) -> dict[tuple[RunStatus, str], int]:
+        return await self._call(self._count_runs, what="count runs", write=False)
+
+    @staticmethod
+    def _count_runs(connection: Connection) -> dict[tuple[RunStatus, str], int]:
+        rows = connection.execute("SELECT status, queue, count(*) FROM runs GROUP BY status, queue")
+        return run_counts(rows.fetchall())
 
     async def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         check_run_id_prefix(prefix)
