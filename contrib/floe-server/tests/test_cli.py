@@ -1,0 +1,90 @@
+"""``floe server`` as a real process: started, called over HTTP, stopped with SIGTERM;
+with its own worker, and with a separate ``floe worker`` process executing the runs."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import httpx
+import pytest
+from processes import FLOE, HERE, TOKEN, Started, environment, serve
+
+
+def test_a_server_with_its_own_worker_runs_what_it_is_sent(tmp_path, started):
+    server, address = serve(tmp_path, started, "--workers", "1")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=address, timeout=30) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert http.get("/runs").status_code == 401
+        ran = http.post("/workflows/hello/run/sync", json="CLI", headers=headers)
+        assert (ran.status_code, ran.json()["output"]) == (200, "Hello, CLI!")
+        assert "swagger" in http.get("/docs").text.lower()
+    code, stderr = server.stop()
+    assert code == 0, stderr
+    assert "floe server stopped" in stderr
+    assert TOKEN not in stderr
+
+
+def test_runs_submitted_over_http_are_executed_by_a_floe_worker(tmp_path, started):
+    server, address = serve(tmp_path, started)  # --workers 0: the worker process runs them
+    worker = Started(tmp_path, "worker", "--poll-seconds", "0.05")
+    started.append(worker)
+    worker.wait_for("serving")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=address, timeout=30) as http:
+        submitted = [
+            http.post(f"/workflows/hello/run/async?run_id=w-{n}", json=str(n), headers=headers)
+            for n in range(5)
+        ]
+        assert {response.status_code for response in submitted} == {202}
+        deadline = time.monotonic() + 60
+        while True:
+            listed = http.get("/runs?status=completed", headers=headers).json()["runs"]
+            if len(listed) == 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert sorted(run["output"] for run in listed) == [f"Hello, {n}!" for n in range(5)]
+    assert worker.stop()[0] == 0
+    assert server.stop()[0] == 0
+
+
+def test_a_server_without_a_token_does_not_start(tmp_path):
+    result = subprocess.run(
+        [str(FLOE), "server", "--port", "0"],
+        cwd=HERE,
+        env={**environment(tmp_path), "FLOE_API_TOKEN": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "The server has no API token" in result.stderr
+    assert "FLOE_API_TOKEN" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--port", "70000"], "70000"),
+        (["--import", "no_such_module"], "Cannot import 'no_such_module'"),
+        (["--allow-uploads"], "Uploads are allowed but have no folder"),
+        (["--cors-origin", "*"], "cors_origins"),
+        (["--store", "memory://"], "has no workers to execute submitted runs"),
+        (["--token-file", "absent.toml"], "Cannot read the token file"),
+    ],
+)
+def test_bad_options_exit_2_with_one_error(tmp_path, options, message):
+    result = subprocess.run(
+        [str(FLOE), "server", "--port", "0", *options],
+        cwd=HERE,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
