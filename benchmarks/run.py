@@ -29,6 +29,7 @@ TITLES = {
     "memory": "Memory: runs kept and journal events read",
     "workers": "Workers: runs through worker processes",
     "postgres": "PostgreSQL: durable steps next to raw psycopg",
+    "server": "HTTP server: run/async submissions over loopback",
 }
 
 
@@ -86,6 +87,12 @@ def _postgres(config: MeasureConfig) -> Section:
     return run_postgres(config)
 
 
+def _server(config: MeasureConfig) -> Section:
+    from bench_server import run_server
+
+    return run_server(config)
+
+
 # imported when chosen, so one workload's missing library does not stop the others
 WORKLOADS: dict[str, Workload] = {
     "bus": _bus,
@@ -97,6 +104,7 @@ WORKLOADS: dict[str, Workload] = {
     "memory": _memory,
     "workers": _workers,
     "postgres": _postgres,
+    "server": _server,
 }
 
 
