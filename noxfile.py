@@ -14,8 +14,10 @@ from __future__ import annotations
 import nox
 
 PYTHONS = ["3.11", "3.12", "3.13"]
-CONTRIB = ("./contrib/floe-reload", "./contrib/floe-postgres")
+CONTRIB = ("./contrib/floe-reload", "./contrib/floe-postgres", "./contrib/floe-server")
 """The contrib distributions, each with its tests/ and src/."""
+CONTRIB_TEST_EXTRAS = ("./contrib/floe-server[test]",)
+"""What the contrib tests need besides the suite's: the test extras of the distributions."""
 ON_POSTGRES = (
     "tests/workflows/test_workers.py",
     "tests/workflows/test_schedules.py",
@@ -61,7 +63,7 @@ def contrib(session: nox.Session) -> None:
     """The tests of the contrib distributions (contrib/floe-*), against this checkout; then
     the suite's worker tests on the PostgreSQL store."""
     # one pip call, so that their dependency "floe-kernel" is this checkout (unpublished)
-    install(session, ".[test]", *CONTRIB)
+    install(session, ".[test]", *CONTRIB, *CONTRIB_TEST_EXTRAS)
     tests = [f"{path}/tests" for path in CONTRIB]
     session.run("pytest", "-n", "auto", *(session.posargs or tests))
     if not session.posargs:
@@ -77,7 +79,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     # the contracts read the source tree: no install needed, only the packages' paths
-    sources = {"PYTHONPATH": "kernel:plugins"}
+    sources = {"PYTHONPATH": ":".join(["kernel", "plugins", *(f"{path}/src" for path in CONTRIB)])}
     session.run("lint-imports", env=sources)
     session.run("lint-imports", "--config", "importlinter-runtime.ini", env=sources)
 
@@ -115,7 +117,7 @@ def bench(session: nox.Session) -> None:
     environment of its own under .nox/bench-peers (pins: benchmarks/peers/engines.py);
     one that cannot be installed here is reported as not available.
     """
-    install(session, ".", "./contrib/floe-postgres", "blinker", "pyee")
+    install(session, ".", "./contrib/floe-postgres", "./contrib/floe-server", "blinker", "pyee")
     session.run("python", "benchmarks/peers/install.py")
     session.run(
         "python", "benchmarks/run.py", "--output", "benchmarks/RESULTS.md", *session.posargs
