@@ -5,6 +5,8 @@ The server executes the runs with its own worker (``workers=2``) on a real SQLit
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import anyio
 import orjson
 import pytest
@@ -130,6 +132,29 @@ async def test_a_paused_run_is_resumed_with_the_body(make_client):
         again = await http.post(f"/runs/{run_id}/resume", json=1, headers=RUN)
         assert again.status_code == 409
         assert again.json()["context"]["status"] == "completed"
+
+
+@pytest.mark.parametrize("run_id", ["etl/2026-12-04", "a%2Fb", "100% done/ünï", "x/events"])
+async def test_a_run_id_with_a_slash_or_a_percent_is_reached_at_every_path(make_client, run_id):
+    quoted = quote(run_id, safe="")  # what a client sends: '/' as %2F, '%' as %25
+    async with make_client() as http:
+        submitted = await http.post(
+            f"/workflows/approval/run/sync?run_id={quoted}", json=7, headers=RUN
+        )
+        assert (submitted.status_code, submitted.json()["run_id"]) == (200, run_id)
+        assert submitted.headers["location"] == f"/runs/{quoted}"
+        read = await http.get(f"/runs/{quoted}", headers=READ)
+        assert (read.status_code, read.json()["run_id"]) == (200, run_id)
+        flux = await http.get(f"/workflows/approval/status/{quoted}", headers=READ)
+        assert flux.json()["run_id"] == run_id
+        events = sse((await http.get(f"/runs/{quoted}/events", headers=READ)).text)
+        assert events[0]["event"] == "run.started"
+        resumed = await http.post(f"/runs/{quoted}/resume", json={"ok": 1}, headers=RUN)
+        assert resumed.status_code == 202
+        assert (await settled(http, quoted))["status"] == "completed"
+        unknown = await http.get(f"/runs/{quote(run_id + '/x', safe='')}", headers=READ)
+        assert unknown.status_code == 404
+        assert unknown.json()["context"]["run_id"] == run_id + "/x"
 
 
 async def test_cancel_stops_a_paused_run(make_client):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 import floe
 from floe.storage import to_document
 
+from . import _params  # noqa: F401  (registers the floe_segment path convertor)
 from ._auth import Caller, Role, gate, requires
 from ._problems import PROBLEMS, Forbidden, Unavailable
 from ._runtime import JSON, runtime_of
@@ -80,17 +81,19 @@ async def add_schedule(request: Request, new: NewSchedule) -> JSON:
     return JSON(_schedule(schedule), 201)
 
 
-@router.post("/schedules/{name}/pause", **gate(Role.ADMIN), tags=["schedules"])
+@router.post("/schedules/{name:floe_segment}/pause", **gate(Role.ADMIN), tags=["schedules"])
 async def pause_schedule(name: Annotated[str, _SCHEDULE]) -> JSON:
     return JSON(_schedule(await floe.pause_schedule(name)))
 
 
-@router.post("/schedules/{name}/resume", **gate(Role.ADMIN), tags=["schedules"])
+@router.post("/schedules/{name:floe_segment}/resume", **gate(Role.ADMIN), tags=["schedules"])
 async def resume_schedule(name: Annotated[str, _SCHEDULE]) -> JSON:
     return JSON(_schedule(await floe.resume_schedule(name)))
 
 
-@router.delete("/schedules/{name}", **gate(Role.ADMIN), tags=["schedules"], status_code=204)
+@router.delete(
+    "/schedules/{name:floe_segment}", **gate(Role.ADMIN), tags=["schedules"], status_code=204
+)
 async def remove_schedule(name: Annotated[str, _SCHEDULE]) -> None:
     await floe.remove_schedule(name)
 
@@ -119,7 +122,7 @@ async def set_secret(request: Request, new: NewSecret) -> None:
         await secrets.set_secret(new.name, new.value)
 
 
-@router.get("/admin/secrets/{name}", **gate(Role.ADMIN), tags=["secrets"])
+@router.get("/admin/secrets/{name:floe_segment}", **gate(Role.ADMIN), tags=["secrets"])
 async def read_secret(
     request: Request,
     name: Annotated[str, _SECRET],
@@ -138,7 +141,9 @@ async def read_secret(
     return JSON({"name": name, "value": values[name]})
 
 
-@router.delete("/admin/secrets/{name}", **gate(Role.ADMIN), tags=["secrets"], status_code=204)
+@router.delete(
+    "/admin/secrets/{name:floe_segment}", **gate(Role.ADMIN), tags=["secrets"], status_code=204
+)
 async def remove_secret(request: Request, name: Annotated[str, _SECRET]) -> None:
     async with _secrets(request) as secrets:
         removed = await secrets.remove_secret(name)

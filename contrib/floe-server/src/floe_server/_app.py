@@ -29,6 +29,7 @@ from ._auth import Tokens
 from ._catalog import Catalog
 from ._config import ServerConfig
 from ._health import Metrics
+from ._params import EncodedSlashes
 from ._problems import install_problem_handlers
 from ._runtime import JSON, Runtime
 
@@ -58,6 +59,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.sessions = runtime.sessions
     app.state.metrics = Metrics(runtime.kernel)
     install_problem_handlers(app)
+    app.add_middleware(EncodedSlashes)  # a run id may hold a '/', sent as %2F
     for module in (_health, _workflows, _runs, _components, _admin):
         app.include_router(module.router)
     _dashboard.install(app)

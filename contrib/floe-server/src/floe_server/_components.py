@@ -19,7 +19,7 @@ from floe.storage import to_document
 from ._auth import Role, gate
 from ._params import RUN_ID, OptionalRunId, Priority, QueueName
 from ._problems import PROBLEMS
-from ._runs import run_document, stored_run
+from ._runs import run_document, run_location, stored_run
 from ._runtime import JSON, runtime_of
 
 __all__ = ["router"]
@@ -46,7 +46,7 @@ async def list_components(request: Request) -> JSON:
     return JSON({"components": [floe.mask(_summary(item)) for item in stored]})
 
 
-@router.get("/components/{name}", **gate(Role.READ))
+@router.get("/components/{name:floe_segment}", **gate(Role.READ))
 async def get_component(
     request: Request,
     name: Annotated[str, _NAME],
@@ -70,7 +70,7 @@ async def get_component(
     return JSON(floe.mask(document))
 
 
-@router.post("/components/{name}/messages", **gate(Role.RUN), status_code=202)
+@router.post("/components/{name:floe_segment}/messages", **gate(Role.RUN), status_code=202)
 async def send_message(
     request: Request,
     name: Annotated[str, _NAME],
@@ -87,10 +87,10 @@ async def send_message(
         name, message.model_dump(), message_id=message_id, queue=queue, priority=priority
     )
     run = await stored_run(kernel, handle.stored_id)
-    return JSON(run_document(run), 202, {"Location": f"/runs/{run.run_id}"})
+    return JSON(run_document(run), 202, {"Location": run_location(run.run_id)})
 
 
-@router.get("/graphs/{job_id}", **gate(Role.READ), tags=["graphs"])
+@router.get("/graphs/{job_id:floe_segment}", **gate(Role.READ), tags=["graphs"])
 async def get_graph_job(request: Request, job_id: Annotated[str, RUN_ID]) -> JSON:
     """The graph job *job_id*: its status, each routine's state and what it executed."""
     kernel = runtime_of(request).kernel

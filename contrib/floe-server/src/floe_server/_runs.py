@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
+from urllib.parse import quote
 
 import anyio
 import orjson
@@ -24,7 +25,7 @@ from ._params import RUN_ID, RUN_ID_PATTERN
 from ._problems import PROBLEMS, Conflict
 from ._runtime import JSON, JSON_BODY, Runtime, json_body, runtime_of
 
-__all__ = ["event_stream", "router", "run_document", "stored_run"]
+__all__ = ["event_stream", "router", "run_document", "run_location", "stored_run"]
 
 router = APIRouter(tags=["runs"], responses=PROBLEMS)
 
@@ -84,7 +85,7 @@ async def list_runs(
     return JSON({"runs": [run_document(run) for run in page], "next_cursor": following})
 
 
-@router.get("/runs/{run_id}", **gate(Role.READ), summary="Read a run")
+@router.get("/runs/{run_id:floe_segment}", **gate(Role.READ), summary="Read a run")
 async def get_run(
     request: Request,
     run_id: Annotated[str, RUN_ID],
@@ -96,7 +97,7 @@ async def get_run(
     return JSON(run_document(run, events))
 
 
-@router.post("/runs/{run_id}/resume", **gate(Role.RUN, JSON_BODY), status_code=202)
+@router.post("/runs/{run_id:floe_segment}/resume", **gate(Role.RUN, JSON_BODY), status_code=202)
 async def resume_run(request: Request, run_id: Annotated[str, RUN_ID]) -> JSON:
     """Resume a paused run with the JSON body as the value its ``pause()`` returns (no
     body: null), or continue an interrupted one (no body).
@@ -124,7 +125,7 @@ async def resume_run(request: Request, run_id: Annotated[str, RUN_ID]) -> JSON:
     return JSON(run_document(current), 202)
 
 
-@router.post("/runs/{run_id}/cancel", **gate(Role.RUN))
+@router.post("/runs/{run_id:floe_segment}/cancel", **gate(Role.RUN))
 async def cancel_run(request: Request, run_id: Annotated[str, RUN_ID]) -> JSON:
     """Cancel a pending, running or paused run: its completed steps are rolled back."""
     kernel = runtime_of(request).kernel
@@ -134,7 +135,7 @@ async def cancel_run(request: Request, run_id: Annotated[str, RUN_ID]) -> JSON:
 
 
 @router.get(
-    "/runs/{run_id}/events",
+    "/runs/{run_id:floe_segment}/events",
     **gate(Role.READ),
     responses={200: {"content": {"text/event-stream": {}}, "description": "The events."}},
     summary="Follow a run's journal (server-sent events)",
@@ -155,7 +156,11 @@ async def follow_events(
     return EventSourceResponse(event_stream(kernel, run_id, after_seq=int(last_event_id)))
 
 
-@router.get("/runs/{run_id}/artifacts/{key}", **gate(Role.READ), summary="Read an artifact")
+@router.get(
+    "/runs/{run_id:floe_segment}/artifacts/{key:floe_segment}",
+    **gate(Role.READ),
+    summary="Read an artifact",
+)
 async def get_artifact(
     request: Request,
     run_id: Annotated[str, RUN_ID],
@@ -187,6 +192,11 @@ async def get_artifact(
 def _duration(run: floe.Run) -> float:
     finished = run.updated_at if run.status.finished else utcnow()
     return max(0.0, (finished - run.created_at).total_seconds())
+
+
+def run_location(run_id: str) -> str:
+    """The path of the run *run_id* (``/`` and ``%`` in it encoded), for a Location header."""
+    return f"/runs/{quote(run_id, safe='')}"
 
 
 async def stored_run(kernel: floe.Kernel, run_id: str) -> floe.Run:

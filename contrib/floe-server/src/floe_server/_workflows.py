@@ -29,7 +29,7 @@ from ._auth import Role, gate
 from ._catalog import describe
 from ._params import RUN_ID, RUN_ID_PATTERN, OptionalRunId, PartitionKey, Priority, QueueName
 from ._problems import PROBLEMS, Conflict, Forbidden, PayloadTooLarge
-from ._runs import event_stream, run_document, stored_run
+from ._runs import event_stream, run_document, run_location, stored_run
 from ._runtime import JSON, JSON_BODY, json_body, runtime_of
 
 __all__ = ["Mode", "router"]
@@ -55,7 +55,7 @@ async def list_workflows(request: Request) -> JSON:
     return JSON({"workflows": [describe(catalog.get(name)) for name in catalog.names()]})
 
 
-@router.get("/workflows/{name}", **gate(Role.READ))
+@router.get("/workflows/{name:floe_segment}", **gate(Role.READ))
 async def get_workflow(request: Request, name: Annotated[str, _NAME]) -> JSON:
     return JSON(describe(runtime_of(request).catalog.get(name)))
 
@@ -85,7 +85,7 @@ async def upload_workflows(request: Request, file: UploadFile) -> JSON:
 
 
 @router.post(
-    "/workflows/{name}/run/{mode}",
+    "/workflows/{name:floe_segment}/run/{mode}",
     **gate(Role.RUN, JSON_BODY),
     responses={202: {"description": "Submitted; not finished yet (sync: still running)."}},
 )
@@ -116,11 +116,11 @@ async def run_workflow(
             await handle.wait_async()
     run = await stored_run(kernel, handle.run_id)
     settled = run.status.finished or run.status is floe.RunStatus.PAUSED
-    headers = {"Location": f"/runs/{run.run_id}"}
+    headers = {"Location": run_location(run.run_id)}
     return JSON(run_document(run), 200 if settled and mode is Mode.SYNC else 202, headers)
 
 
-@router.get("/workflows/{name}/status/{run_id}", **gate(Role.READ))
+@router.get("/workflows/{name:floe_segment}/status/{run_id:floe_segment}", **gate(Role.READ))
 async def workflow_run_status(
     request: Request,
     name: Annotated[str, _NAME],
