@@ -49,6 +49,17 @@ def test_runs_submitted_over_http_are_executed_by_a_floe_worker(tmp_path, starte
     assert server.stop()[0] == 0
 
 
+@pytest.mark.parametrize(("hops", "secure"), [(None, False), ("1", True)])
+def test_forwarded_headers_count_only_behind_the_proxies_named(tmp_path, started, hops, secure):
+    _, address = serve(tmp_path, started, *(["--proxy-hops", hops] if hops else []))
+    # what a TLS-terminating proxy adds; trusted only with --proxy-hops
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    with httpx.Client(base_url=address, timeout=30) as http:
+        signed = http.post("/sign-in", data={"token": TOKEN}, headers=forwarded)
+    assert signed.status_code == 303, signed.text
+    assert ("Secure" in signed.headers["set-cookie"]) is secure
+
+
 def test_a_server_without_a_token_does_not_start(tmp_path):
     result = subprocess.run(
         [str(FLOE), "server", "--port", "0"],
@@ -71,6 +82,7 @@ def test_a_server_without_a_token_does_not_start(tmp_path):
         (["--import", "no_such_module"], "Cannot import 'no_such_module'"),
         (["--allow-uploads"], "Uploads are allowed but have no folder"),
         (["--cors-origin", "*"], "cors_origins"),
+        (["--proxy-hops", "11"], "11"),
         (["--store", "memory://"], "has no workers to execute submitted runs"),
         (["--token-file", "absent.toml"], "Cannot read the token file"),
     ],

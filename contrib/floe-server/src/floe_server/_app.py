@@ -140,23 +140,30 @@ async def serve(
     hypercorn.accesslog = None  # requests are not logged with their headers (tokens)
     hypercorn.errorlog = logger
     hypercorn.graceful_timeout = 5.0
+    served: Any = app
+    if config.proxy_hops:  # the client, scheme and host the proxies saw (https: Secure cookies)
+        from hypercorn.middleware import ProxyFixMiddleware
+
+        served = ProxyFixMiddleware(app, mode="legacy", trusted_hops=config.proxy_hops)
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio import serve as serve_trio
 
-        await serve_trio(app, hypercorn, shutdown_trigger=shutdown_trigger, task_status=task_status)  # type: ignore[arg-type]
+        await serve_trio(
+            served, hypercorn, shutdown_trigger=shutdown_trigger, task_status=task_status
+        )  # type: ignore[arg-type]
         return
     from hypercorn.asyncio import serve as serve_asyncio
 
     # Hypercorn's asyncio server reports no addresses: it listens once it binds, and a
     # bind error ends this call; the configured address is reported
     async with anyio.create_task_group() as group:
-        group.start_soon(_serve_asyncio, serve_asyncio, app, hypercorn, shutdown_trigger)
+        group.start_soon(_serve_asyncio, serve_asyncio, served, hypercorn, shutdown_trigger)
         await anyio.lowlevel.checkpoint()
         task_status.started([f"http://{config.host}:{config.port}"])
 
 
 async def _serve_asyncio(
-    serve_asyncio: Any, app: FastAPI, hypercorn: Any, trigger: Callable[[], Awaitable[Any]] | None
+    serve_asyncio: Any, app: Any, hypercorn: Any, trigger: Callable[[], Awaitable[Any]] | None
 ) -> None:
     await serve_asyncio(app, hypercorn, shutdown_trigger=trigger)
 

@@ -87,6 +87,13 @@ _SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGTERM, sig
     multiple=True,
     help="A web origin (scheme://host[:port]) allowed to call the API (repeatable; default: none).",
 )
+@click.option(
+    "--proxy-hops",
+    type=click.IntRange(0, 10),
+    default=0,
+    show_default=True,
+    help="How many reverse proxies stand in front: trust their X-Forwarded-* headers.",
+)
 @click.pass_obj
 @imports_project_code
 def server_command(
@@ -102,6 +109,7 @@ def server_command(
     sync_timeout: float,
     max_body_bytes: int,
     cors_origins: tuple[str, ...],
+    proxy_hops: int,
 ) -> None:
     """Serve the HTTP API (and /docs) on the store until SIGTERM or Ctrl-C.
 
@@ -117,6 +125,7 @@ def server_command(
         sync_timeout=sync_timeout,
         max_body_bytes=max_body_bytes,
         cors_origins=cors_origins,
+        proxy_hops=proxy_hops,
     )
     tokens = Tokens.load(token_file)
     tokens.require_some()

@@ -33,6 +33,13 @@ def _check_count(instance: Any, attribute: attrs.Attribute[int], value: int) -> 
         raise _invalid(attribute.name, value, "It is a whole number from 0 to 1024.")
 
 
+def _check_hops(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise _invalid(
+            attribute.name, value, "It is how many proxies stand in front: a number from 0 to 10."
+        )
+
+
 def _check_seconds(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not 0 < value <= _LONGEST_WAIT:
@@ -90,6 +97,9 @@ class ServerConfig:
         default=(), converter=_as_tuple, validator=_check_origins
     )
     """Web origins allowed to call the API from a browser (none: CORS closed)."""
+    proxy_hops: int = attrs.field(default=0, validator=_check_hops)
+    """How many reverse proxies stand in front of the server: their ``X-Forwarded-For``,
+    ``-Proto`` and ``-Host`` are then trusted (0: none are; a client could forge them)."""
 
     @property
     def loopback(self) -> bool:
