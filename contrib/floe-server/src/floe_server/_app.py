@@ -140,17 +140,19 @@ async def serve(
     hypercorn.accesslog = None  # requests are not logged with their headers (tokens)
     hypercorn.errorlog = logger
     hypercorn.graceful_timeout = 5.0
-    served: Any = app
+    served: Any = app  # Hypercorn types its apps more narrowly than ASGI's mappings
     if config.proxy_hops:  # the client, scheme and host the proxies saw (https: Secure cookies)
         from hypercorn.middleware import ProxyFixMiddleware
 
-        served = ProxyFixMiddleware(app, mode="legacy", trusted_hops=config.proxy_hops)
+        served = ProxyFixMiddleware(served, mode="legacy", trusted_hops=config.proxy_hops)
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio import serve as serve_trio
 
+        # anyio's TaskStatus is trio's at run time, but not to the type checker
+        trio_status: Any = task_status
         await serve_trio(
-            served, hypercorn, shutdown_trigger=shutdown_trigger, task_status=task_status
-        )  # type: ignore[arg-type]
+            served, hypercorn, shutdown_trigger=shutdown_trigger, task_status=trio_status
+        )
         return
     from hypercorn.asyncio import serve as serve_asyncio
 
