@@ -463,6 +463,7 @@ CHECKOUT_DISTRIBUTIONS = {
     ".": "floe-kernel",
     "./contrib/floe-reload": "floe-reload",
     "./contrib/floe-postgres": "floe-postgres",
+    "./contrib/floe-server": "floe-server",
 }
 """The paths of a checkout that hold a distribution, and its name."""
 
@@ -470,6 +471,7 @@ UNPUBLISHED = {
     "floe-kernel": (".",),
     "floe-reload": (".", "./contrib/floe-reload"),
     "floe-postgres": (".", "./contrib/floe-postgres"),
+    "floe-server": (".", "./contrib/floe-server"),
 }
 """floe's distributions, not on the package index yet, as paths of this checkout. A contrib
 distribution brings the kernel's path along: its dependency floe-kernel can only come from
@@ -479,6 +481,7 @@ COMMANDS_OF_DISTRIBUTIONS = {
     "floe-kernel": {"run", "plugins", "worker", "schedule"},
     "floe-reload": {"watch"},
     "floe-postgres": set(),
+    "floe-server": {"server"},
 }
 """Commands that `floe --help` lists once the distribution is installed."""
 
@@ -487,6 +490,7 @@ NOT_FLOE = {
     ("docs/installation.md", "pip install floe"): "the warning: that name is another project",
     ("docs/tutorial.md", "pip install floe"): "the warning: that name is another project",
     ("docs/migration-flexiflow.md", "pip install flexiflow[reload]"): "FlexiFlow's command",
+    ("docs/migration-flexiflow.md", "pip install flexiflow[api]"): "FlexiFlow's command",
     ("docs/plugins.md", "pip install -e ."): "the reader's plugin, in its own folder "
     "(tests/test_entry_points.py installs one)",
 }
