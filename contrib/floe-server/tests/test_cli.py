@@ -3,6 +3,7 @@ with its own worker, and with a separate ``floe worker`` process executing the r
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 
@@ -58,6 +59,23 @@ def test_forwarded_headers_count_only_behind_the_proxies_named(tmp_path, started
         signed = http.post("/sign-in", data={"token": TOKEN}, headers=forwarded)
     assert signed.status_code == 303, signed.text
     assert ("Secure" in signed.headers["set-cookie"]) is secure
+
+
+def test_a_client_gone_mid_request_is_no_error_of_the_servers(tmp_path, started):
+    server, address = serve(tmp_path, started)
+    host, port = address.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            b"POST /workflows/hello/run/async HTTP/1.1\r\nHost: floe\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\n".encode()
+            + b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"par'
+        )  # 100 bytes announced, 4 sent, then the client is gone
+    with httpx.Client(base_url=address, timeout=30) as http:  # still serving
+        assert http.get("/healthz").status_code == 200
+    code, log = server.stop()
+    assert code == 0
+    assert "Traceback" not in log
+    assert "ERROR" not in log
 
 
 def test_a_server_without_a_token_does_not_start(tmp_path):

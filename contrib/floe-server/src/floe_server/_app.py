@@ -140,6 +140,12 @@ async def serve(
     hypercorn.accesslog = None  # requests are not logged with their headers (tokens)
     hypercorn.errorlog = logger
     hypercorn.graceful_timeout = 5.0
+    # a burst of new connections (hundreds of clients at once) waits in the listen queue
+    # rather than being reset when a busy server is slow to accept (Hypercorn's default: 100)
+    hypercorn.backlog = 2048
+    # idle keep-alive connections are closed by the client first (httpx after 5 s, nginx
+    # upstreams after 60 s): a server closing at the same moment resets a reused one
+    hypercorn.keep_alive_timeout = 75.0
     served: Any = app  # Hypercorn types its apps more narrowly than ASGI's mappings
     if config.proxy_hops:  # the client, scheme and host the proxies saw (https: Secure cookies)
         from hypercorn.middleware import ProxyFixMiddleware

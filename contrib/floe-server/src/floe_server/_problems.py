@@ -15,9 +15,10 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 import floe
 
@@ -158,7 +159,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(floe.FloeError, _floe_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """The client closed its connection before it sent the whole request: nobody reads
+    the answer, and nothing went wrong here (the client logs its own side)."""
+    logger.debug("%s %s: the client disconnected", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def _floe_error(request: Request, error: Exception) -> JSONResponse:
