@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 
 import httpx
@@ -76,6 +77,27 @@ def test_a_client_gone_mid_request_is_no_error_of_the_servers(tmp_path, started)
     assert code == 0
     assert "Traceback" not in log
     assert "ERROR" not in log
+
+
+def test_other_commands_load_no_web_framework(tmp_path):
+    # every floe command loads this plugin: FastAPI is for `floe server` alone
+    probe = (
+        "import sys\n"
+        "from floe_cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(set(sys.modules) & {'fastapi', 'hypercorn', 'pydantic', 'starlette'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=HERE,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "  server " in result.stdout  # the command is there all the same
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
 
 
 def test_a_server_without_a_token_does_not_start(tmp_path):

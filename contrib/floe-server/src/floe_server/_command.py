@@ -10,6 +10,7 @@ import gc
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -18,9 +19,10 @@ import click
 import floe
 from floe_cli import CliState, imports_project_code
 
-from ._app import open_server, serve
-from ._auth import Tokens
 from ._config import DEFAULT_MAX_BODY_BYTES, ServerConfig
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["server_command"]
 
@@ -117,6 +119,10 @@ def server_command(
     --token-file's. Submitted runs are executed by 'floe worker' processes on the same
     store, or here with --workers N.
     """
+    # the application (FastAPI) loads only when a server starts, not with every command
+    from ._app import open_server
+    from ._auth import Tokens
+
     config = ServerConfig(
         host=host,
         port=port,
@@ -159,13 +165,15 @@ def _freeze_start_up_objects() -> None:
 
 
 async def _serve(
-    app: object,
+    app: FastAPI,
     config: ServerConfig,
     stop: anyio.Event,
     *,
     task_status: anyio.abc.TaskStatus[list[str]] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    await serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)  # type: ignore[arg-type]
+    from ._app import serve
+
+    await serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
 
 
 async def _stop_on_signal(
