@@ -48,6 +48,10 @@ POOL_WAIT_SECONDS: Final = 30.0
 ATTEMPTS: Final = 3
 """Tries of a call whose connection was lost before it committed."""
 
+_IDLE_IN_TRANSACTION_MS: Final = 10_000
+"""How long the server lets a session sit idle inside a transaction before it ends it:
+floe's transactions never wait on anything between their statements."""
+
 
 class Connected(Store):
     """The part of :class:`~floe_postgres.PostgresStore` that holds its connections: open
@@ -89,9 +93,14 @@ class Connected(Store):
         }
         if self.sslmode is not None:
             options["sslmode"] = self.sslmode
+        # a transaction whose client went quiet (a process stopped or stalled between its
+        # statements) would hold its row locks, and keep its runs from every other worker,
+        # for good: the server ends such a session, and its writes are retried or refused
+        settings = [f"-c idle_in_transaction_session_timeout={_IDLE_IN_TRANSACTION_MS}"]
         if self.schema is not None:
             # the name is checked: plain lower-case letters, digits and '_'
-            options["options"] = f"-c search_path={self.schema}"
+            settings.append(f"-c search_path={self.schema}")
+        options["options"] = " ".join(settings)
         return options
 
     async def open(self) -> None:
