@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Final
@@ -24,6 +23,7 @@ import orjson
 
 from .kernel._errors import FloeError
 from .kernel._kernel import Kernel, kernel_for_call
+from .kernel._leases import host_name
 from .kernel._models import FORMAT_VERSION, utcnow
 from .kernel._serialize import converter, decode_document, dumps
 
@@ -128,7 +128,7 @@ def worker_info(
     now = utcnow()
     return WorkerInfo(
         worker_id=worker_id,
-        host=socket.gethostname(),
+        host=host_name(),
         pid=os.getpid(),
         started_at=started_at,
         heartbeat_at=now,

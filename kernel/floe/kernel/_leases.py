@@ -30,17 +30,28 @@ from ._runs import ActiveRun, active_runs
 if TYPE_CHECKING:
     from ._kernel import Kernel
 
-__all__ = ["give_up_lease", "keep_leases", "lease_fields", "new_owner_id", "take_lease"]
+__all__ = [
+    "give_up_lease",
+    "host_name",
+    "keep_leases",
+    "lease_fields",
+    "new_owner_id",
+    "take_lease",
+]
 
 logger = logging.getLogger("floe.leases")
+
+
+def host_name() -> str:
+    """This machine's name, as lease owners and worker records give it."""
+    uname = getattr(os, "uname", None)  # not on Windows
+    return uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "host")
 
 
 def new_owner_id() -> str:
     """This kernel's name as a lease owner: host, process, and a random part (two
     kernels of one process are two owners)."""
-    uname = getattr(os, "uname", None)  # not on Windows
-    host = uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "host")
-    return f"{host}:{os.getpid()}:{os.urandom(3).hex()}"
+    return f"{host_name()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
 def lease_fields(kernel: Kernel, now: datetime) -> dict[str, Any]:

@@ -216,7 +216,6 @@ def requires(role: Role) -> Callable[..., Any]:
                 fix=f"Call with a token of the role {role} or above.",
                 context={"token": found.name, "role": str(found.role), "needs": str(role)},
             )
-        request.state.caller = found
         return found
 
     return caller
