@@ -26,6 +26,8 @@ from typing import cast
 import anyio
 import anyio.to_thread
 
+import floe
+
 __all__ = [
     "Candidate",
     "Goal",
@@ -201,3 +203,13 @@ def format_rate(per_second: float) -> str:
 
 def format_ratio(value: float) -> str:
     return f"{value:.2f}x"
+
+
+def open_store(url: str) -> floe.Store:
+    """An unopened store for *url*, found through the plugin hooks as the kernel does.
+
+    The same lookup as ``floe.testing.open_store``, without the ``floe[test]`` extra
+    (pytest), which the benchmark session does not install.
+    """
+    settings = floe.Settings(store=url, log_format="off", strict_plugins=True)
+    return floe.Kernel(settings).hooks.open_store(url)

@@ -37,6 +37,7 @@ from _harness import (
     format_ratio,
     format_us,
     measure_side_by_side,
+    open_store,
 )
 
 import floe
@@ -80,11 +81,11 @@ async def _measure(
 ) -> Section:
     sqlite_url = f"sqlite:///{directory / 'bench.db'}"
     try:
-        sqlite_store: floe.Store | None = _open_store(sqlite_url)
+        sqlite_store: floe.Store | None = open_store(sqlite_url)
         unavailable = None
     except floe.FloeError as error:
         sqlite_store, unavailable = None, error.what
-    memory_store = _open_store("memory://")
+    memory_store = open_store("memory://")
 
     async with memory_store:
         memory = _StoreBench(memory_store, "memory")
@@ -127,17 +128,6 @@ async def _measure_all(
         **await measure_side_by_side(sequential, config),
         **await measure_side_by_side(concurrent, config),
     }
-
-
-def _open_store(url: str) -> floe.Store:
-    """An unopened store for *url*, found through the plugin hooks as the kernel does."""
-    try:
-        from floe.testing import open_store
-    except ImportError:
-        # floe.testing needs the floe[test] extra; this is the same lookup without it
-        settings = floe.Settings(store=url, log_format="off", strict_plugins=True)
-        return floe.Kernel(settings).hooks.open_store(url)
-    return open_store(url)
 
 
 class _StoreBench:

@@ -30,10 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
-from _harness import Goal, MeasureConfig, Section, format_ms
+from _harness import Goal, MeasureConfig, Section, format_ms, open_store
 
 import floe
-from floe.testing import open_store
 
 COLUMNS = ("store", "figure", "workers", "value", "note")
 RUNS = 400
