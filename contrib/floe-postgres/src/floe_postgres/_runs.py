@@ -50,6 +50,7 @@ from ._rows import (
 
 if TYPE_CHECKING:
     Connection = psycopg.Connection[Any]
+    Cursor = psycopg.Cursor[Any]
 
 IDLE = psycopg.pq.TransactionStatus.IDLE
 
@@ -146,7 +147,11 @@ class Runs(Connected):
                 dump_json(event.data, where=f"the data of event {event.kind!r}")
             raise
 
-    def _append_events(
+    def _append_events(self, connection: Connection, *item: Any) -> None:
+        """One append (*item*: ``_send_append``'s arguments) and its check."""
+        self._check_sent(connection, self._send_append(connection, *item), item)
+
+    def _send_append(
         self,
         connection: Connection,
         run_id: str,
@@ -155,17 +160,14 @@ class Runs(Connected):
         run: Run | None,
         columns: tuple[Any, ...] | None,
         notice: Notice,
-    ) -> None:
-        where = f"the {self._where}"
+    ) -> Cursor:
+        """The append's one statement, which writes all of it or nothing; its result is
+        not read here (in a pipeline it is only queued): see ``_check_sent``."""
         if not events:
             if columns is not None:
-                self._update_run(connection, columns, notice)
-            elif (
-                connection.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone()
-                is None
-            ):
-                check_append(run_id, events, None, where=where, run=run)
-            return
+                returning, parameters = notice
+                return connection.execute(UPDATE_RUN + returning, (*columns, *parameters))
+            return connection.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,))
         expected, last = events[0].seq - 1, events[-1].seq
         # the fence: the journal moves from the seq this writer read to its own last one
         # only if no other writer (in any process) moved it first; the row lock makes a
@@ -174,35 +176,48 @@ class Runs(Connected):
         # on, so a refused append writes nothing, in one round trip rather than two
         if columns is None:
             moved = "UPDATE runs SET last_seq = %s WHERE run_id = %s AND last_seq = %s"
-            parameters: tuple[Any, ...] = (last, run_id, expected)
+            head: tuple[Any, ...] = (last, run_id, expected)
             returning = " RETURNING 1"
         else:
             returning, notified = notice
             moved = f"UPDATE runs SET {SET_RUN}, last_seq = %s WHERE run_id = %s AND last_seq = %s"
-            parameters = (*columns[:-1], last, run_id, expected, *notified)
+            head = (*columns[:-1], last, run_id, expected, *notified)
             returning = returning or " RETURNING 1"
-        cursor = connection.execute(
+        return connection.execute(
             f"WITH moved AS ({moved}{returning}) {INSERT_EVENTS}",
-            (*parameters, *[list(column) for column in zip(*rows, strict=True)]),
+            (*head, *[list(column) for column in zip(*rows, strict=True)]),
         )
-        if cursor.rowcount == 0:
-            if self._appended_before(connection, rows[-1]):
-                return  # this very append, by a try whose connection was lost after it
-            row = connection.execute(
-                "SELECT last_seq FROM runs WHERE run_id = %s", (run_id,)
-            ).fetchone()
-            check_append(run_id, events, None if row is None else row[0], where=where, run=run)
-            raise SequenceConflictError(  # pragma: no cover - check_append raised
-                f"Journal of run {run_id!r} moved on; cannot append seq {events[0].seq}",
-                why="Another writer appended first.",
-                fix="Reload the run's journal and continue from its last event.",
-                context={"run_id": run_id, "got_seq": events[0].seq},
-            )
+
+    def _check_sent(self, connection: Connection, cursor: Cursor, item: tuple[Any, ...]) -> None:
+        """Raise the error of the append *item* whose statement *cursor* wrote nothing
+        (its run is missing, or its journal moved on); nothing when it wrote."""
+        run_id, events, rows, run, columns, _ = item
+        where = f"the {self._where}"
+        if not events:
+            if columns is not None and cursor.rowcount == 0:
+                raise no_such_run(run_id, where)
+            if columns is None and cursor.fetchone() is None:
+                check_append(run_id, events, None, where=where, run=run)
+            return
+        if cursor.rowcount != 0:
+            return
+        if self._appended_before(connection, rows[-1]):
+            return  # this very append, by a try whose connection was lost after it
+        row = connection.execute(
+            "SELECT last_seq FROM runs WHERE run_id = %s", (run_id,)
+        ).fetchone()
+        check_append(run_id, events, None if row is None else row[0], where=where, run=run)
+        raise SequenceConflictError(  # pragma: no cover - check_append raised
+            f"Journal of run {run_id!r} moved on; cannot append seq {events[0].seq}",
+            why="Another writer appended first.",
+            fix="Reload the run's journal and continue from its last event.",
+            context={"run_id": run_id, "got_seq": events[0].seq},
+        )
 
     def _write_appends(
         self, pool: ConnectionPool, items: list[tuple[Any, ...]]
     ) -> list[BaseException | None]:
-        """The appends of *items* (``_append_events``'s arguments), each one's error or
+        """The appends of *items* (``_send_append``'s arguments), each one's error or
         None: together in one transaction, or a lone one as one statement.
 
         Should the transaction fail (a lost connection, the server's error), each
@@ -225,24 +240,35 @@ class Runs(Connected):
     def _appends_together(
         self, pool: ConnectionPool, items: list[tuple[Any, ...]]
     ) -> list[BaseException | None]:
+        """*items* in one transaction sent as one pipeline: BEGIN, every append's
+        statement and COMMIT go out together and their results come back together, one
+        round trip for the batch. Each statement writes all of its append or nothing,
+        so an append that wrote nothing is told apart after the commit (``_check_sent``),
+        and the appends that did write stand."""
         connection = pool.getconn()
-        errors: list[BaseException | None] = []
         try:
-            connection.execute("BEGIN")
-            for item in items:
-                try:
-                    self._append_events(connection, *item)
-                except FloeError as refused:  # refused before it wrote anything
-                    errors.append(refused)
-                else:
-                    errors.append(None)
-            connection.execute("COMMIT")
-            return errors
+            with connection.pipeline():
+                connection.execute("BEGIN")
+                cursors = [self._send_append(connection, *item) for item in items]
+                connection.execute("COMMIT")
+            return [
+                self._refusal(connection, cursor, item)
+                for cursor, item in zip(cursors, items, strict=True)
+            ]
         finally:
             if not connection.broken and connection.info.transaction_status != IDLE:
                 with contextlib.suppress(psycopg.Error):
                     connection.execute("ROLLBACK")
             pool.putconn(connection)
+
+    def _refusal(
+        self, connection: Connection, cursor: Cursor, item: tuple[Any, ...]
+    ) -> FloeError | None:
+        try:
+            self._check_sent(connection, cursor, item)
+        except FloeError as refused:  # it wrote nothing: its caller raises the error
+            return refused
+        return None
 
     @staticmethod
     def _appended_before(connection: Connection, last: tuple[Any, ...]) -> bool:
