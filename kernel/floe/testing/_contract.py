@@ -288,10 +288,18 @@ class StoreContract(QueueContract):
             else:
                 outcomes[index] = "won"
 
+        async def append_to_ghost() -> None:  # in the same batch as the others
+            try:
+                await store.append_events_grouped("ghost", _events("ghost", 1, 1))
+            except NotFoundError:
+                outcomes[-1] = "missing"
+
         async with anyio.create_task_group() as group:
             for index in range(count):
                 group.start_soon(append, index, 1)
             group.start_soon(append, count + 3, 1)  # a second writer of r-3, at seq 1
+            group.start_soon(append_to_ghost)
+        assert outcomes.pop(-1) == "missing"
         assert sorted([outcomes.pop(3), outcomes.pop(count + 3)]) == ["lost", "won"]
         assert set(outcomes.values()) == {"won"}
         for index in range(count):
