@@ -60,7 +60,7 @@ from .kernel._kinds import EventKind
 from .kernel._logging import bind_log_context
 from .kernel._models import Event, Run, RunStatus, utcnow
 from .kernel._queue_limits import load_queues
-from .kernel._queues import check_queue_name
+from .kernel._queues import Queue, check_queue_name
 from .kernel._runs import fail_leased_run
 from .workflows._execution import Execution
 from .workflows._workflows import workflow_for
@@ -164,6 +164,8 @@ class Worker:
         self._wake = anyio.Event()
         self._executions: anyio.abc.TaskGroup | None = None
         self._next_firing = -math.inf
+        self._queue_limits: list[Queue] = []
+        self._limits_due = -math.inf  # when the stored queue limits are read again
         self._started_at = utcnow()
 
     @property
@@ -276,19 +278,26 @@ class Worker:
     async def _claim(self, limit: int) -> list[Run]:
         settings = self.kernel.settings
         try:
-            # the limits are read at every claim: a change made with 'floe queue set'
-            # holds for every worker from its next claim on
-            limits = await load_queues(self.kernel.store)
             return await self.kernel.store.claim_runs(
                 self.worker_id,
                 limit=limit,
                 lease_seconds=settings.run_lease_seconds,
                 queues=self.queues,
-                queue_limits=limits,
+                queue_limits=await self._limits(),
             )
         except FloeError as error:  # the store is unavailable for now: try again later
             logger.warning("Worker %s could not claim runs: %s", self.worker_id, error)
             return []
+
+    async def _limits(self) -> list[Queue]:
+        """The stored queue limits, read again once per poll interval: a change made with
+        'floe queue set' holds for every worker within that interval, and a busy worker,
+        which claims whenever a run ends, does not read them once per run."""
+        now = anyio.current_time()
+        if now >= self._limits_due:
+            self._queue_limits = await load_queues(self.kernel.store)
+            self._limits_due = now + self.poll_seconds
+        return self._queue_limits
 
     async def _idle(self) -> None:
         """Wait for a slot to free (or for drain), or for the store to say a run may be

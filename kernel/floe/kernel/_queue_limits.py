@@ -27,7 +27,7 @@ _QUEUES: Final = "queues"
 
 async def set_queue(queue: Queue) -> Queue:
     """Store *queue*'s limits (replacing the queue's former ones); workers keep them
-    from their next claim on."""
+    within one poll interval."""
     if not isinstance(queue, Queue):
         raise ConfigError(
             f"set_queue() takes a floe.Queue, not {type(queue).__name__}",
