@@ -626,6 +626,23 @@ async def test_queue_limits_are_kept_by_every_worker_on_the_store(
             await floe.remove_queue("narrow")
 
 
+async def test_queue_limits_set_while_a_worker_serves_hold_from_its_next_poll(
+    floe_kernel_factory: Callable[..., floe.Kernel], shared_url: str
+) -> None:
+    async with floe_kernel_factory(store=shared_url) as kernel:
+        async with serving(kernel, concurrency=4) as worker:
+            first = await two_steps.queued("late").submit_async("warm")
+            await first.result_async()  # the worker has claimed, so it has read no limits
+            await floe.set_queue(floe.Queue("late", concurrency=1))
+            await anyio.sleep(worker.poll_seconds * 3)  # its next read of the limits
+            running_now[:] = [0, 0]
+            handles = [await two_steps.queued("late").submit_async(f"q{i}") for i in range(4)]
+            with anyio.fail_after(30):
+                for handle in handles:
+                    await handle.result_async()
+        assert running_now[1] == 1
+
+
 @floe.workflow
 async def parent_of_two(name: str) -> list[str]:
     first = await greet.run_async(f"{name}-a", raise_on_error=True)
