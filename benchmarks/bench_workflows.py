@@ -27,6 +27,7 @@ budget runs 100, and floe is compared at the same number of steps.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import statistics
@@ -49,6 +50,7 @@ from _harness import (
     format_us,
     measure_side_by_side,
 )
+from peers._floors import memory_floor, memory_floor_concurrent, plain_step
 from peers.engines import PEERS
 from peers.processes import BIG_STEPS, STEPS, WORKLOADS, EngineResult, FreshRuns, floe_store
 
@@ -151,58 +153,17 @@ async def sequential_sealed(n: int) -> int:
     return n
 
 
-async def _plain_step(i: int) -> int:
-    await trio.lowlevel.checkpoint()
-    return i
-
-
 async def _trio_loop(ops: int) -> None:
     total = 0
     for i in range(ops):
-        total += await _plain_step(i)
+        total += await plain_step(i)
 
 
 async def _trio_nursery(ops: int) -> None:
     results = [0] * ops
 
     async def spawned(i: int) -> None:
-        results[i] = await _plain_step(i)
-
-    async with trio.open_nursery() as nursery:
-        for i in range(ops):
-            nursery.start_soon(spawned, i)
-
-
-# -- floors: the work a durable step cannot do without, nothing else ------------------------
-
-
-def _step_events(journal: list[floe.Event], run_id: str, i: int) -> None:
-    """Append a step's two journal records (started, completed) as floe's events."""
-    seq, step, at = len(journal), f"step#{i}", datetime.now(UTC)
-    position = str(i)
-    started = {"task": "step", "position": position, "attempt": 1}
-    completed = {"task": "step", "position": position, "result": i}
-    journal.append(floe.Event(run_id, seq + 1, "task.started", step, at, started))
-    journal.append(floe.Event(run_id, seq + 2, "task.completed", step, at, completed))
-
-
-async def _memory_floor(ops: int) -> None:
-    """The trio loop, each call also recording its step in a journal list."""
-    journal: list[floe.Event] = []
-    total = 0
-    for i in range(ops):
-        _step_events(journal, "floor", i)
-        total += await _plain_step(i)
-
-
-async def _memory_floor_concurrent(ops: int) -> None:
-    """The trio nursery, each spawned call also recording its step in a journal list."""
-    journal: list[floe.Event] = []
-    results = [0] * ops
-
-    async def spawned(i: int) -> None:
-        _step_events(journal, "floor", i)
-        results[i] = await _plain_step(i)
+        results[i] = await plain_step(i)
 
     async with trio.open_nursery() as nursery:
         for i in range(ops):
@@ -327,7 +288,7 @@ async def _measure_in_process(
         timings |= await measure_side_by_side(
             [
                 Candidate("trio loop", _trio_loop),
-                Candidate("memory floor", _memory_floor),
+                Candidate("memory floor", memory_floor),
                 Candidate("memory sequential", _run_sequential, ops=STEPS),
             ],
             config,
@@ -335,7 +296,7 @@ async def _measure_in_process(
         timings |= await measure_side_by_side(
             [
                 Candidate("trio nursery", _trio_nursery, ops=STEPS),
-                Candidate("memory floor concurrent", _memory_floor_concurrent, ops=STEPS),
+                Candidate("memory floor concurrent", memory_floor_concurrent, ops=STEPS),
                 Candidate("memory concurrent", _run_concurrent, ops=STEPS),
             ],
             config,
@@ -455,7 +416,7 @@ def _section(timings: dict[str, Timing], fresh: FreshRuns) -> Section:
         _floor_row("memory", _MEMORY_FLOOR_CONCURRENT, memory_floor_concurrent, trio_nursery),
         _row("floe", "memory", _VS_FLOOR, memory_concurrent, baseline=memory_floor_concurrent),
     ]
-    rows.append(_big_row(fresh.big, trio_nursery, goals, errors))
+    rows += _big_rows(fresh.big, fresh.big_floor, trio_nursery, goals, errors)
     rows += _secret_rows(timings)
 
     # on SQLite
@@ -556,9 +517,16 @@ def _floor_row(store: str, workload: str, floor: Timing, baseline: Timing) -> tu
     return _row("trio", "—", workload, floor, baseline=baseline)
 
 
-def _big_row(
-    big: EngineResult | None, nursery: Timing, goals: list[Goal], errors: list[str]
-) -> tuple[str, ...]:
+def _big_rows(
+    big: EngineResult | None,
+    floor: EngineResult | None,
+    nursery: Timing,
+    goals: list[Goal],
+    errors: list[str],
+) -> list[tuple[str, ...]]:
+    """The 100,000-step run's row, with its floor's (the nursery of as many calls, each
+    building its two events, in a fresh process) when that ran: the goal then names the
+    floor too, which no engine's step can go under on this machine."""
     workload = f"{BIG_STEPS:,} steps concurrent (map), one run, fresh process"
     timing = big.timing if big else None
     if big is None or big.answer is None or timing is None:
@@ -580,10 +548,17 @@ def _big_row(
                 None,
             )
         )
-        return _failed_row("floe", "memory", workload, problem)
+        return [_failed_row("floe", "memory", workload, problem)]
+    floor_timing = floor.timing if floor else None
     peak_kib = big.answer["peak_rss_kib"]
     peak_gib = peak_kib / 1024 / 1024 if peak_kib is not None else None
-    goals.append(_us_goal(f"in-memory step, {BIG_STEPS:,} concurrent", timing.us_per_op))
+    step_goal = _us_goal(f"in-memory step, {BIG_STEPS:,} concurrent", timing.us_per_op)
+    if floor_timing is not None:
+        vs_floor = format_ratio(timing.cost_relative_to(floor_timing))
+        floor_us = format_us(floor_timing.us_per_op)
+        measured = f"{step_goal.measured} (floor {floor_us}: {vs_floor} of it)"
+        step_goal = dataclasses.replace(step_goal, measured=measured)
+    goals.append(step_goal)
     goals.append(
         _goal(
             f"peak RSS of the process, {BIG_STEPS:,} concurrent steps in memory",
@@ -592,7 +567,7 @@ def _big_row(
             None if peak_gib is None else peak_gib <= GOAL_BIG_PEAK_GIB,
         )
     )
-    step_goal, peak_goal = goals[-2], goals[-1]
+    peak_goal = goals[-1]
     row = _row(
         "floe",
         "memory",
@@ -603,7 +578,25 @@ def _big_row(
     )
     verdicts = [goal.met for goal in (step_goal, peak_goal) if goal.met is not None]
     met = _met_text(all(verdicts) if verdicts else None)
-    return (*row[:7], f"{step_goal.target}; peak {peak_goal.target}", met, row[9])
+    rows = [(*row[:7], f"{step_goal.target}; peak {peak_goal.target}", met, row[9])]
+    if floor_timing is None:
+        errors.append(f"the floor of {BIG_STEPS:,} concurrent steps: {floor and floor.problem}")
+        return rows
+    floor_workload = (
+        f"{BIG_STEPS:,} calls in one nursery, each also building its step's two journal "
+        "events (floor; fresh process, vs the baseline)"
+    )
+    return [
+        *rows,
+        _row("trio", "—", floor_workload, floor_timing, baseline=nursery),
+        _row(
+            "floe",
+            "memory",
+            f"{BIG_STEPS:,} steps, the row above, vs the floor",
+            timing,
+            baseline=floor_timing,
+        ),
+    ]
 
 
 def _replay_row(

@@ -143,6 +143,7 @@ class FreshRuns:
         self.peers: dict[tuple[str, str], EngineResult] = {}
         self.unavailable: dict[str, str] = {}
         self.big: EngineResult | None = None
+        self.big_floor: EngineResult | None = None
         self.replay: EngineResult | None = None
         self._count = 0
 
@@ -175,6 +176,15 @@ class FreshRuns:
             "run_floe.py",
             self._workdir("floe-big"),
             "concurrent",
+            steps=BIG_STEPS,
+            samples=1,
+            store="memory",
+        )
+        self.big_floor = _run_engine(
+            sys.executable,
+            "run_floe.py",
+            self._workdir("floor-big"),
+            "floor-concurrent",
             steps=BIG_STEPS,
             samples=1,
             store="memory",

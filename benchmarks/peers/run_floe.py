@@ -12,6 +12,11 @@ own:
 * ``replay``: resumes that run (built earlier in the same work directory): the *n*
   recorded steps replay from the journal, the pause returns, the run completes. The
   time is the resume call's, in a process that opened the store but never saw the run.
+
+And one floor, ``floor-concurrent``: no floe run at all, a trio nursery spawning *n*
+calls that each build their step's two journal events (``_floors.py``), so that the
+cost of *n* concurrent steps is shown next to what *n* tasks in flight cost by
+themselves in a fresh process of the same size.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from importlib import metadata
 from typing import Any
 
 import anyio
+from _floors import memory_floor_concurrent
 from _protocol import Engine, answer, arguments, measure
 
 import floe
@@ -66,6 +72,8 @@ async def _run(workload: str, n: int) -> Any:
         execution = await replayed.run_async(n, run_id=_replay_run_id(n), raise_on_error=True)
         if not execution.paused:
             raise RuntimeError(f"the replay run is {execution.status}, not paused")
+    elif workload == "floor-concurrent":
+        return await memory_floor_concurrent(n)
     elif workload == "replay":
         execution = await replayed.resume_async(_replay_run_id(n), "go")
         if not execution.succeeded:
