@@ -377,8 +377,12 @@ def floe_cli(cli: click.Group) -> None:
         command that imports the project's code (a dotted path, a config's states) is
         decorated with ``floe_cli.imports_project_code``, under click's decorators, so
         that modules in the working directory import as they do for floe's commands.
+        A command whose module is costly to import is added as
+        ``floe_cli.lazy_command(NAME, "package.module:attribute", SUMMARY)``: ``floe
+        --help`` lists it by name and summary, and the module is imported only when the
+        command runs (or shows its own help).
     Implemented by: floe_cli (``plugins``, ``worker``, ``schedule`` ...), floe-reload
-        (``watch``).
+        (``watch``), floe-server (``server``).
     Example:
         import click
 

@@ -1,8 +1,9 @@
 """The ``floe`` command line, itself a plugin: other plugins add commands through ``floe_cli``.
 
 Every kernel loads this module (it is an entry point like any other plugin), so it
-imports nothing heavy: click and the commands are imported only when the command line
-runs or the ``floe_cli`` hook is called.
+imports nothing heavy: click is imported only when the command line runs or the
+``floe_cli`` hook is called, and a command's module only when that command runs (see
+:func:`lazy_command`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ from typing import TYPE_CHECKING
 
 import floe
 
+from ._catalog import COMMANDS, HIDDEN_COMMANDS
 from ._project import import_named_module, imports_project_code
 from ._state import CliState
 
 if TYPE_CHECKING:
     import click
 
-__all__ = ["CliState", "floe_cli", "import_named_module", "imports_project_code", "main"]
+__all__ = [
+    "CliState",
+    "floe_cli",
+    "import_named_module",
+    "imports_project_code",
+    "lazy_command",
+    "main",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,22 +41,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(argv)
 
 
+def lazy_command(name: str, target: str, summary: str, *, hidden: bool = False) -> click.Command:
+    """A stand-in for the command at *target* (``package.module:attribute``), for
+    ``cli.add_command`` in a ``floe_cli`` hook.
+
+    ``floe --help`` lists it by *name* with *summary* (the first sentence of the
+    command's help); the module is imported only when the command runs, shows its own
+    help or completes its arguments. A module that fails to import then is an error
+    naming the command and *target*.
+    """
+    from ._group import LazyCommand
+
+    return LazyCommand(name, target, summary, hidden=hidden)
+
+
 @floe.hookimpl
 def floe_cli(cli: click.Group) -> None:
     """Add the command line's own commands (``floe plugins``, the component commands)."""
-    from ._commands import plugins_command
-    from ._component_commands import COMMANDS
-    from ._queue_commands import queue_group
-    from ._schedule_commands import schedule_group
-    from ._secret_commands import secrets_command
-    from ._worker_commands import COMMANDS as WORKER_COMMANDS
-    from ._workflow_commands import COMMANDS as WORKFLOW_COMMANDS
-
-    cli.add_command(plugins_command)
-    cli.add_command(secrets_command)
-    cli.add_command(schedule_group)
-    cli.add_command(queue_group)
-    for command in COMMANDS:
-        cli.add_command(command)
-    for command in (*WORKFLOW_COMMANDS, *WORKER_COMMANDS):
-        cli.add_command(command)
+    for name, target, summary in COMMANDS:
+        cli.add_command(lazy_command(name, f"{__name__}.{target}", summary))
+    for name, target in HIDDEN_COMMANDS:
+        cli.add_command(lazy_command(name, f"{__name__}.{target}", "", hidden=True))

@@ -11,6 +11,7 @@ import click
 
 import floe
 
+from ._group import TRACEBACK_HELP, RootGroup, finish_command
 from ._report import (
     interrupted,
     report_floe_error,
@@ -30,7 +31,6 @@ environment variables in the working directory.
 """
 
 _DEBUG_VALUES = frozenset({"1", "true", "yes", "on"})
-_TRACEBACK_HELP = "Print the traceback of an error (also: FLOE_DEBUG=1)."
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -62,7 +62,7 @@ def _run(args: list[str], *, store: str | None, show_traceback: bool) -> int:
     kernel = _load_kernel(settings, show_traceback=show_traceback)
     group = _root_group()
     kernel.hooks.cli(group)
-    _finish_commands(group)
+    finish_command(group)
     result = group.main(
         args,
         prog_name="floe",
@@ -97,6 +97,7 @@ def _load_kernel(settings: floe.Settings, *, show_traceback: bool) -> floe.Kerne
 def _root_group() -> click.Group:
     @click.group(
         name="floe",
+        cls=RootGroup,
         help=_HELP,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -106,32 +107,13 @@ def _root_group() -> click.Group:
         metavar="URL",
         help="Store URL for this command (overrides FLOE_STORE and the config files).",
     )
-    @click.option("--traceback", is_flag=True, help=_TRACEBACK_HELP)
+    @click.option("--traceback", is_flag=True, help=TRACEBACK_HELP)
     def floe_group(store: str | None, traceback: bool) -> None:
         # both options were read before the kernel was built (see _global_options);
         # they are declared here for --help and so that click accepts them
         del store, traceback
 
     return floe_group
-
-
-def _finish_commands(command: click.Command) -> None:
-    """Give every command, plugins' included, ``--traceback`` and an uncut summary line.
-
-    ``--traceback`` is read ahead of click (see :func:`_global_options`); each command
-    declares it so that click accepts it after the command name too. click shortens a
-    command's first sentence with "..." to fit the list of commands; the whole sentence,
-    wrapped, says more.
-    """
-    if not any("--traceback" in getattr(param, "opts", ()) for param in command.params):
-        command.params.append(
-            click.Option(["--traceback"], is_flag=True, expose_value=False, help=_TRACEBACK_HELP)
-        )
-    if command.short_help is None and command.help and not command.deprecated:
-        command.short_help = command.get_short_help_str(limit=sys.maxsize)
-    if isinstance(command, click.Group):
-        for subcommand in command.commands.values():
-            _finish_commands(subcommand)
 
 
 def _global_options(args: Sequence[str]) -> tuple[bool, str | None]:

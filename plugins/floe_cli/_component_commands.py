@@ -280,6 +280,11 @@ def _update_rules_command(name: str, *, hidden: bool) -> click.Command:
     return command
 
 
+update_rules_command = _update_rules_command("update-rules", hidden=False)
+update_rules_alias = _update_rules_command("update_rules", hidden=True)
+"""The same command spelled with an underscore: accepted, not listed."""
+
+
 # -- explain / visualize ---------------------------------------------------------------
 
 
@@ -460,8 +465,8 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 COMMANDS: tuple[click.Command, ...] = (
     register_command,
     handle_command,
-    _update_rules_command("update-rules", hidden=False),
-    _update_rules_command("update_rules", hidden=True),
+    update_rules_command,
+    update_rules_alias,
     explain_command,
     visualize_command,
     components_command,

@@ -15,9 +15,7 @@ pluggy calls the most recently registered implementation first, so for a
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import importlib.metadata
 import traceback
 import warnings
 from collections.abc import Iterable, Sequence
@@ -101,17 +99,30 @@ def import_object(path: str, *, what: str = "object") -> Any:
 
 
 def _entry_point_candidates() -> list[_Candidate]:
+    # imported here, not with the module: importlib.metadata brings email, zipfile and
+    # more, which a kernel built without entry points never needs
+    import importlib.metadata
+
     first: list[_Candidate] = []
     third: list[_Candidate] = []
+    # the entry points of one distribution share its Distribution object, whose
+    # metadata is read and parsed from its METADATA file on every access: once each
+    described: dict[importlib.metadata.Distribution, tuple[str, str]] = {}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
-        dist_name = dist.metadata["Name"] if dist is not None else None
+        dist_name: str | None = None
+        version: str | None = None
+        if dist is not None:
+            if dist not in described:
+                metadata = dist.metadata
+                described[dist] = (metadata["Name"], metadata["Version"])
+            dist_name, version = described[dist]
         candidate = _Candidate(
             name=entry_point.name,
             stage="first-party" if dist_name == FIRST_PARTY else "third-party",
             source=entry_point.value,
             distribution=dist_name,
-            version=dist.version if dist is not None else None,
+            version=version,
             load=entry_point.load,
         )
         (first if candidate.stage == "first-party" else third).append(candidate)
@@ -227,6 +238,8 @@ def _register(manager: pluggy.PluginManager, candidate: _Candidate) -> object:
         caller.name for caller in manager.get_hookcallers(plugin) or () if not caller.has_spec()
     ]
     if unknown:
+        import difflib  # only for this error's suggestions
+
         manager.unregister(plugin)
         suggestions = {
             name: difflib.get_close_matches(name, _spec_names(), n=1) for name in unknown

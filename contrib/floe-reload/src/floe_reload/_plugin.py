@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import floe
+from floe_cli import lazy_command
 
 if TYPE_CHECKING:
     import click
@@ -14,7 +15,11 @@ __all__ = ["floe_cli"]
 
 @floe.hookimpl
 def floe_cli(cli: click.Group) -> None:
-    """Add ``floe watch``."""
-    from ._command import watch_command
-
-    cli.add_command(watch_command)
+    """Add ``floe watch`` (its module, and the file watcher, load when it runs)."""
+    cli.add_command(
+        lazy_command(
+            "watch",
+            "floe_reload._command:watch_command",
+            "Reload a component's rules and state packs whenever its files change.",
+        )
+    )
