@@ -88,9 +88,16 @@ _FIX_DAMAGED: Final = "Restore the database from a backup, or delete the damaged
 _INSERT_EVENT: Final = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)"
 _IN_LIST: Final = 500
 """Run ids per ``IN (...)`` list: well under SQLite's limit of bound parameters."""
-_READ_BATCH: Final = 4096
+_READ_BATCH: Final = 256
 """Journal rows fetched from SQLite at a time: the rows of a long journal are never all
-held as tuples next to their events."""
+held as tuples next to their events, and a small batch's rows, dropped as soon as they
+are decoded, leave few holes among the events for the allocator to keep."""
+_SHARED_LENGTH: Final = 64
+"""The longest string of an event's data a journal read shares: names and keys repeat,
+long values (a step's result) rarely do."""
+_SHARED_STRINGS: Final = 4096
+"""The most strings a journal read keeps for sharing (see ``_decode_rows``) before it
+starts afresh: enough to span a wide fan-out's starts and ends, and bounded."""
 
 
 class _Unusual(Exception):
@@ -626,39 +633,53 @@ class SQLiteStore(Store):
         )
         cursor.arraysize = _READ_BATCH
         events: list[Event] = []
+        shared: dict[str, str] = {}
         while rows := cursor.fetchmany():
-            self._decode_rows(run_id, rows, events)
+            if len(shared) > _SHARED_STRINGS:
+                shared.clear()
+            self._decode_rows(run_id, rows, events, shared)
         return events
 
-    def _decode_rows(self, run_id: str, rows: list[Any], events: list[Event]) -> None:
+    def _decode_rows(
+        self, run_id: str, rows: list[Any], events: list[Event], shared: dict[str, str]
+    ) -> None:
         """Append the events of *rows* to *events*: a tight loop for the rows this floe
         writes (a long journal is read at every resume), the checked path for the rest.
 
-        Every event shares the one *run_id* string and one string per kind, so a long
-        journal read holds one copy of each rather than one per row.
+        A long journal is mostly steps' starts and ends, and the strings they repeat take
+        as much memory as the events: every event shares the one *run_id*, and through
+        *shared* one copy of each kind, step and short string at the top of its data (a
+        task's name, a step's position: its start and end hold the same ones) instead of
+        one per row. Only strings are shared: equal values of other types (``1`` and
+        ``1.0``) are not the same value.
         """
         append = events.append
         parse_time = datetime.fromisoformat
         parse_data = orjson.loads
-        kinds: dict[str, str] = {}
-        intern = kinds.setdefault
+        share = shared.setdefault
         rest = iter(rows)
         while True:
             try:
                 for row in rest:
                     seq, kind, step, at, data, version = row
-                    if version != FORMAT_VERSION or type(seq) is not int or seq < 0:
+                    if (
+                        version != FORMAT_VERSION
+                        or type(seq) is not int
+                        or seq < 0
+                        or type(kind) is not str
+                    ):
+                        raise _Unusual
+                    value = parse_data(data)
+                    if type(value) is dict:
+                        for key, item in value.items():  # a value replaced, none added
+                            if type(item) is str and len(item) <= _SHARED_LENGTH:
+                                value[key] = share(item, item)
+                    if type(step) is str:
+                        step = share(step, step)
+                    elif step is not None:
                         raise _Unusual
                     append(
-                        Event(
-                            run_id,
-                            seq,
-                            intern(kind, kind),
-                            step,
-                            parse_time(at),
-                            parse_data(data),
-                            version,
-                        )
+                        Event(run_id, seq, share(kind, kind), step, parse_time(at), value, version)
                     )
                 return
             except (_Unusual, ValueError, TypeError):

@@ -915,6 +915,37 @@ async def test_a_long_journal_reads_whole_with_unusual_rows_among_the_ordinary(
         assert len(await store.read_events("long", limit=8999)) == 8999
 
 
+async def test_a_journal_read_shares_repeated_strings_and_nothing_else(tmp_path: Path) -> None:
+    # a step's start and end repeat its key, position and task name: the read holds one
+    # copy of each; equal values of other types (1, 1.0, True) stay what they were
+    database = tmp_path / "floe.db"
+    started = {"task": "fetch", "position": "1", "attempt": 1}
+    completed = {"task": "fetch", "position": "1", "result": "1"}
+    others = [{"task": 1, "position": 1.0}, {"task": True, "position": 1}, {"position": None}]
+    async with SQLiteStore(database) as store:
+        await store.create_run(Run(run_id="r", name="x"))
+        await store.append_events(
+            "r",
+            [
+                Event("r", 1, "task.started", "fetch#1", data=started),
+                Event("r", 2, "task.completed", "fetch#1", data=completed),
+                *(Event("r", seq, "custom", None, data=data) for seq, data in enumerate(others, 3)),
+            ],
+        )
+    async with SQLiteStore(database) as store:
+        first, second, *rest = await store.read_events("r")
+    assert first.step is second.step
+    assert first.data["task"] is second.data["task"]
+    assert first.data["position"] is second.data["position"]
+    assert (first.data, second.data) == (started, completed)
+    assert [event.data for event in rest] == others
+    assert [[type(value) for value in event.data.values()] for event in rest] == [
+        [int, float],
+        [bool, int],
+        [type(None)],
+    ]
+
+
 async def test_damaged_cache_entry_names_key_table_and_file(tmp_path: Path) -> None:
     database = tmp_path / "floe.db"
     await _populated(database)

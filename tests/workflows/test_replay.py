@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -309,6 +310,51 @@ async def test_deterministic_values_replay_the_same(
     assert second.output[:2] == drawn[:2]
     assert second.output[2:] == drawn[2:5]
     assert second.output[3] % 7 == 0
+
+
+REPLAYED_VALUES: list[Any] = [1, 1.0, True, "1", None, "fetch", [1, "1"], {"a": 1.0}]
+"""Results equal to each other across types, and strings like the journal's own."""
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/floe.db", "json:///{tmp}/json-store"])
+async def test_a_resumed_map_returns_exactly_the_recorded_results(
+    floe_kernel_factory: Callable[..., Kernel], tmp_path: Path, url: str
+) -> None:
+    # a journal longer than one fetch of a store's read, replayed by a fresh kernel
+    store_url = url.format(tmp=tmp_path)
+    counter = Counter()
+    count = 3_000
+
+    @floe.task
+    async def fetch(index: int) -> Any:
+        counter.hit("fetch")
+        return REPLAYED_VALUES[index % len(REPLAYED_VALUES)]
+
+    @floe.task
+    async def number(index: int) -> int:
+        counter.hit("number")
+        return index
+
+    @floe.workflow
+    async def gather_all() -> list[Any]:
+        values = await fetch.map(range(count))
+        numbers = await number.map(range(count))
+        await floe.pause("check")
+        return [values, numbers]
+
+    async with floe_kernel_factory(store=store_url):
+        paused = await gather_all.run_async(run_id="r")
+        assert paused.paused
+    assert counter.calls.count("fetch") == counter.calls.count("number") == count
+    counter.calls.clear()
+    async with floe_kernel_factory(store=store_url):
+        resumed = await gather_all.resume_async("r", "go")
+    assert resumed.succeeded
+    assert counter.calls == []  # every step replayed, none ran again
+    values, numbers = resumed.output
+    expected = [REPLAYED_VALUES[index % len(REPLAYED_VALUES)] for index in range(count)]
+    assert [(type(value), value) for value in values] == [(type(v), v) for v in expected]
+    assert numbers == list(range(count))
 
 
 async def test_outside_a_workflow_tasks_are_plain_functions() -> None:
