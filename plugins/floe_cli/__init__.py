@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import floe
 
 from ._catalog import COMMANDS, HIDDEN_COMMANDS
+from ._process import freeze_start_up_objects
 from ._project import import_named_module, imports_project_code
 from ._state import CliState
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CliState",
     "floe_cli",
+    "freeze_start_up_objects",
     "import_named_module",
     "imports_project_code",
     "lazy_command",

@@ -26,6 +26,7 @@ import floe
 from floe.storage import to_document, utcnow
 
 from ._options import COUNT, kernel_for_store, store_option
+from ._process import freeze_start_up_objects
 from ._project import import_named_module, imports_project_code
 from ._state import CliState
 from ._table import echo_table
@@ -148,6 +149,7 @@ def worker_command(
         )
         async with anyio.create_task_group() as group:
             await group.start(_drain_on_signal, worker, drain_seconds)  # before serving
+            freeze_start_up_objects()  # the store is open, the plugins loaded: serving
             await worker.serve()
             group.cancel_scope.cancel()
         return worker

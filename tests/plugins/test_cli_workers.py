@@ -33,6 +33,7 @@ LEASE = "0.5"
 """The lease of these tests' processes, in seconds: a dead worker's runs are free soon."""
 
 FLOWS = """
+import gc
 import os
 import time
 
@@ -67,6 +68,11 @@ async def timed(name: str) -> str:
 @floe.workflow
 async def spans(name: str) -> str:
     return await timed(name)
+
+
+@floe.workflow
+async def frozen() -> int:
+    return gc.get_freeze_count()
 
 
 @floe.workflow
@@ -235,6 +241,19 @@ def test_detached_runs_are_executed_by_a_worker_that_drains_on_sigterm(
     assert [stored[run_id].output for run_id in ids] == [3] * 5
     assert all(stored[run_id].lease_owner is None for run_id in ids)
     assert effects(project) == Counter(f"r{i} {n}" for i in range(5) for n in range(3))
+
+
+def test_a_worker_keeps_its_start_up_objects_out_of_the_collectors_scans(
+    project: Project, processes: list[subprocess.Popen[str]]
+) -> None:
+    submitted = floe_cli(project, "run", "flows.py:frozen", "--detach")
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.strip()
+    worker = start_worker(project, "--poll-seconds", "0.05")
+    processes.append(worker)
+    wait_for(lambda: all_done(project, [run_id]), "the run")
+    assert stop(worker)[0] == 0
+    assert runs(project)[run_id].output > 1_000  # gc.freeze() ran before serving
 
 
 def test_floe_workers_lists_live_workers_and_a_killed_one_as_stale(

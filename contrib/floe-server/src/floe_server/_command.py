@@ -6,7 +6,6 @@ server cannot serve (nothing was started).
 
 from __future__ import annotations
 
-import gc
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import anyio.abc
 import click
 
 import floe
-from floe_cli import CliState, imports_project_code
+from floe_cli import CliState, freeze_start_up_objects, imports_project_code
 
 from ._config import DEFAULT_MAX_BODY_BYTES, ServerConfig
 
@@ -144,7 +143,7 @@ def server_command(
         async with opened as app, anyio.create_task_group() as group:
             stop = anyio.Event()
             await group.start(_stop_on_signal, stop)
-            _freeze_start_up_objects()
+            freeze_start_up_objects()
             addresses = await group.start(_serve, app, config, stop)
             for address in addresses:
                 click.echo(f"floe server listening on {address}", err=True)
@@ -152,16 +151,6 @@ def server_command(
         click.echo("floe server stopped", err=True)
 
     floe.run_sync(main, kernel, kernel=kernel)
-
-
-def _freeze_start_up_objects() -> None:
-    """Keep what start-up made (modules, the app, the catalog) out of the collector's scans.
-
-    They live as long as the process; without this, each full collection walks all of
-    them again, a pause of tens of milliseconds every few thousand requests.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 async def _serve(
