@@ -75,10 +75,12 @@ def run_workers(config: MeasureConfig) -> Section:
             rows += throughput
             if label == "PostgreSQL":
                 floe_rate = float(throughput[0][3].replace(",", ""))  # one worker
-                rows_dbos, goal, note = _dbos_queues(url, floe_rate)
+                floor_rate = _postgres_floor(url.split("?", 1)[0])
+                rows.append((label, FLOOR_FIGURE, "1", f"{floor_rate:,.0f}", FLOOR_NOTE))
+                rows_dbos, goal, note = _dbos_queues(url, floe_rate, floor_rate)
                 rows += rows_dbos
                 goals += [goal]
-                notes += [note]
+                notes += [note, FLOOR_TEXT]
         with url_of() as url:
             assert url is not None
             poll = "0.05" if label == "SQLite" else "0.5"
@@ -104,7 +106,9 @@ def run_workers(config: MeasureConfig) -> Section:
     )
 
 
-def _dbos_queues(url: str, floe_rate: float) -> tuple[list[tuple[str, ...]], Goal, str]:
+def _dbos_queues(
+    url: str, floe_rate: float, floor_rate: float
+) -> tuple[list[tuple[str, ...]], Goal, str]:
     """DBOS's queues on the same server and workload, in its own environment."""
     from peers.engines import PEERS
 
@@ -139,11 +143,90 @@ def _dbos_queues(url: str, floe_rate: float) -> tuple[list[tuple[str, ...]], Goa
         "every 0.05 s (floe's worker polls as often); its clock runs from the first "
         "workflow's start to the last one's end, read from DBOS's workflow_status table."
     )
-    return (
-        [row],
-        Goal("workers", figure, target, f"{ahead:.1f}x", ahead >= GOAL_AHEAD_OF_DBOS),
-        note,
-    )
+    measured = f"{ahead:.1f}x (the floor: {floor_rate / rate:.1f}x)"
+    return [row], Goal("workers", figure, target, measured, ahead >= GOAL_AHEAD_OF_DBOS), note
+
+
+FLOOR_FIGURE = "runs/s (one step each), the writes alone (floor)"
+FLOOR_NOTE = "raw psycopg, 8 runs at a time, each stage one pipelined transaction"
+FLOOR_TEXT = (
+    "The floor: no engine, only the writes a one-step durable run cannot do without, "
+    f"made by one raw psycopg connection for {RUNS} runs, 8 at a time as one worker of "
+    "concurrency 8 holds them: a claim of 8 (one UPDATE ... FOR UPDATE SKIP LOCKED), then "
+    "the runs' starts, their steps (two events each) and their ends, each stage one "
+    "transaction for the 8 sent as one pipeline, each append fenced as floe's are."
+)
+_FLOOR_APPEND = (
+    "WITH moved AS (UPDATE runs SET status = coalesce(%s, status), last_seq = %s"
+    " WHERE run_id = %s AND last_seq = %s RETURNING 1)"
+    " INSERT INTO events SELECT * FROM unnest(%s::text[], %s::integer[], %s::text[],"
+    " %s::jsonb[]) WHERE EXISTS (SELECT FROM moved)"
+)
+_FLOOR_STAGES = (  # (status after, the stage's events)
+    ("running", ("run.started",)),
+    (None, ("task.started", "task.completed")),
+    ("completed", ("run.completed",)),
+)
+
+
+def _postgres_floor(server: str) -> float:
+    """Runs/s of the writes alone: see FLOOR_TEXT (in a schema made for it, dropped after)."""
+    import psycopg
+    from psycopg import sql
+
+    schema = f"bench_floor_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        try:
+            connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            connection.execute(
+                "CREATE TABLE runs (run_id text PRIMARY KEY, position bigint NOT NULL,"
+                " status text NOT NULL, last_seq integer NOT NULL DEFAULT 0)"
+            )
+            connection.execute("CREATE INDEX runs_by_status ON runs (status, position)")
+            connection.execute(
+                "CREATE TABLE events (run_id text, seq integer, kind text, data jsonb,"
+                " PRIMARY KEY (run_id, seq))"
+            )
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO runs VALUES (%s, %s, 'pending')",
+                    [(f"r{index}", index) for index in range(RUNS)],
+                )
+            started = time.perf_counter()
+            done = 0
+            while done < RUNS:
+                claimed = [row[0] for row in connection.execute(_FLOOR_CLAIM).fetchall()]
+                _floor_stages(connection, claimed)
+                done += len(claimed)
+            return RUNS / (time.perf_counter() - started)
+        finally:
+            drop = sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema))
+            connection.execute(drop)
+
+
+_FLOOR_CLAIM = (
+    "UPDATE runs SET status = 'claimed' WHERE run_id IN (SELECT run_id FROM runs"
+    " WHERE status = 'pending' ORDER BY position LIMIT 8 FOR UPDATE SKIP LOCKED)"
+    " RETURNING run_id"
+)
+
+
+def _floor_stages(connection: object, claimed: list[str]) -> None:
+    import psycopg
+
+    assert isinstance(connection, psycopg.Connection)
+    last = 0
+    for status, kinds in _FLOOR_STAGES:
+        seqs = list(range(last + 1, last + 1 + len(kinds)))
+        with connection.pipeline():
+            connection.execute("BEGIN")
+            for run_id in claimed:
+                data = [json.dumps({"run_id": run_id, "kind": kind}) for kind in kinds]
+                columns = ([run_id] * len(kinds), seqs, list(kinds), data)
+                connection.execute(_FLOOR_APPEND, (status, seqs[-1], run_id, last, *columns))
+            connection.execute("COMMIT")
+        last = seqs[-1]
 
 
 def _stores() -> list[tuple[str, object]]:
