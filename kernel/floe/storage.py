@@ -48,6 +48,7 @@ from .kernel._store import (
     no_such_run,
     run_counts,
 )
+from .kernel._wakeups import set_from_thread
 
 __all__ = [
     "FORMAT_VERSION",
@@ -86,6 +87,7 @@ __all__ = [
     "pick_claims",
     "queue_usage",
     "run_counts",
+    "set_from_thread",
     "to_document",
     "utcnow",
     "write_atomically",

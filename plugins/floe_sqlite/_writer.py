@@ -37,6 +37,7 @@ import anyio.lowlevel
 import attrs
 
 from floe import FloeError, PersistenceError
+from floe.storage import set_from_thread
 
 __all__ = ["Action", "WriterStatistics", "WriterThread"]
 
@@ -128,11 +129,6 @@ class _Job:
 
 _STOP: Final = object()
 """Queued by :meth:`WriterThread.stop`: everything before it is done, then the thread ends."""
-
-
-def _wake(events: list[anyio.Event]) -> None:
-    for event in events:
-        event.set()
 
 
 class WriterThread:
@@ -536,26 +532,7 @@ class WriterThread:
                 (orphans if job.orphaned else waiting).append(job)
         for orphan in orphans:
             self._report_orphan(orphan)
-        if len(waiting) == 1:  # the common case of sequential calls
-            job = waiting[0]
-            try:
-                job.token.backend_class.run_sync_soon(job.done.set, (), job.token.native_token)
-            except Exception:  # that event loop has finished: its waiter is gone
-                pass
-            return
-        while waiting:
-            token = waiting[0].token.native_token
-            same = [job for job in waiting if job.token.native_token is token]
-            if len(same) < len(waiting):
-                waiting = [job for job in waiting if job.token.native_token is not token]
-            else:
-                waiting = []
-            try:
-                same[0].token.backend_class.run_sync_soon(
-                    _wake, ([job.done for job in same],), token
-                )
-            except Exception:  # that event loop has finished: its waiters are gone
-                pass
+        set_from_thread([(job.token, job.done) for job in waiting])
 
     def _report_orphan(self, job: _Job) -> None:
         if job.error is not None:

@@ -10,7 +10,8 @@ durable step on PostgreSQL is one such call.
 
 Appends go to a :class:`BatchThread` of their own: every append queued while one batch
 is written goes into the next, which is one transaction (group commit across runs), so
-concurrent runs share a thread hop and a commit.
+concurrent runs share a thread hop and a commit, and the batch's callers are woken with
+one call into each loop (``floe.storage.set_from_thread``), not one each.
 
 A caller cancelled before a thread took its call drops it; one cancelled while its call
 runs waits for it to end (a transaction is not left half-done), then is cancelled, as
@@ -26,6 +27,8 @@ from typing import Any, Final, TypeVar
 
 import anyio
 import anyio.lowlevel
+
+from floe.storage import set_from_thread
 
 __all__ = ["MAX_BATCH", "BatchThread", "CallThreads"]
 
@@ -91,7 +94,7 @@ class CallThreads:
                 call.result = call.function(*call.args)
             except BaseException as error:  # handed to the caller, raised there
                 call.error = error
-            _wake(call)
+            set_from_thread([(call.token, call.done)])
 
 
 class BatchThread:
@@ -142,7 +145,7 @@ class BatchThread:
                 errors = [failure] * len(live)
             for call, outcome in zip(live, errors, strict=True):
                 call.error = outcome
-                _wake(call)
+            set_from_thread([(call.token, call.done) for call in live])  # a loop once
 
 
 async def _outcome(call: _Call, lock: threading.Lock) -> None:
@@ -161,11 +164,3 @@ async def _outcome(call: _Call, lock: threading.Lock) -> None:
     error, call.error = call.error, None
     if error is not None:
         raise error
-
-
-def _wake(call: _Call) -> None:
-    token = call.token
-    try:
-        token.backend_class.run_sync_soon(call.done.set, (), token.native_token)
-    except Exception:  # that event loop has ended: nobody waits for the call
-        pass
