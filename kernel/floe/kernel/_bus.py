@@ -66,6 +66,9 @@ _CONTINUE: Final = "continue"
 _RAISE: Final = "raise"
 _GLOB_CHARS: Final = frozenset("*?[")
 
+_NOBODY: Final[list[Event]] = []
+"""What :meth:`EventBus.wanted_nowait` returns when no event is wanted (shared, never changed:
+most journal writes have no subscriber, and need no list of their own)."""
 _Queued: TypeAlias = "tuple[str, Any] | list[Event]"
 """One slot of the kernel's queue: a posted ``(event, data)``, or journal events in order."""
 
@@ -546,14 +549,44 @@ class EventBus:
         drain task runs. :meth:`can_post_nowait` tells beforehand: what stores events
         first (:meth:`floe.Kernel.record_nowait`) asks it before storing anything.
         """
+        self.queue_wanted(self.wanted_nowait(events), len(events))
+
+    def wanted_nowait(self, events: Sequence[Event]) -> list[Event]:
+        """The journal *events* some handler subscribes to, for :meth:`queue_wanted`.
+
+        Raises :exc:`anyio.WouldBlock` when :meth:`post_events_nowait` of *events* would
+        (no drain task runs, or some are wanted and the queue is full). Asking this,
+        then storing, then queueing, with no checkpoint between, is
+        :meth:`post_events_nowait` in two halves around the store's write: what
+        :meth:`floe.Kernel.record_nowait` does, looking each event's subscribers up once.
+        """
         send = self._send
         if send is None:
             raise anyio.WouldBlock
-        wanted = [event for event in events if self.wants(event.kind)]
+        plans = self._plans
+        wanted = _NOBODY
+        for event in events:
+            plan = plans.get(event.kind)
+            if plan is None:
+                plan = self._plan(event.kind)
+            if plan:
+                if wanted is _NOBODY:
+                    wanted = []
+                wanted.append(event)
         if wanted:
-            send.send_nowait(wanted)
+            statistics = send.statistics()
+            if statistics.current_buffer_used >= statistics.max_buffer_size:
+                raise anyio.WouldBlock
+        return wanted
+
+    def queue_wanted(self, wanted: list[Event], count: int) -> None:
+        """Queue *wanted* (from :meth:`wanted_nowait`), of *count* events posted: the
+        others, wanted by nobody, count as published."""
+        if wanted:
+            assert self._send is not None  # wanted_nowait raised otherwise
+            self._send.send_nowait(wanted)
             self._count_queued(len(wanted))
-        self._published += len(events) - len(wanted)
+        self._published += count - len(wanted)
 
     def can_post_nowait(self, events: Sequence[Event] | None = None) -> bool:
         """Whether :meth:`post_nowait`, or :meth:`post_events_nowait` of *events*, would

@@ -2,20 +2,22 @@
 
 Steps that finish at the same moment share one store transaction: the first writer
 becomes the leader and flushes everything queued behind it, so concurrent steps of a
-run cost one commit, and the run's sequence numbers follow the order of the calls.
+run cost one commit, and the run's sequence numbers follow the order of the calls. On
+a store without transactions to share (memory), a write stores at once instead, then
+checkpoints; the numbering is the same.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import attrs
 
-from ._backends import Settable, loop_checkpoints, loop_event_factory
+from ._backends import Settable, loop_checkpoint, loop_checkpoints, loop_event_factory
 from ._errors import FloeError, NonDeterminismError
 from ._kinds import EventKind
 from ._models import Event, Run, utcnow
@@ -53,15 +55,20 @@ class Deferred:
 
 
 class _Write:
-    __slots__ = ("error", "loud", "publish", "quiet", "run")
+    """A write queued for the leader (see :meth:`Journal.write`)."""
+
+    __slots__ = ("error", "loud", "publish", "run", "stored")
 
     def __init__(
-        self, quiet: list[Event], loud: list[Event], run: Run | None, publish: list[Event]
+        self, stored: list[Event], loud: list[Event], run: Run | None, publish: list[Event]
     ) -> None:
-        self.quiet = quiet
+        self.stored = stored
+        """Every event of the write, in sequence order."""
         self.loud = loud
+        """What the caller asked to write (returned once stored)."""
         self.run = run
         self.publish = publish
+        """What goes to the bus: the deferred events, then the loud ones."""
         self.error: BaseException | None = None
 
 
@@ -88,7 +95,12 @@ class Journal:
         """The run's secrets in play (set by its RunState): fields holding one are sealed."""
         # a journal lives in one run, on one loop: its checkpoints are bound once
         self._shielded_checkpoint, self._checkpoint_if_cancelled = loop_checkpoints()
+        self.checkpoint = loop_checkpoint()
+        """The loop's checkpoint: a write's, after :meth:`write_nowait` (bound once)."""
         self._new_event = loop_event_factory()
+        self._at_once = not kernel.groups_appends
+        """Whether a write with none in flight stores at once, before its checkpoint:
+        on a store that does not group appends, writers meeting gain nothing."""
 
     def raise_if_broken(self) -> None:
         """Raise the error of an earlier failed write, if there was one."""
@@ -119,23 +131,21 @@ class Journal:
         journal refuses further writes with the same error: its sequence numbers can no
         longer be trusted.
 
-        Storing and posting is the kernel's: the first writer leads, yields once at
-        :meth:`Kernel.arrive` (the write's schedule point), then stores in one write
-        everything queued by then — with :meth:`Kernel.record_nowait` when it may,
-        else :meth:`Kernel.record_grouped`, where other runs' writers share the
-        store's transaction — and in a next one what was queued meanwhile. Always a
-        checkpoint; its cancel point comes after the events are stored: a caller
-        cancelled meanwhile has its events stored all the same.
+        Storing and posting is the kernel's. On a store that groups appends, the first
+        writer leads, yields once at :meth:`Kernel.arrive` (the write's schedule point),
+        then stores in one write everything queued by then — with
+        :meth:`Kernel.record_nowait` when it may, else :meth:`Kernel.record_grouped`,
+        where other runs' writers share the store's transaction — and in a next one
+        what was queued meanwhile. On a store that does not (the memory store), meeting
+        gains nothing: a write with none in flight stores at once, then makes its
+        checkpoint. Always a checkpoint; its cancel point comes after the events are
+        stored: a caller cancelled meanwhile has its events stored all the same.
         """
         if self._broken is not None:
             raise self._broken
         taken: list[Deferred] = []
         if self._deferred:
-            taken, self._deferred = self._deferred, []
-            for item in taken:
-                if item.prepare is not None:
-                    await item.prepare(item)
-                    item.prepare = None
+            taken = await self._take_deferred()
         secrets = self.secrets
         if secrets is not None and secrets.values:
             try:
@@ -144,26 +154,11 @@ class Journal:
                 # nothing was numbered or stored: the reports wait for the next write
                 self._deferred = taken + self._deferred
                 raise
-        run_id, seq = self.run_id, self.last_seq
-        quiet: list[Event] = []
-        for kind, step, data, at in published:
-            seq += 1
-            quiet.append(Event(run_id, seq, kind, step, at, data))
-        publish: list[Event] = []
-        for item in taken:
-            # after the step's start, before its outcome; published with the outcome
-            seq += 1
-            publish.append(Event(run_id, seq, item.kind, item.step, item.at, item.data))
-        quiet += publish
-        # one instant for the events written together, and for the run record written
-        # with them: its updated_at is when they happened, as the events say
-        at = utcnow() if run is None else run.updated_at
-        loud: list[Event] = []
-        for kind, step, data in events:
-            seq += 1
-            loud.append(Event(run_id, seq, kind, step, at, data))
-        self.last_seq = seq
-        write = _Write(quiet, loud, run, publish + loud if publish else loud)
+        stored, loud, publish, self.last_seq = self._numbered(events, published, taken, run)
+        if self._at_once and not self._flushing and self._stored_at_once(stored, publish, run):
+            await self.checkpoint()  # the write's one checkpoint, after its events are stored
+            return loud
+        write = _Write(stored, loud, run, publish)
         self._pending.append(write)
         if self._flushing:
             await self._follow()
@@ -176,6 +171,92 @@ class Journal:
         if write.error is not None:
             raise write.error
         return write.loud
+
+    def write_nowait(
+        self,
+        events: Sequence[tuple[str, str | None, Any]],
+        *,
+        published: Sequence[tuple[str, str | None, Any, datetime]] = (),
+    ) -> list[Event] | None:
+        """The first half of :meth:`write` where it would store at once: store and
+        publish *events* now, returning them, for the caller to await
+        :attr:`checkpoint` next (the write's checkpoint, which :meth:`write` makes).
+
+        None, having stored nothing, when the write needs :meth:`write`: a store that
+        groups appends, a write in flight, deferred events, a secret in play (sealing),
+        or a store or bus that would wait. Raises as :meth:`write` does when the store
+        refuses the events. For a step's outcome: no coroutine of the journal's around
+        the most frequent write.
+        """
+        if (
+            not self._at_once
+            or self._flushing
+            or self._deferred
+            or self._broken is not None
+            or (self.secrets is not None and self.secrets.values)
+        ):
+            return None
+        stored, loud, publish, last_seq = self._numbered(events, published, (), None)
+        if not self._stored_at_once(stored, publish, None):
+            return None  # nothing stored or numbered: write() does it all again
+        self.last_seq = last_seq
+        return loud
+
+    def _stored_at_once(self, stored: list[Event], publish: list[Event], run: Run | None) -> bool:
+        """Store *stored* and post *publish* now if neither the store nor the bus would
+        wait (False: nothing stored)."""
+        try:
+            self._kernel.record_nowait(stored, run=run, posted=publish)
+        except anyio.WouldBlock:
+            return False  # the store or the bus would wait: the leader's path
+        except Exception as error:
+            self._broken = error  # as _fail does: the sequence numbers are in doubt
+            raise
+        self.written += stored
+        return True
+
+    async def _take_deferred(self) -> list[Deferred]:
+        """The deferred events, each prepared, for this write."""
+        taken, self._deferred = self._deferred, []
+        for item in taken:
+            if item.prepare is not None:
+                await item.prepare(item)
+                item.prepare = None
+        return taken
+
+    def _numbered(
+        self,
+        events: Iterable[tuple[str, str | None, Any]],
+        published: Iterable[tuple[str, str | None, Any, datetime]],
+        taken: Sequence[Deferred],
+        run: Run | None,
+    ) -> tuple[list[Event], list[Event], list[Event], int]:
+        """The write's events, numbered on from the journal's last: *published* first,
+        then *taken* (after the step's start, before its outcome), then *events*.
+
+        Returns all of them in sequence order, the *events*, those to post (*taken* and
+        *events*) and the last seq (the journal's once the write is accepted).
+        """
+        run_id, seq = self.run_id, self.last_seq
+        stored: list[Event] = []
+        for kind, step, data, at in published:
+            seq += 1
+            stored.append(Event(run_id, seq, kind, step, at, data))
+        reports: list[Event] = []
+        for item in taken:
+            # after the step's start, before its outcome; published with the outcome
+            seq += 1
+            reports.append(Event(run_id, seq, item.kind, item.step, item.at, item.data))
+        # one instant for the events written together, and for the run record written
+        # with them: its updated_at is when they happened, as the events say
+        at = datetime.now(UTC) if run is None else run.updated_at
+        loud: list[Event] = []
+        for kind, step, data in events:
+            seq += 1
+            loud.append(Event(run_id, seq, kind, step, at, data))
+        publish = reports + loud if reports else loud
+        stored += publish
+        return stored, loud, publish, seq
 
     async def _lead(self) -> None:
         """Flush the pending writes, and those queued meanwhile, as one store write each
@@ -279,14 +360,13 @@ def _merged(batch: list[_Write]) -> tuple[list[Event], list[Event], Run | None]:
     """The events of *batch* to store (sequence order), those to post, and its run record."""
     if len(batch) == 1:
         write = batch[0]
-        return write.quiet + write.loud if write.quiet else write.loud, write.publish, write.run
+        return write.stored, write.publish, write.run
     stored: list[Event] = []
     published: list[Event] = []
     run: Run | None = None
     for write in batch:
-        # quiet events were numbered first (see write), so this is sequence order
-        stored += write.quiet
-        stored += write.loud
+        # each write was numbered on from the one before it (see write): sequence order
+        stored += write.stored
         published += write.publish
         if write.run is not None:
             run = write.run

@@ -305,6 +305,13 @@ class Kernel:
             self._arriving -= 1
         return not self._arriving or not self._groups_appends
 
+    @property
+    def groups_appends(self) -> bool:
+        """Whether the store groups appends (:attr:`Store.groups_appends`): writers that
+        meet at :meth:`arrive` share a transaction. Where it does not, a writer gains
+        nothing from meeting others, and may store at once with :meth:`record_nowait`."""
+        return self._groups_appends
+
     def joins_group(self) -> bool:
         """Whether a write now would join writers waiting in the store's group commit
         (a store that groups appends, with :meth:`record_grouped` calls under way).
@@ -346,19 +353,19 @@ class Kernel:
         Raises :exc:`anyio.WouldBlock`, having stored and posted nothing, when either
         would wait: the store cannot append without blocking
         (:meth:`Store.append_events_nowait`) or the bus's queue has no room
-        (:meth:`EventBus.can_post_nowait`, asked first, so that a stored batch is
-        always posted at once).
+        (:meth:`EventBus.wanted_nowait`, asked first, so that a stored batch is always
+        posted at once).
         """
-        run_id = _run_id(events, run)
+        run_id = events[0].run_id if events else _run_id(events, run)
         if run_id is None:
             return
         bus = self.bus
         posted = events if posted is None else posted
-        if not bus.can_post_nowait(posted) or not self.store.append_events_nowait(
-            run_id, events, run=run
-        ):
+        wanted = bus.wanted_nowait(posted)  # raises WouldBlock, before anything is stored
+        store = self._store if self._store is not None else self.store  # (which raises)
+        if not store.append_events_nowait(run_id, events, run=run):
             raise anyio.WouldBlock
-        bus.post_events_nowait(posted)
+        bus.queue_wanted(wanted, len(posted))
 
     async def start_service(self, service: Service, *, name: str | None = None) -> Any:
         """Run *service* in the kernel's task group until the kernel closes.

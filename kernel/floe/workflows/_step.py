@@ -5,7 +5,10 @@
 (injection, timeout, retries and their backoff), the fallback, and the record of how
 the step ended. Each
 stage is a function of its own below; the stages a step does not use cost nothing but
-an ``if``, since the step path is hot.
+an ``if``, since the step path is hot. For the same reason the first attempt is made in
+:func:`execute_step` itself, and the usual outcome is journaled at once
+(:meth:`Journal.write_nowait`) before the step's one checkpoint: no coroutine of a
+stage's around either.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -109,12 +112,38 @@ async def execute_step(
     if options.secrets:
         secrets, failure = await _secrets_for(step)
     if failure is None:
-        encoded, failure = await _attempts(step, secrets)
+        # a call that passes every parameter itself (the usual one) has nothing to inject
+        filled = not kwargs and task.filled_by is not None and len(args) >= task.filled_by
+        names = None if filled or not task.injectable else _to_inject(step)
+        if step.debug:
+            step.began = time.monotonic()
+            step.log("Step %s started: task %r, attempt %d", task.name, step.attempt)
+        # the first attempt is made here, not in a stage's coroutine: the step path is hot
+        try:
+            call_kwargs = kwargs if names is None else _injected(step, names, secrets)
+            if task.direct:  # async, without a timeout: awaited as _invoke would
+                token = enter_scope(Scope(key, position, state))
+                try:
+                    result = await task.function(*args, **call_kwargs)
+                finally:
+                    leave_scope(token)
+            else:
+                result = await _invoke(step, call_kwargs)
+            encoded = encode_value(result, where=task.result_origin)
+        except Exception as error:
+            encoded = None
+            failure = _on_the_wrong_loop(task, error) if task.direct else error  # as _invoke
+        if failure is not None:
+            encoded, failure = await _retried(step, names, secrets, failure)
         if failure is None:
             if cache_key is not None:
                 await _put_cached(step, cache_key, encoded)
-            # the journal written here, not in a stage's coroutine: the common path is hot
-            await state.journal.write(_completed_events(step, encoded), published=step.published)
+            if _completed_now(step, encoded):
+                await state.journal.checkpoint()  # the write's, after its events are stored
+            else:
+                await state.journal.write(
+                    _completed_events(step, encoded), published=step.published()
+                )
             return _completed_value(step, encoded)
     if options.fallback is not None:
         return await _fall_back(step, failure)
@@ -132,10 +161,17 @@ class StepCall:
         "key",
         "kwargs",
         "position",
-        "started",
+        "started_at",
+        "started_data",
         "state",
         "task",
+        "task_data",
     )
+
+    started_data: dict[str, Any]
+    """The data of the step's ``task.started``, posted live and journaled with the
+    step's outcome (made before the first attempt, by :func:`_start_record`)."""
+    started_at: datetime
 
     def __init__(
         self,
@@ -156,23 +192,23 @@ class StepCall:
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.began = 0.0
         """``time.monotonic()`` when the attempts began (with DEBUG on, for the log)."""
-        self.started: tuple[str, str, dict[str, Any], datetime] | None = None
-        """The ``task.started`` record: posted live, journaled with the step's outcome."""
+        self.task_data: dict[str, Any] | None = None
+        """What providers keep for this step across its attempts (made when one is
+        injected)."""
 
     def log(self, message: str, *args: Any) -> None:
         """A DEBUG record about this step; its task and attempt as extra fields."""
         extra = {"step": self.key, "task": self.task.name, "attempt": self.attempt}
         logger.debug(message, self.key, *args, extra=extra)
 
-    @property
-    def published(self) -> list[tuple[str, str, dict[str, Any], datetime]]:
-        """The ``task.started`` record, journaled with how the step ended."""
-        assert self.started is not None  # made before the first attempt
-        return [self.started]
+    def published(self) -> tuple[tuple[str, str, dict[str, Any], datetime]]:
+        """The step's ``task.started``, already posted live, for its outcome's write (a
+        tuple made then, not kept: a thousand steps side by side hold nothing more)."""
+        return ((EventKind.TASK_STARTED, self.key, self.started_data, self.started_at),)
 
     async def write(self, events: list[tuple[str, str | None, Any]]) -> None:
         """Journal how the step ended (with its ``task.started``); count it executed."""
-        await self.state.journal.write(events, published=self.published)
+        await self.state.journal.write(events, published=self.published())
         self.state.executed.append(self.key)
 
 
@@ -228,11 +264,12 @@ def _start_record(step: StepCall) -> Event | None:
     """
     state = step.state
     data = {"task": step.task.name, "position": step.position, "attempt": step.attempt}
-    started = step.started = (EventKind.TASK_STARTED, step.key, data, utcnow())
+    step.started_data = data
+    at = step.started_at = datetime.now(UTC)
     if not state.kernel.bus.wants(EventKind.TASK_STARTED):
         return None
     return Event(
-        run_id=state.run_id, seq=0, kind=started[0], step=step.key, at=started[3], data=data
+        run_id=state.run_id, seq=0, kind=EventKind.TASK_STARTED, step=step.key, at=at, data=data
     )
 
 
@@ -264,53 +301,42 @@ async def resolve_secrets(state: RunState, names: Sequence[str]) -> dict[str, st
 # -- the attempts -------------------------------------------------------------------------
 
 
-async def _attempts(step: StepCall, secrets: Secrets | None) -> tuple[Encoded, Exception | None]:
-    """Call the task until an attempt succeeds or the retry policy gives up.
+def _to_inject(step: StepCall) -> list[str] | None:
+    """The parameters of the call a provider may fill, or None when there are none."""
+    return unfilled(step.task.injectable, step.args, step.kwargs) or None
+
+
+async def _retried(
+    step: StepCall, names: list[str] | None, secrets: Secrets | None, error: Exception
+) -> tuple[Encoded, Exception | None]:
+    """After a failed attempt (*error*), call the task again until an attempt succeeds
+    or the retry policy gives up.
 
     Returns the encoded result and None, or None and the last attempt's failure. A
     retry's backoff is journaled (``task.retrying``, with when it ends) before its wait.
     """
-    task, state = step.task, step.state
-    args, given = step.args, step.kwargs
-    # a call that passes every parameter itself (the usual one) has nothing to inject
-    filled = not given and task.filled_by is not None and len(args) >= task.filled_by
-    names = None if filled or not task.injectable else unfilled(task.injectable, args, given)
-    task_data: dict[str, Any] = {}
-    policy = None  # built on the first failure: most steps never fail
-    # the usual task (async, no timeout) is awaited here, without a coroutine of _invoke's
-    direct = task.is_async and task.options.timeout is None
-    if step.debug:
-        step.began = time.monotonic()
+    task = step.task
+    policy = step.state.kernel.retry_policy(task.retry)  # made on a failure: most never fail
     while True:
+        delay = policy.next_delay(step.attempt, error)
+        if delay is None:
+            return None, error
+        await _back_off(step, error, delay)
+        step.attempt += 1
         if step.debug:
             step.log("Step %s started: task %r, attempt %d", task.name, step.attempt)
         try:
-            kwargs = _injected(step, names, task_data, secrets) if names else given
-            if direct:
-                token = enter_scope(Scope(step.key, step.position, state))
-                try:
-                    result = await task.function(*args, **kwargs)
-                finally:
-                    leave_scope(token)
-            else:
-                result = await _invoke(step, kwargs)
+            kwargs = step.kwargs if names is None else _injected(step, names, secrets)
+            result = await _invoke(step, kwargs)
             return encode_value(result, where=task.result_origin), None
-        except Exception as error:
-            if direct:
-                error = _on_the_wrong_loop(task, error)  # as _invoke does
-            if policy is None:
-                policy = state.kernel.retry_policy(task.retry)
-            delay = policy.next_delay(step.attempt, error)
-            if delay is None:
-                return None, error
-            await _back_off(step, error, delay)
-            step.attempt += 1
+        except Exception as failed:
+            error = failed
 
 
-def _injected(
-    step: StepCall, names: list[str], task_data: dict[str, Any], secrets: Secrets | None
-) -> dict[str, Any]:
+def _injected(step: StepCall, names: list[str], secrets: Secrets | None) -> dict[str, Any]:
     """The call's keyword arguments, plus a value for each parameter a provider serves."""
+    if step.task_data is None:
+        step.task_data = {}
     return inject(
         step.state,
         names,
@@ -319,7 +345,7 @@ def _injected(
         step=step.key,
         position=step.position,
         attempt=step.attempt,
-        task_data=task_data,
+        task_data=step.task_data,
         secrets=secrets,
         metadata=step.task.options.metadata,
     )
@@ -407,6 +433,20 @@ async def _in_thread(
 def _completed_events(step: StepCall, encoded: Encoded) -> list[tuple[str, str | None, Any]]:
     """The record of a step that completed: ``task.completed`` with its result."""
     return [(EventKind.TASK_COMPLETED, step.key, _completed(step.task, step.position, encoded))]
+
+
+def _completed_now(step: StepCall, encoded: Encoded) -> bool:
+    """Journal the step's completion (with its start) at once, where the journal may
+    (:meth:`Journal.write_nowait`); the caller then makes the write's checkpoint.
+
+    A plain call: what the write holds is gone before the step waits at its checkpoint,
+    with a thousand others when they run side by side.
+    """
+    key = step.key
+    data = _completed(step.task, step.position, encoded)
+    started = ((EventKind.TASK_STARTED, key, step.started_data, step.started_at),)
+    events = ((EventKind.TASK_COMPLETED, key, data),)
+    return step.state.journal.write_nowait(events, published=started) is not None
 
 
 def _completed_value(step: StepCall, encoded: Encoded) -> Any:
@@ -506,11 +546,13 @@ def decode(task: Task[Any, Any], encoded: Encoded) -> Any:
     """The caller's value of a result in its journal form (built as the task's return
     annotation says, where cattrs can)."""
     kind = type(encoded)
+    return_type = task.return_type
+    if kind in _SCALARS and (return_type is kind or return_type is None):
+        return encoded  # the usual result (see _as_stored), without a call: the path is hot
     if kind is dict or kind is list:
         # the journal holds this very value (the memory store keeps its events as they
         # are): the caller gets its own copy, so changing it cannot change the record
         encoded = orjson.loads(orjson.dumps(encoded))
-    return_type = task.return_type
     if return_type is None or _as_stored(return_type, encoded):
         return encoded
     try:

@@ -41,7 +41,6 @@ from ._runtime import (
     in_worker_thread,
     scope_now,
     step_key,
-    step_position,
 )
 from ._step import error_data, execute_step, replayed, resolve_secrets, run_step
 
@@ -185,6 +184,9 @@ class Task(Generic[P, R]):
         if self._name_template:
             _check_template(self.name, function)
         self.is_async = inspect.iscoroutinefunction(function)
+        self.direct = self.is_async and options.timeout is None
+        """Whether an attempt awaits the function itself, in the step's scope (an async
+        task without a timeout, the usual one): no coroutine of the step's around it."""
         self.return_type = _return_annotation(function)
         """What a result is built as on the way back (None: the JSON value itself)."""
         functools.update_wrapper(self, function)
@@ -242,13 +244,24 @@ class Task(Generic[P, R]):
         assert scope is not None  # a run's code always has a scope
         name = self.step_name(args, kwargs) if self._name_template else self.name
         state.steps_called += 1
-        key, position = scope.allocate(name)
+        # what Scope.allocate does, step_key and step_position inline: every call does it
+        counters = scope.counters
+        count = counters[name] = counters.get(name, 0) + 1
+        number = scope.next_position
+        scope.next_position = number + 1
+        outer, prefix = scope.key, scope.position
+        key = f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
+        position = f"{prefix}.{number}" if prefix else str(number)
         if self.options.rollback is not None:
             # at the call, not when the step runs: a cancelled replay may never start it
             state.register_rollback(key, self, position, args, kwargs)
         if in_worker_thread():
             return call_from_worker(state, run_step, state, self, args, kwargs, key, position)
-        recorded = state.replay.lookup(position, self.name, key)
+        replay = state.replay
+        recorded_name = replay.name_at(position)
+        if recorded_name is not None and recorded_name != self.name:
+            replay.check(position, self.name, key)  # raises the mismatch
+        recorded = replay.final_at(position)
         if recorded is not None:
             # a replayed step needs no task of its own: map and parallel take it at once
             return Recorded(self, recorded, state)
@@ -293,7 +306,7 @@ class Task(Generic[P, R]):
     ) -> None:
         """What :meth:`Scope.allocate` and ``__call__`` do for each row, with the counters
         in locals (written back even when a check raises, as the calls one by one do);
-        keys and positions are :func:`step_key` and :func:`step_position`'s."""
+        keys and positions are :func:`step_key` and :func:`step_position`'s, made inline."""
         name, replay = self.name, state.replay
         prefix, outer, counters = scope.position, scope.key, scope.counters
         recorded_name = replay.name_at
@@ -303,7 +316,7 @@ class Task(Generic[P, R]):
         try:
             for row in rows:
                 count += 1
-                position = step_position(prefix, number)
+                position = f"{prefix}.{number}" if prefix else str(number)
                 number += 1
                 recorded = recorded_name(position)
                 if recorded is not None and recorded != name:
@@ -312,7 +325,7 @@ class Task(Generic[P, R]):
                 if event is not None:
                     append(event)
                 else:
-                    key = step_key(outer, name, count)
+                    key = f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
                     args = (row,) if single else row
                     append(execute_step(state, self, args, kwargs, key, position))
         finally:
