@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import attrs
 
+from ..kernel._backends import loop_checkpoint
 from ..kernel._errors import PersistenceError, SequenceConflictError, StateError
 from ..kernel._kinds import EventKind
 from ..kernel._logging import bind_log_context
@@ -196,10 +197,25 @@ class Binding:
     """A registered component's link to the kernel: its run, journal position and the
     writes that sync methods left to do. Used with the component's lock held."""
 
-    __slots__ = ("flush_scheduled", "in_doubt", "kernel", "last_seq", "pending", "run", "run_id")
+    __slots__ = (
+        "checkpoint",
+        "flush_scheduled",
+        "in_doubt",
+        "kernel",
+        "last_seq",
+        "pending",
+        "run",
+        "run_id",
+    )
 
     def __init__(self, kernel: Kernel, run_id: str, run: Run | None = None) -> None:
         self.kernel = kernel
+        self.checkpoint: Callable[[], Awaitable[None]] | None = (
+            None if kernel.store.groups_appends else loop_checkpoint()
+        )
+        """A message's checkpoint where writers gain nothing from meeting (a store that
+        does not group appends): the loop's own, without :meth:`Kernel.arrive`'s count
+        of the writers in it. None: the message arrives through the kernel."""
         self.run_id = run_id
         self.run = run
         self.last_seq = run.last_seq if run is not None else 0

@@ -266,13 +266,20 @@ class Component:
         try:
             binding = self._binding
             at_once = False
-            if binding is not None and not binding.kernel.joins_group():
+            if binding is not None:
                 # the message's one schedule point, first: cancelled here, nothing
                 # happened; and a task waiting here holds next to nothing (with a
                 # thousand components waiting, the garbage collector sees a thousand).
-                # While writers wait in the store's group commit, the message joins
-                # them instead, and that wait is its schedule point.
-                at_once = await binding.kernel.arrive()
+                # Where the store does not group appends, the loop's own checkpoint
+                # (no count of writers to keep); where it does and writers wait in its
+                # group commit, the message joins them, and that wait is its schedule
+                # point.
+                checkpoint = binding.checkpoint
+                if checkpoint is not None:
+                    await checkpoint()
+                    at_once = True
+                elif not binding.kernel.joins_group():
+                    at_once = await binding.kernel.arrive()
                 binding = self._binding  # it may have been unregistered meanwhile
             if binding is None:
                 await anyio.lowlevel.checkpoint_if_cancelled()
