@@ -28,11 +28,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from _harness import Goal, MeasureConfig, Section, format_ms, open_store
 
 import floe
+
+if TYPE_CHECKING:
+    import psycopg
 
 COLUMNS = ("store", "figure", "workers", "value", "note")
 RUNS = 400
@@ -212,10 +216,8 @@ _FLOOR_CLAIM = (
 )
 
 
-def _floor_stages(connection: object, claimed: list[str]) -> None:
-    import psycopg
-
-    assert isinstance(connection, psycopg.Connection)
+def _floor_stages(connection: psycopg.Connection[Any], claimed: list[str]) -> None:
+    """The starts, steps and ends of the *claimed* runs: one pipelined transaction each."""
     last = 0
     for status, kinds in _FLOOR_STAGES:
         seqs = list(range(last + 1, last + 1 + len(kinds)))

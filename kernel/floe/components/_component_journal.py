@@ -211,7 +211,7 @@ class Binding:
     def __init__(self, kernel: Kernel, run_id: str, run: Run | None = None) -> None:
         self.kernel = kernel
         self.checkpoint: Callable[[], Awaitable[None]] | None = (
-            None if kernel.store.groups_appends else loop_checkpoint()
+            None if kernel.groups_appends else loop_checkpoint()
         )
         """A message's checkpoint where writers gain nothing from meeting (a store that
         does not group appends): the loop's own, without :meth:`Kernel.arrive`'s count

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -249,7 +249,7 @@ class Journal:
             reports.append(Event(run_id, seq, item.kind, item.step, item.at, item.data))
         # one instant for the events written together, and for the run record written
         # with them: its updated_at is when they happened, as the events say
-        at = datetime.now(UTC) if run is None else run.updated_at
+        at = utcnow() if run is None else run.updated_at
         loud: list[Event] = []
         for kind, step, data in events:
             seq += 1

@@ -356,14 +356,13 @@ class Kernel:
         (:meth:`EventBus.wanted_nowait`, asked first, so that a stored batch is always
         posted at once).
         """
-        run_id = events[0].run_id if events else _run_id(events, run)
+        run_id = _run_id(events, run)
         if run_id is None:
             return
         bus = self.bus
         posted = events if posted is None else posted
         wanted = bus.wanted_nowait(posted)  # raises WouldBlock, before anything is stored
-        store = self._store if self._store is not None else self.store  # (which raises)
-        if not store.append_events_nowait(run_id, events, run=run):
+        if not self.store.append_events_nowait(run_id, events, run=run):
             raise anyio.WouldBlock
         bus.queue_wanted(wanted, len(posted))
 

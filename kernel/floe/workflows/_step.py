@@ -18,7 +18,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -265,7 +265,7 @@ def _start_record(step: StepCall) -> Event | None:
     state = step.state
     data = {"task": step.task.name, "position": step.position, "attempt": step.attempt}
     step.started_data = data
-    at = step.started_at = datetime.now(UTC)
+    at = step.started_at = utcnow()
     if not state.kernel.bus.wants(EventKind.TASK_STARTED):
         return None
     return Event(
@@ -442,11 +442,8 @@ def _completed_now(step: StepCall, encoded: Encoded) -> bool:
     A plain call: what the write holds is gone before the step waits at its checkpoint,
     with a thousand others when they run side by side.
     """
-    key = step.key
-    data = _completed(step.task, step.position, encoded)
-    started = ((EventKind.TASK_STARTED, key, step.started_data, step.started_at),)
-    events = ((EventKind.TASK_COMPLETED, key, data),)
-    return step.state.journal.write_nowait(events, published=started) is not None
+    events = _completed_events(step, encoded)
+    return step.state.journal.write_nowait(events, published=step.published()) is not None
 
 
 def _completed_value(step: StepCall, encoded: Encoded) -> Any:

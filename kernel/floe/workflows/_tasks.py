@@ -41,6 +41,7 @@ from ._runtime import (
     in_worker_thread,
     scope_now,
     step_key,
+    step_position,
 )
 from ._step import error_data, execute_step, replayed, resolve_secrets, run_step
 
@@ -244,24 +245,13 @@ class Task(Generic[P, R]):
         assert scope is not None  # a run's code always has a scope
         name = self.step_name(args, kwargs) if self._name_template else self.name
         state.steps_called += 1
-        # what Scope.allocate does, step_key and step_position inline: every call does it
-        counters = scope.counters
-        count = counters[name] = counters.get(name, 0) + 1
-        number = scope.next_position
-        scope.next_position = number + 1
-        outer, prefix = scope.key, scope.position
-        key = f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
-        position = f"{prefix}.{number}" if prefix else str(number)
+        key, position = scope.allocate(name)
         if self.options.rollback is not None:
             # at the call, not when the step runs: a cancelled replay may never start it
             state.register_rollback(key, self, position, args, kwargs)
         if in_worker_thread():
             return call_from_worker(state, run_step, state, self, args, kwargs, key, position)
-        replay = state.replay
-        recorded_name = replay.name_at(position)
-        if recorded_name is not None and recorded_name != self.name:
-            replay.check(position, self.name, key)  # raises the mismatch
-        recorded = replay.final_at(position)
+        recorded = state.replay.lookup(position, self.name, key)
         if recorded is not None:
             # a replayed step needs no task of its own: map and parallel take it at once
             return Recorded(self, recorded, state)
@@ -306,7 +296,7 @@ class Task(Generic[P, R]):
     ) -> None:
         """What :meth:`Scope.allocate` and ``__call__`` do for each row, with the counters
         in locals (written back even when a check raises, as the calls one by one do);
-        keys and positions are :func:`step_key` and :func:`step_position`'s, made inline."""
+        keys and positions are :func:`step_key` and :func:`step_position`'s."""
         name, replay = self.name, state.replay
         prefix, outer, counters = scope.position, scope.key, scope.counters
         recorded_name = replay.name_at
@@ -316,7 +306,7 @@ class Task(Generic[P, R]):
         try:
             for row in rows:
                 count += 1
-                position = f"{prefix}.{number}" if prefix else str(number)
+                position = step_position(prefix, number)
                 number += 1
                 recorded = recorded_name(position)
                 if recorded is not None and recorded != name:
@@ -325,7 +315,7 @@ class Task(Generic[P, R]):
                 if event is not None:
                     append(event)
                 else:
-                    key = f"{outer}/{name}#{count}" if outer else f"{name}#{count}"
+                    key = step_key(outer, name, count)
                     args = (row,) if single else row
                     append(execute_step(state, self, args, kwargs, key, position))
         finally:
